@@ -1,0 +1,340 @@
+//! Configuration from the environment, optionally added to by a TOML file with the same names
+//! (`NZJ_LISTEN = "127.0.0.1:8080"`). The environment wins over the file. A malformed value fails
+//! at start with a message naming the variable, and never quoting a secret.
+
+use crate::secret::Secret;
+use chrono::Duration;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+fn problem(name: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name: name.to_string(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreConfig {
+    /// SQLite in `NZJ_DATA_DIR`.
+    Embedded,
+    /// A DynamoDB table (the AWS SDK finds region, credentials and `AWS_ENDPOINT_URL` itself).
+    DynamoDb { table: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZabbixAuth {
+    Token(Secret),
+    Password { user: String, password: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZabbixConfig {
+    pub url: url::Url,
+    pub auth: ZabbixAuth,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetboxConfig {
+    pub url: url::Url,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub api_token: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub zabbix: Option<ZabbixConfig>,
+    pub netbox: Option<NetboxConfig>,
+    pub webhook_secret: Option<Secret>,
+    /// How often `nzj serve` triggers the system jobs (what EventBridge Scheduler does on AWS).
+    pub scheduler_tick: Duration,
+    /// How long a run holds its job without a heartbeat before it is stalled.
+    pub job_lease: Duration,
+    /// A run that takes longer is failed with that reason.
+    pub job_timeout: Duration,
+    /// Job records expire (TTL) this long after they were created.
+    pub job_retention: Duration,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = ".nzj";
+
+/// Where values come from: the environment over an optional file.
+struct Source {
+    values: HashMap<String, String>,
+}
+
+impl Source {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    fn secret(&self, name: &str) -> Option<Secret> {
+        self.get(name).map(|v| Secret::new(v.trim()))
+    }
+
+    fn url(&self, name: &str) -> Result<Option<url::Url>, ConfigError> {
+        let Some(raw) = self.get(name) else { return Ok(None) };
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| problem(name, format!("not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(problem(name, "must be an http:// or https:// URL with a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(problem(name, "must not carry credentials; use the token variables"));
+        }
+        Ok(Some(url))
+    }
+
+    fn seconds(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
+        let value = match self.get(name) {
+            None => default,
+            Some(raw) => raw
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| problem(name, format!("{raw:?} is not a whole number")))?,
+        };
+        if !range.contains(&value) {
+            return Err(problem(
+                name,
+                format!("{value} is out of range {}..={}", range.start(), range.end()),
+            ));
+        }
+        Ok(Duration::seconds(value))
+    }
+}
+
+impl Config {
+    /// Reads the configuration from `env` (usually `std::env::vars()`) over the TOML text of
+    /// an optional file.
+    pub fn from_sources(
+        env: impl IntoIterator<Item = (String, String)>,
+        file: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let mut values = HashMap::new();
+        if let Some(text) = file {
+            values = parse_file(text)?;
+        }
+        values.extend(env.into_iter().filter(|(k, _)| k.starts_with("NZJ_")));
+        Config::from_source(&Source { values })
+    }
+
+    fn from_source(src: &Source) -> Result<Config, ConfigError> {
+        let listen_raw = src.get("NZJ_LISTEN").unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_raw.trim().parse().map_err(|_| {
+            problem("NZJ_LISTEN", format!("{listen_raw:?} is not an address like 127.0.0.1:8080"))
+        })?;
+
+        let api_token = src.secret("NZJ_API_TOKEN");
+        if api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(problem("NZJ_API_TOKEN", "must be at least 16 characters"));
+        }
+
+        let store = match src.get("NZJ_STORE").map(str::trim) {
+            None | Some("embedded") => StoreConfig::Embedded,
+            Some("dynamodb") => StoreConfig::DynamoDb {
+                table: src.get("NZJ_DYNAMODB_TABLE").unwrap_or("nzj-jobs").trim().to_string(),
+            },
+            Some(other) => {
+                return Err(problem("NZJ_STORE", format!("{other:?} is not one of: embedded, dynamodb")));
+            }
+        };
+
+        let zabbix = zabbix_config(src)?;
+
+        let netbox = match (src.url("NZJ_NETBOX_URL")?, src.secret("NZJ_NETBOX_TOKEN")) {
+            (None, None) => None,
+            (Some(_), None) => return Err(problem("NZJ_NETBOX_TOKEN", "is required with NZJ_NETBOX_URL")),
+            (None, Some(_)) => return Err(problem("NZJ_NETBOX_URL", "is required with NZJ_NETBOX_TOKEN")),
+            (Some(url), Some(token)) => {
+                if !is_netbox_token(token.expose()) {
+                    return Err(problem(
+                        "NZJ_NETBOX_TOKEN",
+                        "must be a 40-character v1 token or a v2 token nbt_<key>.<token>",
+                    ));
+                }
+                Some(NetboxConfig { url, token })
+            }
+        };
+
+        Ok(Config {
+            listen,
+            api_token,
+            data_dir: PathBuf::from(src.get("NZJ_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),
+            store,
+            zabbix,
+            netbox,
+            webhook_secret: src.secret("NZJ_WEBHOOK_SECRET"),
+            scheduler_tick: src.seconds("NZJ_SCHEDULER_TICK_SECONDS", 30, 1..=3600)?,
+            job_lease: src.seconds("NZJ_JOB_LEASE_SECONDS", 120, 5..=3600)?,
+            job_timeout: src.seconds("NZJ_JOB_TIMEOUT_SECONDS", 3600, 1..=86_400)?,
+            job_retention: src.seconds("NZJ_JOB_RETENTION_DAYS", 30, 1..=3650)? * 86_400,
+        })
+    }
+}
+
+fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
+    let url = src.url("NZJ_ZABBIX_URL")?;
+    let token = src.secret("NZJ_ZABBIX_TOKEN");
+    let user = src.get("NZJ_ZABBIX_USER").map(|u| u.trim().to_string());
+    let password = src.secret("NZJ_ZABBIX_PASSWORD");
+    let auth = match (token, user, password) {
+        (None, None, None) => None,
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(problem(
+                "NZJ_ZABBIX_TOKEN",
+                "set either NZJ_ZABBIX_TOKEN or NZJ_ZABBIX_USER with NZJ_ZABBIX_PASSWORD, not both",
+            ));
+        }
+        (Some(token), None, None) => Some(ZabbixAuth::Token(token)),
+        (None, Some(user), Some(password)) => Some(ZabbixAuth::Password { user, password }),
+        (None, Some(_), None) => return Err(problem("NZJ_ZABBIX_PASSWORD", "is required with NZJ_ZABBIX_USER")),
+        (None, None, Some(_)) => return Err(problem("NZJ_ZABBIX_USER", "is required with NZJ_ZABBIX_PASSWORD")),
+    };
+    match (url, auth) {
+        (None, None) => Ok(None),
+        (Some(url), Some(auth)) => Ok(Some(ZabbixConfig { url, auth })),
+        (Some(_), None) => Err(problem(
+            "NZJ_ZABBIX_TOKEN",
+            "NZJ_ZABBIX_URL needs NZJ_ZABBIX_TOKEN or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD",
+        )),
+        (None, Some(_)) => Err(problem("NZJ_ZABBIX_URL", "is required with Zabbix credentials")),
+    }
+}
+
+/// NetBox 4.x tokens: v1 is 40 alphanumeric characters; v2 is `nbt_<key>.<token>`.
+fn is_netbox_token(token: &str) -> bool {
+    let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+    match token.strip_prefix("nbt_") {
+        Some(rest) => rest.split_once('.').is_some_and(|(k, t)| alnum(k) && alnum(t)),
+        None => token.len() == 40 && alnum(token),
+    }
+}
+
+fn parse_file(text: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| problem("NZJ_CONFIG", format!("not valid TOML: {}", e.message())))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            if !key.starts_with("NZJ_") {
+                return Err(problem("NZJ_CONFIG", format!("unknown key {key:?}; keys are the NZJ_* variable names")));
+            }
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                _ => return Err(problem(&key, "must be a string or a whole number in the config file")),
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> ConfigError {
+        Config::from_sources(env(pairs), None).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::from_sources(env(&[("HOME", "/root")]), None).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(".nzj"));
+        assert_eq!(c.store, StoreConfig::Embedded);
+        assert!(c.zabbix.is_none() && c.netbox.is_none() && c.api_token.is_none());
+        assert_eq!(c.job_retention, Duration::days(30));
+    }
+
+    #[test]
+    fn malformed_values_fail_naming_the_variable() {
+        assert_eq!(err(&[("NZJ_LISTEN", "localhost")]).name, "NZJ_LISTEN");
+        assert_eq!(err(&[("NZJ_STORE", "redis")]).name, "NZJ_STORE");
+        assert_eq!(err(&[("NZJ_SCHEDULER_TICK_SECONDS", "soon")]).name, "NZJ_SCHEDULER_TICK_SECONDS");
+        assert_eq!(err(&[("NZJ_JOB_LEASE_SECONDS", "0")]).name, "NZJ_JOB_LEASE_SECONDS");
+        assert_eq!(err(&[("NZJ_ZABBIX_URL", "zabbix.example")]).name, "NZJ_ZABBIX_URL");
+        assert_eq!(err(&[("NZJ_API_TOKEN", "short")]).name, "NZJ_API_TOKEN");
+    }
+
+    #[test]
+    fn missing_companion_values_fail_naming_the_missing_one() {
+        let e = err(&[("NZJ_ZABBIX_URL", "http://zbx/api_jsonrpc.php")]);
+        assert_eq!(e.name, "NZJ_ZABBIX_TOKEN");
+        assert_eq!(err(&[("NZJ_ZABBIX_USER", "Admin")]).name, "NZJ_ZABBIX_PASSWORD");
+        let e = err(&[("NZJ_ZABBIX_TOKEN", "abc"), ("NZJ_ZABBIX_USER", "Admin"), ("NZJ_ZABBIX_PASSWORD", "pw")]);
+        assert_eq!(e.name, "NZJ_ZABBIX_TOKEN");
+        assert_eq!(err(&[("NZJ_NETBOX_URL", "https://netbox")]).name, "NZJ_NETBOX_TOKEN");
+        assert_eq!(err(&[("NZJ_ZABBIX_TOKEN", "abc")]).name, "NZJ_ZABBIX_URL");
+    }
+
+    #[test]
+    fn errors_never_quote_a_secret() {
+        let secret = "nbt_notvalid-secret-value";
+        let e = err(&[("NZJ_NETBOX_URL", "https://netbox"), ("NZJ_NETBOX_TOKEN", secret)]);
+        assert_eq!(e.name, "NZJ_NETBOX_TOKEN");
+        assert!(!e.to_string().contains("secret-value"));
+        let e = err(&[("NZJ_API_TOKEN", "tiny-secret")]);
+        assert!(!e.to_string().contains("tiny-secret"));
+    }
+
+    #[test]
+    fn both_auth_styles_and_both_netbox_token_versions_are_accepted() {
+        let c = Config::from_sources(
+            env(&[
+                ("NZJ_ZABBIX_URL", "http://127.0.0.1:8085/api_jsonrpc.php"),
+                ("NZJ_ZABBIX_USER", "Admin"),
+                ("NZJ_ZABBIX_PASSWORD", "zabbix"),
+                ("NZJ_NETBOX_URL", "http://127.0.0.1:8001"),
+                ("NZJ_NETBOX_TOKEN", "0123456789abcdef0123456789abcdef01234567"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(c.zabbix.unwrap().auth, ZabbixAuth::Password { .. }));
+        let c = Config::from_sources(
+            env(&[
+                ("NZJ_ZABBIX_URL", "https://zbx.example/api_jsonrpc.php"),
+                ("NZJ_ZABBIX_TOKEN", "f00d"),
+                ("NZJ_NETBOX_URL", "https://netbox.example"),
+                ("NZJ_NETBOX_TOKEN", "nbt_abc123.def456"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(c.zabbix.unwrap().auth, ZabbixAuth::Token(_)));
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let file = "NZJ_LISTEN = \"127.0.0.1:9000\"\nNZJ_DATA_DIR = \"/var/lib/nzj\"\nNZJ_SCHEDULER_TICK_SECONDS = 5\n";
+        let c = Config::from_sources(env(&[("NZJ_LISTEN", "127.0.0.1:9001")]), Some(file)).unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/nzj"));
+        assert_eq!(c.scheduler_tick, Duration::seconds(5));
+    }
+
+    #[test]
+    fn a_bad_file_fails_clearly() {
+        assert_eq!(Config::from_sources(env(&[]), Some("NZJ_LISTEN = [")).unwrap_err().name, "NZJ_CONFIG");
+        assert_eq!(Config::from_sources(env(&[]), Some("listen = \"x\"")).unwrap_err().name, "NZJ_CONFIG");
+        assert_eq!(Config::from_sources(env(&[]), Some("NZJ_LISTEN = true")).unwrap_err().name, "NZJ_LISTEN");
+    }
+}

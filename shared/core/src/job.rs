@@ -1,0 +1,434 @@
+//! Job records and their state machine (SPEC §2, §2.1).
+
+use crate::interval::Interval;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// A job's id: a UUIDv7, so ids sort by creation time and double as the listing cursor.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(uuid::Uuid);
+
+impl JobId {
+    pub fn new_at(time: DateTime<Utc>) -> Self {
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            time.timestamp() as u64,
+            time.timestamp_subsec_nanos(),
+        );
+        JobId(uuid::Uuid::new_v7(ts))
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(JobId)
+    }
+}
+
+/// Declares a string-like enum with its canonical names, `Display`, `FromStr` and `ALL`.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownName {
+                    what: stringify!($name),
+                    given: s.to_string(),
+                    known: $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+                })
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?}; known: {known}")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub given: String,
+    pub known: String,
+}
+
+named_enum!(
+    /// Every job the product runs; names follow the NetBox Zabbix plugin.
+    JobName {
+        ImportZabbixSettings => "ImportZabbixSettings",
+        HostConfigSyncRefresh => "HostConfigSyncRefresh",
+        MaintenanceCleanup => "MaintenanceCleanup",
+        CreateHost => "CreateHost",
+        UpdateHost => "UpdateHost",
+        DeleteHost => "DeleteHost",
+        SyncHostsNow => "SyncHostsNow",
+    }
+);
+
+named_enum!(
+    /// The three scheduled jobs: the only ones with an interval and single-instance triggers.
+    SystemJob {
+        ImportZabbixSettings => "ImportZabbixSettings",
+        HostConfigSyncRefresh => "HostConfigSyncRefresh",
+        MaintenanceCleanup => "MaintenanceCleanup",
+    }
+);
+
+named_enum!(JobKind { System => "system", Host => "host", Sync => "sync" });
+
+named_enum!(JobStatus {
+    Pending => "pending",
+    Scheduled => "scheduled",
+    Running => "running",
+    Completed => "completed",
+    Failed => "failed",
+    Stalled => "stalled",
+});
+
+named_enum!(
+    /// What started a job.
+    Trigger {
+        Schedule => "schedule",
+        Webhook => "webhook",
+        Api => "api",
+        Cli => "cli",
+        Retry => "retry",
+        Sync => "sync",
+    }
+);
+
+named_enum!(LogLevel { Debug => "debug", Info => "info", Warning => "warning", Error => "error" });
+
+impl JobName {
+    pub fn kind(self) -> JobKind {
+        match self {
+            JobName::ImportZabbixSettings
+            | JobName::HostConfigSyncRefresh
+            | JobName::MaintenanceCleanup => JobKind::System,
+            JobName::CreateHost | JobName::UpdateHost | JobName::DeleteHost => JobKind::Host,
+            JobName::SyncHostsNow => JobKind::Sync,
+        }
+    }
+}
+
+impl From<SystemJob> for JobName {
+    fn from(job: SystemJob) -> Self {
+        match job {
+            SystemJob::ImportZabbixSettings => JobName::ImportZabbixSettings,
+            SystemJob::HostConfigSyncRefresh => JobName::HostConfigSyncRefresh,
+            SystemJob::MaintenanceCleanup => JobName::MaintenanceCleanup,
+        }
+    }
+}
+
+impl JobStatus {
+    /// A job in a final status is never changed again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Stalled
+        )
+    }
+}
+
+/// One line of a job's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub time: DateTime<Utc>,
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// A job's log, bounded so a record always fits in one DynamoDB item (400 KB): at most
+/// [`JobLog::MAX_ENTRIES`] entries of at most [`JobLog::MAX_MESSAGE_CHARS`] characters each.
+/// When full, the oldest entries after the first few are dropped and counted, so both how the job
+/// started and how it ended stay visible.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobLog {
+    pub entries: Vec<LogEntry>,
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+impl JobLog {
+    pub const MAX_ENTRIES: usize = 200;
+    pub const KEPT_FROM_START: usize = 20;
+    pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+    pub fn push(&mut self, time: DateTime<Utc>, level: LogLevel, message: impl Into<String>) {
+        let mut message: String = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(Self::MAX_MESSAGE_CHARS) {
+            message.truncate(cut);
+            message.push('…');
+        }
+        if self.entries.len() >= Self::MAX_ENTRIES {
+            self.entries.remove(Self::KEPT_FROM_START);
+            self.dropped += 1;
+        }
+        self.entries.push(LogEntry {
+            time,
+            level,
+            message,
+        });
+    }
+}
+
+/// The record of one job run, like NetBox's Job (SPEC §2.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub name: JobName,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub created: DateTime<Utc>,
+    pub scheduled: Option<DateTime<Utc>>,
+    pub started: Option<DateTime<Utc>>,
+    pub completed: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    /// Who or what triggered the job.
+    pub user: String,
+    pub trigger: Trigger,
+    /// The NetBox object the job concerns, e.g. `dcim.device/123`.
+    pub object: Option<String>,
+    /// The interval in force when a system job was triggered.
+    pub interval: Option<Interval>,
+    pub attempt: u32,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub log: JobLog,
+    /// While running: the holder must heartbeat before this time, or the run is stalled.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Epoch seconds after which the record may be deleted (DynamoDB TTL attribute).
+    pub expires_at: i64,
+    /// Optimistic-concurrency version, set by the store on every write.
+    #[serde(default)]
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {id} is {status}; cannot {action}")]
+pub struct InvalidTransition {
+    pub id: JobId,
+    pub status: JobStatus,
+    pub action: &'static str,
+}
+
+/// Who a job was started by, and how; what every new record needs besides its name.
+#[derive(Debug, Clone)]
+pub struct JobOrigin {
+    pub trigger: Trigger,
+    pub user: String,
+    pub object: Option<String>,
+}
+
+impl JobRecord {
+    /// A run that starts now and holds a lease until `lease_until`.
+    pub fn new_running(
+        name: JobName,
+        origin: JobOrigin,
+        now: DateTime<Utc>,
+        lease: Duration,
+        retention: Duration,
+    ) -> Self {
+        JobRecord {
+            id: JobId::new_at(now),
+            name,
+            kind: name.kind(),
+            status: JobStatus::Running,
+            created: now,
+            scheduled: Some(now),
+            started: Some(now),
+            completed: None,
+            duration_ms: None,
+            user: origin.user,
+            trigger: origin.trigger,
+            object: origin.object,
+            interval: None,
+            attempt: 1,
+            result: None,
+            error: None,
+            log: JobLog::default(),
+            lease_until: Some(now + lease),
+            expires_at: (now + retention).timestamp(),
+            version: 0,
+        }
+    }
+
+    fn require_running(&self, action: &'static str) -> Result<(), InvalidTransition> {
+        if self.status == JobStatus::Running {
+            Ok(())
+        } else {
+            Err(InvalidTransition {
+                id: self.id.clone(),
+                status: self.status,
+                action,
+            })
+        }
+    }
+
+    /// Whether a running job's holder has stopped heartbeating.
+    pub fn lease_expired(&self, now: DateTime<Utc>) -> bool {
+        self.status == JobStatus::Running && self.lease_until.is_some_and(|l| l <= now)
+    }
+
+    pub fn heartbeat(&mut self, now: DateTime<Utc>, lease: Duration) -> Result<(), InvalidTransition> {
+        self.require_running("heartbeat")?;
+        self.lease_until = Some(now + lease);
+        Ok(())
+    }
+
+    fn finish(&mut self, now: DateTime<Utc>, status: JobStatus) {
+        self.status = status;
+        self.completed = Some(now);
+        self.duration_ms = self.started.map(|s| (now - s).num_milliseconds());
+        self.lease_until = None;
+    }
+
+    pub fn complete(&mut self, now: DateTime<Utc>, result: Value) -> Result<(), InvalidTransition> {
+        self.require_running("complete")?;
+        self.finish(now, JobStatus::Completed);
+        self.result = Some(result);
+        Ok(())
+    }
+
+    pub fn fail(&mut self, now: DateTime<Utc>, error: impl Into<String>) -> Result<(), InvalidTransition> {
+        self.require_running("fail")?;
+        let error = error.into();
+        self.log.push(now, LogLevel::Error, error.clone());
+        self.finish(now, JobStatus::Failed);
+        self.error = Some(error);
+        Ok(())
+    }
+
+    /// The holder stopped heartbeating: the run is over, without a result.
+    pub fn mark_stalled(&mut self, now: DateTime<Utc>) -> Result<(), InvalidTransition> {
+        self.require_running("mark stalled")?;
+        let message = format!(
+            "lease expired at {}: the process running this job stopped",
+            self.lease_until.map_or_else(|| "?".into(), |l| l.to_rfc3339())
+        );
+        self.log.push(now, LogLevel::Error, message.clone());
+        self.finish(now, JobStatus::Stalled);
+        self.error = Some(message);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn running() -> JobRecord {
+        let origin = JobOrigin {
+            trigger: Trigger::Schedule,
+            user: "scheduler".into(),
+            object: None,
+        };
+        JobRecord::new_running(
+            JobName::MaintenanceCleanup,
+            origin,
+            t0(),
+            Duration::seconds(60),
+            Duration::days(30),
+        )
+    }
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let a = JobId::new_at(t0());
+        let b = JobId::new_at(t0() + Duration::milliseconds(1));
+        assert!(a < b);
+        assert!(a.to_string() < b.to_string());
+        assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for name in JobName::ALL {
+            assert_eq!(name.as_str().parse::<JobName>().unwrap(), *name);
+        }
+        let err = "Frobnicate".parse::<JobName>().unwrap_err();
+        assert!(err.to_string().contains("ImportZabbixSettings"));
+        assert_eq!(JobName::from(SystemJob::MaintenanceCleanup).kind(), JobKind::System);
+        assert_eq!(JobName::SyncHostsNow.kind(), JobKind::Sync);
+        assert_eq!(JobName::DeleteHost.kind(), JobKind::Host);
+    }
+
+    #[test]
+    fn a_finished_job_cannot_change_again() {
+        let mut job = running();
+        job.complete(t0() + Duration::seconds(5), json!({"deleted": 0})).unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+        assert_eq!(job.duration_ms, Some(5000));
+        assert!(job.fail(t0(), "late").is_err());
+        assert!(job.mark_stalled(t0()).is_err());
+        assert!(job.heartbeat(t0(), Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn lease_expiry_is_detected_only_for_running_jobs() {
+        let mut job = running();
+        assert!(!job.lease_expired(t0() + Duration::seconds(59)));
+        assert!(job.lease_expired(t0() + Duration::seconds(60)));
+        job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60)).unwrap();
+        assert!(!job.lease_expired(t0() + Duration::seconds(100)));
+        job.mark_stalled(t0() + Duration::seconds(200)).unwrap();
+        assert_eq!(job.status, JobStatus::Stalled);
+        assert!(!job.lease_expired(t0() + Duration::seconds(300)));
+        assert!(job.error.as_deref().unwrap().contains("lease expired"));
+    }
+
+    #[test]
+    fn the_log_is_bounded_and_keeps_both_ends() {
+        let mut log = JobLog::default();
+        for i in 0..1000 {
+            log.push(t0(), LogLevel::Info, format!("line {i}"));
+        }
+        assert_eq!(log.entries.len(), JobLog::MAX_ENTRIES);
+        assert_eq!(log.dropped, 1000 - JobLog::MAX_ENTRIES as u64);
+        assert_eq!(log.entries[0].message, "line 0");
+        assert_eq!(log.entries.last().unwrap().message, "line 999");
+        log.push(t0(), LogLevel::Info, "x".repeat(5000));
+        assert!(log.entries.last().unwrap().message.chars().count() <= JobLog::MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn records_serialize_with_the_documented_names() {
+        let job = running();
+        let v = serde_json::to_value(&job).unwrap();
+        assert_eq!(v["name"], "MaintenanceCleanup");
+        assert_eq!(v["kind"], "system");
+        assert_eq!(v["status"], "running");
+        assert_eq!(v["trigger"], "schedule");
+        let back: JobRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, job);
+    }
+}

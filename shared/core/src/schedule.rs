@@ -1,0 +1,216 @@
+//! Single-instance scheduling rules for system jobs (SPEC §2.2), as pure decisions.
+//!
+//! Each system job has one [`ScheduleEntry`]. A trigger reads it, asks [`ScheduleEntry::decide`]
+//! what to do, and writes the outcome back with a conditional write on the entry's version: of any
+//! number of concurrent triggers for the same tick, exactly one write succeeds; the others re-read,
+//! find the job running or not due, and do nothing.
+
+use crate::interval::Interval;
+use crate::job::{JobId, SystemJob};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleEntry {
+    pub job: SystemJob,
+    pub interval: Interval,
+    /// When the next run is due; `None` until the first run (a new job is due at once).
+    pub next_due: Option<DateTime<Utc>>,
+    /// The run that holds the job now, and until when it holds it unless it heartbeats.
+    pub current_run: Option<JobId>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_run: Option<JobId>,
+    /// Optimistic-concurrency version; 0 means the entry has never been stored.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Why a trigger did nothing. None of these is an error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    Off,
+    NotDue { next_due: DateTime<Utc> },
+    Running { job: JobId },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TriggerDecision {
+    /// Start a run; `stalled` names a previous run whose lease expired and must be marked stalled.
+    Claim { stalled: Option<JobId> },
+    /// The job is off, but a run whose lease expired must still be marked stalled.
+    MarkStalled(JobId),
+    Skip(SkipReason),
+}
+
+impl ScheduleEntry {
+    pub fn new(job: SystemJob) -> Self {
+        ScheduleEntry {
+            job,
+            interval: Interval::DEFAULT,
+            next_due: None,
+            current_run: None,
+            lease_until: None,
+            last_run: None,
+            version: 0,
+        }
+    }
+
+    /// The run holding the job whose lease has expired at `now`, if any.
+    pub fn stalled_run(&self, now: DateTime<Utc>) -> Option<&JobId> {
+        self.current_run
+            .as_ref()
+            .filter(|_| self.lease_until.is_none_or(|l| l <= now))
+    }
+
+    /// What a scheduled trigger at `now` must do. A run whose lease expired did not finish its
+    /// work, so the job is due again at once (a retry), whatever `next_due` says.
+    pub fn decide(&self, now: DateTime<Utc>) -> TriggerDecision {
+        let stalled = match &self.current_run {
+            Some(run) if self.stalled_run(now).is_none() => {
+                return TriggerDecision::Skip(SkipReason::Running { job: run.clone() });
+            }
+            other => other.clone(),
+        };
+        if self.interval == Interval::Off {
+            return match stalled {
+                Some(run) => TriggerDecision::MarkStalled(run),
+                None => TriggerDecision::Skip(SkipReason::Off),
+            };
+        }
+        match self.next_due {
+            Some(next_due) if next_due > now && stalled.is_none() => {
+                TriggerDecision::Skip(SkipReason::NotDue { next_due })
+            }
+            _ => TriggerDecision::Claim { stalled },
+        }
+    }
+
+    /// Hand the job to `run` until `now + lease`. The next run is computed from now, never from
+    /// the missed schedule, so after a downtime there is one catch-up run, not a burst.
+    pub fn claim(&mut self, run: JobId, now: DateTime<Utc>, lease: Duration) {
+        if let Some(every) = self.interval.as_duration() {
+            self.next_due = Some(now + every);
+        }
+        self.current_run = Some(run);
+        self.lease_until = Some(now + lease);
+    }
+
+    /// Release the job if `run` still holds it; returns whether it did.
+    pub fn release(&mut self, run: &JobId) -> bool {
+        if self.current_run.as_ref() != Some(run) {
+            return false;
+        }
+        self.last_run = self.current_run.take();
+        self.lease_until = None;
+        true
+    }
+
+    /// Change the interval; the next due time is recomputed from the last claim so a shorter
+    /// interval takes effect on the next trigger.
+    pub fn set_interval(&mut self, interval: Interval, now: DateTime<Utc>) {
+        let last_start = match (self.next_due, self.interval.as_duration()) {
+            (Some(due), Some(old)) => Some(due - old),
+            _ => None,
+        };
+        self.interval = interval;
+        self.next_due = match (last_start, interval.as_duration()) {
+            (Some(start), Some(every)) => Some(start + every),
+            // Turned on after being off (or never run): due at the next trigger.
+            (None, Some(_)) => Some(now),
+            (_, None) => self.next_due,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(mins: i64) -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(mins)
+    }
+
+    fn id(mins: i64) -> JobId {
+        JobId::new_at(t(mins))
+    }
+
+    #[test]
+    fn a_new_job_is_due_at_once() {
+        let e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        assert_eq!(e.decide(t(0)), TriggerDecision::Claim { stalled: None });
+    }
+
+    #[test]
+    fn a_claimed_job_is_running_then_not_due_until_its_interval_passes() {
+        let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        e.set_interval(Interval::Every(60), t(0));
+        let run = id(0);
+        e.claim(run.clone(), t(0), Duration::minutes(2));
+        assert_eq!(
+            e.decide(t(1)),
+            TriggerDecision::Skip(SkipReason::Running { job: run.clone() })
+        );
+        assert!(e.release(&run));
+        assert_eq!(
+            e.decide(t(59)),
+            TriggerDecision::Skip(SkipReason::NotDue { next_due: t(60) })
+        );
+        assert_eq!(e.decide(t(60)), TriggerDecision::Claim { stalled: None });
+    }
+
+    #[test]
+    fn after_downtime_the_next_run_is_computed_from_now() {
+        let mut e = ScheduleEntry::new(SystemJob::MaintenanceCleanup);
+        e.set_interval(Interval::Every(5), t(0));
+        let first = id(0);
+        e.claim(first.clone(), t(0), Duration::minutes(1));
+        e.release(&first);
+        // Down for 100 intervals: one catch-up run, and the one after is an interval from now.
+        assert_eq!(e.decide(t(500)), TriggerDecision::Claim { stalled: None });
+        e.claim(id(500), t(500), Duration::minutes(1));
+        assert_eq!(e.next_due, Some(t(505)));
+    }
+
+    #[test]
+    fn an_expired_lease_makes_the_job_due_again_and_names_the_stalled_run() {
+        let mut e = ScheduleEntry::new(SystemJob::HostConfigSyncRefresh);
+        let run = id(0);
+        e.claim(run.clone(), t(0), Duration::minutes(2));
+        assert!(matches!(e.decide(t(1)), TriggerDecision::Skip(_)));
+        assert_eq!(e.decide(t(2)), TriggerDecision::Claim { stalled: Some(run.clone()) });
+        e.set_interval(Interval::Off, t(2));
+        assert_eq!(e.decide(t(3)), TriggerDecision::MarkStalled(run));
+    }
+
+    #[test]
+    fn off_never_claims_and_turning_back_on_is_due_at_the_next_trigger() {
+        let mut e = ScheduleEntry::new(SystemJob::HostConfigSyncRefresh);
+        e.set_interval(Interval::Off, t(0));
+        assert_eq!(e.decide(t(0)), TriggerDecision::Skip(SkipReason::Off));
+        assert_eq!(e.decide(t(100_000)), TriggerDecision::Skip(SkipReason::Off));
+        e.set_interval(Interval::Every(15), t(10));
+        assert_eq!(e.decide(t(10)), TriggerDecision::Claim { stalled: None });
+    }
+
+    #[test]
+    fn a_shorter_interval_takes_effect_on_the_next_trigger() {
+        let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        let run = id(0);
+        e.claim(run.clone(), t(0), Duration::minutes(1));
+        e.release(&run);
+        assert_eq!(e.next_due, Some(t(1440)));
+        e.set_interval(Interval::Every(5), t(3));
+        assert_eq!(e.next_due, Some(t(5)));
+        assert_eq!(e.decide(t(5)), TriggerDecision::Claim { stalled: None });
+    }
+
+    #[test]
+    fn release_by_a_run_that_lost_the_job_changes_nothing() {
+        let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        e.claim(id(1), t(1), Duration::minutes(1));
+        let before = e.clone();
+        assert!(!e.release(&id(0)));
+        assert_eq!(e, before);
+    }
+}
