@@ -1,1 +1,115 @@
+//! The job store: one port, two adapters.
+//!
+//! The store is deliberately small: read a job or a schedule entry, list jobs, and commit a set of
+//! conditional writes all-or-nothing. Every rule (who may claim a job, when a run is stalled) lives
+//! in `nzj-core` and `nzj-runtime`; the adapters only guarantee atomicity, so both behave alike
+//! and one conformance suite checks them both.
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
+
+mod dynamodb;
+mod sqlite;
+
+pub use dynamodb::DynamoDbStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found another version than expected: someone else wrote first.
+    /// Nothing of the commit was applied; re-read and decide again.
+    #[error("conflict: the record changed since it was read")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// One conditional write. `expected_version` is the version read (0: the item must not exist);
+/// the store writes the item with version `expected_version + 1`.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Job { record: JobRecord, expected_version: u64 },
+    Schedule { entry: ScheduleEntry, expected_version: u64 },
+}
+
+impl Write {
+    /// Write `record` over the version it was read at (its current `version`).
+    pub fn job(record: JobRecord) -> Write {
+        let expected_version = record.version;
+        Write::Job { record, expected_version }
+    }
+
+    /// Write `entry` over the version it was read at (its current `version`).
+    pub fn schedule(entry: ScheduleEntry) -> Write {
+        let expected_version = entry.version;
+        Write::Schedule { entry, expected_version }
+    }
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    pub name: Option<JobName>,
+    pub status: Option<JobStatus>,
+    /// Only jobs older than this one (the previous page's `next_cursor`).
+    pub before: Option<JobId>,
+    pub limit: usize,
+}
+
+impl JobQuery {
+    pub const MAX_LIMIT: usize = 500;
+
+    /// The job names this query covers.
+    pub fn names(&self) -> Vec<JobName> {
+        self.name.map_or_else(|| JobName::ALL.to_vec(), |n| vec![n])
+    }
+
+    fn limit(&self) -> usize {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    pub jobs: Vec<JobRecord>,
+    /// Pass as `before` to get the next page; `None` on the last page.
+    pub next_cursor: Option<JobId>,
+}
+
+impl JobPage {
+    /// Newest first, cut to the query's limit; the cursor is set only if more may follow.
+    fn from_candidates(mut jobs: Vec<JobRecord>, query: &JobQuery) -> JobPage {
+        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = jobs.len() > query.limit();
+        jobs.truncate(query.limit());
+        let next_cursor = if more { jobs.last().map(|j| j.id.clone()) } else { None };
+        JobPage { jobs, next_cursor }
+    }
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError>;
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError>;
+
+    async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError>;
+
+    /// Applies every write or none; [`StoreError::Conflict`] if any expected version is stale.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Deletes job records whose `expires_at` has passed; returns how many. On DynamoDB the
+    /// table's TTL does this, and readers never rely on it for correctness.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

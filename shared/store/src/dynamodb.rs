@@ -1,0 +1,300 @@
+//! The AWS store: one DynamoDB table.
+//!
+//! Items: `pk = job#<id>` (job records, with `job_name`, `job_id`, `status`, `version`,
+//! `expires_at` as attributes for the index, filters and TTL) and `pk = schedule#<job>` (one per
+//! system job). The record itself is the JSON `body`, the same bytes the embedded store keeps.
+//! Index `by_name` (`job_name`, `job_id`) lists a job's runs newest first; ids are UUIDv7, so
+//! their order is creation order. Single writes are `PutItem` with a condition on `version`;
+//! several are one `TransactWriteItems`.
+
+use crate::{JobPage, JobQuery, JobStore, StoreError, Write, decode, encode};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
+use std::collections::HashMap;
+
+pub const INDEX_BY_NAME: &str = "by_name";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> StoreError {
+    match e.as_service_error() {
+        Some(service) => StoreError::Unavailable(format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("")
+        )),
+        None => StoreError::Unavailable(format!("{e}")),
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn job_pk(id: &JobId) -> String {
+    format!("job#{id}")
+}
+
+fn schedule_pk(job: SystemJob) -> String {
+    format!("schedule#{job}")
+}
+
+fn body_and_version(item: &Item) -> Result<(&str, u64), StoreError> {
+    let body = item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("item without version".into()))?;
+    Ok((body, version))
+}
+
+fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
+    let (body, version) = body_and_version(item)?;
+    let mut job: JobRecord = decode(body)?;
+    job.version = version;
+    Ok(job)
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDbStore { client, table: table.into() }
+    }
+
+    /// A client configured the standard way (region, credentials, `AWS_ENDPOINT_URL`).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_from_env().await;
+        DynamoDbStore::new(Client::new(&config), table)
+    }
+
+    /// Creates the table with its index and TTL if it does not exist (local peers and tests;
+    /// on AWS `template.yaml` creates it).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition")
+        };
+        let by_name = GlobalSecondaryIndex::builder()
+            .index_name(INDEX_BY_NAME)
+            .key_schema(key("job_name", KeyType::Hash))
+            .key_schema(key("job_id", KeyType::Range))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .expect("index");
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("job_name"))
+            .attribute_definitions(attr("job_id"))
+            .key_schema(key("pk", KeyType::Hash))
+            .global_secondary_indexes(by_name)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .expect("ttl"),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    fn put_for(&self, write: Write) -> Result<Put, StoreError> {
+        let (item, expected) = match write {
+            Write::Job { mut record, expected_version } => {
+                record.version = expected_version + 1;
+                let item = HashMap::from([
+                    ("pk".to_string(), s(job_pk(&record.id))),
+                    ("job_name".to_string(), s(record.name.as_str())),
+                    ("job_id".to_string(), s(record.id.to_string())),
+                    ("status".to_string(), s(record.status.as_str())),
+                    ("version".to_string(), n(record.version)),
+                    (TTL_ATTRIBUTE.to_string(), n(record.expires_at)),
+                    ("body".to_string(), s(encode(&record)?)),
+                ]);
+                (item, expected_version)
+            }
+            Write::Schedule { mut entry, expected_version } => {
+                entry.version = expected_version + 1;
+                let item = HashMap::from([
+                    ("pk".to_string(), s(schedule_pk(entry.job))),
+                    ("version".to_string(), n(entry.version)),
+                    ("body".to_string(), s(encode(&entry)?)),
+                ]);
+                (item, expected_version)
+            }
+        };
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// One name's jobs, newest first, until `limit` match or the index is exhausted.
+    async fn query_name(&self, name: JobName, query: &JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+        let want = query.limit() + 1;
+        let mut jobs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_NAME)
+                .scan_index_forward(false)
+                .limit(want as i32)
+                .expression_attribute_values(":name", s(name.as_str()))
+                .set_exclusive_start_key(start.take());
+            req = match &query.before {
+                Some(before) => req
+                    .key_condition_expression("job_name = :name AND job_id < :before")
+                    .expression_attribute_values(":before", s(before.to_string())),
+                None => req.key_condition_expression("job_name = :name"),
+            };
+            if let Some(status) = query.status {
+                req = req
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()));
+            }
+            let out = req.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                jobs.push(job_from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if jobs.len() >= want || start.is_none() {
+                return Ok(jobs);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoDbStore {
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.get_item(job_pk(id)).await?.as_ref().map(job_from_item).transpose()
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        let mut candidates = Vec::new();
+        for name in query.names() {
+            candidates.extend(self.query_name(name, query).await?);
+        }
+        Ok(JobPage::from_candidates(candidates, query))
+    }
+
+    async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError> {
+        let Some(item) = self.get_item(schedule_pk(job)).await? else { return Ok(None) };
+        let (body, version) = body_and_version(&item)?;
+        let mut entry: ScheduleEntry = decode(body)?;
+        entry.version = version;
+        Ok(Some(entry))
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut puts = writes.into_iter().map(|w| self.put_for(w)).collect::<Result<Vec<_>, _>>()?;
+        if puts.len() == 1 {
+            let put = puts.pop().expect("one put");
+            let result = self
+                .client
+                .put_item()
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    Err(StoreError::Conflict)
+                }
+                Err(e) => Err(unavailable(e)),
+            };
+        }
+        let items = puts.into_iter().map(|p| TransactWriteItem::builder().put(p).build()).collect();
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let lost_race = e.as_service_error().is_some_and(transaction_lost_race);
+                if lost_race { Err(StoreError::Conflict) } else { Err(unavailable(e)) }
+            }
+        }
+    }
+
+    async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // The table's TTL on `expires_at` deletes expired records (within about 48 hours).
+        Ok(0)
+    }
+}
+
+/// Whether a cancelled transaction failed only because another writer got there first.
+fn transaction_lost_race(error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else { return false };
+    cancelled
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|r| r.code())
+        .any(|code| code == "ConditionalCheckFailed" || code == "TransactionConflict")
+}

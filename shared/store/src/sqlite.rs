@@ -1,0 +1,207 @@
+//! The embedded store for `nzj serve`: SQLite in one file, one connection behind a mutex, each
+//! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
+
+use crate::{JobPage, JobQuery, JobStore, StoreError, Write, decode, encode};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, id);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id);
+CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
+CREATE TABLE IF NOT EXISTS schedules (
+    job TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on the connection off the async runtime's threads.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| unavailable("connection lock poisoned"))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn job_from_row(body: String, version: i64) -> Result<JobRecord, StoreError> {
+    let mut job: JobRecord = decode(&body)?;
+    job.version = version as u64;
+    Ok(job)
+}
+
+fn check_version(found: Option<i64>, expected: u64) -> Result<(), StoreError> {
+    if found.unwrap_or(0) as u64 == expected { Ok(()) } else { Err(StoreError::Conflict) }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row("SELECT body, version FROM jobs WHERE id = ?1", [&id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map_err(unavailable)?
+            .map(|(body, version)| job_from_row(body, version))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        let query = query.clone();
+        self.with_conn(move |conn| {
+            let mut sql = String::from("SELECT body, version FROM jobs WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(name) = query.name {
+                args.push(name.to_string());
+                sql += &format!(" AND name = ?{}", args.len());
+            }
+            if let Some(status) = query.status {
+                args.push(status.to_string());
+                sql += &format!(" AND status = ?{}", args.len());
+            }
+            if let Some(before) = &query.before {
+                args.push(before.to_string());
+                sql += &format!(" AND id < ?{}", args.len());
+            }
+            // One more than the page, to know whether another page follows.
+            sql += &format!(" ORDER BY id DESC LIMIT {}", query.limit() + 1);
+            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(unavailable)?;
+            let jobs = rows
+                .map(|row| row.map_err(unavailable).and_then(|(b, v)| job_from_row(b, v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(JobPage::from_candidates(jobs, &query))
+        })
+        .await
+    }
+
+    async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT body, version FROM schedules WHERE job = ?1",
+                [job.as_str()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(|(body, version)| {
+                let mut entry: ScheduleEntry = decode(&body)?;
+                entry.version = version as u64;
+                Ok(entry)
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            for write in writes {
+                match write {
+                    Write::Job { mut record, expected_version } => {
+                        let id = record.id.to_string();
+                        let found: Option<i64> = tx
+                            .query_row("SELECT version FROM jobs WHERE id = ?1", [&id], |r| r.get(0))
+                            .optional()
+                            .map_err(unavailable)?;
+                        check_version(found, expected_version)?;
+                        record.version = expected_version + 1;
+                        tx.execute(
+                            "INSERT OR REPLACE INTO jobs (id, name, status, version, expires_at, body)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![
+                                id,
+                                record.name.as_str(),
+                                record.status.as_str(),
+                                record.version as i64,
+                                record.expires_at,
+                                encode(&record)?
+                            ],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    Write::Schedule { mut entry, expected_version } => {
+                        let found: Option<i64> = tx
+                            .query_row(
+                                "SELECT version FROM schedules WHERE job = ?1",
+                                [entry.job.as_str()],
+                                |r| r.get(0),
+                            )
+                            .optional()
+                            .map_err(unavailable)?;
+                        check_version(found, expected_version)?;
+                        entry.version = expected_version + 1;
+                        tx.execute(
+                            "INSERT OR REPLACE INTO schedules (job, version, body) VALUES (?1, ?2, ?3)",
+                            params![entry.job.as_str(), entry.version as i64, encode(&entry)?],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                }
+            }
+            // Dropping `tx` on an early return above rolls everything back.
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = now.timestamp();
+        self.with_conn(move |conn| {
+            conn.execute("DELETE FROM jobs WHERE expires_at < ?1", [cutoff])
+                .map(|n| n as u64)
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
