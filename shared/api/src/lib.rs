@@ -1,1 +1,240 @@
+//! The jobs HTTP API, shared by `nzj serve` and (on AWS) the api function.
+//!
+//! Every `/api` route needs `Authorization: Bearer <token>`; `/healthz` does not. Errors are JSON
+//! `{"error": "..."}` with the status that says what went wrong: 400 for a malformed request,
+//! 401 without the token, 404 for an unknown job, 413 for an oversized body.
 
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
+use nzj_runtime::{Registry, RuntimeError, Scheduler};
+use nzj_store::{JobQuery, JobStore, StoreError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The API never needs a large body; anything bigger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const DEFAULT_PAGE: usize = 50;
+
+pub struct AppState {
+    pub store: Arc<dyn JobStore>,
+    pub scheduler: Arc<Scheduler>,
+    /// The system jobs this build implements; the others are never scheduled.
+    pub registry: Registry,
+    pub token: Secret,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(show_job))
+        .route("/schedule", get(show_schedule))
+        .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::CONFLICT, other.to_string()),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let valid = presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
+    if valid {
+        next.run(request).await
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response()
+    }
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    // A cheap read proves the store answers.
+    state.store.get_schedule(SystemJob::ImportZabbixSettings).await?;
+    Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+}
+
+/// Parses a query parameter with `FromStr`, naming the parameter in the error.
+fn param<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    params
+        .get(name)
+        .map(|raw| raw.parse::<T>().map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+        .transpose()
+}
+
+async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    const KNOWN: [&str; 4] = ["name", "status", "limit", "cursor"];
+    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {unknown:?}; known: {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
+    }
+    let query = JobQuery {
+        name: param::<JobName>(&params, "name")?,
+        status: param::<JobStatus>(&params, "status")?,
+        before: param::<JobId>(&params, "cursor")?,
+        limit,
+    };
+    let page = state.store.list_jobs(&query).await?;
+    Ok(Json(json!({"jobs": page.jobs, "next_cursor": page.next_cursor})))
+}
+
+async fn show_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<JobRecord>> {
+    let unknown = || ApiError::not_found(format!("no job with id {id:?}"));
+    let job_id: JobId = id.parse().map_err(|_| unknown())?;
+    state.store.get_job(&job_id).await?.map(Json).ok_or_else(unknown)
+}
+
+/// A system job's schedule as the API shows it (the plugin's `get_current_job_interval()` and
+/// `system_jobs_scheduled()` in one view).
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub job: SystemJob,
+    /// Minutes, or null when off.
+    pub interval: Interval,
+    pub next_due: Option<DateTime<Utc>>,
+    pub current_run: Option<JobId>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_run: Option<JobId>,
+    /// Whether this build has an implementation of the job.
+    pub implemented: bool,
+    /// Whether triggers will run it: implemented and not off.
+    pub scheduled: bool,
+    pub note: Option<String>,
+}
+
+impl ScheduleView {
+    fn new(entry: ScheduleEntry, implemented: bool) -> Self {
+        let scheduled = implemented && entry.interval != Interval::Off;
+        let note = match (implemented, entry.interval) {
+            (false, _) => Some("not implemented in this build yet: never triggered".to_string()),
+            (true, Interval::Off) => Some("off: never triggered".to_string()),
+            (true, _) => None,
+        };
+        ScheduleView {
+            job: entry.job,
+            interval: entry.interval,
+            next_due: entry.next_due,
+            current_run: entry.current_run,
+            lease_until: entry.lease_until,
+            last_run: entry.last_run,
+            implemented,
+            scheduled,
+            note,
+        }
+    }
+}
+
+fn system_job(name: &str) -> ApiResult<SystemJob> {
+    name.parse::<SystemJob>().map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let mut views = Vec::new();
+    for job in SystemJob::ALL {
+        let entry = state.scheduler.schedule(*job).await?;
+        views.push(ScheduleView::new(entry, state.registry.implements(*job)));
+    }
+    Ok(Json(json!({"jobs": views})))
+}
+
+async fn show_one_schedule(State(state): State<Arc<AppState>>, Path(job): Path<String>) -> ApiResult<Json<ScheduleView>> {
+    let job = system_job(&job)?;
+    let entry = state.scheduler.schedule(job).await?;
+    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+}
+
+/// `{"interval": <minutes or null>}`; null turns the job off.
+async fn set_schedule(
+    State(state): State<Arc<AppState>>,
+    Path(job): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ScheduleView>> {
+    let job = system_job(&job)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::bad_request(r#"body must be an object like {"interval": 60}"#));
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "interval") {
+        return Err(ApiError::bad_request(format!("unknown field {unknown:?}; only \"interval\" can be set")));
+    }
+    let raw = object
+        .get("interval")
+        .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
+    let interval: Interval = serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
+    let entry = state.scheduler.set_interval(job, interval).await?;
+    tracing::info!(job = %job, interval = %interval, "interval changed");
+    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+}
