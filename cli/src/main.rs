@@ -1,1 +1,117 @@
-fn main() {}
+//! `nzj`: `nzj serve` runs the whole product in one process on an embedded store; the other
+//! commands talk to its HTTP API (or to a deployment's, with `--endpoint`).
+
+mod client;
+mod serve;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "nzj",
+    version,
+    about = "Keeps Zabbix monitoring in step with NetBox"
+)]
+struct Cli {
+    /// Base URL of the nzj API [default: http://$NZJ_LISTEN, else http://127.0.0.1:8080]
+    #[arg(long, env = "NZJ_ENDPOINT", global = true)]
+    endpoint: Option<String>,
+    /// API bearer token [default: $NZJ_DATA_DIR/api-token, written by `nzj serve`]
+    #[arg(long, env = "NZJ_API_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of tables (for scripts)
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process: the scheduler and the HTTP API, on the embedded store
+    Serve {
+        /// Address to listen on [env: NZJ_LISTEN; default 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+        /// A TOML file with NZJ_* settings; the environment wins over it
+        #[arg(long, env = "NZJ_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List and inspect job records
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Show and change when the system jobs run
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Newest first
+    Ls {
+        /// Only jobs of this name, e.g. ImportZabbixSettings
+        #[arg(long)]
+        name: Option<String>,
+        /// Only jobs in this status: pending, scheduled, running, completed, failed, stalled
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after this job id (printed at the end of a full page)
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One job with its log
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Every system job: interval, next due, current run, whether it is scheduled
+    Show,
+    /// Set a system job's interval in minutes (1, 5, 15, 30, 60, ... 43200) or `off`
+    Set { job: String, interval: String },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { listen, config } => serve::serve(listen, config).await,
+        Command::Jobs { command } => {
+            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            match command {
+                JobsCommand::Ls {
+                    name,
+                    status,
+                    limit,
+                    cursor,
+                } => client::jobs_ls(&api, name, status, limit, cursor, cli.json).await,
+                JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
+            }
+        }
+        Command::Schedule { command } => {
+            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            match command {
+                ScheduleCommand::Show => client::schedule_show(&api, cli.json).await,
+                ScheduleCommand::Set { job, interval } => {
+                    client::schedule_set(&api, &job, &interval, cli.json).await
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nzj: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -56,7 +56,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)
@@ -70,7 +73,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -94,13 +99,19 @@ impl From<RuntimeError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let valid = presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
+    let valid =
+        presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
     if valid {
         next.run(request).await
     } else {
@@ -110,8 +121,13 @@ async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, r
 
 async fn healthz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     // A cheap read proves the store answers.
-    state.store.get_schedule(SystemJob::ImportZabbixSettings).await?;
-    Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+    state
+        .store
+        .get_schedule(SystemJob::ImportZabbixSettings)
+        .await?;
+    Ok(Json(
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    ))
 }
 
 /// Parses a query parameter with `FromStr`, naming the parameter in the error.
@@ -121,7 +137,10 @@ where
 {
     params
         .get(name)
-        .map(|raw| raw.parse::<T>().map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+        .map(|raw| {
+            raw.parse::<T>()
+                .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+        })
         .transpose()
 }
 
@@ -138,7 +157,10 @@ async fn list_jobs(
     }
     let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
     if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
+        return Err(ApiError::bad_request(format!(
+            "limit: must be 1 to {}",
+            JobQuery::MAX_LIMIT
+        )));
     }
     let query = JobQuery {
         name: param::<JobName>(&params, "name")?,
@@ -147,13 +169,23 @@ async fn list_jobs(
         limit,
     };
     let page = state.store.list_jobs(&query).await?;
-    Ok(Json(json!({"jobs": page.jobs, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"jobs": page.jobs, "next_cursor": page.next_cursor}),
+    ))
 }
 
-async fn show_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<JobRecord>> {
+async fn show_job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobRecord>> {
     let unknown = || ApiError::not_found(format!("no job with id {id:?}"));
     let job_id: JobId = id.parse().map_err(|_| unknown())?;
-    state.store.get_job(&job_id).await?.map(Json).ok_or_else(unknown)
+    state
+        .store
+        .get_job(&job_id)
+        .await?
+        .map(Json)
+        .ok_or_else(unknown)
 }
 
 /// A system job's schedule as the API shows it (the plugin's `get_current_job_interval()` and
@@ -197,7 +229,8 @@ impl ScheduleView {
 }
 
 fn system_job(name: &str) -> ApiResult<SystemJob> {
-    name.parse::<SystemJob>().map_err(|e| ApiError::not_found(e.to_string()))
+    name.parse::<SystemJob>()
+        .map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
@@ -209,10 +242,16 @@ async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Val
     Ok(Json(json!({"jobs": views})))
 }
 
-async fn show_one_schedule(State(state): State<Arc<AppState>>, Path(job): Path<String>) -> ApiResult<Json<ScheduleView>> {
+async fn show_one_schedule(
+    State(state): State<Arc<AppState>>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
     let entry = state.scheduler.schedule(job).await?;
-    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+    Ok(Json(ScheduleView::new(
+        entry,
+        state.registry.implements(job),
+    )))
 }
 
 /// `{"interval": <minutes or null>}`; null turns the job off.
@@ -225,16 +264,35 @@ async fn set_schedule(
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
     let Some(object) = body.as_object() else {
-        return Err(ApiError::bad_request(r#"body must be an object like {"interval": 60}"#));
+        return Err(ApiError::bad_request(
+            r#"body must be an object like {"interval": 60}"#,
+        ));
     };
     if let Some(unknown) = object.keys().find(|k| *k != "interval") {
-        return Err(ApiError::bad_request(format!("unknown field {unknown:?}; only \"interval\" can be set")));
+        return Err(ApiError::bad_request(format!(
+            "unknown field {unknown:?}; only \"interval\" can be set"
+        )));
     }
-    let raw = object
-        .get("interval")
-        .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
-    let interval: Interval = serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
+    let raw = object.get("interval").ok_or_else(|| {
+        ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#)
+    })?;
+    let interval: Interval = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
     let entry = state.scheduler.set_interval(job, interval).await?;
     tracing::info!(job = %job, interval = %interval, "interval changed");
-    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+    Ok(Json(ScheduleView::new(
+        entry,
+        state.registry.implements(job),
+    )))
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -294,7 +294,11 @@ impl JobRecord {
         self.status == JobStatus::Running && self.lease_until.is_some_and(|l| l <= now)
     }
 
-    pub fn heartbeat(&mut self, now: DateTime<Utc>, lease: Duration) -> Result<(), InvalidTransition> {
+    pub fn heartbeat(
+        &mut self,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<(), InvalidTransition> {
         self.require_running("heartbeat")?;
         self.lease_until = Some(now + lease);
         Ok(())
@@ -314,7 +318,11 @@ impl JobRecord {
         Ok(())
     }
 
-    pub fn fail(&mut self, now: DateTime<Utc>, error: impl Into<String>) -> Result<(), InvalidTransition> {
+    pub fn fail(
+        &mut self,
+        now: DateTime<Utc>,
+        error: impl Into<String>,
+    ) -> Result<(), InvalidTransition> {
         self.require_running("fail")?;
         let error = error.into();
         self.log.push(now, LogLevel::Error, error.clone());
@@ -328,7 +336,8 @@ impl JobRecord {
         self.require_running("mark stalled")?;
         let message = format!(
             "lease expired at {}: the process running this job stopped",
-            self.lease_until.map_or_else(|| "?".into(), |l| l.to_rfc3339())
+            self.lease_until
+                .map_or_else(|| "?".into(), |l| l.to_rfc3339())
         );
         self.log.push(now, LogLevel::Error, message.clone());
         self.finish(now, JobStatus::Stalled);
@@ -377,7 +386,10 @@ mod tests {
         }
         let err = "Frobnicate".parse::<JobName>().unwrap_err();
         assert!(err.to_string().contains("ImportZabbixSettings"));
-        assert_eq!(JobName::from(SystemJob::MaintenanceCleanup).kind(), JobKind::System);
+        assert_eq!(
+            JobName::from(SystemJob::MaintenanceCleanup).kind(),
+            JobKind::System
+        );
         assert_eq!(JobName::SyncHostsNow.kind(), JobKind::Sync);
         assert_eq!(JobName::DeleteHost.kind(), JobKind::Host);
     }
@@ -385,7 +397,8 @@ mod tests {
     #[test]
     fn a_finished_job_cannot_change_again() {
         let mut job = running();
-        job.complete(t0() + Duration::seconds(5), json!({"deleted": 0})).unwrap();
+        job.complete(t0() + Duration::seconds(5), json!({"deleted": 0}))
+            .unwrap();
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.duration_ms, Some(5000));
         assert!(job.fail(t0(), "late").is_err());
@@ -398,7 +411,8 @@ mod tests {
         let mut job = running();
         assert!(!job.lease_expired(t0() + Duration::seconds(59)));
         assert!(job.lease_expired(t0() + Duration::seconds(60)));
-        job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60)).unwrap();
+        job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60))
+            .unwrap();
         assert!(!job.lease_expired(t0() + Duration::seconds(100)));
         job.mark_stalled(t0() + Duration::seconds(200)).unwrap();
         assert_eq!(job.status, JobStatus::Stalled);
@@ -417,7 +431,9 @@ mod tests {
         assert_eq!(log.entries[0].message, "line 0");
         assert_eq!(log.entries.last().unwrap().message, "line 999");
         log.push(t0(), LogLevel::Info, "x".repeat(5000));
-        assert!(log.entries.last().unwrap().message.chars().count() <= JobLog::MAX_MESSAGE_CHARS + 1);
+        assert!(
+            log.entries.last().unwrap().message.chars().count() <= JobLog::MAX_MESSAGE_CHARS + 1
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub mod secret;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use interval::Interval;
 pub use job::{
-    JobOrigin,
-    JobId, JobKind, JobLog, JobName, JobRecord, JobStatus, LogEntry, LogLevel, SystemJob, Trigger,
+    JobId, JobKind, JobLog, JobName, JobOrigin, JobRecord, JobStatus, LogEntry, LogLevel,
+    SystemJob, Trigger,
 };
 pub use schedule::{ScheduleEntry, SkipReason, TriggerDecision};
 pub use secret::Secret;

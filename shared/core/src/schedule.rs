@@ -37,7 +37,9 @@ pub enum SkipReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TriggerDecision {
     /// Start a run; `stalled` names a previous run whose lease expired and must be marked stalled.
-    Claim { stalled: Option<JobId> },
+    Claim {
+        stalled: Option<JobId>,
+    },
     /// The job is off, but a run whose lease expired must still be marked stalled.
     MarkStalled(JobId),
     Skip(SkipReason),
@@ -178,7 +180,12 @@ mod tests {
         let run = id(0);
         e.claim(run.clone(), t(0), Duration::minutes(2));
         assert!(matches!(e.decide(t(1)), TriggerDecision::Skip(_)));
-        assert_eq!(e.decide(t(2)), TriggerDecision::Claim { stalled: Some(run.clone()) });
+        assert_eq!(
+            e.decide(t(2)),
+            TriggerDecision::Claim {
+                stalled: Some(run.clone())
+            }
+        );
         e.set_interval(Interval::Off, t(2));
         assert_eq!(e.decide(t(3)), TriggerDecision::MarkStalled(run));
     }

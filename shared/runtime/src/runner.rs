@@ -15,7 +15,9 @@ pub struct JobFailure {
 
 impl JobFailure {
     pub fn new(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into() }
+        JobFailure {
+            message: message.into(),
+        }
     }
 }
 
@@ -34,7 +36,11 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn new(record: JobRecord, clock: Arc<dyn Clock>) -> Self {
-        JobContext { record, clock, log: Mutex::new(JobLog::default()) }
+        JobContext {
+            record,
+            clock,
+            log: Mutex::new(JobLog::default()),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -44,7 +50,10 @@ impl JobContext {
     /// Adds a line to the job's log (kept with the record when the job finishes).
     pub fn log(&self, level: LogLevel, message: impl Into<String>) {
         let now = self.clock.now();
-        self.log.lock().expect("job log lock").push(now, level, message);
+        self.log
+            .lock()
+            .expect("job log lock")
+            .push(now, level, message);
     }
 
     fn take_log(&self) -> JobLog {
@@ -63,7 +72,9 @@ pub async fn run_claimed(
     timeout: std::time::Duration,
 ) -> Result<JobRecord, RuntimeError> {
     let ctx = JobContext::new(run.record.clone(), clock);
-    let beat_every = (scheduler.lease() / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
+    let beat_every = (scheduler.lease() / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(1));
     let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
     let work = handler.run(&ctx);
     tokio::pin!(work);
@@ -82,8 +93,16 @@ pub async fn run_claimed(
         }
     };
     ctx.log(
-        if outcome.is_ok() { LogLevel::Info } else { LogLevel::Error },
-        if outcome.is_ok() { "completed" } else { "failed" },
+        if outcome.is_ok() {
+            LogLevel::Info
+        } else {
+            LogLevel::Error
+        },
+        if outcome.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        },
     );
     scheduler.finish(&run, outcome, &ctx.take_log()).await
 }

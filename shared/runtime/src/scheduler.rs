@@ -38,7 +38,7 @@ pub struct ClaimedRun {
 
 #[derive(Debug, Clone)]
 pub enum TriggerOutcome {
-    Claimed(ClaimedRun),
+    Claimed(Box<ClaimedRun>),
     /// Nothing to do: a duplicate or early trigger, a job already running, or off.
     Skipped(SkipReason),
     /// The job is off, but a run whose lease had expired was marked stalled.
@@ -53,8 +53,18 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, lease: Duration, retention: Duration) -> Self {
-        Scheduler { store, clock, lease, retention }
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        clock: Arc<dyn Clock>,
+        lease: Duration,
+        retention: Duration,
+    ) -> Self {
+        Scheduler {
+            store,
+            clock,
+            lease,
+            retention,
+        }
     }
 
     pub fn lease(&self) -> Duration {
@@ -67,17 +77,27 @@ impl Scheduler {
 
     /// The job's schedule: as stored, or the defaults if it was never stored.
     pub async fn schedule(&self, job: SystemJob) -> Result<ScheduleEntry, RuntimeError> {
-        Ok(self.store.get_schedule(job).await?.unwrap_or_else(|| ScheduleEntry::new(job)))
+        Ok(self
+            .store
+            .get_schedule(job)
+            .await?
+            .unwrap_or_else(|| ScheduleEntry::new(job)))
     }
 
     /// A trigger of `job` now: claims a run if the job is due and nobody holds it. Any number of
     /// concurrent or duplicate triggers for the same tick produce exactly one claim.
-    pub async fn trigger(&self, job: SystemJob, origin: JobOrigin) -> Result<TriggerOutcome, RuntimeError> {
+    pub async fn trigger(
+        &self,
+        job: SystemJob,
+        origin: JobOrigin,
+    ) -> Result<TriggerOutcome, RuntimeError> {
         self.until_committed(|| async {
             let now = self.clock.now();
             let mut entry = self.schedule(job).await?;
             let (stalled, claim) = match entry.decide(now) {
-                TriggerDecision::Skip(reason) => return Ok(Step::Done(TriggerOutcome::Skipped(reason))),
+                TriggerDecision::Skip(reason) => {
+                    return Ok(Step::Done(TriggerOutcome::Skipped(reason)));
+                }
                 TriggerDecision::MarkStalled(run) => (Some(run), false),
                 TriggerDecision::Claim { stalled } => (stalled, true),
             };
@@ -94,16 +114,29 @@ impl Scheduler {
                 entry.release(run);
             }
             let outcome = if claim {
-                let mut record = JobRecord::new_running(job.into(), origin.clone(), now, self.lease, self.retention);
+                let mut record = JobRecord::new_running(
+                    job.into(),
+                    origin.clone(),
+                    now,
+                    self.lease,
+                    self.retention,
+                );
                 record.interval = Some(entry.interval);
                 if let Some(run) = &stalled {
                     record.trigger = Trigger::Retry;
                     record.attempt = previous_attempt + 1;
-                    record.log.push(now, LogLevel::Warning, format!("retry of stalled run {run}"));
+                    record.log.push(
+                        now,
+                        LogLevel::Warning,
+                        format!("retry of stalled run {run}"),
+                    );
                 }
                 entry.claim(record.id.clone(), now, self.lease);
                 writes.push(Write::job(record.clone()));
-                TriggerOutcome::Claimed(ClaimedRun { job, record: as_written(record) })
+                TriggerOutcome::Claimed(Box::new(ClaimedRun {
+                    job,
+                    record: as_written(record),
+                }))
             } else {
                 TriggerOutcome::StallRecorded(stalled.expect("MarkStalled names a run"))
             };
@@ -116,14 +149,15 @@ impl Scheduler {
     /// Extends the run's lease. Fails with [`RuntimeError::LeaseLost`] if the run was marked
     /// stalled or another run holds the job: the holder must then stop working.
     pub async fn heartbeat(&self, run: &mut ClaimedRun) -> Result<(), RuntimeError> {
-        let record = self.until_committed(|| async {
-            let (mut record, mut entry) = self.held(run).await?;
-            record.heartbeat(self.clock.now(), self.lease)?;
-            entry.lease_until = record.lease_until;
-            let writes = vec![Write::job(record.clone()), Write::schedule(entry)];
-            Ok(Step::Commit(writes, as_written(record)))
-        })
-        .await?;
+        let record = self
+            .until_committed(|| async {
+                let (mut record, mut entry) = self.held(run).await?;
+                record.heartbeat(self.clock.now(), self.lease)?;
+                entry.lease_until = record.lease_until;
+                let writes = vec![Write::job(record.clone()), Write::schedule(entry)];
+                Ok(Step::Commit(writes, as_written(record)))
+            })
+            .await?;
         run.record = record;
         Ok(())
     }
@@ -167,7 +201,11 @@ impl Scheduler {
     }
 
     /// Changes how often `job` runs; takes effect on the next trigger, without a restart.
-    pub async fn set_interval(&self, job: SystemJob, interval: Interval) -> Result<ScheduleEntry, RuntimeError> {
+    pub async fn set_interval(
+        &self,
+        job: SystemJob,
+        interval: Interval,
+    ) -> Result<ScheduleEntry, RuntimeError> {
         self.until_committed(|| async {
             let mut entry = self.schedule(job).await?;
             entry.set_interval(interval, self.clock.now());

@@ -44,15 +44,24 @@ pub async fn tick(
 ) -> Vec<(SystemJob, Result<TriggerOutcome, RuntimeError>)> {
     let mut outcomes = Vec::new();
     for job in registry.jobs() {
-        let origin = JobOrigin { trigger: Trigger::Schedule, user: "scheduler".into(), object: None };
+        let origin = JobOrigin {
+            trigger: Trigger::Schedule,
+            user: "scheduler".into(),
+            object: None,
+        };
         let outcome = scheduler.trigger(job, origin).await;
-        if let (Ok(TriggerOutcome::Claimed(run)), Some(handler)) = (&outcome, registry.handler(job)) {
-            let (scheduler, clock, run) = (scheduler.clone(), clock.clone(), run.clone());
+        if let (Ok(TriggerOutcome::Claimed(run)), Some(handler)) = (&outcome, registry.handler(job))
+        {
+            let (scheduler, clock, run) = (scheduler.clone(), clock.clone(), (**run).clone());
             tokio::spawn(async move {
                 let id = run.record.id.clone();
                 match run_claimed(&scheduler, clock, handler.as_ref(), run, timeout).await {
-                    Ok(record) => tracing::info!(job = %job, job_id = %id, status = %record.status, "job finished"),
-                    Err(e) => tracing::error!(job = %job, job_id = %id, error = %e, "job run ended without a result"),
+                    Ok(record) => {
+                        tracing::info!(job = %job, job_id = %id, status = %record.status, "job finished")
+                    }
+                    Err(e) => {
+                        tracing::error!(job = %job, job_id = %id, error = %e, "job run ended without a result")
+                    }
                 }
             });
         }

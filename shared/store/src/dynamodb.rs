@@ -80,7 +80,10 @@ fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
 
 impl DynamoDbStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDbStore { client, table: table.into() }
+        DynamoDbStore {
+            client,
+            table: table.into(),
+        }
     }
 
     /// A client configured the standard way (region, credentials, `AWS_ENDPOINT_URL`).
@@ -93,7 +96,11 @@ impl DynamoDbStore {
     /// on AWS `template.yaml` creates it).
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let key = |name: &str, kind| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("key schema")
         };
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -106,7 +113,11 @@ impl DynamoDbStore {
             .index_name(INDEX_BY_NAME)
             .key_schema(key("job_name", KeyType::Hash))
             .key_schema(key("job_id", KeyType::Range))
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .expect("index");
         let created = self
@@ -123,7 +134,12 @@ impl DynamoDbStore {
             .await;
         match created {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                return Ok(());
+            }
             Err(e) => return Err(unavailable(e)),
         }
         self.client
@@ -157,7 +173,10 @@ impl DynamoDbStore {
 
     fn put_for(&self, write: Write) -> Result<Put, StoreError> {
         let (item, expected) = match write {
-            Write::Job { mut record, expected_version } => {
+            Write::Job {
+                mut record,
+                expected_version,
+            } => {
                 record.version = expected_version + 1;
                 let item = HashMap::from([
                     ("pk".to_string(), s(job_pk(&record.id))),
@@ -170,7 +189,10 @@ impl DynamoDbStore {
                 ]);
                 (item, expected_version)
             }
-            Write::Schedule { mut entry, expected_version } => {
+            Write::Schedule {
+                mut entry,
+                expected_version,
+            } => {
                 entry.version = expected_version + 1;
                 let item = HashMap::from([
                     ("pk".to_string(), s(schedule_pk(entry.job))),
@@ -187,11 +209,16 @@ impl DynamoDbStore {
             put.condition_expression("version = :expected")
                 .expression_attribute_values(":expected", n(expected))
         };
-        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+        put.build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// One name's jobs, newest first, until `limit` match or the index is exhausted.
-    async fn query_name(&self, name: JobName, query: &JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+    async fn query_name(
+        &self,
+        name: JobName,
+        query: &JobQuery,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         let want = query.limit() + 1;
         let mut jobs = Vec::new();
         let mut start: Option<Item> = None;
@@ -232,7 +259,11 @@ impl DynamoDbStore {
 #[async_trait]
 impl JobStore for DynamoDbStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
-        self.get_item(job_pk(id)).await?.as_ref().map(job_from_item).transpose()
+        self.get_item(job_pk(id))
+            .await?
+            .as_ref()
+            .map(job_from_item)
+            .transpose()
     }
 
     async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
@@ -244,7 +275,9 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError> {
-        let Some(item) = self.get_item(schedule_pk(job)).await? else { return Ok(None) };
+        let Some(item) = self.get_item(schedule_pk(job)).await? else {
+            return Ok(None);
+        };
         let (body, version) = body_and_version(&item)?;
         let mut entry: ScheduleEntry = decode(body)?;
         entry.version = version;
@@ -252,7 +285,10 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut puts = writes.into_iter().map(|w| self.put_for(w)).collect::<Result<Vec<_>, _>>()?;
+        let mut puts = writes
+            .into_iter()
+            .map(|w| self.put_for(w))
+            .collect::<Result<Vec<_>, _>>()?;
         if puts.len() == 1 {
             let put = puts.pop().expect("one put");
             let result = self
@@ -266,18 +302,34 @@ impl JobStore for DynamoDbStore {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
                     Err(StoreError::Conflict)
                 }
                 Err(e) => Err(unavailable(e)),
             };
         }
-        let items = puts.into_iter().map(|p| TransactWriteItem::builder().put(p).build()).collect();
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        let items = puts
+            .into_iter()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .collect();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let lost_race = e.as_service_error().is_some_and(transaction_lost_race);
-                if lost_race { Err(StoreError::Conflict) } else { Err(unavailable(e)) }
+                if lost_race {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(unavailable(e))
+                }
             }
         }
     }
@@ -289,9 +341,13 @@ impl JobStore for DynamoDbStore {
 }
 
 /// Whether a cancelled transaction failed only because another writer got there first.
-fn transaction_lost_race(error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
+fn transaction_lost_race(
+    error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+) -> bool {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else { return false };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return false;
+    };
     cancelled
         .cancellation_reasons()
         .iter()

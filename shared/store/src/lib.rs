@@ -31,21 +31,33 @@ pub enum StoreError {
 /// the store writes the item with version `expected_version + 1`.
 #[derive(Debug, Clone)]
 pub enum Write {
-    Job { record: JobRecord, expected_version: u64 },
-    Schedule { entry: ScheduleEntry, expected_version: u64 },
+    Job {
+        record: JobRecord,
+        expected_version: u64,
+    },
+    Schedule {
+        entry: ScheduleEntry,
+        expected_version: u64,
+    },
 }
 
 impl Write {
     /// Write `record` over the version it was read at (its current `version`).
     pub fn job(record: JobRecord) -> Write {
         let expected_version = record.version;
-        Write::Job { record, expected_version }
+        Write::Job {
+            record,
+            expected_version,
+        }
     }
 
     /// Write `entry` over the version it was read at (its current `version`).
     pub fn schedule(entry: ScheduleEntry) -> Write {
         let expected_version = entry.version;
-        Write::Schedule { entry, expected_version }
+        Write::Schedule {
+            entry,
+            expected_version,
+        }
     }
 }
 
@@ -85,7 +97,11 @@ impl JobPage {
         jobs.sort_by(|a, b| b.id.cmp(&a.id));
         let more = jobs.len() > query.limit();
         jobs.truncate(query.limit());
-        let next_cursor = if more { jobs.last().map(|j| j.id.clone()) } else { None };
+        let next_cursor = if more {
+            jobs.last().map(|j| j.id.clone())
+        } else {
+            None
+        };
         JobPage { jobs, next_cursor }
     }
 }

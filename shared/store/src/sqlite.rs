@@ -41,11 +41,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(unavailable)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on the connection off the async runtime's threads.
@@ -55,7 +60,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| unavailable("connection lock poisoned"))?;
+            let mut conn = conn
+                .lock()
+                .map_err(|_| unavailable("connection lock poisoned"))?;
             f(&mut conn)
         })
         .await
@@ -70,7 +77,11 @@ fn job_from_row(body: String, version: i64) -> Result<JobRecord, StoreError> {
 }
 
 fn check_version(found: Option<i64>, expected: u64) -> Result<(), StoreError> {
-    if found.unwrap_or(0) as u64 == expected { Ok(()) } else { Err(StoreError::Conflict) }
+    if found.unwrap_or(0) as u64 == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
 }
 
 #[async_trait]
@@ -115,7 +126,10 @@ impl JobStore for SqliteStore {
                 })
                 .map_err(unavailable)?;
             let jobs = rows
-                .map(|row| row.map_err(unavailable).and_then(|(b, v)| job_from_row(b, v)))
+                .map(|row| {
+                    row.map_err(unavailable)
+                        .and_then(|(b, v)| job_from_row(b, v))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(JobPage::from_candidates(jobs, &query))
         })

@@ -1,0 +1,26 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help run test lint fmt build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+run: ## build and start `nzj serve` on the embedded store (NZJ_LISTEN, default 127.0.0.1:8080)
+	$(CARGO) build -p nzj
+	exec ./target/debug/nzj serve
+
+test: ## install and start every peer the tests need (moto), then run all tests
+	infra/with-peers.sh tests/run-all.sh
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+build: ## release build of the nzj binary, and its size
+	$(CARGO) build --release --locked -p nzj
+	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'

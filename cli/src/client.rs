@@ -1,0 +1,256 @@
+//! The CLI side of the jobs API: `nzj jobs ...` and `nzj schedule ...`.
+
+use crate::serve::token_path;
+use crate::table;
+use anyhow::{Context, anyhow};
+use nzj_core::Interval;
+use nzj_core::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// The endpoint from `--endpoint`/NZJ_ENDPOINT, else the local `nzj serve` (NZJ_LISTEN);
+    /// the token from `--token`/NZJ_API_TOKEN, else the one `nzj serve` keeps in NZJ_DATA_DIR.
+    pub fn from_cli(endpoint: Option<String>, token: Option<String>) -> Self {
+        let base = endpoint.unwrap_or_else(|| {
+            let listen = std::env::var("NZJ_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.to_string());
+            format!("http://{}", listen.replace("0.0.0.0", "127.0.0.1"))
+        });
+        let token = token.or_else(|| {
+            let data_dir =
+                std::env::var("NZJ_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.to_string());
+            std::fs::read_to_string(token_path(&PathBuf::from(data_dir)))
+                .ok()
+                .map(|t| t.trim().to_string())
+        });
+        ApiClient {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| {
+            format!(
+                "cannot reach the nzj API at {} (is `nzj serve` running?)",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body["error"].as_str().unwrap_or("no message").to_string();
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+            return Err(anyhow!(
+                "{status}: {message}; set NZJ_API_TOKEN, or run where `nzj serve` keeps its data (NZJ_DATA_DIR)"
+            ));
+        }
+        Err(anyhow!("{status}: {message}"))
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
+            .await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON value")
+    );
+}
+
+pub async fn jobs_ls(
+    api: &ApiClient,
+    name: Option<String>,
+    status: Option<String>,
+    limit: usize,
+    cursor: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut query = vec![("limit", limit.to_string())];
+    query.extend(name.map(|n| ("name", n)));
+    query.extend(status.map(|s| ("status", s)));
+    query.extend(cursor.map(|c| ("cursor", c)));
+    let page = api.get("/api/jobs", &query).await?;
+    if json {
+        print_json(&page);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = page["jobs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|job| {
+            let duration = job["duration_ms"]
+                .as_i64()
+                .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+            vec![
+                text(&job["id"]),
+                text(&job["name"]),
+                text(&job["status"]),
+                text(&job["trigger"]),
+                text(&job["created"]),
+                duration,
+                text(&job["object"]),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "ID", "NAME", "STATUS", "TRIGGER", "CREATED", "DURATION", "OBJECT"
+            ],
+            &rows
+        )
+    );
+    if let Some(next) = page["next_cursor"].as_str() {
+        println!("more: nzj jobs ls --cursor {next}");
+    }
+    Ok(())
+}
+
+pub async fn jobs_show(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<()> {
+    let job = api.get(&format!("/api/jobs/{id}"), &[]).await?;
+    if json {
+        print_json(&job);
+        return Ok(());
+    }
+    for field in [
+        "id",
+        "name",
+        "kind",
+        "status",
+        "trigger",
+        "user",
+        "object",
+        "interval",
+        "attempt",
+        "created",
+        "started",
+        "completed",
+        "duration_ms",
+        "lease_until",
+        "error",
+    ] {
+        println!("{field:<12} {}", text(&job[field]));
+    }
+    println!("{:<12} {}", "result", text(&job["result"]));
+    let log = &job["log"];
+    println!("log:");
+    for entry in log["entries"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        println!(
+            "  {} {:<7} {}",
+            text(&entry["time"]),
+            text(&entry["level"]),
+            text(&entry["message"])
+        );
+    }
+    if log["dropped"].as_u64().unwrap_or(0) > 0 {
+        println!("  ({} older lines dropped)", log["dropped"]);
+    }
+    Ok(())
+}
+
+fn schedule_row(view: &Value) -> Vec<String> {
+    let interval = match &view["interval"] {
+        Value::Null => "off".to_string(),
+        minutes => format!("{minutes} min"),
+    };
+    vec![
+        text(&view["job"]),
+        interval,
+        if view["scheduled"] == json!(true) {
+            "yes"
+        } else {
+            "no"
+        }
+        .to_string(),
+        text(&view["next_due"]),
+        text(&view["current_run"]),
+        text(&view["note"]),
+    ]
+}
+
+const SCHEDULE_HEADERS: [&str; 6] = [
+    "JOB",
+    "INTERVAL",
+    "SCHEDULED",
+    "NEXT DUE",
+    "RUNNING",
+    "NOTE",
+];
+
+pub async fn schedule_show(api: &ApiClient, json: bool) -> anyhow::Result<()> {
+    let schedule = api.get("/api/schedule", &[]).await?;
+    if json {
+        print_json(&schedule);
+        return Ok(());
+    }
+    let rows: Vec<_> = schedule["jobs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(schedule_row)
+        .collect();
+    print!("{}", table::render(&SCHEDULE_HEADERS, &rows));
+    Ok(())
+}
+
+pub async fn schedule_set(
+    api: &ApiClient,
+    job: &str,
+    interval: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let interval: Interval = interval.parse()?;
+    let view = api
+        .put(
+            &format!("/api/schedule/{job}"),
+            json!({"interval": interval}),
+        )
+        .await?;
+    if json {
+        print_json(&view);
+    } else {
+        print!(
+            "{}",
+            table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)])
+        );
+    }
+    Ok(())
+}

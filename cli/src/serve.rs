@@ -1,0 +1,207 @@
+//! `nzj serve`: the scheduler (what EventBridge Scheduler does on AWS) and the HTTP API in one
+//! process, on the embedded store (or DynamoDB with NZJ_STORE=dynamodb).
+
+use anyhow::{Context, bail};
+use nzj_api::AppState;
+use nzj_core::config::{Config, StoreConfig};
+use nzj_core::{Clock, Secret, SystemClock};
+use nzj_runtime::{Registry, Scheduler, TriggerOutcome, tick};
+use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where `serve` keeps a generated API token, and where the CLI looks for it.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("api-token")
+}
+
+pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    init_logging();
+    let file_text = match &config_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("NZJ_CONFIG: cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(listen) = listen {
+        env.push(("NZJ_LISTEN".into(), listen));
+    }
+    let config = Config::from_sources(env, file_text.as_deref())?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("NZJ_DATA_DIR: cannot create {}", config.data_dir.display()))?;
+
+    let store: Arc<dyn JobStore> =
+        match &config.store {
+            StoreConfig::Embedded => {
+                let path = config.data_dir.join("nzj.sqlite3");
+                Arc::new(SqliteStore::open(&path).with_context(|| {
+                    format!("cannot open the embedded store {}", path.display())
+                })?)
+            }
+            StoreConfig::DynamoDb { table } => {
+                let store = DynamoDbStore::from_env(table.clone()).await;
+                store
+                    .ensure_table()
+                    .await
+                    .with_context(|| format!("NZJ_DYNAMODB_TABLE: cannot use table {table}"))?;
+                Arc::new(store)
+            }
+        };
+    let token = api_token(&config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        clock.clone(),
+        config.job_lease,
+        config.job_retention,
+    ));
+    // System jobs join the registry as they are built; a job without a handler is never triggered.
+    let registry = Registry::default();
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("NZJ_LISTEN: cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
+
+    let timeout = config
+        .job_timeout
+        .to_std()
+        .unwrap_or(Duration::from_secs(3600));
+    let tick_every = config
+        .scheduler_tick
+        .to_std()
+        .unwrap_or(Duration::from_secs(30));
+    tokio::spawn(run_scheduler(
+        scheduler.clone(),
+        clock.clone(),
+        registry.clone(),
+        store.clone(),
+        tick_every,
+        timeout,
+    ));
+
+    let state = Arc::new(AppState {
+        store,
+        scheduler,
+        registry,
+        token,
+    });
+    nzj_api::serve(listener, state, shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("nzj serve stopped");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NZJ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The configured token; on a loopback address without one, the token kept in the data dir,
+/// generated (and printed once) on first start. Elsewhere a token is required.
+fn api_token(config: &Config) -> anyhow::Result<Secret> {
+    if let Some(token) = &config.api_token {
+        return Ok(token.clone());
+    }
+    if !config.listen.ip().is_loopback() {
+        bail!(
+            "configuration: NZJ_API_TOKEN: required when listening on a non-loopback address ({})",
+            config.listen
+        );
+    }
+    let path = token_path(&config.data_dir);
+    if let Ok(kept) = std::fs::read_to_string(&path)
+        && kept.trim().len() >= 16
+    {
+        eprintln!("nzj: API token kept in {}", path.display());
+        return Ok(Secret::new(kept.trim()));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot generate an API token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &token)
+        .with_context(|| format!("cannot keep the API token in {}", path.display()))?;
+    // Printed once, on the terminal only: never through the logs.
+    println!(
+        "nzj: generated an API token (kept in {}, where the CLI finds it): {token}",
+        path.display()
+    );
+    Ok(Secret::new(token))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+async fn run_scheduler(
+    scheduler: Arc<Scheduler>,
+    clock: Arc<dyn Clock>,
+    registry: Registry,
+    store: Arc<dyn JobStore>,
+    every: Duration,
+    timeout: Duration,
+) {
+    const PURGE_EVERY: Duration = Duration::from_secs(3600);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_purge: Option<tokio::time::Instant> = None;
+    loop {
+        ticker.tick().await;
+        for (job, outcome) in tick(&scheduler, &clock, &registry, timeout).await {
+            match outcome {
+                Ok(TriggerOutcome::Claimed(run)) => {
+                    tracing::info!(job = %job, job_id = %run.record.id, "run claimed")
+                }
+                Ok(TriggerOutcome::StallRecorded(id)) => {
+                    tracing::warn!(job = %job, job_id = %id, "run stalled")
+                }
+                Ok(TriggerOutcome::Skipped(reason)) => {
+                    tracing::debug!(job = %job, ?reason, "trigger skipped")
+                }
+                Err(e) => tracing::error!(job = %job, error = %e, "trigger failed"),
+            }
+        }
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            match store.purge_expired(clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired job records deleted"),
+                Err(e) => tracing::warn!(error = %e, "purging expired job records failed"),
+            }
+            last_purge = Some(tokio::time::Instant::now());
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+}

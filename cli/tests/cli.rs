@@ -1,0 +1,227 @@
+//! Black-box tests of the `nzj` binary: `nzj serve` on its own random port and data dir, and the
+//! CLI commands against it, as a person would use them.
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NZJ: &str = env!("CARGO_BIN_EXE_nzj");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `nzj serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    listen: String,
+    dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        Serve::start_in(tempfile::tempdir().unwrap())
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Serve {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(NZJ)
+            .arg("serve")
+            .env_clear()
+            .env("NZJ_LISTEN", &listen)
+            .env("NZJ_DATA_DIR", dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let serve = Serve { child, listen, dir };
+        serve.wait_healthy();
+        serve
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&self.listen).is_ok() {
+                let out = self.nzj(&["--json", "schedule", "show"]);
+                if out.status.success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nzj serve did not answer on {}", self.listen);
+    }
+
+    /// Runs the CLI the way a user on the same machine would: same NZJ_LISTEN and data dir.
+    fn nzj(&self, args: &[&str]) -> Output {
+        Command::new(NZJ)
+            .args(args)
+            .env_clear()
+            .env("NZJ_LISTEN", &self.listen)
+            .env("NZJ_DATA_DIR", self.dir.path().join("data"))
+            .output()
+            .unwrap()
+    }
+
+    /// Stops the server and returns what it printed on stdout, and its data dir.
+    fn stop(mut self) -> (String, tempfile::TempDir) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut printed)
+            .unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (printed, dir)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn serve_on_loopback_generates_a_token_once_keeps_it_private_and_the_cli_finds_it() {
+    let serve = Serve::start();
+    let token_file = serve.dir.path().join("data/api-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.len() >= 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let ls = serve.nzj(&["jobs", "ls"]);
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    assert!(stdout(&ls).starts_with("ID"));
+
+    let (printed, dir) = serve.stop();
+    assert_eq!(
+        printed.matches(token.trim()).count(),
+        1,
+        "the token is printed once: {printed}"
+    );
+
+    // A restart keeps the same token and does not print it again.
+    let again = Serve::start_in(dir);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
+    let (printed, _) = again.stop();
+    assert!(!printed.contains(token.trim()));
+}
+
+#[test]
+fn the_cli_shows_and_changes_the_schedule() {
+    let serve = Serve::start();
+    let set = serve.nzj(&["schedule", "set", "HostConfigSyncRefresh", "30"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(stdout(&set).contains("30 min"));
+
+    let show = serve.nzj(&["--json", "schedule", "show"]);
+    let schedule: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let refresh = schedule["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == "HostConfigSyncRefresh")
+        .unwrap();
+    assert_eq!(refresh["interval"], 30);
+    assert_eq!(refresh["scheduled"], false, "not implemented in this build");
+
+    let off = serve.nzj(&["schedule", "set", "HostConfigSyncRefresh", "off"]);
+    assert!(stdout(&off).contains("off"));
+
+    let bad = serve.nzj(&["schedule", "set", "HostConfigSyncRefresh", "7"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("not allowed"), "{}", stderr(&bad));
+    let unknown = serve.nzj(&["schedule", "set", "Frobnicate", "60"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("404"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn the_cli_reports_an_unknown_job_and_a_wrong_token_clearly() {
+    let serve = Serve::start();
+    let missing = serve.nzj(&["jobs", "show", "0199a7b2-0000-7000-8000-000000000000"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+    let wrong = serve.nzj(&["--token", "not-the-token-at-all", "jobs", "ls"]);
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("401"), "{}", stderr(&wrong));
+}
+
+#[test]
+fn the_cli_says_so_when_nothing_is_serving() {
+    let out = Command::new(NZJ)
+        .args(["jobs", "ls"])
+        .env_clear()
+        .env("NZJ_ENDPOINT", format!("http://127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is `nzj serve` running?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn serve_fails(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(NZJ)
+        .arg("serve")
+        .env_clear()
+        .env("NZJ_DATA_DIR", dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve must refuse {env:?}");
+    stderr(&out)
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_a_token() {
+    let port = free_port().to_string();
+    let message = serve_fails(&[("NZJ_LISTEN", &format!("0.0.0.0:{port}"))]);
+    assert!(message.contains("NZJ_API_TOKEN"), "{message}");
+}
+
+#[test]
+fn serve_fails_at_start_naming_a_missing_or_malformed_value() {
+    assert!(serve_fails(&[("NZJ_LISTEN", "everywhere")]).contains("NZJ_LISTEN"));
+    assert!(
+        serve_fails(&[("NZJ_ZABBIX_URL", "http://127.0.0.1:1/api_jsonrpc.php")])
+            .contains("NZJ_ZABBIX_TOKEN")
+    );
+    assert!(
+        serve_fails(&[("NZJ_JOB_TIMEOUT_SECONDS", "forever")]).contains("NZJ_JOB_TIMEOUT_SECONDS")
+    );
+    let secret = "very-secret-password";
+    let message = serve_fails(&[
+        ("NZJ_ZABBIX_USER", "Admin"),
+        ("NZJ_ZABBIX_PASSWORD", secret),
+    ]);
+    assert!(message.contains("NZJ_ZABBIX_URL"), "{message}");
+    assert!(
+        !message.contains(secret),
+        "a secret must never be echoed: {message}"
+    );
+}
