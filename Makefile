@@ -11,7 +11,7 @@ run: ## build and start `nzj serve` on the embedded store (NZJ_LISTEN, default 1
 	$(CARGO) build -p nzj
 	exec ./target/debug/nzj serve
 
-test: ## install and start every peer the tests need (moto), then run all tests
+test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0), then run all tests
 	infra/with-peers.sh tests/run-all.sh
 
 lint: ## rustfmt and clippy, warnings are errors
