@@ -23,17 +23,10 @@ impl ApiClient {
             format!("http://{}", listen.replace("0.0.0.0", "127.0.0.1"))
         });
         let token = token.or_else(|| {
-            let data_dir =
-                std::env::var("NZJ_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.to_string());
-            std::fs::read_to_string(token_path(&PathBuf::from(data_dir)))
-                .ok()
-                .map(|t| t.trim().to_string())
+            let data_dir = std::env::var("NZJ_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.to_string());
+            std::fs::read_to_string(token_path(&PathBuf::from(data_dir))).ok().map(|t| t.trim().to_string())
         });
-        ApiClient {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http: reqwest::Client::new(),
-        }
+        ApiClient { base: base.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() }
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -41,12 +34,10 @@ impl ApiClient {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request.send().await.with_context(|| {
-            format!(
-                "cannot reach the nzj API at {} (is `nzj serve` running?)",
-                self.base
-            )
-        })?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the nzj API at {} (is `nzj serve` running?)", self.base))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -62,13 +53,11 @@ impl ApiClient {
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
-        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
-            .await
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query)).await
     }
 
     async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(self.http.put(format!("{}{path}", self.base)).json(&body))
-            .await
+        self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
     }
 }
 
@@ -81,10 +70,7 @@ fn text(value: &Value) -> String {
 }
 
 fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON value")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON value"));
 }
 
 pub async fn jobs_ls(
@@ -110,9 +96,8 @@ pub async fn jobs_ls(
         .unwrap_or_default()
         .iter()
         .map(|job| {
-            let duration = job["duration_ms"]
-                .as_i64()
-                .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+            let duration =
+                job["duration_ms"].as_i64().map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
             vec![
                 text(&job["id"]),
                 text(&job["name"]),
@@ -124,15 +109,7 @@ pub async fn jobs_ls(
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table::render(
-            &[
-                "ID", "NAME", "STATUS", "TRIGGER", "CREATED", "DURATION", "OBJECT"
-            ],
-            &rows
-        )
-    );
+    print!("{}", table::render(&["ID", "NAME", "STATUS", "TRIGGER", "CREATED", "DURATION", "OBJECT"], &rows));
     if let Some(next) = page["next_cursor"].as_str() {
         println!("more: nzj jobs ls --cursor {next}");
     }
@@ -167,17 +144,8 @@ pub async fn jobs_show(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<
     println!("{:<12} {}", "result", text(&job["result"]));
     let log = &job["log"];
     println!("log:");
-    for entry in log["entries"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        println!(
-            "  {} {:<7} {}",
-            text(&entry["time"]),
-            text(&entry["level"]),
-            text(&entry["message"])
-        );
+    for entry in log["entries"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        println!("  {} {:<7} {}", text(&entry["time"]), text(&entry["level"]), text(&entry["message"]));
     }
     if log["dropped"].as_u64().unwrap_or(0) > 0 {
         println!("  ({} older lines dropped)", log["dropped"]);
@@ -193,26 +161,14 @@ fn schedule_row(view: &Value) -> Vec<String> {
     vec![
         text(&view["job"]),
         interval,
-        if view["scheduled"] == json!(true) {
-            "yes"
-        } else {
-            "no"
-        }
-        .to_string(),
+        if view["scheduled"] == json!(true) { "yes" } else { "no" }.to_string(),
         text(&view["next_due"]),
         text(&view["current_run"]),
         text(&view["note"]),
     ]
 }
 
-const SCHEDULE_HEADERS: [&str; 6] = [
-    "JOB",
-    "INTERVAL",
-    "SCHEDULED",
-    "NEXT DUE",
-    "RUNNING",
-    "NOTE",
-];
+const SCHEDULE_HEADERS: [&str; 6] = ["JOB", "INTERVAL", "SCHEDULED", "NEXT DUE", "RUNNING", "NOTE"];
 
 pub async fn schedule_show(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     let schedule = api.get("/api/schedule", &[]).await?;
@@ -220,37 +176,19 @@ pub async fn schedule_show(api: &ApiClient, json: bool) -> anyhow::Result<()> {
         print_json(&schedule);
         return Ok(());
     }
-    let rows: Vec<_> = schedule["jobs"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(schedule_row)
-        .collect();
+    let rows: Vec<_> =
+        schedule["jobs"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(schedule_row).collect();
     print!("{}", table::render(&SCHEDULE_HEADERS, &rows));
     Ok(())
 }
 
-pub async fn schedule_set(
-    api: &ApiClient,
-    job: &str,
-    interval: &str,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn schedule_set(api: &ApiClient, job: &str, interval: &str, json: bool) -> anyhow::Result<()> {
     let interval: Interval = interval.parse()?;
-    let view = api
-        .put(
-            &format!("/api/schedule/{job}"),
-            json!({"interval": interval}),
-        )
-        .await?;
+    let view = api.put(&format!("/api/schedule/{job}"), json!({"interval": interval})).await?;
     if json {
         print_json(&view);
     } else {
-        print!(
-            "{}",
-            table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)])
-        );
+        print!("{}", table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)]));
     }
     Ok(())
 }

@@ -10,11 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "nzj",
-    version,
-    about = "Keeps Zabbix monitoring in step with NetBox"
-)]
+#[command(name = "nzj", version, about = "Keeps Zabbix monitoring in step with NetBox")]
 struct Cli {
     /// Base URL of the nzj API [default: http://$NZJ_LISTEN, else http://127.0.0.1:8080]
     #[arg(long, env = "NZJ_ENDPOINT", global = true)]
@@ -88,12 +84,9 @@ async fn main() -> ExitCode {
         Command::Jobs { command } => {
             let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
             match command {
-                JobsCommand::Ls {
-                    name,
-                    status,
-                    limit,
-                    cursor,
-                } => client::jobs_ls(&api, name, status, limit, cursor, cli.json).await,
+                JobsCommand::Ls { name, status, limit, cursor } => {
+                    client::jobs_ls(&api, name, status, limit, cursor, cli.json).await
+                }
                 JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
             }
         }
@@ -101,9 +94,7 @@ async fn main() -> ExitCode {
             let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
             match command {
                 ScheduleCommand::Show => client::schedule_show(&api, cli.json).await,
-                ScheduleCommand::Set { job, interval } => {
-                    client::schedule_set(&api, &job, &interval, cli.json).await
-                }
+                ScheduleCommand::Set { job, interval } => client::schedule_set(&api, &job, &interval, cli.json).await,
             }
         }
     };

@@ -20,10 +20,9 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging();
     let file_text = match &config_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("NZJ_CONFIG: cannot read {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("NZJ_CONFIG: cannot read {}", path.display()))?)
+        }
         None => None,
     };
     let mut env: Vec<(String, String)> = std::env::vars().collect();
@@ -34,31 +33,23 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("NZJ_DATA_DIR: cannot create {}", config.data_dir.display()))?;
 
-    let store: Arc<dyn JobStore> =
-        match &config.store {
-            StoreConfig::Embedded => {
-                let path = config.data_dir.join("nzj.sqlite3");
-                Arc::new(SqliteStore::open(&path).with_context(|| {
-                    format!("cannot open the embedded store {}", path.display())
-                })?)
-            }
-            StoreConfig::DynamoDb { table } => {
-                let store = DynamoDbStore::from_env(table.clone()).await;
-                store
-                    .ensure_table()
-                    .await
-                    .with_context(|| format!("NZJ_DYNAMODB_TABLE: cannot use table {table}"))?;
-                Arc::new(store)
-            }
-        };
+    let store: Arc<dyn JobStore> = match &config.store {
+        StoreConfig::Embedded => {
+            let path = config.data_dir.join("nzj.sqlite3");
+            Arc::new(
+                SqliteStore::open(&path)
+                    .with_context(|| format!("cannot open the embedded store {}", path.display()))?,
+            )
+        }
+        StoreConfig::DynamoDb { table } => {
+            let store = DynamoDbStore::from_env(table.clone()).await;
+            store.ensure_table().await.with_context(|| format!("NZJ_DYNAMODB_TABLE: cannot use table {table}"))?;
+            Arc::new(store)
+        }
+    };
     let token = api_token(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scheduler = Arc::new(Scheduler::new(
-        store.clone(),
-        clock.clone(),
-        config.job_lease,
-        config.job_retention,
-    ));
+    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
     // System jobs join the registry as they are built; a job without a handler is never triggered.
     let registry = Registry::default();
 
@@ -67,32 +58,12 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         .with_context(|| format!("NZJ_LISTEN: cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
 
-    let timeout = config
-        .job_timeout
-        .to_std()
-        .unwrap_or(Duration::from_secs(3600));
-    let tick_every = config
-        .scheduler_tick
-        .to_std()
-        .unwrap_or(Duration::from_secs(30));
-    tokio::spawn(run_scheduler(
-        scheduler.clone(),
-        clock.clone(),
-        registry.clone(),
-        store.clone(),
-        tick_every,
-        timeout,
-    ));
+    let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
+    let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
+    tokio::spawn(run_scheduler(scheduler.clone(), clock.clone(), registry.clone(), store.clone(), tick_every, timeout));
 
-    let state = Arc::new(AppState {
-        store,
-        scheduler,
-        registry,
-        token,
-    });
-    nzj_api::serve(listener, state, shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    let state = Arc::new(AppState { store, scheduler, registry, token });
+    nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())
 }
@@ -100,11 +71,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NZJ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// The configured token; on a loopback address without one, the token kept in the data dir,
@@ -114,10 +81,7 @@ fn api_token(config: &Config) -> anyhow::Result<Secret> {
         return Ok(token.clone());
     }
     if !config.listen.ip().is_loopback() {
-        bail!(
-            "configuration: NZJ_API_TOKEN: required when listening on a non-loopback address ({})",
-            config.listen
-        );
+        bail!("configuration: NZJ_API_TOKEN: required when listening on a non-loopback address ({})", config.listen);
     }
     let path = token_path(&config.data_dir);
     if let Ok(kept) = std::fs::read_to_string(&path)
@@ -127,16 +91,11 @@ fn api_token(config: &Config) -> anyhow::Result<Secret> {
         return Ok(Secret::new(kept.trim()));
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("cannot generate an API token: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("cannot generate an API token: {e}"))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &token)
-        .with_context(|| format!("cannot keep the API token in {}", path.display()))?;
+    write_private(&path, &token).with_context(|| format!("cannot keep the API token in {}", path.display()))?;
     // Printed once, on the terminal only: never through the logs.
-    println!(
-        "nzj: generated an API token (kept in {}, where the CLI finds it): {token}",
-        path.display()
-    );
+    println!("nzj: generated an API token (kept in {}, where the CLI finds it): {token}", path.display());
     Ok(Secret::new(token))
 }
 

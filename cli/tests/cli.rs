@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 const NZJ: &str = env!("CARGO_BIN_EXE_nzj");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running `nzj serve`, killed when dropped.
@@ -74,8 +70,7 @@ impl Serve {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let mut printed = String::new();
-        std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut printed)
-            .unwrap();
+        std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut printed).unwrap();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         (printed, dir)
     }
@@ -105,21 +100,14 @@ fn serve_on_loopback_generates_a_token_once_keeps_it_private_and_the_cli_finds_i
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let ls = serve.nzj(&["jobs", "ls"]);
     assert!(ls.status.success(), "{}", stderr(&ls));
     assert!(stdout(&ls).starts_with("ID"));
 
     let (printed, dir) = serve.stop();
-    assert_eq!(
-        printed.matches(token.trim()).count(),
-        1,
-        "the token is printed once: {printed}"
-    );
+    assert_eq!(printed.matches(token.trim()).count(), 1, "the token is printed once: {printed}");
 
     // A restart keeps the same token and does not print it again.
     let again = Serve::start_in(dir);
@@ -137,12 +125,7 @@ fn the_cli_shows_and_changes_the_schedule() {
 
     let show = serve.nzj(&["--json", "schedule", "show"]);
     let schedule: Value = serde_json::from_slice(&show.stdout).unwrap();
-    let refresh = schedule["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == "HostConfigSyncRefresh")
-        .unwrap();
+    let refresh = schedule["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "HostConfigSyncRefresh").unwrap();
     assert_eq!(refresh["interval"], 30);
     assert_eq!(refresh["scheduled"], false, "not implemented in this build");
 
@@ -177,11 +160,7 @@ fn the_cli_says_so_when_nothing_is_serving() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("is `nzj serve` running?"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("is `nzj serve` running?"), "{}", stderr(&out));
 }
 
 fn serve_fails(env: &[(&str, &str)]) -> String {
@@ -207,21 +186,10 @@ fn serve_refuses_a_non_loopback_address_without_a_token() {
 #[test]
 fn serve_fails_at_start_naming_a_missing_or_malformed_value() {
     assert!(serve_fails(&[("NZJ_LISTEN", "everywhere")]).contains("NZJ_LISTEN"));
-    assert!(
-        serve_fails(&[("NZJ_ZABBIX_URL", "http://127.0.0.1:1/api_jsonrpc.php")])
-            .contains("NZJ_ZABBIX_TOKEN")
-    );
-    assert!(
-        serve_fails(&[("NZJ_JOB_TIMEOUT_SECONDS", "forever")]).contains("NZJ_JOB_TIMEOUT_SECONDS")
-    );
+    assert!(serve_fails(&[("NZJ_ZABBIX_URL", "http://127.0.0.1:1/api_jsonrpc.php")]).contains("NZJ_ZABBIX_TOKEN"));
+    assert!(serve_fails(&[("NZJ_JOB_TIMEOUT_SECONDS", "forever")]).contains("NZJ_JOB_TIMEOUT_SECONDS"));
     let secret = "very-secret-password";
-    let message = serve_fails(&[
-        ("NZJ_ZABBIX_USER", "Admin"),
-        ("NZJ_ZABBIX_PASSWORD", secret),
-    ]);
+    let message = serve_fails(&[("NZJ_ZABBIX_USER", "Admin"), ("NZJ_ZABBIX_PASSWORD", secret)]);
     assert!(message.contains("NZJ_ZABBIX_URL"), "{message}");
-    assert!(
-        !message.contains(secret),
-        "a secret must never be echoed: {message}"
-    );
+    assert!(!message.contains(secret), "a secret must never be echoed: {message}");
 }

@@ -56,10 +56,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
     fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)
@@ -73,9 +70,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -110,8 +105,7 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let valid =
-        presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
+    let valid = presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
     if valid {
         next.run(request).await
     } else {
@@ -121,13 +115,8 @@ async fn require_token(
 
 async fn healthz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     // A cheap read proves the store answers.
-    state
-        .store
-        .get_schedule(SystemJob::ImportZabbixSettings)
-        .await?;
-    Ok(Json(
-        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
-    ))
+    state.store.get_schedule(SystemJob::ImportZabbixSettings).await?;
+    Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
 }
 
 /// Parses a query parameter with `FromStr`, naming the parameter in the error.
@@ -135,13 +124,7 @@ fn param<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> 
 where
     T::Err: std::fmt::Display,
 {
-    params
-        .get(name)
-        .map(|raw| {
-            raw.parse::<T>()
-                .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
-        })
-        .transpose()
+    params.get(name).map(|raw| raw.parse::<T>().map_err(|e| ApiError::bad_request(format!("{name}: {e}")))).transpose()
 }
 
 async fn list_jobs(
@@ -150,17 +133,11 @@ async fn list_jobs(
 ) -> ApiResult<Json<Value>> {
     const KNOWN: [&str; 4] = ["name", "status", "limit", "cursor"];
     if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter {unknown:?}; known: {}",
-            KNOWN.join(", ")
-        )));
+        return Err(ApiError::bad_request(format!("unknown query parameter {unknown:?}; known: {}", KNOWN.join(", "))));
     }
     let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
     if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit: must be 1 to {}",
-            JobQuery::MAX_LIMIT
-        )));
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
     }
     let query = JobQuery {
         name: param::<JobName>(&params, "name")?,
@@ -169,23 +146,13 @@ async fn list_jobs(
         limit,
     };
     let page = state.store.list_jobs(&query).await?;
-    Ok(Json(
-        json!({"jobs": page.jobs, "next_cursor": page.next_cursor}),
-    ))
+    Ok(Json(json!({"jobs": page.jobs, "next_cursor": page.next_cursor})))
 }
 
-async fn show_job(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<JobRecord>> {
+async fn show_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<JobRecord>> {
     let unknown = || ApiError::not_found(format!("no job with id {id:?}"));
     let job_id: JobId = id.parse().map_err(|_| unknown())?;
-    state
-        .store
-        .get_job(&job_id)
-        .await?
-        .map(Json)
-        .ok_or_else(unknown)
+    state.store.get_job(&job_id).await?.map(Json).ok_or_else(unknown)
 }
 
 /// A system job's schedule as the API shows it (the plugin's `get_current_job_interval()` and
@@ -229,8 +196,7 @@ impl ScheduleView {
 }
 
 fn system_job(name: &str) -> ApiResult<SystemJob> {
-    name.parse::<SystemJob>()
-        .map_err(|e| ApiError::not_found(e.to_string()))
+    name.parse::<SystemJob>().map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
@@ -248,10 +214,7 @@ async fn show_one_schedule(
 ) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
     let entry = state.scheduler.schedule(job).await?;
-    Ok(Json(ScheduleView::new(
-        entry,
-        state.registry.implements(job),
-    )))
+    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
 }
 
 /// `{"interval": <minutes or null>}`; null turns the job off.
@@ -261,29 +224,22 @@ async fn set_schedule(
     body: Bytes,
 ) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
     let Some(object) = body.as_object() else {
-        return Err(ApiError::bad_request(
-            r#"body must be an object like {"interval": 60}"#,
-        ));
+        return Err(ApiError::bad_request(r#"body must be an object like {"interval": 60}"#));
     };
     if let Some(unknown) = object.keys().find(|k| *k != "interval") {
-        return Err(ApiError::bad_request(format!(
-            "unknown field {unknown:?}; only \"interval\" can be set"
-        )));
+        return Err(ApiError::bad_request(format!("unknown field {unknown:?}; only \"interval\" can be set")));
     }
-    let raw = object.get("interval").ok_or_else(|| {
-        ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#)
-    })?;
-    let interval: Interval = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
+    let raw = object
+        .get("interval")
+        .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
+    let interval: Interval =
+        serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
     let entry = state.scheduler.set_interval(job, interval).await?;
     tracing::info!(job = %job, interval = %interval, "interval changed");
-    Ok(Json(ScheduleView::new(
-        entry,
-        state.registry.implements(job),
-    )))
+    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -292,7 +248,5 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

@@ -23,14 +23,9 @@ struct TestApi {
 impl TestApi {
     async fn spawn() -> TestApi {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn JobStore> =
-            Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
-        let scheduler = Arc::new(Scheduler::new(
-            store.clone(),
-            Arc::new(SystemClock),
-            Duration::seconds(60),
-            Duration::days(30),
-        ));
+        let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+        let scheduler =
+            Arc::new(Scheduler::new(store.clone(), Arc::new(SystemClock), Duration::seconds(60), Duration::days(30)));
         let state = Arc::new(AppState {
             store: store.clone(),
             scheduler,
@@ -40,18 +35,11 @@ impl TestApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-        TestApi {
-            base,
-            store,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        }
+        TestApi { base, store, client: reqwest::Client::new(), _dir: dir }
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN)
     }
 
     fn put(&self, path: &str, body: &'static str) -> reqwest::RequestBuilder {
@@ -63,22 +51,9 @@ impl TestApi {
     }
 
     async fn add_job(&self, name: JobName) -> JobRecord {
-        let origin = JobOrigin {
-            trigger: Trigger::Api,
-            user: "tests".into(),
-            object: None,
-        };
-        let job = JobRecord::new_running(
-            name,
-            origin,
-            chrono::Utc::now(),
-            Duration::seconds(60),
-            Duration::days(1),
-        );
-        self.store
-            .commit(vec![Write::job(job.clone())])
-            .await
-            .unwrap();
+        let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
+        let job = JobRecord::new_running(name, origin, chrono::Utc::now(), Duration::seconds(60), Duration::days(1));
+        self.store.commit(vec![Write::job(job.clone())]).await.unwrap();
         job
     }
 }
@@ -86,68 +61,25 @@ impl TestApi {
 async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    (
-        status,
-        body["error"]
-            .as_str()
-            .expect("errors are {\"error\": ...}")
-            .to_string(),
-    )
+    (status, body["error"].as_str().expect("errors are {\"error\": ...}").to_string())
 }
 
 #[tokio::test]
 async fn every_api_route_needs_the_bearer_token_but_healthz_does_not() {
     let api = TestApi::spawn().await;
-    for path in [
-        "/api/jobs",
-        "/api/schedule",
-        "/api/schedule/MaintenanceCleanup",
-        "/api/jobs/x",
-    ] {
+    for path in ["/api/jobs", "/api/schedule", "/api/schedule/MaintenanceCleanup", "/api/jobs/x"] {
         let url = format!("{}{path}", api.base);
         let none = api.client.get(&url).send().await.unwrap();
-        assert_eq!(
-            none.status(),
-            StatusCode::UNAUTHORIZED,
-            "{path} without a token"
-        );
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path} without a token");
         assert_eq!(none.headers()["www-authenticate"], "Bearer");
-        let wrong = api
-            .client
-            .get(&url)
-            .bearer_auth("test-token-0123456789abcdeX")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            wrong.status(),
-            StatusCode::UNAUTHORIZED,
-            "{path} with a wrong token"
-        );
-        let basic = api
-            .client
-            .get(&url)
-            .header("authorization", format!("Token {TOKEN}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            basic.status(),
-            StatusCode::UNAUTHORIZED,
-            "{path} with another scheme"
-        );
+        let wrong = api.client.get(&url).bearer_auth("test-token-0123456789abcdeX").send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path} with a wrong token");
+        let basic = api.client.get(&url).header("authorization", format!("Token {TOKEN}")).send().await.unwrap();
+        assert_eq!(basic.status(), StatusCode::UNAUTHORIZED, "{path} with another scheme");
     }
-    let put = api
-        .client
-        .put(format!("{}/api/schedule/MaintenanceCleanup", api.base))
-        .body(r#"{"interval":5}"#);
+    let put = api.client.put(format!("{}/api/schedule/MaintenanceCleanup", api.base)).body(r#"{"interval":5}"#);
     assert_eq!(put.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let health = api
-        .client
-        .get(format!("{}/healthz", api.base))
-        .send()
-        .await
-        .unwrap();
+    let health = api.client.get(format!("{}/healthz", api.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
 }
@@ -156,13 +88,7 @@ async fn every_api_route_needs_the_bearer_token_but_healthz_does_not() {
 async fn an_unknown_job_id_is_404() {
     let api = TestApi::spawn().await;
     let missing = uuid::Uuid::now_v7();
-    let (status, message) = error_of(
-        api.get(&format!("/api/jobs/{missing}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, message) = error_of(api.get(&format!("/api/jobs/{missing}")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(message.contains(&missing.to_string()));
     let (status, _) = error_of(api.get("/api/jobs/not-a-uuid").send().await.unwrap()).await;
@@ -177,14 +103,7 @@ async fn an_unknown_job_id_is_404() {
 async fn a_job_is_shown_with_its_record_fields() {
     let api = TestApi::spawn().await;
     let job = api.add_job(JobName::UpdateHost).await;
-    let shown: Value = api
-        .get(&format!("/api/jobs/{}", job.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = api.get(&format!("/api/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
     assert_eq!(shown["id"], job.id.to_string());
     assert_eq!(shown["name"], "UpdateHost");
     assert_eq!(shown["kind"], "host");
@@ -218,10 +137,7 @@ async fn malformed_json_and_invalid_intervals_are_400_and_change_nothing() {
 #[tokio::test]
 async fn an_oversized_body_is_413() {
     let api = TestApi::spawn().await;
-    let huge = format!(
-        "{{\"interval\": 5, \"pad\": \"{}\"}}",
-        "x".repeat(nzj_api::MAX_BODY_BYTES)
-    );
+    let huge = format!("{{\"interval\": 5, \"pad\": \"{}\"}}", "x".repeat(nzj_api::MAX_BODY_BYTES));
     let response = api
         .client
         .put(format!("{}/api/schedule/MaintenanceCleanup", api.base))
@@ -236,14 +152,7 @@ async fn an_oversized_body_is_413() {
 #[tokio::test]
 async fn the_schedule_shows_every_system_job_and_changes_take_effect() {
     let api = TestApi::spawn().await;
-    let all: Value = api
-        .get("/api/schedule")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = api.get("/api/schedule").send().await.unwrap().json().await.unwrap();
     let jobs = all["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 3);
     for job in jobs {
@@ -263,21 +172,11 @@ async fn the_schedule_shows_every_system_job_and_changes_take_effect() {
         .await
         .unwrap();
     assert_eq!(set["interval"], 60);
-    let shown: Value = api
-        .get("/api/schedule/HostConfigSyncRefresh")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = api.get("/api/schedule/HostConfigSyncRefresh").send().await.unwrap().json().await.unwrap();
     assert_eq!(shown["interval"], 60);
 
     let off: Value = api
-        .put(
-            "/api/schedule/HostConfigSyncRefresh",
-            "{\"interval\": null}",
-        )
+        .put("/api/schedule/HostConfigSyncRefresh", "{\"interval\": null}")
         .send()
         .await
         .unwrap()
@@ -293,11 +192,7 @@ async fn jobs_are_listed_newest_first_filtered_and_paginated() {
     let api = TestApi::spawn().await;
     let mut ids = Vec::new();
     for i in 0..12 {
-        let name = if i % 2 == 0 {
-            JobName::CreateHost
-        } else {
-            JobName::DeleteHost
-        };
+        let name = if i % 2 == 0 { JobName::CreateHost } else { JobName::DeleteHost };
         ids.push(api.add_job(name).await.id.to_string());
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
@@ -311,13 +206,7 @@ async fn jobs_are_listed_newest_first_filtered_and_paginated() {
             None => "/api/jobs?limit=5".to_string(),
         };
         let page: Value = api.get(&path).send().await.unwrap().json().await.unwrap();
-        seen.extend(
-            page["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().to_string()),
-        );
+        seen.extend(page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -325,35 +214,15 @@ async fn jobs_are_listed_newest_first_filtered_and_paginated() {
     }
     assert_eq!(seen, ids);
 
-    let deletes: Value = api
-        .get("/api/jobs?name=DeleteHost&status=running")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deletes: Value =
+        api.get("/api/jobs?name=DeleteHost&status=running").send().await.unwrap().json().await.unwrap();
     let deletes = deletes["jobs"].as_array().unwrap();
     assert_eq!(deletes.len(), 6);
     assert!(deletes.iter().all(|j| j["name"] == "DeleteHost"));
-    let none: Value = api
-        .get("/api/jobs?status=failed")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = api.get("/api/jobs?status=failed").send().await.unwrap().json().await.unwrap();
     assert_eq!(none, json!({"jobs": [], "next_cursor": null}));
 
-    for bad in [
-        "?status=done",
-        "?name=Frobnicate",
-        "?limit=0",
-        "?limit=many",
-        "?cursor=abc",
-        "?sort=asc",
-    ] {
+    for bad in ["?status=done", "?name=Frobnicate", "?limit=0", "?limit=many", "?cursor=abc", "?sort=asc"] {
         let (status, _) = error_of(api.get(&format!("/api/jobs{bad}")).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }

@@ -16,10 +16,7 @@ pub struct ConfigError {
 }
 
 fn problem(name: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        name: name.to_string(),
-        problem: problem.into(),
-    }
+    ConfigError { name: name.to_string(), problem: problem.into() }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,10 +74,7 @@ struct Source {
 
 impl Source {
     fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     fn secret(&self, name: &str) -> Option<Secret> {
@@ -91,45 +85,25 @@ impl Source {
         let Some(raw) = self.get(name) else {
             return Ok(None);
         };
-        let url =
-            url::Url::parse(raw.trim()).map_err(|e| problem(name, format!("not a URL ({e})")))?;
+        let url = url::Url::parse(raw.trim()).map_err(|e| problem(name, format!("not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(problem(
-                name,
-                "must be an http:// or https:// URL with a host",
-            ));
+            return Err(problem(name, "must be an http:// or https:// URL with a host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(problem(
-                name,
-                "must not carry credentials; use the token variables",
-            ));
+            return Err(problem(name, "must not carry credentials; use the token variables"));
         }
         Ok(Some(url))
     }
 
-    fn seconds(
-        &self,
-        name: &str,
-        default: i64,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<Duration, ConfigError> {
+    fn seconds(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
         let value = match self.get(name) {
             None => default,
-            Some(raw) => raw
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| problem(name, format!("{raw:?} is not a whole number")))?,
+            Some(raw) => {
+                raw.trim().parse::<i64>().map_err(|_| problem(name, format!("{raw:?} is not a whole number")))?
+            }
         };
         if !range.contains(&value) {
-            return Err(problem(
-                name,
-                format!(
-                    "{value} is out of range {}..={}",
-                    range.start(),
-                    range.end()
-                ),
-            ));
+            return Err(problem(name, format!("{value} is out of range {}..={}", range.start(), range.end())));
         }
         Ok(Duration::seconds(value))
     }
@@ -152,12 +126,10 @@ impl Config {
 
     fn from_source(src: &Source) -> Result<Config, ConfigError> {
         let listen_raw = src.get("NZJ_LISTEN").unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr = listen_raw.trim().parse().map_err(|_| {
-            problem(
-                "NZJ_LISTEN",
-                format!("{listen_raw:?} is not an address like 127.0.0.1:8080"),
-            )
-        })?;
+        let listen: SocketAddr = listen_raw
+            .trim()
+            .parse()
+            .map_err(|_| problem("NZJ_LISTEN", format!("{listen_raw:?} is not an address like 127.0.0.1:8080")))?;
 
         let api_token = src.secret("NZJ_API_TOKEN");
         if api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
@@ -166,18 +138,11 @@ impl Config {
 
         let store = match src.get("NZJ_STORE").map(str::trim) {
             None | Some("embedded") => StoreConfig::Embedded,
-            Some("dynamodb") => StoreConfig::DynamoDb {
-                table: src
-                    .get("NZJ_DYNAMODB_TABLE")
-                    .unwrap_or("nzj-jobs")
-                    .trim()
-                    .to_string(),
-            },
+            Some("dynamodb") => {
+                StoreConfig::DynamoDb { table: src.get("NZJ_DYNAMODB_TABLE").unwrap_or("nzj-jobs").trim().to_string() }
+            }
             Some(other) => {
-                return Err(problem(
-                    "NZJ_STORE",
-                    format!("{other:?} is not one of: embedded, dynamodb"),
-                ));
+                return Err(problem("NZJ_STORE", format!("{other:?} is not one of: embedded, dynamodb")));
             }
         };
 
@@ -186,16 +151,10 @@ impl Config {
         let netbox = match (src.url("NZJ_NETBOX_URL")?, src.secret("NZJ_NETBOX_TOKEN")) {
             (None, None) => None,
             (Some(_), None) => {
-                return Err(problem(
-                    "NZJ_NETBOX_TOKEN",
-                    "is required with NZJ_NETBOX_URL",
-                ));
+                return Err(problem("NZJ_NETBOX_TOKEN", "is required with NZJ_NETBOX_URL"));
             }
             (None, Some(_)) => {
-                return Err(problem(
-                    "NZJ_NETBOX_URL",
-                    "is required with NZJ_NETBOX_TOKEN",
-                ));
+                return Err(problem("NZJ_NETBOX_URL", "is required with NZJ_NETBOX_TOKEN"));
             }
             (Some(url), Some(token)) => {
                 if !is_netbox_token(token.expose()) {
@@ -240,16 +199,10 @@ fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
         (Some(token), None, None) => Some(ZabbixAuth::Token(token)),
         (None, Some(user), Some(password)) => Some(ZabbixAuth::Password { user, password }),
         (None, Some(_), None) => {
-            return Err(problem(
-                "NZJ_ZABBIX_PASSWORD",
-                "is required with NZJ_ZABBIX_USER",
-            ));
+            return Err(problem("NZJ_ZABBIX_PASSWORD", "is required with NZJ_ZABBIX_USER"));
         }
         (None, None, Some(_)) => {
-            return Err(problem(
-                "NZJ_ZABBIX_USER",
-                "is required with NZJ_ZABBIX_PASSWORD",
-            ));
+            return Err(problem("NZJ_ZABBIX_USER", "is required with NZJ_ZABBIX_PASSWORD"));
         }
     };
     match (url, auth) {
@@ -259,10 +212,7 @@ fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
             "NZJ_ZABBIX_TOKEN",
             "NZJ_ZABBIX_URL needs NZJ_ZABBIX_TOKEN or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD",
         )),
-        (None, Some(_)) => Err(problem(
-            "NZJ_ZABBIX_URL",
-            "is required with Zabbix credentials",
-        )),
+        (None, Some(_)) => Err(problem("NZJ_ZABBIX_URL", "is required with Zabbix credentials")),
     }
 }
 
@@ -270,34 +220,25 @@ fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
 fn is_netbox_token(token: &str) -> bool {
     let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     match token.strip_prefix("nbt_") {
-        Some(rest) => rest
-            .split_once('.')
-            .is_some_and(|(k, t)| alnum(k) && alnum(t)),
+        Some(rest) => rest.split_once('.').is_some_and(|(k, t)| alnum(k) && alnum(t)),
         None => token.len() == 40 && alnum(token),
     }
 }
 
 fn parse_file(text: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        problem("NZJ_CONFIG", format!("not valid TOML: {}", e.message()))
-    })?;
+    let table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| problem("NZJ_CONFIG", format!("not valid TOML: {}", e.message())))?;
     table
         .into_iter()
         .map(|(key, value)| {
             if !key.starts_with("NZJ_") {
-                return Err(problem(
-                    "NZJ_CONFIG",
-                    format!("unknown key {key:?}; keys are the NZJ_* variable names"),
-                ));
+                return Err(problem("NZJ_CONFIG", format!("unknown key {key:?}; keys are the NZJ_* variable names")));
             }
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 _ => {
-                    return Err(problem(
-                        &key,
-                        "must be a string or a whole number in the config file",
-                    ));
+                    return Err(problem(&key, "must be a string or a whole number in the config file"));
                 }
             };
             Ok((key, text))
@@ -310,10 +251,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn err(pairs: &[(&str, &str)]) -> ConfigError {
@@ -334,18 +272,9 @@ mod tests {
     fn malformed_values_fail_naming_the_variable() {
         assert_eq!(err(&[("NZJ_LISTEN", "localhost")]).name, "NZJ_LISTEN");
         assert_eq!(err(&[("NZJ_STORE", "redis")]).name, "NZJ_STORE");
-        assert_eq!(
-            err(&[("NZJ_SCHEDULER_TICK_SECONDS", "soon")]).name,
-            "NZJ_SCHEDULER_TICK_SECONDS"
-        );
-        assert_eq!(
-            err(&[("NZJ_JOB_LEASE_SECONDS", "0")]).name,
-            "NZJ_JOB_LEASE_SECONDS"
-        );
-        assert_eq!(
-            err(&[("NZJ_ZABBIX_URL", "zabbix.example")]).name,
-            "NZJ_ZABBIX_URL"
-        );
+        assert_eq!(err(&[("NZJ_SCHEDULER_TICK_SECONDS", "soon")]).name, "NZJ_SCHEDULER_TICK_SECONDS");
+        assert_eq!(err(&[("NZJ_JOB_LEASE_SECONDS", "0")]).name, "NZJ_JOB_LEASE_SECONDS");
+        assert_eq!(err(&[("NZJ_ZABBIX_URL", "zabbix.example")]).name, "NZJ_ZABBIX_URL");
         assert_eq!(err(&[("NZJ_API_TOKEN", "short")]).name, "NZJ_API_TOKEN");
     }
 
@@ -353,30 +282,17 @@ mod tests {
     fn missing_companion_values_fail_naming_the_missing_one() {
         let e = err(&[("NZJ_ZABBIX_URL", "http://zbx/api_jsonrpc.php")]);
         assert_eq!(e.name, "NZJ_ZABBIX_TOKEN");
-        assert_eq!(
-            err(&[("NZJ_ZABBIX_USER", "Admin")]).name,
-            "NZJ_ZABBIX_PASSWORD"
-        );
-        let e = err(&[
-            ("NZJ_ZABBIX_TOKEN", "abc"),
-            ("NZJ_ZABBIX_USER", "Admin"),
-            ("NZJ_ZABBIX_PASSWORD", "pw"),
-        ]);
+        assert_eq!(err(&[("NZJ_ZABBIX_USER", "Admin")]).name, "NZJ_ZABBIX_PASSWORD");
+        let e = err(&[("NZJ_ZABBIX_TOKEN", "abc"), ("NZJ_ZABBIX_USER", "Admin"), ("NZJ_ZABBIX_PASSWORD", "pw")]);
         assert_eq!(e.name, "NZJ_ZABBIX_TOKEN");
-        assert_eq!(
-            err(&[("NZJ_NETBOX_URL", "https://netbox")]).name,
-            "NZJ_NETBOX_TOKEN"
-        );
+        assert_eq!(err(&[("NZJ_NETBOX_URL", "https://netbox")]).name, "NZJ_NETBOX_TOKEN");
         assert_eq!(err(&[("NZJ_ZABBIX_TOKEN", "abc")]).name, "NZJ_ZABBIX_URL");
     }
 
     #[test]
     fn errors_never_quote_a_secret() {
         let secret = "nbt_notvalid-secret-value";
-        let e = err(&[
-            ("NZJ_NETBOX_URL", "https://netbox"),
-            ("NZJ_NETBOX_TOKEN", secret),
-        ]);
+        let e = err(&[("NZJ_NETBOX_URL", "https://netbox"), ("NZJ_NETBOX_TOKEN", secret)]);
         assert_eq!(e.name, "NZJ_NETBOX_TOKEN");
         assert!(!e.to_string().contains("secret-value"));
         let e = err(&[("NZJ_API_TOKEN", "tiny-secret")]);
@@ -391,18 +307,12 @@ mod tests {
                 ("NZJ_ZABBIX_USER", "Admin"),
                 ("NZJ_ZABBIX_PASSWORD", "zabbix"),
                 ("NZJ_NETBOX_URL", "http://127.0.0.1:8001"),
-                (
-                    "NZJ_NETBOX_TOKEN",
-                    "0123456789abcdef0123456789abcdef01234567",
-                ),
+                ("NZJ_NETBOX_TOKEN", "0123456789abcdef0123456789abcdef01234567"),
             ]),
             None,
         )
         .unwrap();
-        assert!(matches!(
-            c.zabbix.unwrap().auth,
-            ZabbixAuth::Password { .. }
-        ));
+        assert!(matches!(c.zabbix.unwrap().auth, ZabbixAuth::Password { .. }));
         let c = Config::from_sources(
             env(&[
                 ("NZJ_ZABBIX_URL", "https://zbx.example/api_jsonrpc.php"),
@@ -427,23 +337,8 @@ mod tests {
 
     #[test]
     fn a_bad_file_fails_clearly() {
-        assert_eq!(
-            Config::from_sources(env(&[]), Some("NZJ_LISTEN = ["))
-                .unwrap_err()
-                .name,
-            "NZJ_CONFIG"
-        );
-        assert_eq!(
-            Config::from_sources(env(&[]), Some("listen = \"x\""))
-                .unwrap_err()
-                .name,
-            "NZJ_CONFIG"
-        );
-        assert_eq!(
-            Config::from_sources(env(&[]), Some("NZJ_LISTEN = true"))
-                .unwrap_err()
-                .name,
-            "NZJ_LISTEN"
-        );
+        assert_eq!(Config::from_sources(env(&[]), Some("NZJ_LISTEN = [")).unwrap_err().name, "NZJ_CONFIG");
+        assert_eq!(Config::from_sources(env(&[]), Some("listen = \"x\"")).unwrap_err().name, "NZJ_CONFIG");
+        assert_eq!(Config::from_sources(env(&[]), Some("NZJ_LISTEN = true")).unwrap_err().name, "NZJ_LISTEN");
     }
 }

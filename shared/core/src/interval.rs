@@ -6,9 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Allowed intervals in minutes, as in the NetBox Zabbix plugin.
-pub const ALLOWED_MINUTES: [u32; 19] = [
-    1, 5, 15, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 660, 720, 1440, 10080, 43200,
-];
+pub const ALLOWED_MINUTES: [u32; 19] =
+    [1, 5, 15, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 660, 720, 1440, 10080, 43200];
 
 /// How often a system job runs. Serialized as minutes, or `null` for off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,11 +22,7 @@ pub enum Interval {
 pub struct InvalidInterval(pub String);
 
 fn allowed_list() -> String {
-    ALLOWED_MINUTES
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    ALLOWED_MINUTES.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 impl Interval {
@@ -75,9 +70,7 @@ impl FromStr for Interval {
         if s.eq_ignore_ascii_case("off") {
             return Ok(Interval::Off);
         }
-        s.parse::<u32>()
-            .map_err(|_| InvalidInterval(format!("{s:?}")))
-            .and_then(Interval::minutes)
+        s.parse::<u32>().map_err(|_| InvalidInterval(format!("{s:?}"))).and_then(Interval::minutes)
     }
 }
 

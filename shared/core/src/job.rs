@@ -14,11 +14,7 @@ pub struct JobId(uuid::Uuid);
 
 impl JobId {
     pub fn new_at(time: DateTime<Utc>) -> Self {
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            time.timestamp() as u64,
-            time.timestamp_subsec_nanos(),
-        );
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, time.timestamp() as u64, time.timestamp_subsec_nanos());
         JobId(uuid::Uuid::new_v7(ts))
     }
 }
@@ -34,37 +30,6 @@ impl FromStr for JobId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         uuid::Uuid::parse_str(s).map(JobId)
     }
-}
-
-/// Declares a string-like enum with its canonical names, `Display`, `FromStr` and `ALL`.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownName {
-                    what: stringify!($name),
-                    given: s.to_string(),
-                    known: $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
-                })
-            }
-        }
-    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,9 +90,9 @@ named_enum!(LogLevel { Debug => "debug", Info => "info", Warning => "warning", E
 impl JobName {
     pub fn kind(self) -> JobKind {
         match self {
-            JobName::ImportZabbixSettings
-            | JobName::HostConfigSyncRefresh
-            | JobName::MaintenanceCleanup => JobKind::System,
+            JobName::ImportZabbixSettings | JobName::HostConfigSyncRefresh | JobName::MaintenanceCleanup => {
+                JobKind::System
+            }
             JobName::CreateHost | JobName::UpdateHost | JobName::DeleteHost => JobKind::Host,
             JobName::SyncHostsNow => JobKind::Sync,
         }
@@ -147,10 +112,7 @@ impl From<SystemJob> for JobName {
 impl JobStatus {
     /// A job in a final status is never changed again.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Stalled
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Stalled)
     }
 }
 
@@ -188,11 +150,7 @@ impl JobLog {
             self.entries.remove(Self::KEPT_FROM_START);
             self.dropped += 1;
         }
-        self.entries.push(LogEntry {
-            time,
-            level,
-            message,
-        });
+        self.entries.push(LogEntry { time, level, message });
     }
 }
 
@@ -281,11 +239,7 @@ impl JobRecord {
         if self.status == JobStatus::Running {
             Ok(())
         } else {
-            Err(InvalidTransition {
-                id: self.id.clone(),
-                status: self.status,
-                action,
-            })
+            Err(InvalidTransition { id: self.id.clone(), status: self.status, action })
         }
     }
 
@@ -294,11 +248,7 @@ impl JobRecord {
         self.status == JobStatus::Running && self.lease_until.is_some_and(|l| l <= now)
     }
 
-    pub fn heartbeat(
-        &mut self,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> Result<(), InvalidTransition> {
+    pub fn heartbeat(&mut self, now: DateTime<Utc>, lease: Duration) -> Result<(), InvalidTransition> {
         self.require_running("heartbeat")?;
         self.lease_until = Some(now + lease);
         Ok(())
@@ -318,11 +268,7 @@ impl JobRecord {
         Ok(())
     }
 
-    pub fn fail(
-        &mut self,
-        now: DateTime<Utc>,
-        error: impl Into<String>,
-    ) -> Result<(), InvalidTransition> {
+    pub fn fail(&mut self, now: DateTime<Utc>, error: impl Into<String>) -> Result<(), InvalidTransition> {
         self.require_running("fail")?;
         let error = error.into();
         self.log.push(now, LogLevel::Error, error.clone());
@@ -336,8 +282,7 @@ impl JobRecord {
         self.require_running("mark stalled")?;
         let message = format!(
             "lease expired at {}: the process running this job stopped",
-            self.lease_until
-                .map_or_else(|| "?".into(), |l| l.to_rfc3339())
+            self.lease_until.map_or_else(|| "?".into(), |l| l.to_rfc3339())
         );
         self.log.push(now, LogLevel::Error, message.clone());
         self.finish(now, JobStatus::Stalled);
@@ -356,18 +301,8 @@ mod tests {
     }
 
     fn running() -> JobRecord {
-        let origin = JobOrigin {
-            trigger: Trigger::Schedule,
-            user: "scheduler".into(),
-            object: None,
-        };
-        JobRecord::new_running(
-            JobName::MaintenanceCleanup,
-            origin,
-            t0(),
-            Duration::seconds(60),
-            Duration::days(30),
-        )
+        let origin = JobOrigin { trigger: Trigger::Schedule, user: "scheduler".into(), object: None };
+        JobRecord::new_running(JobName::MaintenanceCleanup, origin, t0(), Duration::seconds(60), Duration::days(30))
     }
 
     #[test]
@@ -386,10 +321,7 @@ mod tests {
         }
         let err = "Frobnicate".parse::<JobName>().unwrap_err();
         assert!(err.to_string().contains("ImportZabbixSettings"));
-        assert_eq!(
-            JobName::from(SystemJob::MaintenanceCleanup).kind(),
-            JobKind::System
-        );
+        assert_eq!(JobName::from(SystemJob::MaintenanceCleanup).kind(), JobKind::System);
         assert_eq!(JobName::SyncHostsNow.kind(), JobKind::Sync);
         assert_eq!(JobName::DeleteHost.kind(), JobKind::Host);
     }
@@ -397,8 +329,7 @@ mod tests {
     #[test]
     fn a_finished_job_cannot_change_again() {
         let mut job = running();
-        job.complete(t0() + Duration::seconds(5), json!({"deleted": 0}))
-            .unwrap();
+        job.complete(t0() + Duration::seconds(5), json!({"deleted": 0})).unwrap();
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.duration_ms, Some(5000));
         assert!(job.fail(t0(), "late").is_err());
@@ -411,8 +342,7 @@ mod tests {
         let mut job = running();
         assert!(!job.lease_expired(t0() + Duration::seconds(59)));
         assert!(job.lease_expired(t0() + Duration::seconds(60)));
-        job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60))
-            .unwrap();
+        job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60)).unwrap();
         assert!(!job.lease_expired(t0() + Duration::seconds(100)));
         job.mark_stalled(t0() + Duration::seconds(200)).unwrap();
         assert_eq!(job.status, JobStatus::Stalled);
@@ -431,9 +361,7 @@ mod tests {
         assert_eq!(log.entries[0].message, "line 0");
         assert_eq!(log.entries.last().unwrap().message, "line 999");
         log.push(t0(), LogLevel::Info, "x".repeat(5000));
-        assert!(
-            log.entries.last().unwrap().message.chars().count() <= JobLog::MAX_MESSAGE_CHARS + 1
-        );
+        assert!(log.entries.last().unwrap().message.chars().count() <= JobLog::MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]

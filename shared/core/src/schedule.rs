@@ -60,9 +60,7 @@ impl ScheduleEntry {
 
     /// The run holding the job whose lease has expired at `now`, if any.
     pub fn stalled_run(&self, now: DateTime<Utc>) -> Option<&JobId> {
-        self.current_run
-            .as_ref()
-            .filter(|_| self.lease_until.is_none_or(|l| l <= now))
+        self.current_run.as_ref().filter(|_| self.lease_until.is_none_or(|l| l <= now))
     }
 
     /// What a scheduled trigger at `now` must do. A run whose lease expired did not finish its
@@ -94,6 +92,22 @@ impl ScheduleEntry {
         if let Some(every) = self.interval.as_duration() {
             self.next_due = Some(now + every);
         }
+        self.current_run = Some(run);
+        self.lease_until = Some(now + lease);
+    }
+
+    /// What a manual run (API, CLI) at `now` may do: `Err` names the run that holds the job
+    /// (refused, HTTP 409); `Ok` names a stalled run to mark, if any. Off and not-due do not
+    /// matter to a manual run.
+    pub fn decide_manual(&self, now: DateTime<Utc>) -> Result<Option<JobId>, JobId> {
+        match &self.current_run {
+            Some(run) if self.stalled_run(now).is_none() => Err(run.clone()),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Hand the job to a manual `run`; the schedule (next due) stays as it was.
+    pub fn claim_manual(&mut self, run: JobId, now: DateTime<Utc>, lease: Duration) {
         self.current_run = Some(run);
         self.lease_until = Some(now + lease);
     }
@@ -149,15 +163,9 @@ mod tests {
         e.set_interval(Interval::Every(60), t(0));
         let run = id(0);
         e.claim(run.clone(), t(0), Duration::minutes(2));
-        assert_eq!(
-            e.decide(t(1)),
-            TriggerDecision::Skip(SkipReason::Running { job: run.clone() })
-        );
+        assert_eq!(e.decide(t(1)), TriggerDecision::Skip(SkipReason::Running { job: run.clone() }));
         assert!(e.release(&run));
-        assert_eq!(
-            e.decide(t(59)),
-            TriggerDecision::Skip(SkipReason::NotDue { next_due: t(60) })
-        );
+        assert_eq!(e.decide(t(59)), TriggerDecision::Skip(SkipReason::NotDue { next_due: t(60) }));
         assert_eq!(e.decide(t(60)), TriggerDecision::Claim { stalled: None });
     }
 
@@ -180,12 +188,7 @@ mod tests {
         let run = id(0);
         e.claim(run.clone(), t(0), Duration::minutes(2));
         assert!(matches!(e.decide(t(1)), TriggerDecision::Skip(_)));
-        assert_eq!(
-            e.decide(t(2)),
-            TriggerDecision::Claim {
-                stalled: Some(run.clone())
-            }
-        );
+        assert_eq!(e.decide(t(2)), TriggerDecision::Claim { stalled: Some(run.clone()) });
         e.set_interval(Interval::Off, t(2));
         assert_eq!(e.decide(t(3)), TriggerDecision::MarkStalled(run));
     }
@@ -210,6 +213,19 @@ mod tests {
         e.set_interval(Interval::Every(5), t(3));
         assert_eq!(e.next_due, Some(t(5)));
         assert_eq!(e.decide(t(5)), TriggerDecision::Claim { stalled: None });
+    }
+
+    #[test]
+    fn a_manual_run_is_refused_while_the_job_runs_and_leaves_the_schedule_alone() {
+        let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        assert_eq!(e.decide_manual(t(0)), Ok(None));
+        let run = id(0);
+        e.claim_manual(run.clone(), t(0), Duration::minutes(2));
+        assert_eq!(e.next_due, None, "still due at the next trigger");
+        assert_eq!(e.decide_manual(t(1)), Err(run.clone()));
+        assert_eq!(e.decide_manual(t(2)), Ok(Some(run)));
+        e.set_interval(Interval::Off, t(3));
+        assert!(e.decide_manual(t(3)).is_ok());
     }
 
     #[test]

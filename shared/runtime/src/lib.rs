@@ -1,8 +1,8 @@
 //! Running jobs: single-instance triggers, leases and heartbeats, recording results.
 //!
 //! [`Scheduler`] turns the pure rules of `nzj_core::schedule` into conditional writes on a
-//! [`JobStore`]; [`runner`] runs a claimed job with heartbeats and a timeout; [`tick`] is what
-//! EventBridge Scheduler does on AWS, for `nzj serve`.
+//! [`JobStore`]; [`runner`] runs a claimed job with heartbeats and a timeout; [`Launcher`] starts
+//! runs and ticks the scheduler (what EventBridge Scheduler does on AWS) for `nzj serve`.
 
 pub mod runner;
 pub mod scheduler;
@@ -10,4 +10,4 @@ pub mod tick;
 
 pub use runner::{JobContext, JobFailure, SystemJobHandler, run_claimed};
 pub use scheduler::{ClaimedRun, RuntimeError, Scheduler, TriggerOutcome};
-pub use tick::{Registry, tick};
+pub use tick::{Launcher, Registry};

@@ -15,9 +15,7 @@ pub struct JobFailure {
 
 impl JobFailure {
     pub fn new(message: impl Into<String>) -> Self {
-        JobFailure {
-            message: message.into(),
-        }
+        JobFailure { message: message.into() }
     }
 }
 
@@ -36,11 +34,7 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn new(record: JobRecord, clock: Arc<dyn Clock>) -> Self {
-        JobContext {
-            record,
-            clock,
-            log: Mutex::new(JobLog::default()),
-        }
+        JobContext { record, clock, log: Mutex::new(JobLog::default()) }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -50,10 +44,7 @@ impl JobContext {
     /// Adds a line to the job's log (kept with the record when the job finishes).
     pub fn log(&self, level: LogLevel, message: impl Into<String>) {
         let now = self.clock.now();
-        self.log
-            .lock()
-            .expect("job log lock")
-            .push(now, level, message);
+        self.log.lock().expect("job log lock").push(now, level, message);
     }
 
     fn take_log(&self) -> JobLog {
@@ -72,9 +63,7 @@ pub async fn run_claimed(
     timeout: std::time::Duration,
 ) -> Result<JobRecord, RuntimeError> {
     let ctx = JobContext::new(run.record.clone(), clock);
-    let beat_every = (scheduler.lease() / 3)
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(1));
+    let beat_every = (scheduler.lease() / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
     let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
     let work = handler.run(&ctx);
     tokio::pin!(work);
@@ -82,7 +71,7 @@ pub async fn run_claimed(
     tokio::pin!(deadline);
     let outcome = loop {
         tokio::select! {
-            result = &mut work => break result.map_err(|f| f.message),
+            result = &mut work => break result.map_err(|f| f.to_string()),
             () = &mut deadline => break Err(format!("exceeded the job timeout of {} s", timeout.as_secs())),
             _ = beats.tick() => match scheduler.heartbeat(&mut run).await {
                 Ok(()) => {}
@@ -93,16 +82,8 @@ pub async fn run_claimed(
         }
     };
     ctx.log(
-        if outcome.is_ok() {
-            LogLevel::Info
-        } else {
-            LogLevel::Error
-        },
-        if outcome.is_ok() {
-            "completed"
-        } else {
-            "failed"
-        },
+        if outcome.is_ok() { LogLevel::Info } else { LogLevel::Error },
+        if outcome.is_ok() { "completed" } else { "failed" },
     );
     scheduler.finish(&run, outcome, &ctx.take_log()).await
 }

@@ -7,8 +7,8 @@
 use chrono::Duration;
 use nzj_core::job::{InvalidTransition, JobOrigin};
 use nzj_core::{
-    Clock, Interval, JobId, JobLog, JobRecord, JobStatus, LogLevel, ScheduleEntry, SkipReason,
-    SystemJob, Trigger, TriggerDecision,
+    Clock, Interval, JobId, JobLog, JobRecord, JobStatus, LogLevel, ScheduleEntry, SkipReason, SystemJob, Trigger,
+    TriggerDecision,
 };
 use nzj_store::{JobStore, StoreError, Write};
 use std::sync::Arc;
@@ -53,18 +53,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(
-        store: Arc<dyn JobStore>,
-        clock: Arc<dyn Clock>,
-        lease: Duration,
-        retention: Duration,
-    ) -> Self {
-        Scheduler {
-            store,
-            clock,
-            lease,
-            retention,
-        }
+    pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, lease: Duration, retention: Duration) -> Self {
+        Scheduler { store, clock, lease, retention }
     }
 
     pub fn lease(&self) -> Duration {
@@ -77,27 +67,34 @@ impl Scheduler {
 
     /// The job's schedule: as stored, or the defaults if it was never stored.
     pub async fn schedule(&self, job: SystemJob) -> Result<ScheduleEntry, RuntimeError> {
-        Ok(self
-            .store
-            .get_schedule(job)
-            .await?
-            .unwrap_or_else(|| ScheduleEntry::new(job)))
+        Ok(self.store.get_schedule(job).await?.unwrap_or_else(|| ScheduleEntry::new(job)))
     }
 
-    /// A trigger of `job` now: claims a run if the job is due and nobody holds it. Any number of
-    /// concurrent or duplicate triggers for the same tick produce exactly one claim.
-    pub async fn trigger(
-        &self,
-        job: SystemJob,
-        origin: JobOrigin,
-    ) -> Result<TriggerOutcome, RuntimeError> {
+    /// A scheduled trigger of `job` now: claims a run if the job is due and nobody holds it. Any
+    /// number of concurrent or duplicate triggers for the same tick produce exactly one claim.
+    pub async fn trigger(&self, job: SystemJob, origin: JobOrigin) -> Result<TriggerOutcome, RuntimeError> {
+        self.claim(job, origin, ClaimMode::Scheduled).await
+    }
+
+    /// A manual run of `job` now (API, CLI), due or not, off or not. Refused (`Skipped(Running)`,
+    /// HTTP 409) while another run holds the job; the schedule's next due time is left alone.
+    pub async fn run_now(&self, job: SystemJob, origin: JobOrigin) -> Result<TriggerOutcome, RuntimeError> {
+        self.claim(job, origin, ClaimMode::Manual).await
+    }
+
+    async fn claim(&self, job: SystemJob, origin: JobOrigin, mode: ClaimMode) -> Result<TriggerOutcome, RuntimeError> {
         self.until_committed(|| async {
             let now = self.clock.now();
             let mut entry = self.schedule(job).await?;
-            let (stalled, claim) = match entry.decide(now) {
-                TriggerDecision::Skip(reason) => {
-                    return Ok(Step::Done(TriggerOutcome::Skipped(reason)));
-                }
+            let decision = match mode {
+                ClaimMode::Scheduled => entry.decide(now),
+                ClaimMode::Manual => match entry.decide_manual(now) {
+                    Ok(stalled) => TriggerDecision::Claim { stalled },
+                    Err(running) => TriggerDecision::Skip(SkipReason::Running { job: running }),
+                },
+            };
+            let (stalled, claim) = match decision {
+                TriggerDecision::Skip(reason) => return Ok(Step::Done(TriggerOutcome::Skipped(reason))),
                 TriggerDecision::MarkStalled(run) => (Some(run), false),
                 TriggerDecision::Claim { stalled } => (stalled, true),
             };
@@ -114,29 +111,21 @@ impl Scheduler {
                 entry.release(run);
             }
             let outcome = if claim {
-                let mut record = JobRecord::new_running(
-                    job.into(),
-                    origin.clone(),
-                    now,
-                    self.lease,
-                    self.retention,
-                );
+                let mut record = JobRecord::new_running(job.into(), origin.clone(), now, self.lease, self.retention);
                 record.interval = Some(entry.interval);
                 if let Some(run) = &stalled {
-                    record.trigger = Trigger::Retry;
+                    if mode == ClaimMode::Scheduled {
+                        record.trigger = Trigger::Retry;
+                    }
                     record.attempt = previous_attempt + 1;
-                    record.log.push(
-                        now,
-                        LogLevel::Warning,
-                        format!("retry of stalled run {run}"),
-                    );
+                    record.log.push(now, LogLevel::Warning, format!("retry of stalled run {run}"));
                 }
-                entry.claim(record.id.clone(), now, self.lease);
+                match mode {
+                    ClaimMode::Scheduled => entry.claim(record.id.clone(), now, self.lease),
+                    ClaimMode::Manual => entry.claim_manual(record.id.clone(), now, self.lease),
+                }
                 writes.push(Write::job(record.clone()));
-                TriggerOutcome::Claimed(Box::new(ClaimedRun {
-                    job,
-                    record: as_written(record),
-                }))
+                TriggerOutcome::Claimed(Box::new(ClaimedRun { job, record: as_written(record) }))
             } else {
                 TriggerOutcome::StallRecorded(stalled.expect("MarkStalled names a run"))
             };
@@ -201,11 +190,7 @@ impl Scheduler {
     }
 
     /// Changes how often `job` runs; takes effect on the next trigger, without a restart.
-    pub async fn set_interval(
-        &self,
-        job: SystemJob,
-        interval: Interval,
-    ) -> Result<ScheduleEntry, RuntimeError> {
+    pub async fn set_interval(&self, job: SystemJob, interval: Interval) -> Result<ScheduleEntry, RuntimeError> {
         self.until_committed(|| async {
             let mut entry = self.schedule(job).await?;
             entry.set_interval(interval, self.clock.now());
@@ -215,6 +200,12 @@ impl Scheduler {
         })
         .await
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClaimMode {
+    Scheduled,
+    Manual,
 }
 
 /// What one attempt of an operation decided: nothing to write, or writes to commit atomically.

@@ -1,24 +1,38 @@
-//! One scheduler tick: trigger every implemented system job, start the runs that were claimed.
-//! On AWS, EventBridge Scheduler invokes each job's function; in `nzj serve`, a timer calls this.
+//! Launching claimed runs, and the scheduler tick that `nzj serve` runs on a timer.
 
 use crate::runner::{SystemJobHandler, run_claimed};
-use crate::scheduler::{RuntimeError, Scheduler, TriggerOutcome};
+use crate::scheduler::{ClaimedRun, RuntimeError, Scheduler, TriggerOutcome};
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, SystemJob, Trigger};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The system jobs this build can run. A job without a handler is never triggered: it is not
-/// scheduled, and the API says so.
+/// The system jobs this process can run. A job without a handler is never triggered: it is not
+/// scheduled, and the API says why (not built yet, or a peer it needs is not configured).
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: BTreeMap<SystemJob, Arc<dyn SystemJobHandler>>,
+    unavailable: BTreeMap<SystemJob, String>,
 }
 
 impl Registry {
     pub fn with(mut self, job: SystemJob, handler: Arc<dyn SystemJobHandler>) -> Self {
         self.handlers.insert(job, handler);
         self
+    }
+
+    /// Records why `job` cannot run in this process.
+    pub fn without(mut self, job: SystemJob, reason: impl Into<String>) -> Self {
+        self.unavailable.insert(job, reason.into());
+        self
+    }
+
+    /// Why `job` cannot run here; `None` if it can.
+    pub fn unavailable_reason(&self, job: SystemJob) -> Option<String> {
+        if self.implements(job) {
+            return None;
+        }
+        Some(self.unavailable.get(&job).cloned().unwrap_or_else(|| "not implemented in this build yet".to_string()))
     }
 
     pub fn implements(&self, job: SystemJob) -> bool {
@@ -34,38 +48,45 @@ impl Registry {
     }
 }
 
-/// Triggers every implemented system job once; claimed runs are started in the background.
-/// Returns what each trigger did.
-pub async fn tick(
-    scheduler: &Arc<Scheduler>,
-    clock: &Arc<dyn Clock>,
-    registry: &Registry,
-    timeout: std::time::Duration,
-) -> Vec<(SystemJob, Result<TriggerOutcome, RuntimeError>)> {
-    let mut outcomes = Vec::new();
-    for job in registry.jobs() {
-        let origin = JobOrigin {
-            trigger: Trigger::Schedule,
-            user: "scheduler".into(),
-            object: None,
+/// Starts claimed runs in the background: heartbeats, timeout, outcome recorded. Shared by the
+/// scheduler tick and manual runs from the API.
+#[derive(Clone)]
+pub struct Launcher {
+    pub scheduler: Arc<Scheduler>,
+    pub clock: Arc<dyn Clock>,
+    pub registry: Registry,
+    pub timeout: std::time::Duration,
+}
+
+impl Launcher {
+    /// Runs `run` in the background with its job's handler.
+    pub fn launch(&self, run: ClaimedRun) {
+        let Some(handler) = self.registry.handler(run.job) else {
+            tracing::error!(job = %run.job, "claimed a run of a job with no handler");
+            return;
         };
-        let outcome = scheduler.trigger(job, origin).await;
-        if let (Ok(TriggerOutcome::Claimed(run)), Some(handler)) = (&outcome, registry.handler(job))
-        {
-            let (scheduler, clock, run) = (scheduler.clone(), clock.clone(), (**run).clone());
-            tokio::spawn(async move {
-                let id = run.record.id.clone();
-                match run_claimed(&scheduler, clock, handler.as_ref(), run, timeout).await {
-                    Ok(record) => {
-                        tracing::info!(job = %job, job_id = %id, status = %record.status, "job finished")
-                    }
-                    Err(e) => {
-                        tracing::error!(job = %job, job_id = %id, error = %e, "job run ended without a result")
-                    }
-                }
-            });
-        }
-        outcomes.push((job, outcome));
+        let (scheduler, clock, timeout) = (self.scheduler.clone(), self.clock.clone(), self.timeout);
+        tokio::spawn(async move {
+            let (job, id) = (run.job, run.record.id.clone());
+            match run_claimed(&scheduler, clock, handler.as_ref(), run, timeout).await {
+                Ok(record) => tracing::info!(job = %job, job_id = %id, status = %record.status, "job finished"),
+                Err(e) => tracing::error!(job = %job, job_id = %id, error = %e, "job run ended without a result"),
+            }
+        });
     }
-    outcomes
+
+    /// One scheduler tick: triggers every runnable system job once and launches the claimed runs.
+    /// On AWS, EventBridge Scheduler invokes each job's function instead.
+    pub async fn tick(&self) -> Vec<(SystemJob, Result<TriggerOutcome, RuntimeError>)> {
+        let mut outcomes = Vec::new();
+        for job in self.registry.jobs() {
+            let origin = JobOrigin { trigger: Trigger::Schedule, user: "scheduler".into(), object: None };
+            let outcome = self.scheduler.trigger(job, origin).await;
+            if let Ok(TriggerOutcome::Claimed(run)) = &outcome {
+                self.launch((**run).clone());
+            }
+            outcomes.push((job, outcome));
+        }
+        outcomes
+    }
 }

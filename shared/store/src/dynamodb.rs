@@ -1,26 +1,29 @@
 //! The AWS store: one DynamoDB table.
 //!
-//! Items: `pk = job#<id>` (job records, with `job_name`, `job_id`, `status`, `version`,
-//! `expires_at` as attributes for the index, filters and TTL) and `pk = schedule#<job>` (one per
-//! system job). The record itself is the JSON `body`, the same bytes the embedded store keeps.
-//! Index `by_name` (`job_name`, `job_id`) lists a job's runs newest first; ids are UUIDv7, so
-//! their order is creation order. Single writes are `PutItem` with a condition on `version`;
-//! several are one `TransactWriteItems`.
+//! Items: `pk = job#<id>` (job records, with `list_pk = job#<name>`, `list_sk = <id>`, `status`,
+//! `version`, `expires_at` as attributes for the index, filters and TTL), and versioned documents
+//! `pk = schedule#<job>` (one per system job) and `pk = cache#<kind>` (imported Zabbix settings).
+//! The record itself is the JSON `body`, the same bytes the embedded store keeps. Index
+//! `by_list` (`list_pk`, `list_sk`) lists a job's runs newest first; ids are UUIDv7, so their
+//! order is creation order. Single writes are `PutItem` with a condition on `version`; several
+//! are one `TransactWriteItems`.
 
-use crate::{JobPage, JobQuery, JobStore, StoreError, Write, decode, encode};
+use crate::{
+    JobPage, JobQuery, JobStore, Prepared, StoreError, Write, cache_key, decode_versioned, encode, schedule_key,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
 
-pub const INDEX_BY_NAME: &str = "by_name";
+pub const LIST_INDEX: &str = "by_list";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
@@ -54,15 +57,13 @@ fn job_pk(id: &JobId) -> String {
     format!("job#{id}")
 }
 
-fn schedule_pk(job: SystemJob) -> String {
-    format!("schedule#{job}")
+fn job_list_pk(name: JobName) -> String {
+    format!("job#{name}")
 }
 
 fn body_and_version(item: &Item) -> Result<(&str, u64), StoreError> {
-    let body = item
-        .get("body")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
+    let body =
+        item.get("body").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
     let version = item
         .get("version")
         .and_then(|v| v.as_n().ok())
@@ -73,17 +74,12 @@ fn body_and_version(item: &Item) -> Result<(&str, u64), StoreError> {
 
 fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
     let (body, version) = body_and_version(item)?;
-    let mut job: JobRecord = decode(body)?;
-    job.version = version;
-    Ok(job)
+    decode_versioned(body, version, |job: &mut JobRecord, v| job.version = v)
 }
 
 impl DynamoDbStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDbStore {
-            client,
-            table: table.into(),
-        }
+        DynamoDbStore { client, table: table.into() }
     }
 
     /// A client configured the standard way (region, credentials, `AWS_ENDPOINT_URL`).
@@ -96,11 +92,7 @@ impl DynamoDbStore {
     /// on AWS `template.yaml` creates it).
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("key schema")
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
         };
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -110,14 +102,10 @@ impl DynamoDbStore {
                 .expect("attribute definition")
         };
         let by_name = GlobalSecondaryIndex::builder()
-            .index_name(INDEX_BY_NAME)
-            .key_schema(key("job_name", KeyType::Hash))
-            .key_schema(key("job_id", KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .index_name(LIST_INDEX)
+            .key_schema(key("list_pk", KeyType::Hash))
+            .key_schema(key("list_sk", KeyType::Range))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .expect("index");
         let created = self
@@ -126,18 +114,15 @@ impl DynamoDbStore {
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("job_name"))
-            .attribute_definitions(attr("job_id"))
+            .attribute_definitions(attr("list_pk"))
+            .attribute_definitions(attr("list_sk"))
             .key_schema(key("pk", KeyType::Hash))
             .global_secondary_indexes(by_name)
             .send()
             .await;
         match created {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
                 return Ok(());
             }
             Err(e) => return Err(unavailable(e)),
@@ -146,11 +131,7 @@ impl DynamoDbStore {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(TTL_ATTRIBUTE)
-                    .enabled(true)
-                    .build()
-                    .expect("ttl"),
+                TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().expect("ttl"),
             )
             .send()
             .await
@@ -172,16 +153,12 @@ impl DynamoDbStore {
     }
 
     fn put_for(&self, write: Write) -> Result<Put, StoreError> {
-        let (item, expected) = match write {
-            Write::Job {
-                mut record,
-                expected_version,
-            } => {
-                record.version = expected_version + 1;
+        let (item, expected) = match write.prepare()? {
+            Prepared::Job { record, expected_version } => {
                 let item = HashMap::from([
                     ("pk".to_string(), s(job_pk(&record.id))),
-                    ("job_name".to_string(), s(record.name.as_str())),
-                    ("job_id".to_string(), s(record.id.to_string())),
+                    ("list_pk".to_string(), s(job_list_pk(record.name))),
+                    ("list_sk".to_string(), s(record.id.to_string())),
                     ("status".to_string(), s(record.status.as_str())),
                     ("version".to_string(), n(record.version)),
                     (TTL_ATTRIBUTE.to_string(), n(record.expires_at)),
@@ -189,36 +166,36 @@ impl DynamoDbStore {
                 ]);
                 (item, expected_version)
             }
-            Write::Schedule {
-                mut entry,
-                expected_version,
-            } => {
-                entry.version = expected_version + 1;
+            Prepared::Document(doc) => {
                 let item = HashMap::from([
-                    ("pk".to_string(), s(schedule_pk(entry.job))),
-                    ("version".to_string(), n(entry.version)),
-                    ("body".to_string(), s(encode(&entry)?)),
+                    ("pk".to_string(), s(doc.key)),
+                    ("version".to_string(), n(doc.expected_version + 1)),
+                    ("body".to_string(), s(doc.body)),
                 ]);
-                (item, expected_version)
+                (item, doc.expected_version)
             }
         };
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = if expected == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(expected))
+            put.condition_expression("version = :expected").expression_attribute_values(":expected", n(expected))
         };
-        put.build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn get_document<T: serde::de::DeserializeOwned>(
+        &self,
+        key: String,
+        set_version: impl FnOnce(&mut T, u64),
+    ) -> Result<Option<T>, StoreError> {
+        let Some(item) = self.get_item(key).await? else { return Ok(None) };
+        let (body, version) = body_and_version(&item)?;
+        decode_versioned(body, version, set_version).map(Some)
     }
 
     /// One name's jobs, newest first, until `limit` match or the index is exhausted.
-    async fn query_name(
-        &self,
-        name: JobName,
-        query: &JobQuery,
-    ) -> Result<Vec<JobRecord>, StoreError> {
+    async fn query_name(&self, name: JobName, query: &JobQuery) -> Result<Vec<JobRecord>, StoreError> {
         let want = query.limit() + 1;
         let mut jobs = Vec::new();
         let mut start: Option<Item> = None;
@@ -227,16 +204,16 @@ impl DynamoDbStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(INDEX_BY_NAME)
+                .index_name(LIST_INDEX)
                 .scan_index_forward(false)
                 .limit(want as i32)
-                .expression_attribute_values(":name", s(name.as_str()))
+                .expression_attribute_values(":list", s(job_list_pk(name)))
                 .set_exclusive_start_key(start.take());
             req = match &query.before {
                 Some(before) => req
-                    .key_condition_expression("job_name = :name AND job_id < :before")
+                    .key_condition_expression("list_pk = :list AND list_sk < :before")
                     .expression_attribute_values(":before", s(before.to_string())),
-                None => req.key_condition_expression("job_name = :name"),
+                None => req.key_condition_expression("list_pk = :list"),
             };
             if let Some(status) = query.status {
                 req = req
@@ -259,11 +236,7 @@ impl DynamoDbStore {
 #[async_trait]
 impl JobStore for DynamoDbStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
-        self.get_item(job_pk(id))
-            .await?
-            .as_ref()
-            .map(job_from_item)
-            .transpose()
+        self.get_item(job_pk(id)).await?.as_ref().map(job_from_item).transpose()
     }
 
     async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
@@ -275,20 +248,16 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError> {
-        let Some(item) = self.get_item(schedule_pk(job)).await? else {
-            return Ok(None);
-        };
-        let (body, version) = body_and_version(&item)?;
-        let mut entry: ScheduleEntry = decode(body)?;
-        entry.version = version;
-        Ok(Some(entry))
+        self.get_document(schedule_key(job), |e: &mut ScheduleEntry, v| e.version = v).await
+    }
+
+    async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {
+        let stored = self.get_document(cache_key(kind), |s: &mut CacheSnapshot, v| s.version = v).await?;
+        Ok(stored.unwrap_or_else(|| CacheSnapshot::empty(kind)))
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut puts = writes
-            .into_iter()
-            .map(|w| self.put_for(w))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut puts = writes.into_iter().map(|w| self.put_for(w)).collect::<Result<Vec<_>, _>>()?;
         if puts.len() == 1 {
             let put = puts.pop().expect("one put");
             let result = self
@@ -302,34 +271,18 @@ impl JobStore for DynamoDbStore {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                     Err(StoreError::Conflict)
                 }
                 Err(e) => Err(unavailable(e)),
             };
         }
-        let items = puts
-            .into_iter()
-            .map(|p| TransactWriteItem::builder().put(p).build())
-            .collect();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        let items = puts.into_iter().map(|p| TransactWriteItem::builder().put(p).build()).collect();
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let lost_race = e.as_service_error().is_some_and(transaction_lost_race);
-                if lost_race {
-                    Err(StoreError::Conflict)
-                } else {
-                    Err(unavailable(e))
-                }
+                if lost_race { Err(StoreError::Conflict) } else { Err(unavailable(e)) }
             }
         }
     }
@@ -341,9 +294,7 @@ impl JobStore for DynamoDbStore {
 }
 
 /// Whether a cancelled transaction failed only because another writer got there first.
-fn transaction_lost_race(
-    error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-) -> bool {
+fn transaction_lost_race(error: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
         return false;

@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
 
 mod dynamodb;
@@ -31,33 +32,28 @@ pub enum StoreError {
 /// the store writes the item with version `expected_version + 1`.
 #[derive(Debug, Clone)]
 pub enum Write {
-    Job {
-        record: JobRecord,
-        expected_version: u64,
-    },
-    Schedule {
-        entry: ScheduleEntry,
-        expected_version: u64,
-    },
+    Job { record: JobRecord, expected_version: u64 },
+    Schedule { entry: ScheduleEntry, expected_version: u64 },
+    Cache { snapshot: CacheSnapshot, expected_version: u64 },
 }
 
 impl Write {
     /// Write `record` over the version it was read at (its current `version`).
     pub fn job(record: JobRecord) -> Write {
         let expected_version = record.version;
-        Write::Job {
-            record,
-            expected_version,
-        }
+        Write::Job { record, expected_version }
+    }
+
+    /// Write `snapshot` over the version it was read at (its current `version`).
+    pub fn cache(snapshot: CacheSnapshot) -> Write {
+        let expected_version = snapshot.version;
+        Write::Cache { snapshot, expected_version }
     }
 
     /// Write `entry` over the version it was read at (its current `version`).
     pub fn schedule(entry: ScheduleEntry) -> Write {
         let expected_version = entry.version;
-        Write::Schedule {
-            entry,
-            expected_version,
-        }
+        Write::Schedule { entry, expected_version }
     }
 }
 
@@ -97,11 +93,7 @@ impl JobPage {
         jobs.sort_by(|a, b| b.id.cmp(&a.id));
         let more = jobs.len() > query.limit();
         jobs.truncate(query.limit());
-        let next_cursor = if more {
-            jobs.last().map(|j| j.id.clone())
-        } else {
-            None
-        };
+        let next_cursor = if more { jobs.last().map(|j| j.id.clone()) } else { None };
         JobPage { jobs, next_cursor }
     }
 }
@@ -114,12 +106,72 @@ pub trait JobStore: Send + Sync {
 
     async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError>;
 
+    /// The cached Zabbix objects of one kind (empty, version 0, if never imported).
+    async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError>;
+
     /// Applies every write or none; [`StoreError::Conflict`] if any expected version is stale.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
     /// Deletes job records whose `expires_at` has passed; returns how many. On DynamoDB the
     /// table's TTL does this, and readers never rely on it for correctness.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// A schedule entry or cache snapshot as the adapters keep it: a JSON body under a key, with a
+/// version for conditional writes. Job records are kept apart, with columns for listing.
+pub(crate) struct Document {
+    pub key: String,
+    pub expected_version: u64,
+    pub body: String,
+}
+
+pub(crate) fn schedule_key(job: SystemJob) -> String {
+    format!("schedule#{job}")
+}
+
+pub(crate) fn cache_key(kind: CacheKind) -> String {
+    format!("cache#{kind}")
+}
+
+/// A write, split into the job record it writes (stamped with its new version) or the
+/// document it writes.
+pub(crate) enum Prepared {
+    Job { record: JobRecord, expected_version: u64 },
+    Document(Document),
+}
+
+impl Write {
+    pub(crate) fn prepare(self) -> Result<Prepared, StoreError> {
+        Ok(match self {
+            Write::Job { mut record, expected_version } => {
+                record.version = expected_version + 1;
+                Prepared::Job { record, expected_version }
+            }
+            Write::Schedule { mut entry, expected_version } => {
+                entry.version = expected_version + 1;
+                Prepared::Document(Document { key: schedule_key(entry.job), expected_version, body: encode(&entry)? })
+            }
+            Write::Cache { mut snapshot, expected_version } => {
+                snapshot.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: cache_key(snapshot.kind),
+                    expected_version,
+                    body: encode(&snapshot)?,
+                })
+            }
+        })
+    }
+}
+
+/// Decodes a document body and stamps it with its stored version.
+pub(crate) fn decode_versioned<T: serde::de::DeserializeOwned>(
+    body: &str,
+    version: u64,
+    set_version: impl FnOnce(&mut T, u64),
+) -> Result<T, StoreError> {
+    let mut value: T = decode(body)?;
+    set_version(&mut value, version);
+    Ok(value)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -1,9 +1,12 @@
 //! The embedded store for `nzj serve`: SQLite in one file, one connection behind a mutex, each
 //! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
 
-use crate::{JobPage, JobQuery, JobStore, StoreError, Write, decode, encode};
+use crate::{
+    JobPage, JobQuery, JobStore, Prepared, StoreError, Write, cache_key, decode_versioned, encode, schedule_key,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -21,8 +24,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at);
-CREATE TABLE IF NOT EXISTS schedules (
-    job TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS documents (
+    key TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     body TEXT NOT NULL
 );
@@ -41,16 +44,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(unavailable)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// Runs `f` on the connection off the async runtime's threads.
@@ -60,28 +58,31 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| unavailable("connection lock poisoned"))?;
+            let mut conn = conn.lock().map_err(|_| unavailable("connection lock poisoned"))?;
             f(&mut conn)
         })
         .await
         .map_err(unavailable)?
     }
+
+    async fn get_document(&self, key: String) -> Result<Option<(String, u64)>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row("SELECT body, version FROM documents WHERE key = ?1", [&key], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
 }
 
 fn job_from_row(body: String, version: i64) -> Result<JobRecord, StoreError> {
-    let mut job: JobRecord = decode(&body)?;
-    job.version = version as u64;
-    Ok(job)
+    decode_versioned(&body, version as u64, |job: &mut JobRecord, v| job.version = v)
 }
 
 fn check_version(found: Option<i64>, expected: u64) -> Result<(), StoreError> {
-    if found.unwrap_or(0) as u64 == expected {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict)
-    }
+    if found.unwrap_or(0) as u64 == expected { Ok(()) } else { Err(StoreError::Conflict) }
 }
 
 #[async_trait]
@@ -126,10 +127,7 @@ impl JobStore for SqliteStore {
                 })
                 .map_err(unavailable)?;
             let jobs = rows
-                .map(|row| {
-                    row.map_err(unavailable)
-                        .and_then(|(b, v)| job_from_row(b, v))
-                })
+                .map(|row| row.map_err(unavailable).and_then(|(b, v)| job_from_row(b, v)))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(JobPage::from_candidates(jobs, &query))
         })
@@ -137,39 +135,32 @@ impl JobStore for SqliteStore {
     }
 
     async fn get_schedule(&self, job: SystemJob) -> Result<Option<ScheduleEntry>, StoreError> {
-        self.with_conn(move |conn| {
-            conn.query_row(
-                "SELECT body, version FROM schedules WHERE job = ?1",
-                [job.as_str()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(|(body, version)| {
-                let mut entry: ScheduleEntry = decode(&body)?;
-                entry.version = version as u64;
-                Ok(entry)
-            })
+        self.get_document(schedule_key(job))
+            .await?
+            .map(|(body, version)| decode_versioned(&body, version, |e: &mut ScheduleEntry, v| e.version = v))
             .transpose()
-        })
-        .await
+    }
+
+    async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {
+        match self.get_document(cache_key(kind)).await? {
+            Some((body, version)) => decode_versioned(&body, version, |s: &mut CacheSnapshot, v| s.version = v),
+            None => Ok(CacheSnapshot::empty(kind)),
+        }
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let prepared = writes.into_iter().map(Write::prepare).collect::<Result<Vec<_>, _>>()?;
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            for write in writes {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            for write in prepared {
                 match write {
-                    Write::Job { mut record, expected_version } => {
+                    Prepared::Job { record, expected_version } => {
                         let id = record.id.to_string();
                         let found: Option<i64> = tx
                             .query_row("SELECT version FROM jobs WHERE id = ?1", [&id], |r| r.get(0))
                             .optional()
                             .map_err(unavailable)?;
                         check_version(found, expected_version)?;
-                        record.version = expected_version + 1;
                         tx.execute(
                             "INSERT OR REPLACE INTO jobs (id, name, status, version, expires_at, body)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -184,20 +175,15 @@ impl JobStore for SqliteStore {
                         )
                         .map_err(unavailable)?;
                     }
-                    Write::Schedule { mut entry, expected_version } => {
+                    Prepared::Document(doc) => {
                         let found: Option<i64> = tx
-                            .query_row(
-                                "SELECT version FROM schedules WHERE job = ?1",
-                                [entry.job.as_str()],
-                                |r| r.get(0),
-                            )
+                            .query_row("SELECT version FROM documents WHERE key = ?1", [&doc.key], |r| r.get(0))
                             .optional()
                             .map_err(unavailable)?;
-                        check_version(found, expected_version)?;
-                        entry.version = expected_version + 1;
+                        check_version(found, doc.expected_version)?;
                         tx.execute(
-                            "INSERT OR REPLACE INTO schedules (job, version, body) VALUES (?1, ?2, ?3)",
-                            params![entry.job.as_str(), entry.version as i64, encode(&entry)?],
+                            "INSERT OR REPLACE INTO documents (key, version, body) VALUES (?1, ?2, ?3)",
+                            params![doc.key, (doc.expected_version + 1) as i64, doc.body],
                         )
                         .map_err(unavailable)?;
                     }
@@ -212,9 +198,7 @@ impl JobStore for SqliteStore {
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let cutoff = now.timestamp();
         self.with_conn(move |conn| {
-            conn.execute("DELETE FROM jobs WHERE expires_at < ?1", [cutoff])
-                .map(|n| n as u64)
-                .map_err(unavailable)
+            conn.execute("DELETE FROM jobs WHERE expires_at < ?1", [cutoff]).map(|n| n as u64).map_err(unavailable)
         })
         .await
     }

@@ -26,19 +26,10 @@ pub enum ZabbixError {
     /// The web server answered with an HTTP error. 5xx is transient; an empty 500 is also what
     /// PHP sends when it runs out of memory on a large array call (split the batch).
     #[error("Zabbix {method}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
-    Http {
-        method: String,
-        status: u16,
-        body: String,
-    },
+    Http { method: String, status: u16, body: String },
     /// Zabbix refused the request: validation, permissions, unknown objects. Permanent.
     #[error("Zabbix {method}: {message} {data} (code {code})")]
-    Api {
-        method: String,
-        code: i64,
-        message: String,
-        data: String,
-    },
+    Api { method: String, code: i64, message: String, data: String },
     /// Zabbix refused the credentials. Permanent: retrying would only lock the account.
     #[error("Zabbix refused the credentials ({what}): {data}")]
     Auth { what: &'static str, data: String },
@@ -64,12 +55,7 @@ pub struct CallCounts(Mutex<BTreeMap<String, u64>>);
 
 impl CallCounts {
     fn add(&self, method: &str) {
-        *self
-            .0
-            .lock()
-            .expect("call counts")
-            .entry(method.to_string())
-            .or_default() += 1;
+        *self.0.lock().expect("call counts").entry(method.to_string()).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -109,10 +95,7 @@ impl ZabbixClient {
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| ZabbixError::Protocol {
-                method: "client".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ZabbixError::Protocol { method: "client".into(), message: e.to_string() })?;
         Ok(ZabbixClient {
             http,
             config,
@@ -136,24 +119,17 @@ impl ZabbixClient {
             .get_or_try_init(|| async {
                 let raw = self.send("apiinfo.version", json!({}), None).await?;
                 let text = raw.as_str().unwrap_or_default();
-                let version: ZabbixVersion =
-                    text.parse().map_err(|message| ZabbixError::Protocol {
-                        method: "apiinfo.version".into(),
-                        message,
-                    })?;
+                let version: ZabbixVersion = text
+                    .parse()
+                    .map_err(|message| ZabbixError::Protocol { method: "apiinfo.version".into(), message })?;
                 if version < ZabbixVersion::OLDEST {
                     return Err(ZabbixError::Protocol {
                         method: "apiinfo.version".into(),
-                        message: format!(
-                            "Zabbix {version} is not supported; 6.0 or newer is needed"
-                        ),
+                        message: format!("Zabbix {version} is not supported; 6.0 or newer is needed"),
                     });
                 }
                 let token = self.login().await?;
-                Ok(Session {
-                    version,
-                    token: RwLock::new(token),
-                })
+                Ok(Session { version, token: RwLock::new(token) })
             })
             .await
     }
@@ -185,30 +161,18 @@ impl ZabbixClient {
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ZabbixError> {
         let session = self.session().await?;
         let token = session.token.read().await.clone();
-        match self
-            .send(method, params.clone(), Some((session.version, &token)))
-            .await
-        {
-            Err(ZabbixError::Api { data, .. }) if is_auth_refusal(&data) => match &self.config.auth
-            {
-                ZabbixAuth::Token(_) => Err(ZabbixError::Auth {
-                    what: "NZJ_ZABBIX_TOKEN",
-                    data,
-                }),
+        match self.send(method, params.clone(), Some((session.version, &token))).await {
+            Err(ZabbixError::Api { data, .. }) if is_auth_refusal(&data) => match &self.config.auth {
+                ZabbixAuth::Token(_) => Err(ZabbixError::Auth { what: "NZJ_ZABBIX_TOKEN", data }),
                 ZabbixAuth::Password { .. } => {
                     let renewed = self.login().await?;
                     *session.token.write().await = renewed.clone();
-                    self.send(method, params, Some((session.version, &renewed)))
-                        .await
-                        .map_err(|e| match e {
-                            ZabbixError::Api { data, .. } if is_auth_refusal(&data) => {
-                                ZabbixError::Auth {
-                                    what: "NZJ_ZABBIX_USER/NZJ_ZABBIX_PASSWORD",
-                                    data,
-                                }
-                            }
-                            other => other,
-                        })
+                    self.send(method, params, Some((session.version, &renewed))).await.map_err(|e| match e {
+                        ZabbixError::Api { data, .. } if is_auth_refusal(&data) => {
+                            ZabbixError::Auth { what: "NZJ_ZABBIX_USER/NZJ_ZABBIX_PASSWORD", data }
+                        }
+                        other => other,
+                    })
                 }
             },
             other => other,
@@ -226,10 +190,7 @@ impl ZabbixClient {
         self.calls.add(method);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
-        let mut request = self
-            .http
-            .post(&self.config.url)
-            .header("Content-Type", "application/json-rpc");
+        let mut request = self.http.post(&self.config.url).header("Content-Type", "application/json-rpc");
         if let Some((version, token)) = auth {
             if version.auth_in_header() {
                 request = request.bearer_auth(token.expose());
@@ -240,11 +201,7 @@ impl ZabbixClient {
         let transport = |e: reqwest::Error| ZabbixError::Transport {
             method: method.to_string(),
             // Without the URL's query or body: only what went wrong.
-            message: if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                error_chain(&e)
-            },
+            message: if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) },
         };
         let response = request.json(&body).send().await.map_err(transport)?;
         let status = response.status();
@@ -268,13 +225,10 @@ impl ZabbixClient {
                 data: error["data"].as_str().unwrap_or_default().to_string(),
             });
         }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| ZabbixError::Protocol {
-                method: method.to_string(),
-                message: "answer has neither result nor error".into(),
-            })
+        answer.get("result").cloned().ok_or_else(|| ZabbixError::Protocol {
+            method: method.to_string(),
+            message: "answer has neither result nor error".into(),
+        })
     }
 }
 

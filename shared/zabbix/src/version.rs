@@ -15,11 +15,7 @@ pub struct ZabbixVersion {
 
 impl ZabbixVersion {
     pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
-        ZabbixVersion {
-            major,
-            minor,
-            patch,
-        }
+        ZabbixVersion { major, minor, patch }
     }
 
     /// The oldest version this product supports.
@@ -53,11 +49,7 @@ impl ZabbixVersion {
 
     /// `selectHostGroups` from 6.2 (`selectGroups` is gone in 7.2); its result key follows.
     pub fn select_host_groups(self) -> (&'static str, &'static str) {
-        if self.at_least(6, 2) {
-            ("selectHostGroups", "hostgroups")
-        } else {
-            ("selectGroups", "groups")
-        }
+        if self.at_least(6, 2) { ("selectHostGroups", "hostgroups") } else { ("selectGroups", "groups") }
     }
 }
 
@@ -70,18 +62,12 @@ impl fmt::Display for ZabbixVersion {
 impl FromStr for ZabbixVersion {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut parts = s.trim().split('.').map(|p| {
-            p.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse::<u16>()
-        });
+        let mut parts =
+            s.trim().split('.').map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u16>());
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(major)), Some(Ok(minor)), patch) => Ok(ZabbixVersion::new(
-                major,
-                minor,
-                patch.and_then(Result::ok).unwrap_or(0),
-            )),
+            (Some(Ok(major)), Some(Ok(minor)), patch) => {
+                Ok(ZabbixVersion::new(major, minor, patch.and_then(Result::ok).unwrap_or(0)))
+            }
             _ => Err(format!("not a Zabbix version: {s:?}")),
         }
     }
@@ -116,10 +102,7 @@ mod tests {
         assert!(!v("6.4.5").proxy_on_host_by_monitored_by());
         assert!(v("7.4.0").proxy_on_host_by_monitored_by());
         assert_eq!(v("6.0.14").select_host_groups().0, "selectGroups");
-        assert_eq!(
-            v("6.2.0").select_host_groups(),
-            ("selectHostGroups", "hostgroups")
-        );
+        assert_eq!(v("6.2.0").select_host_groups(), ("selectHostGroups", "hostgroups"));
         assert!(v("5.4.0") < ZabbixVersion::OLDEST);
     }
 }
