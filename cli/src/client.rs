@@ -56,6 +56,10 @@ impl ApiClient {
         self.send(self.http.get(format!("{}{path}", self.base)).query(query)).await
     }
 
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.base)).header("x-nzj-client", "cli").json(&body)).await
+    }
+
     async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
     }
@@ -116,11 +120,58 @@ pub async fn jobs_ls(
     Ok(())
 }
 
+/// Starts a system job; unless told not to, waits for it to end, showing that it is alive.
+pub async fn jobs_run(api: &ApiClient, name: &str, wait: bool, json: bool) -> anyhow::Result<()> {
+    let started = api.post("/api/jobs", json!({ "name": name })).await?;
+    let id = started["id"].as_str().ok_or_else(|| anyhow!("the API answered without a job id"))?.to_string();
+    if !wait {
+        if json {
+            print_json(&started)
+        } else {
+            println!("started {name}: job {id}")
+        }
+        return Ok(());
+    }
+    eprintln!("started {name}: job {id}");
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let spinner = ['|', '/', '-', '\\'];
+    let mut tick = 0usize;
+    let job = loop {
+        let job = api.get(&format!("/api/jobs/{id}"), &[]).await?;
+        if !matches!(job["status"].as_str(), Some("running" | "pending" | "scheduled")) {
+            break job;
+        }
+        if interactive {
+            eprint!(
+                "\r{} {name} running ({} log lines)",
+                spinner[tick % 4],
+                job["log"]["entries"].as_array().map_or(0, Vec::len)
+            );
+        }
+        tick += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    if interactive {
+        eprint!("\r\x1b[K");
+    }
+    show_job(&job, json);
+    if job["status"] == "completed" {
+        Ok(())
+    } else {
+        Err(anyhow!("{name} {}: {}", text(&job["status"]), text(&job["error"])))
+    }
+}
+
 pub async fn jobs_show(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<()> {
     let job = api.get(&format!("/api/jobs/{id}"), &[]).await?;
+    show_job(&job, json);
+    Ok(())
+}
+
+fn show_job(job: &Value, json: bool) {
     if json {
-        print_json(&job);
-        return Ok(());
+        print_json(job);
+        return;
     }
     for field in [
         "id",
@@ -150,7 +201,6 @@ pub async fn jobs_show(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<
     if log["dropped"].as_u64().unwrap_or(0) > 0 {
         println!("  ({} older lines dropped)", log["dropped"]);
     }
-    Ok(())
 }
 
 fn schedule_row(view: &Value) -> Vec<String> {

@@ -66,6 +66,13 @@ enum JobsCommand {
     },
     /// One job with its log
     Show { id: String },
+    /// Run a system job now, e.g. ImportZabbixSettings; waits for it and shows its result
+    Run {
+        name: String,
+        /// Return as soon as the job is started
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +95,7 @@ async fn main() -> ExitCode {
                     client::jobs_ls(&api, name, status, limit, cursor, cli.json).await
                 }
                 JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
+                JobsCommand::Run { name, no_wait } => client::jobs_run(&api, &name, !no_wait, cli.json).await,
             }
         }
         Command::Schedule { command } => {

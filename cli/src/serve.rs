@@ -5,8 +5,9 @@ use anyhow::{Context, bail};
 use nzj_api::AppState;
 use nzj_core::config::{Config, StoreConfig};
 use nzj_core::{Clock, Secret, SystemClock};
-use nzj_runtime::{Registry, Scheduler, TriggerOutcome, tick};
+use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
+use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,19 +51,29 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     let token = api_token(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
-    // System jobs join the registry as they are built; a job without a handler is never triggered.
-    let registry = Registry::default();
+    // One Zabbix client per process: keep-alive, the version detected once, one login.
+    let zabbix = match &config.zabbix {
+        Some(z) => Some(Arc::new(ZabbixClient::new(ZabbixClientConfig {
+            url: z.url.to_string(),
+            auth: z.auth.clone(),
+            connect_timeout: z.connect_timeout.to_std().unwrap_or(Duration::from_secs(5)),
+            request_timeout: z.request_timeout.to_std().unwrap_or(Duration::from_secs(30)),
+        })?)),
+        None => None,
+    };
+    let registry = nzj_jobs::system_jobs(store.clone(), zabbix, config.max_deletions);
+    let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
+    let launcher = Launcher { scheduler, clock, registry, timeout };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("NZJ_LISTEN: cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
 
-    let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
-    tokio::spawn(run_scheduler(scheduler.clone(), clock.clone(), registry.clone(), store.clone(), tick_every, timeout));
+    tokio::spawn(run_scheduler(launcher.clone(), store.clone(), tick_every));
 
-    let state = Arc::new(AppState { store, scheduler, registry, token });
+    let state = Arc::new(AppState { store, launcher, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())
@@ -108,36 +119,23 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-async fn run_scheduler(
-    scheduler: Arc<Scheduler>,
-    clock: Arc<dyn Clock>,
-    registry: Registry,
-    store: Arc<dyn JobStore>,
-    every: Duration,
-    timeout: Duration,
-) {
+async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, every: Duration) {
     const PURGE_EVERY: Duration = Duration::from_secs(3600);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_purge: Option<tokio::time::Instant> = None;
     loop {
         ticker.tick().await;
-        for (job, outcome) in tick(&scheduler, &clock, &registry, timeout).await {
+        for (job, outcome) in launcher.tick().await {
             match outcome {
-                Ok(TriggerOutcome::Claimed(run)) => {
-                    tracing::info!(job = %job, job_id = %run.record.id, "run claimed")
-                }
-                Ok(TriggerOutcome::StallRecorded(id)) => {
-                    tracing::warn!(job = %job, job_id = %id, "run stalled")
-                }
-                Ok(TriggerOutcome::Skipped(reason)) => {
-                    tracing::debug!(job = %job, ?reason, "trigger skipped")
-                }
+                Ok(TriggerOutcome::Claimed(run)) => tracing::info!(job = %job, job_id = %run.record.id, "run claimed"),
+                Ok(TriggerOutcome::StallRecorded(id)) => tracing::warn!(job = %job, job_id = %id, "run stalled"),
+                Ok(TriggerOutcome::Skipped(reason)) => tracing::debug!(job = %job, ?reason, "trigger skipped"),
                 Err(e) => tracing::error!(job = %job, error = %e, "trigger failed"),
             }
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-            match store.purge_expired(clock.now()).await {
+            match store.purge_expired(launcher.clock.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired job records deleted"),
                 Err(e) => tracing::warn!(error = %e, "purging expired job records failed"),

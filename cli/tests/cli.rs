@@ -25,12 +25,17 @@ impl Serve {
     }
 
     fn start_in(dir: tempfile::TempDir) -> Serve {
+        Serve::start_with(dir, &[])
+    }
+
+    fn start_with(dir: tempfile::TempDir, env: &[(&str, String)]) -> Serve {
         let listen = format!("127.0.0.1:{}", free_port());
         let child = Command::new(NZJ)
             .arg("serve")
             .env_clear()
             .env("NZJ_LISTEN", &listen)
             .env("NZJ_DATA_DIR", dir.path().join("data"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -192,4 +197,46 @@ fn serve_fails_at_start_naming_a_missing_or_malformed_value() {
     let message = serve_fails(&[("NZJ_ZABBIX_USER", "Admin"), ("NZJ_ZABBIX_PASSWORD", secret)]);
     assert!(message.contains("NZJ_ZABBIX_URL"), "{message}");
     assert!(!message.contains(secret), "a secret must never be echoed: {message}");
+}
+
+#[test]
+fn jobs_run_imports_zabbix_settings_through_serve_and_waits_for_the_result() {
+    let url = std::env::var("ZBX70_API_URL").expect("ZBX70_API_URL: run `make test`, which starts Zabbix 7.0");
+    let token = std::env::var("ZBX70_TOKEN").expect("ZBX70_TOKEN");
+    let serve = Serve::start_with(
+        tempfile::tempdir().unwrap(),
+        &[("NZJ_ZABBIX_URL", url), ("NZJ_ZABBIX_TOKEN", token.clone())],
+    );
+    let show = serve.nzj(&["--json", "schedule", "show"]);
+    let schedule: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let import = schedule["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "ImportZabbixSettings").unwrap();
+    assert_eq!(import["scheduled"], true, "with Zabbix configured the import is scheduled: {import}");
+
+    let run = serve.nzj(&["--json", "jobs", "run", "ImportZabbixSettings"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let job: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["trigger"], "cli");
+    for kind in ["templates", "proxies", "proxy_groups", "host_groups"] {
+        assert!(job["result"][kind]["added"].is_u64(), "{job}");
+    }
+    // serve's scheduler triggers the never-run import at start too: between that run and this one,
+    // every template was added once.
+    let ls = serve.nzj(&["--json", "jobs", "ls", "--name", "ImportZabbixSettings"]);
+    let runs: Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let added: u64 =
+        runs["jobs"].as_array().unwrap().iter().filter_map(|j| j["result"]["templates"]["added"].as_u64()).sum();
+    assert!(added > 300, "{runs}");
+    assert!(!String::from_utf8_lossy(&run.stdout).contains(&token), "the token never appears in a record");
+
+    let (printed, _) = serve.stop();
+    assert!(!printed.contains(&token));
+}
+
+#[test]
+fn jobs_run_says_what_is_missing_when_zabbix_is_not_configured() {
+    let serve = Serve::start();
+    let run = serve.nzj(&["jobs", "run", "ImportZabbixSettings"]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("503") && stderr(&run).contains("NZJ_ZABBIX_URL"), "{}", stderr(&run));
 }

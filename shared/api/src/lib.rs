@@ -12,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use nzj_core::job::JobOrigin;
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
-use nzj_runtime::{Registry, RuntimeError, Scheduler};
+use nzj_core::{JobKind, SkipReason, Trigger};
+use nzj_runtime::{Launcher, Registry, RuntimeError, TriggerOutcome};
 use nzj_store::{JobQuery, JobStore, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,15 +29,14 @@ pub const DEFAULT_PAGE: usize = 50;
 
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
-    pub scheduler: Arc<Scheduler>,
-    /// The system jobs this build implements; the others are never scheduled.
-    pub registry: Registry,
+    /// The scheduler, the runnable system jobs, and how runs are started.
+    pub launcher: Launcher,
     pub token: Secret,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/jobs", get(list_jobs))
+        .route("/jobs", get(list_jobs).post(run_job))
         .route("/jobs/{id}", get(show_job))
         .route("/schedule", get(show_schedule))
         .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
@@ -149,6 +150,56 @@ async fn list_jobs(
     Ok(Json(json!({"jobs": page.jobs, "next_cursor": page.next_cursor})))
 }
 
+/// Parses a JSON object body, refusing fields other than `allowed` with a clear message.
+fn object_body(body: &Bytes, allowed: &[&str], example: &str) -> ApiResult<serde_json::Map<String, Value>> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::bad_request(format!("body must be an object like {example}")));
+    };
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("unknown field {unknown:?}; known: {}", allowed.join(", "))));
+    }
+    Ok(object)
+}
+
+/// `{"name": "ImportZabbixSettings"}`: run a system job now. 202 with the job; 409 while the
+/// same job is pending or running.
+async fn run_job(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let object = object_body(&body, &["name"], r#"{"name": "ImportZabbixSettings"}"#)?;
+    let name = object
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request(r#"missing field "name" (a job name, e.g. "ImportZabbixSettings")"#))?;
+    let name: JobName = name.parse().map_err(|e: nzj_core::job::UnknownName| ApiError::bad_request(e.to_string()))?;
+    let Some(job) = SystemJob::ALL.iter().copied().find(|j| JobName::from(*j) == name) else {
+        let how = if name.kind() == JobKind::Host { "runs per NetBox object" } else { "runs on demand" };
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{name} ({how}) is not implemented in this build yet"),
+        ));
+    };
+    if let Some(reason) = state.launcher.registry.unavailable_reason(job) {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{job} cannot run here: {reason}")));
+    }
+    // The CLI says it is the CLI; anything else is the API.
+    let trigger = if headers.get("x-nzj-client").is_some_and(|v| v == "cli") { Trigger::Cli } else { Trigger::Api };
+    let origin = JobOrigin { trigger, user: trigger.to_string(), object: None };
+    match state.launcher.scheduler.run_now(job, origin).await? {
+        TriggerOutcome::Claimed(run) => {
+            let record = run.record.clone();
+            state.launcher.launch(*run);
+            Ok((StatusCode::ACCEPTED, Json(record)).into_response())
+        }
+        TriggerOutcome::Skipped(SkipReason::Running { job: running }) => Ok((
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("{job} is already running as job {running}"), "job": running})),
+        )
+            .into_response()),
+        other => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected outcome {other:?}"))),
+    }
+}
+
 async fn show_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<JobRecord>> {
     let unknown = || ApiError::not_found(format!("no job with id {id:?}"));
     let job_id: JobId = id.parse().map_err(|_| unknown())?;
@@ -166,20 +217,22 @@ pub struct ScheduleView {
     pub current_run: Option<JobId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub last_run: Option<JobId>,
-    /// Whether this build has an implementation of the job.
+    /// Whether this process can run the job (implemented, and the peers it needs configured).
     pub implemented: bool,
-    /// Whether triggers will run it: implemented and not off.
+    /// Whether triggers will run it: runnable and not off.
     pub scheduled: bool,
     pub note: Option<String>,
 }
 
 impl ScheduleView {
-    fn new(entry: ScheduleEntry, implemented: bool) -> Self {
+    fn new(entry: ScheduleEntry, registry: &Registry) -> Self {
+        let unavailable = registry.unavailable_reason(entry.job);
+        let implemented = unavailable.is_none();
         let scheduled = implemented && entry.interval != Interval::Off;
-        let note = match (implemented, entry.interval) {
-            (false, _) => Some("not implemented in this build yet: never triggered".to_string()),
-            (true, Interval::Off) => Some("off: never triggered".to_string()),
-            (true, _) => None,
+        let note = match (unavailable, entry.interval) {
+            (Some(reason), _) => Some(format!("{reason}: never triggered")),
+            (None, Interval::Off) => Some("off: never triggered".to_string()),
+            (None, _) => None,
         };
         ScheduleView {
             job: entry.job,
@@ -202,8 +255,8 @@ fn system_job(name: &str) -> ApiResult<SystemJob> {
 async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let mut views = Vec::new();
     for job in SystemJob::ALL {
-        let entry = state.scheduler.schedule(*job).await?;
-        views.push(ScheduleView::new(entry, state.registry.implements(*job)));
+        let entry = state.launcher.scheduler.schedule(*job).await?;
+        views.push(ScheduleView::new(entry, &state.launcher.registry));
     }
     Ok(Json(json!({"jobs": views})))
 }
@@ -213,8 +266,8 @@ async fn show_one_schedule(
     Path(job): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
-    let entry = state.scheduler.schedule(job).await?;
-    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+    let entry = state.launcher.scheduler.schedule(job).await?;
+    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
 }
 
 /// `{"interval": <minutes or null>}`; null turns the job off.
@@ -224,22 +277,15 @@ async fn set_schedule(
     body: Bytes,
 ) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
-    let Some(object) = body.as_object() else {
-        return Err(ApiError::bad_request(r#"body must be an object like {"interval": 60}"#));
-    };
-    if let Some(unknown) = object.keys().find(|k| *k != "interval") {
-        return Err(ApiError::bad_request(format!("unknown field {unknown:?}; only \"interval\" can be set")));
-    }
+    let object = object_body(&body, &["interval"], r#"{"interval": 60}"#)?;
     let raw = object
         .get("interval")
         .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
     let interval: Interval =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
-    let entry = state.scheduler.set_interval(job, interval).await?;
+    let entry = state.launcher.scheduler.set_interval(job, interval).await?;
     tracing::info!(job = %job, interval = %interval, "interval changed");
-    Ok(Json(ScheduleView::new(entry, state.registry.implements(job))))
+    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -4,8 +4,8 @@
 use chrono::Duration;
 use nzj_api::{AppState, router};
 use nzj_core::job::JobOrigin;
-use nzj_core::{JobName, JobRecord, Secret, SystemClock, Trigger};
-use nzj_runtime::{Registry, Scheduler};
+use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, SystemJob, Trigger};
+use nzj_runtime::{JobContext, JobFailure, Launcher, Registry, Scheduler, SystemJobHandler};
 use nzj_store::{JobStore, SqliteStore, Write};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -22,16 +22,17 @@ struct TestApi {
 
 impl TestApi {
     async fn spawn() -> TestApi {
+        TestApi::spawn_with(Registry::default()).await
+    }
+
+    async fn spawn_with(registry: Registry) -> TestApi {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler =
-            Arc::new(Scheduler::new(store.clone(), Arc::new(SystemClock), Duration::seconds(60), Duration::days(30)));
-        let state = Arc::new(AppState {
-            store: store.clone(),
-            scheduler,
-            registry: Registry::default(),
-            token: Secret::new(TOKEN),
-        });
+            Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
+        let launcher = Launcher { scheduler, clock, registry, timeout: std::time::Duration::from_secs(60) };
+        let state = Arc::new(AppState { store: store.clone(), launcher, token: Secret::new(TOKEN) });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -40,6 +41,14 @@ impl TestApi {
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN)
+    }
+
+    fn post(&self, path: &str, body: &'static str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
     }
 
     fn put(&self, path: &str, body: &'static str) -> reqwest::RequestBuilder {
@@ -226,4 +235,68 @@ async fn jobs_are_listed_newest_first_filtered_and_paginated() {
         let (status, _) = error_of(api.get(&format!("/api/jobs{bad}")).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+/// A job body that holds until the test lets it finish: to see 409 while a run is in progress.
+struct Gated(tokio::sync::Semaphore);
+
+#[async_trait::async_trait]
+impl SystemJobHandler for Gated {
+    async fn run(&self, _ctx: &JobContext) -> Result<Value, JobFailure> {
+        let _permit = self.0.acquire().await.unwrap();
+        Ok(json!({"deleted": 0, "checked": 0}))
+    }
+}
+
+#[tokio::test]
+async fn a_manual_run_is_202_with_the_job_and_409_while_it_runs() {
+    let gate = Arc::new(Gated(tokio::sync::Semaphore::new(0)));
+    let api = TestApi::spawn_with(Registry::default().with(SystemJob::MaintenanceCleanup, gate.clone())).await;
+    let started = api.post("/api/jobs", r#"{"name": "MaintenanceCleanup"}"#).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let job: Value = started.json().await.unwrap();
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["trigger"], "api");
+
+    let again = api.post("/api/jobs", r#"{"name": "MaintenanceCleanup"}"#).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["job"], job["id"], "the 409 names the running job");
+
+    gate.0.add_permits(1);
+    let path = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+    let mut finished = Value::Null;
+    for _ in 0..200 {
+        finished = api.get(&path).send().await.unwrap().json().await.unwrap();
+        if finished["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(finished["status"], "completed");
+    assert_eq!(finished["result"], json!({"deleted": 0, "checked": 0}));
+    gate.0.add_permits(1);
+    let third = api.post("/api/jobs", r#"{"name": "MaintenanceCleanup"}"#).send().await.unwrap();
+    assert_eq!(third.status(), StatusCode::ACCEPTED, "a finished job can run again");
+}
+
+#[tokio::test]
+async fn a_manual_run_of_what_cannot_run_here_says_why() {
+    let registry = Registry::default().without(SystemJob::ImportZabbixSettings, "needs Zabbix: set NZJ_ZABBIX_URL");
+    let api = TestApi::spawn_with(registry).await;
+    for (body, status, expect) in [
+        (r#"{"name": "Frobnicate"}"#, StatusCode::BAD_REQUEST, "unknown"),
+        (r#"{"job": "ImportZabbixSettings"}"#, StatusCode::BAD_REQUEST, "unknown field"),
+        (r#"{}"#, StatusCode::BAD_REQUEST, "missing field"),
+        (r#"{"name": "#, StatusCode::BAD_REQUEST, "not valid JSON"),
+        (r#"{"name": "SyncHostsNow"}"#, StatusCode::NOT_IMPLEMENTED, "not implemented"),
+        (r#"{"name": "ImportZabbixSettings"}"#, StatusCode::SERVICE_UNAVAILABLE, "NZJ_ZABBIX_URL"),
+        (r#"{"name": "MaintenanceCleanup"}"#, StatusCode::SERVICE_UNAVAILABLE, "not implemented"),
+    ] {
+        let (got, message) = error_of(api.post("/api/jobs", body).send().await.unwrap()).await;
+        assert_eq!(got, status, "{body}: {message}");
+        assert!(message.contains(expect), "{body}: {message}");
+    }
+    let all = nzj_store::JobQuery { limit: 10, ..Default::default() };
+    assert!(api.store.list_jobs(&all).await.unwrap().jobs.is_empty(), "nothing was recorded");
 }

@@ -37,6 +37,9 @@ pub enum ZabbixAuth {
 pub struct ZabbixConfig {
     pub url: url::Url,
     pub auth: ZabbixAuth,
+    pub connect_timeout: Duration,
+    /// Per-call timeout: a call that takes longer is a transient failure.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +65,8 @@ pub struct Config {
     pub job_timeout: Duration,
     /// Job records expire (TTL) this long after they were created.
     pub job_retention: Duration,
+    /// The breaker: a run that would delete more hosts or cached Zabbix objects fails instead.
+    pub max_deletions: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -95,7 +100,8 @@ impl Source {
         Ok(Some(url))
     }
 
-    fn seconds(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
+    /// A whole number in `range`, or `default` when unset.
+    fn whole_number(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, ConfigError> {
         let value = match self.get(name) {
             None => default,
             Some(raw) => {
@@ -105,7 +111,12 @@ impl Source {
         if !range.contains(&value) {
             return Err(problem(name, format!("{value} is out of range {}..={}", range.start(), range.end())));
         }
-        Ok(Duration::seconds(value))
+        Ok(value)
+    }
+
+    /// A number of seconds in `range`.
+    fn seconds(&self, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
+        self.whole_number(name, default, range).map(Duration::seconds)
     }
 }
 
@@ -178,7 +189,8 @@ impl Config {
             scheduler_tick: src.seconds("NZJ_SCHEDULER_TICK_SECONDS", 30, 1..=3600)?,
             job_lease: src.seconds("NZJ_JOB_LEASE_SECONDS", 120, 5..=3600)?,
             job_timeout: src.seconds("NZJ_JOB_TIMEOUT_SECONDS", 3600, 1..=86_400)?,
-            job_retention: src.seconds("NZJ_JOB_RETENTION_DAYS", 30, 1..=3650)? * 86_400,
+            job_retention: Duration::days(src.whole_number("NZJ_JOB_RETENTION_DAYS", 30, 1..=3650)?),
+            max_deletions: src.whole_number("NZJ_MAX_DELETIONS", 50, 0..=1_000_000)? as usize,
         })
     }
 }
@@ -207,7 +219,12 @@ fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
     };
     match (url, auth) {
         (None, None) => Ok(None),
-        (Some(url), Some(auth)) => Ok(Some(ZabbixConfig { url, auth })),
+        (Some(url), Some(auth)) => Ok(Some(ZabbixConfig {
+            url,
+            auth,
+            connect_timeout: src.seconds("NZJ_ZABBIX_CONNECT_TIMEOUT_SECONDS", 5, 1..=300)?,
+            request_timeout: src.seconds("NZJ_ZABBIX_TIMEOUT_SECONDS", 30, 1..=3600)?,
+        })),
         (Some(_), None) => Err(problem(
             "NZJ_ZABBIX_TOKEN",
             "NZJ_ZABBIX_URL needs NZJ_ZABBIX_TOKEN or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD",
@@ -266,6 +283,7 @@ mod tests {
         assert_eq!(c.store, StoreConfig::Embedded);
         assert!(c.zabbix.is_none() && c.netbox.is_none() && c.api_token.is_none());
         assert_eq!(c.job_retention, Duration::days(30));
+        assert_eq!(c.max_deletions, 50);
     }
 
     #[test]

@@ -6,16 +6,24 @@ use chrono::{DateTime, Utc};
 use nzj_core::{Clock, JobLog, JobRecord, LogLevel};
 use std::sync::{Arc, Mutex};
 
-/// Why a job's work failed; becomes the record's `error`.
+/// Why a job's work failed; becomes the record's `error`, prefixed with `transient:` when a
+/// later run may succeed (a peer was unreachable, timed out or answered 5xx).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{}{message}", if *transient { "transient: " } else { "" })]
 pub struct JobFailure {
     pub message: String,
+    pub transient: bool,
 }
 
 impl JobFailure {
-    pub fn new(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into() }
+    /// A failure that retrying will not fix (validation, a breaker, bad credentials).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobFailure { message: message.into(), transient: false }
+    }
+
+    /// A failure that a later run may not meet (an outage, a timeout).
+    pub fn transient(message: impl Into<String>) -> Self {
+        JobFailure { message: message.into(), transient: true }
     }
 }
 

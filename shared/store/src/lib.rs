@@ -136,7 +136,7 @@ pub(crate) fn cache_key(kind: CacheKind) -> String {
 /// A write, split into the job record it writes (stamped with its new version) or the
 /// document it writes.
 pub(crate) enum Prepared {
-    Job { record: JobRecord, expected_version: u64 },
+    Job { record: Box<JobRecord>, expected_version: u64 },
     Document(Document),
 }
 
@@ -145,7 +145,7 @@ impl Write {
         Ok(match self {
             Write::Job { mut record, expected_version } => {
                 record.version = expected_version + 1;
-                Prepared::Job { record, expected_version }
+                Prepared::Job { record: Box::new(record), expected_version }
             }
             Write::Schedule { mut entry, expected_version } => {
                 entry.version = expected_version + 1;

@@ -1,0 +1,49 @@
+//! The work of each job, on the ports of `nzj-store` and the Zabbix client. Each job is a
+//! [`nzj_runtime::SystemJobHandler`], so the scheduler, manual runs and the Lambda functions run
+//! the same code.
+
+pub mod import_settings;
+
+pub use import_settings::ImportZabbixSettings;
+
+use nzj_runtime::JobFailure;
+use nzj_store::StoreError;
+use nzj_zabbix::ZabbixError;
+
+/// A Zabbix error as a job failure: transient (outage, timeout, 5xx) or permanent.
+pub fn zabbix_failure(e: ZabbixError) -> JobFailure {
+    if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
+}
+
+/// A store error as a job failure: the store being away is transient; a conflict means another
+/// writer got there first, and the next run will see its result.
+pub fn store_failure(e: StoreError) -> JobFailure {
+    match e {
+        StoreError::Corrupt(_) => JobFailure::permanent(e.to_string()),
+        _ => JobFailure::transient(e.to_string()),
+    }
+}
+
+use nzj_core::SystemJob;
+use nzj_runtime::Registry;
+use nzj_store::JobStore;
+use nzj_zabbix::ZabbixClient;
+use std::sync::Arc;
+
+/// What a system job that talks to Zabbix says when Zabbix is not configured.
+pub const NEEDS_ZABBIX: &str =
+    "needs Zabbix: set NZJ_ZABBIX_URL and NZJ_ZABBIX_TOKEN (or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD)";
+
+/// The system jobs this process can run, given what is configured. Shared by `nzj serve` and the
+/// Lambda functions, so both run exactly the same jobs.
+pub fn system_jobs(store: Arc<dyn JobStore>, zabbix: Option<Arc<ZabbixClient>>, max_deletions: usize) -> Registry {
+    let registry = Registry::default().without(SystemJob::HostConfigSyncRefresh, "not implemented in this build yet");
+    let Some(zabbix) = zabbix else {
+        return registry
+            .without(SystemJob::ImportZabbixSettings, NEEDS_ZABBIX)
+            .without(SystemJob::MaintenanceCleanup, NEEDS_ZABBIX);
+    };
+    registry
+        .with(SystemJob::ImportZabbixSettings, Arc::new(ImportZabbixSettings { zabbix, store, max_deletions }))
+        .without(SystemJob::MaintenanceCleanup, "not implemented in this build yet")
+}

@@ -1,0 +1,168 @@
+//! What the job tests share: the real Zabbix peers (`make test` starts 6.0 and 7.0 and sets
+//! ZBX60_*/ZBX70_*), a fresh embedded store per test, running a job as the scheduler would,
+//! and a TCP proxy that can cut Zabbix off mid-run.
+#![allow(dead_code)]
+
+use chrono::Duration;
+use nzj_core::job::JobOrigin;
+use nzj_core::{Clock, JobRecord, Secret, SystemClock, SystemJob, Trigger};
+use nzj_runtime::{Scheduler, SystemJobHandler, TriggerOutcome, run_claimed};
+use nzj_store::{JobStore, SqliteStore};
+use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct Peer {
+    pub url: String,
+    pub token: String,
+    pub major_minor: &'static str,
+}
+
+pub fn peer(prefix: &str, major_minor: &'static str) -> Peer {
+    let var = |name: &str| {
+        std::env::var(format!("{prefix}_{name}")).unwrap_or_else(|_| {
+            panic!("{prefix}_{name} is not set: run `make test`, which starts Zabbix 6.0 and 7.0 (infra/zabbix.sh)")
+        })
+    };
+    Peer { url: var("API_URL"), token: var("TOKEN"), major_minor }
+}
+
+#[macro_export]
+macro_rules! for_each_zabbix {
+    ($($name:ident),+ $(,)?) => {
+        mod zabbix60 { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::support::peer("ZBX60", "6.0")).await } )+ }
+        mod zabbix70 { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::support::peer("ZBX70", "7.0")).await } )+ }
+    };
+}
+
+pub fn client_at(url: &str, token: &str) -> Arc<ZabbixClient> {
+    Arc::new(
+        ZabbixClient::new(ZabbixClientConfig {
+            url: url.to_string(),
+            auth: ZabbixAuth::Token(Secret::new(token)),
+            connect_timeout: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(60),
+        })
+        .unwrap(),
+    )
+}
+
+impl Peer {
+    pub fn client(&self) -> Arc<ZabbixClient> {
+        client_at(&self.url, &self.token)
+    }
+}
+
+/// A fresh embedded store and a scheduler on it.
+pub struct Env {
+    pub store: Arc<dyn JobStore>,
+    pub scheduler: Arc<Scheduler>,
+    pub clock: Arc<dyn Clock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let scheduler =
+            Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(1)));
+        Env { store, scheduler, clock, _dir: dir }
+    }
+
+    /// Runs `job` now as a manual run would, to its end, and returns its record.
+    pub async fn run(&self, job: SystemJob, handler: &dyn SystemJobHandler) -> JobRecord {
+        let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
+        let run = match self.scheduler.run_now(job, origin).await.unwrap() {
+            TriggerOutcome::Claimed(run) => *run,
+            other => panic!("expected a claim, got {other:?}"),
+        };
+        run_claimed(&self.scheduler, self.clock.clone(), handler, run, std::time::Duration::from_secs(120))
+            .await
+            .unwrap()
+    }
+}
+
+/// A unique name for objects a test creates in the shared Zabbix.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn first_id(result: &Value, key: &str) -> String {
+    result[key][0].as_str().unwrap().to_string()
+}
+
+/// A TCP proxy in front of a real Zabbix that lets a set number of HTTP requests through and then
+/// cuts every connection: a network outage in the middle of a job, on demand. (A real peer cannot
+/// be made to fail at a chosen request; the Zabbix behind the proxy is real.)
+pub struct CutProxy {
+    pub url: String,
+    remaining: Arc<AtomicI64>,
+}
+
+impl CutProxy {
+    pub async fn start(zabbix_url: &str) -> CutProxy {
+        let target = zabbix_url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api_jsonrpc.php", listener.local_addr().unwrap());
+        let remaining = Arc::new(AtomicI64::new(-1));
+        let budget = remaining.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (target, budget) = (target.clone(), budget.clone());
+                tokio::spawn(async move {
+                    if budget.load(Ordering::SeqCst) == 0 {
+                        return; // cut: refuse by closing at once
+                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    pump(client, server, budget).await;
+                });
+            }
+        });
+        CutProxy { url, remaining }
+    }
+
+    /// Lets `n` more requests through, then cuts.
+    pub fn allow(&self, n: i64) {
+        self.remaining.store(n, Ordering::SeqCst);
+    }
+
+    pub fn allow_all(&self) {
+        self.remaining.store(-1, Ordering::SeqCst);
+    }
+}
+
+async fn pump(mut client: tokio::net::TcpStream, mut server: tokio::net::TcpStream, budget: Arc<AtomicI64>) {
+    let (mut from_client, mut to_client) = client.split();
+    let (mut from_server, mut to_server) = server.split();
+    let mut up = vec![0u8; 64 * 1024];
+    let mut down = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            n = from_client.read(&mut up) => {
+                let Ok(n) = n else { return };
+                if n == 0 { return; }
+                let requests = up[..n].windows(5).filter(|w| w == b"POST ").count() as i64;
+                if requests > 0 {
+                    let left = budget.load(Ordering::SeqCst);
+                    if left >= 0 && left < requests {
+                        budget.store(0, Ordering::SeqCst);
+                        return; // the outage: drop both connections mid-conversation
+                    }
+                    if left >= 0 {
+                        budget.store(left - requests, Ordering::SeqCst);
+                    }
+                }
+                if to_server.write_all(&up[..n]).await.is_err() { return; }
+            }
+            n = from_server.read(&mut down) => {
+                let Ok(n) = n else { return };
+                if n == 0 { return; }
+                if to_client.write_all(&down[..n]).await.is_err() { return; }
+            }
+        }
+    }
+}
