@@ -212,6 +212,19 @@ fn jobs_run_imports_zabbix_settings_through_serve_and_waits_for_the_result() {
     let import = schedule["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "ImportZabbixSettings").unwrap();
     assert_eq!(import["scheduled"], true, "with Zabbix configured the import is scheduled: {import}");
 
+    // serve triggers the never-run import at start; a manual run meanwhile is refused (409).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ls = serve.nzj(&["--json", "jobs", "ls", "--name", "ImportZabbixSettings"]);
+        let runs: Value = serde_json::from_slice(&ls.stdout).unwrap();
+        let runs = runs["jobs"].as_array().unwrap().clone();
+        if !runs.is_empty() && runs.iter().all(|j| j["status"] != "running") {
+            assert_eq!(runs[0]["trigger"], "schedule");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scheduled import did not finish: {runs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let run = serve.nzj(&["--json", "jobs", "run", "ImportZabbixSettings"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let job: Value = serde_json::from_slice(&run.stdout).unwrap();
@@ -220,8 +233,7 @@ fn jobs_run_imports_zabbix_settings_through_serve_and_waits_for_the_result() {
     for kind in ["templates", "proxies", "proxy_groups", "host_groups"] {
         assert!(job["result"][kind]["added"].is_u64(), "{job}");
     }
-    // serve's scheduler triggers the never-run import at start too: between that run and this one,
-    // every template was added once.
+    // Between the scheduled run and this one, every template was added once.
     let ls = serve.nzj(&["--json", "jobs", "ls", "--name", "ImportZabbixSettings"]);
     let runs: Value = serde_json::from_slice(&ls.stdout).unwrap();
     let added: u64 =
