@@ -41,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod interval;
 pub mod job;
+pub mod maintenance;
 pub mod schedule;
 pub mod secret;
 pub mod zabbix_cache;

@@ -81,6 +81,7 @@ for_each_store!(
     a_tick_triggers_only_implemented_jobs,
     the_zabbix_cache_round_trips_per_kind_with_versions,
     a_manual_run_is_refused_while_the_job_runs_and_keeps_the_schedule,
+    maintenance_windows_round_trip_list_in_order_and_delete_only_at_their_version,
 );
 
 fn start() -> DateTime<Utc> {
@@ -466,4 +467,35 @@ async fn a_manual_run_is_refused_while_the_job_runs_and_keeps_the_schedule(store
     ));
     scheduler.finish(&manual, Ok(json!({})), &Default::default()).await.unwrap();
     assert_eq!(scheduler.schedule(SystemJob::ImportZabbixSettings).await.unwrap().next_due, next_due);
+}
+
+async fn maintenance_windows_round_trip_list_in_order_and_delete_only_at_their_version(store: Arc<dyn JobStore>) {
+    use nzj_core::maintenance::{Maintenance, MaintenanceRequest, MaintenanceTargets};
+    let window = |i: i64| {
+        let request = MaintenanceRequest {
+            name: format!("window {i}"),
+            description: String::new(),
+            active_since: start(),
+            active_till: start() + Duration::hours(1),
+            targets: MaintenanceTargets { sites: vec!["ams1".into()], ..Default::default() },
+        };
+        Maintenance::new(request, start() + Duration::milliseconds(i))
+    };
+    let (first, second) = (window(1), window(2));
+    store.commit(vec![Write::maintenance(second.clone()), Write::maintenance(first.clone())]).await.unwrap();
+    let listed = store.list_maintenances().await.unwrap();
+    assert_eq!(listed.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["window 1", "window 2"]);
+    let mut read = store.get_maintenance(&first.id).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+    read.zabbix_id = Some("42".into());
+    store.commit(vec![Write::maintenance(read.clone())]).await.unwrap();
+    assert_eq!(store.get_maintenance(&first.id).await.unwrap().unwrap().zabbix_id.as_deref(), Some("42"));
+
+    let stale = Write::DeleteMaintenance { id: first.id.clone(), expected_version: 1 };
+    assert!(matches!(store.commit(vec![stale]).await, Err(StoreError::Conflict)));
+    store.commit(vec![Write::DeleteMaintenance { id: first.id.clone(), expected_version: 2 }]).await.unwrap();
+    assert!(store.get_maintenance(&first.id).await.unwrap().is_none());
+    let gone = Write::DeleteMaintenance { id: first.id.clone(), expected_version: 2 };
+    assert!(matches!(store.commit(vec![gone]).await, Err(StoreError::Conflict)), "deleting twice conflicts");
+    assert_eq!(store.list_maintenances().await.unwrap().len(), 1);
 }

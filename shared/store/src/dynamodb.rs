@@ -9,16 +9,18 @@
 //! are one `TransactWriteItems`.
 
 use crate::{
-    JobPage, JobQuery, JobStore, Prepared, StoreError, Write, cache_key, decode_versioned, encode, schedule_key,
+    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, StoreError, Write, cache_key, decode_versioned, encode,
+    maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use nzj_core::maintenance::Maintenance;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
@@ -152,7 +154,9 @@ impl DynamoDbStore {
         Ok(out.item)
     }
 
-    fn put_for(&self, write: Write) -> Result<Put, StoreError> {
+    /// One write as a transaction item: a conditional put, or a conditional delete.
+    fn item_for(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
+        let build_error = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
         let (item, expected) = match write.prepare()? {
             Prepared::Job { record, expected_version } => {
                 let item = HashMap::from([
@@ -167,12 +171,26 @@ impl DynamoDbStore {
                 (item, expected_version)
             }
             Prepared::Document(doc) => {
-                let item = HashMap::from([
-                    ("pk".to_string(), s(doc.key)),
+                let mut item = HashMap::from([
+                    ("pk".to_string(), s(doc.key.clone())),
                     ("version".to_string(), n(doc.expected_version + 1)),
                     ("body".to_string(), s(doc.body)),
                 ]);
+                if let Some(list) = doc.list {
+                    item.insert("list_pk".to_string(), s(list));
+                    item.insert("list_sk".to_string(), s(doc.key));
+                }
                 (item, doc.expected_version)
+            }
+            Prepared::Delete { key, expected_version } => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(key))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", n(expected_version))
+                    .build()
+                    .map_err(build_error)?;
+                return Ok(TransactWriteItem::builder().delete(delete).build());
             }
         };
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
@@ -181,7 +199,7 @@ impl DynamoDbStore {
         } else {
             put.condition_expression("version = :expected").expression_attribute_values(":expected", n(expected))
         };
-        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+        Ok(TransactWriteItem::builder().put(put.build().map_err(build_error)?).build())
     }
 
     async fn get_document<T: serde::de::DeserializeOwned>(
@@ -256,10 +274,42 @@ impl JobStore for DynamoDbStore {
         Ok(stored.unwrap_or_else(|| CacheSnapshot::empty(kind)))
     }
 
+    async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {
+        self.get_document(maintenance_key(id), |m: &mut Maintenance, v| m.version = v).await
+    }
+
+    async fn list_maintenances(&self) -> Result<Vec<Maintenance>, StoreError> {
+        let mut windows = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LIST_INDEX)
+                .key_condition_expression("list_pk = :list")
+                .expression_attribute_values(":list", s(MAINTENANCE_LIST))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let (body, version) = body_and_version(item)?;
+                windows.push(decode_versioned(body, version, |m: &mut Maintenance, v| m.version = v)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                windows.sort_by(|a: &Maintenance, b| a.id.cmp(&b.id));
+                return Ok(windows);
+            }
+        }
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut puts = writes.into_iter().map(|w| self.put_for(w)).collect::<Result<Vec<_>, _>>()?;
-        if puts.len() == 1 {
-            let put = puts.pop().expect("one put");
+        let mut items = writes.into_iter().map(|w| self.item_for(w)).collect::<Result<Vec<_>, _>>()?;
+        // A single put is a PutItem (half the cost of a transaction); anything else is atomic.
+        if items.len() == 1 && items[0].put.is_some() {
+            let put = items.pop().and_then(|i| i.put).expect("one put");
             let result = self
                 .client
                 .put_item()
@@ -277,7 +327,6 @@ impl JobStore for DynamoDbStore {
                 Err(e) => Err(unavailable(e)),
             };
         }
-        let items = puts.into_iter().map(|p| TransactWriteItem::builder().put(p).build()).collect();
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => {

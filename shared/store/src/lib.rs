@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::maintenance::Maintenance;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
 
@@ -32,9 +33,27 @@ pub enum StoreError {
 /// the store writes the item with version `expected_version + 1`.
 #[derive(Debug, Clone)]
 pub enum Write {
-    Job { record: JobRecord, expected_version: u64 },
-    Schedule { entry: ScheduleEntry, expected_version: u64 },
-    Cache { snapshot: CacheSnapshot, expected_version: u64 },
+    Job {
+        record: JobRecord,
+        expected_version: u64,
+    },
+    Schedule {
+        entry: ScheduleEntry,
+        expected_version: u64,
+    },
+    Cache {
+        snapshot: CacheSnapshot,
+        expected_version: u64,
+    },
+    Maintenance {
+        maintenance: Box<Maintenance>,
+        expected_version: u64,
+    },
+    /// Deletes a maintenance window if it is still at `expected_version`.
+    DeleteMaintenance {
+        id: String,
+        expected_version: u64,
+    },
 }
 
 impl Write {
@@ -42,6 +61,12 @@ impl Write {
     pub fn job(record: JobRecord) -> Write {
         let expected_version = record.version;
         Write::Job { record, expected_version }
+    }
+
+    /// Write `maintenance` over the version it was read at (its current `version`).
+    pub fn maintenance(maintenance: Maintenance) -> Write {
+        let expected_version = maintenance.version;
+        Write::Maintenance { maintenance: Box::new(maintenance), expected_version }
     }
 
     /// Write `snapshot` over the version it was read at (its current `version`).
@@ -109,6 +134,11 @@ pub trait JobStore: Send + Sync {
     /// The cached Zabbix objects of one kind (empty, version 0, if never imported).
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError>;
 
+    async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
+
+    /// Every maintenance window, ordered by id (creation time).
+    async fn list_maintenances(&self) -> Result<Vec<Maintenance>, StoreError>;
+
     /// Applies every write or none; [`StoreError::Conflict`] if any expected version is stale.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
@@ -123,6 +153,14 @@ pub(crate) struct Document {
     pub key: String,
     pub expected_version: u64,
     pub body: String,
+    /// For documents that are listed (maintenance windows): the list they belong to.
+    pub list: Option<&'static str>,
+}
+
+pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
+
+pub(crate) fn maintenance_key(id: &str) -> String {
+    format!("maintenance#{id}")
 }
 
 pub(crate) fn schedule_key(job: SystemJob) -> String {
@@ -138,6 +176,7 @@ pub(crate) fn cache_key(kind: CacheKind) -> String {
 pub(crate) enum Prepared {
     Job { record: Box<JobRecord>, expected_version: u64 },
     Document(Document),
+    Delete { key: String, expected_version: u64 },
 }
 
 impl Write {
@@ -149,7 +188,12 @@ impl Write {
             }
             Write::Schedule { mut entry, expected_version } => {
                 entry.version = expected_version + 1;
-                Prepared::Document(Document { key: schedule_key(entry.job), expected_version, body: encode(&entry)? })
+                Prepared::Document(Document {
+                    key: schedule_key(entry.job),
+                    expected_version,
+                    body: encode(&entry)?,
+                    list: None,
+                })
             }
             Write::Cache { mut snapshot, expected_version } => {
                 snapshot.version = expected_version + 1;
@@ -157,7 +201,20 @@ impl Write {
                     key: cache_key(snapshot.kind),
                     expected_version,
                     body: encode(&snapshot)?,
+                    list: None,
                 })
+            }
+            Write::Maintenance { mut maintenance, expected_version } => {
+                maintenance.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: maintenance_key(&maintenance.id),
+                    expected_version,
+                    body: encode(&maintenance)?,
+                    list: Some(MAINTENANCE_LIST),
+                })
+            }
+            Write::DeleteMaintenance { id, expected_version } => {
+                Prepared::Delete { key: maintenance_key(&id), expected_version }
             }
         })
     }

@@ -2,10 +2,12 @@
 //! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
 
 use crate::{
-    JobPage, JobQuery, JobStore, Prepared, StoreError, Write, cache_key, decode_versioned, encode, schedule_key,
+    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, StoreError, Write, cache_key, decode_versioned, encode,
+    maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::maintenance::Maintenance;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -148,6 +150,31 @@ impl JobStore for SqliteStore {
         }
     }
 
+    async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {
+        self.get_document(maintenance_key(id))
+            .await?
+            .map(|(body, version)| decode_versioned(&body, version, |m: &mut Maintenance, v| m.version = v))
+            .transpose()
+    }
+
+    async fn list_maintenances(&self) -> Result<Vec<Maintenance>, StoreError> {
+        let prefix = format!("{MAINTENANCE_LIST}#%");
+        let rows = self
+            .with_conn(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT body, version FROM documents WHERE key LIKE ?1 ORDER BY key")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([&prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await?;
+        rows.iter()
+            .map(|(body, version)| decode_versioned(body, *version, |m: &mut Maintenance, v| m.version = v))
+            .collect()
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let prepared = writes.into_iter().map(Write::prepare).collect::<Result<Vec<_>, _>>()?;
         self.with_conn(move |conn| {
@@ -174,6 +201,17 @@ impl JobStore for SqliteStore {
                             ],
                         )
                         .map_err(unavailable)?;
+                    }
+                    Prepared::Delete { key, expected_version } => {
+                        let found: Option<i64> = tx
+                            .query_row("SELECT version FROM documents WHERE key = ?1", [&key], |r| r.get(0))
+                            .optional()
+                            .map_err(unavailable)?;
+                        if found.is_none() {
+                            return Err(StoreError::Conflict);
+                        }
+                        check_version(found, expected_version)?;
+                        tx.execute("DELETE FROM documents WHERE key = ?1", [&key]).map_err(unavailable)?;
                     }
                     Prepared::Document(doc) => {
                         let found: Option<i64> = tx
