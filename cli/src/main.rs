@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Maintenance windows in Zabbix, by host, host group or NetBox site
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Show and change when the system jobs run
     Schedule {
         #[command(subcommand)]
@@ -76,6 +81,24 @@ enum JobsCommand {
 }
 
 #[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Every window
+    Ls,
+    /// One window
+    Show { id: String },
+    /// Create a window; at least one --host, --group or --site
+    Create(client::WindowArgs),
+    /// Replace a window's name, times and targets
+    Update {
+        id: String,
+        #[command(flatten)]
+        window: client::WindowArgs,
+    },
+    /// Delete a window from Zabbix and from the store
+    Rm { id: String },
+}
+
+#[derive(Subcommand)]
 enum ScheduleCommand {
     /// Every system job: interval, next due, current run, whether it is scheduled
     Show,
@@ -96,6 +119,16 @@ async fn main() -> ExitCode {
                 }
                 JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
                 JobsCommand::Run { name, no_wait } => client::jobs_run(&api, &name, !no_wait, cli.json).await,
+            }
+        }
+        Command::Maintenance { command } => {
+            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            match command {
+                MaintenanceCommand::Ls => client::maintenance_ls(&api, cli.json).await,
+                MaintenanceCommand::Show { id } => client::maintenance_show(&api, &id).await,
+                MaintenanceCommand::Create(window) => client::maintenance_create(&api, None, window).await,
+                MaintenanceCommand::Update { id, window } => client::maintenance_create(&api, Some(&id), window).await,
+                MaintenanceCommand::Rm { id } => client::maintenance_rm(&api, &id).await,
             }
         }
         Command::Schedule { command } => {

@@ -61,7 +61,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         })?)),
         None => None,
     };
-    let registry = nzj_jobs::system_jobs(store.clone(), zabbix, config.max_deletions);
+    let (registry, maintenance) = nzj_jobs::system_jobs(store.clone(), zabbix, clock.clone(), config.max_deletions);
     let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
     let launcher = Launcher { scheduler, clock, registry, timeout };
 
@@ -73,7 +73,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
     tokio::spawn(run_scheduler(launcher.clone(), store.clone(), tick_every));
 
-    let state = Arc::new(AppState { store, launcher, token });
+    let state = Arc::new(AppState { store, launcher, maintenance, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

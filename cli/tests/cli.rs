@@ -252,3 +252,30 @@ fn jobs_run_says_what_is_missing_when_zabbix_is_not_configured() {
     assert!(!run.status.success());
     assert!(stderr(&run).contains("503") && stderr(&run).contains("NZJ_ZABBIX_URL"), "{}", stderr(&run));
 }
+
+#[test]
+fn maintenance_windows_are_created_listed_and_removed_from_the_cli() {
+    let url = std::env::var("ZBX60_API_URL").expect("ZBX60_API_URL: run `make test`, which starts Zabbix 6.0");
+    let token = std::env::var("ZBX60_TOKEN").expect("ZBX60_TOKEN");
+    let serve =
+        Serve::start_with(tempfile::tempdir().unwrap(), &[("NZJ_ZABBIX_URL", url), ("NZJ_ZABBIX_TOKEN", token)]);
+    let name = format!("nzj-cli-window-{}", std::process::id());
+    let refused = serve.nzj(&["maintenance", "create", "--name", &name, "--until", "+1h"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("at least one of hosts, host_groups or sites"), "{}", stderr(&refused));
+
+    let created = serve.nzj(&["maintenance", "create", "--name", &name, "--until", "+2h", "--group", "Linux servers"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let ls = serve.nzj(&["--json", "maintenance", "ls"]);
+    let listed: Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let window =
+        listed["maintenances"].as_array().unwrap().iter().find(|w| w["name"] == name.as_str()).unwrap().clone();
+    assert!(window["zabbix_id"].is_string());
+    assert_eq!(window["targets"]["host_groups"][0], "Linux servers");
+
+    let id = window["id"].as_str().unwrap();
+    let rm = serve.nzj(&["maintenance", "rm", id]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    let again = serve.nzj(&["maintenance", "rm", id]);
+    assert!(stderr(&again).contains("404"), "{}", stderr(&again));
+}

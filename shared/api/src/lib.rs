@@ -13,8 +13,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use nzj_core::job::JobOrigin;
+use nzj_core::maintenance::{Maintenance, MaintenanceRequest};
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
 use nzj_core::{JobKind, SkipReason, Trigger};
+use nzj_jobs::{MaintenanceError, MaintenanceService};
 use nzj_runtime::{Launcher, Registry, RuntimeError, TriggerOutcome};
 use nzj_store::{JobQuery, JobStore, StoreError};
 use serde::Serialize;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub store: Arc<dyn JobStore>,
     /// The scheduler, the runnable system jobs, and how runs are started.
     pub launcher: Launcher,
+    /// Maintenance windows in Zabbix; `None` when Zabbix is not configured.
+    pub maintenance: Option<Arc<MaintenanceService>>,
     pub token: Secret,
 }
 
@@ -38,6 +42,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/jobs", get(list_jobs).post(run_job))
         .route("/jobs/{id}", get(show_job))
+        .route("/maintenances", get(list_maintenances).post(create_maintenance))
+        .route("/maintenances/{id}", get(show_maintenance).put(update_maintenance).delete(delete_maintenance))
         .route("/schedule", get(show_schedule))
         .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -295,4 +301,62 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+impl From<MaintenanceError> for ApiError {
+    fn from(e: MaintenanceError) -> Self {
+        match e {
+            MaintenanceError::Invalid(message) => ApiError::bad_request(message),
+            MaintenanceError::NotFound(_) => ApiError::not_found(e.to_string()),
+            MaintenanceError::Store(e) => e.into(),
+            // Zabbix away: try again later. Zabbix refusing: its answer is the message.
+            MaintenanceError::Zabbix(z) if z.is_transient() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, z.to_string())
+            }
+            MaintenanceError::Zabbix(z) => ApiError::new(StatusCode::BAD_GATEWAY, z.to_string()),
+        }
+    }
+}
+
+fn maintenance_service(state: &AppState) -> ApiResult<&MaintenanceService> {
+    state.maintenance.as_deref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, nzj_jobs::NEEDS_ZABBIX))
+}
+
+fn maintenance_request(body: &Bytes) -> ApiResult<MaintenanceRequest> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "body must be {{\"name\", \"active_since\", \"active_till\", \"hosts\"/\"host_groups\"/\"sites\", \"description\"}}: {e}"
+        ))
+    })
+}
+
+async fn list_maintenances(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"maintenances": state.store.list_maintenances().await?})))
+}
+
+async fn show_maintenance(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Maintenance>> {
+    let found = state.store.get_maintenance(&id).await?;
+    found.map(Json).ok_or_else(|| MaintenanceError::NotFound(id).into())
+}
+
+async fn create_maintenance(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
+    let request = maintenance_request(&body)?;
+    let window = maintenance_service(&state)?.create(request).await?;
+    tracing::info!(maintenance = %window.id, zabbix_id = ?window.zabbix_id, "maintenance window created");
+    Ok((StatusCode::CREATED, Json(window)).into_response())
+}
+
+async fn update_maintenance(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Maintenance>> {
+    let request = maintenance_request(&body)?;
+    Ok(Json(maintenance_service(&state)?.update(&id, request).await?))
+}
+
+async fn delete_maintenance(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    maintenance_service(&state)?.delete(&id).await?;
+    tracing::info!(maintenance = %id, "maintenance window deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -32,7 +32,7 @@ impl TestApi {
         let scheduler =
             Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
         let launcher = Launcher { scheduler, clock, registry, timeout: std::time::Duration::from_secs(60) };
-        let state = Arc::new(AppState { store: store.clone(), launcher, token: Secret::new(TOKEN) });
+        let state = Arc::new(AppState { store: store.clone(), launcher, maintenance: None, token: Secret::new(TOKEN) });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -299,4 +299,19 @@ async fn a_manual_run_of_what_cannot_run_here_says_why() {
     }
     let all = nzj_store::JobQuery { limit: 10, ..Default::default() };
     assert!(api.store.list_jobs(&all).await.unwrap().jobs.is_empty(), "nothing was recorded");
+}
+
+#[tokio::test]
+async fn maintenance_windows_need_zabbix_to_change_but_can_be_listed_and_bad_input_is_400() {
+    let api = TestApi::spawn().await;
+    let listed: Value = api.get("/api/maintenances").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!({"maintenances": []}));
+    let (status, _) = error_of(api.get("/api/maintenances/nope").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, message) = error_of(api.post("/api/maintenances", "{\"name\": 1").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
+    let good = r#"{"name": "w", "active_since": "2030-01-01T00:00:00Z", "active_till": "2030-01-01T01:00:00Z", "sites": ["ams1"]}"#;
+    let (status, message) = error_of(api.post("/api/maintenances", good).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(message.contains("NZJ_ZABBIX_URL"), "{message}");
 }

@@ -3,8 +3,10 @@
 //! the same code.
 
 pub mod import_settings;
+pub mod maintenance;
 
 pub use import_settings::ImportZabbixSettings;
+pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;
@@ -34,16 +36,25 @@ use std::sync::Arc;
 pub const NEEDS_ZABBIX: &str =
     "needs Zabbix: set NZJ_ZABBIX_URL and NZJ_ZABBIX_TOKEN (or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD)";
 
-/// The system jobs this process can run, given what is configured. Shared by `nzj serve` and the
-/// Lambda functions, so both run exactly the same jobs.
-pub fn system_jobs(store: Arc<dyn JobStore>, zabbix: Option<Arc<ZabbixClient>>, max_deletions: usize) -> Registry {
+/// The system jobs this process can run, given what is configured, and the maintenance service
+/// (when Zabbix is configured). Shared by `nzj serve` and the Lambda functions, so both run
+/// exactly the same jobs.
+pub fn system_jobs(
+    store: Arc<dyn JobStore>,
+    zabbix: Option<Arc<ZabbixClient>>,
+    clock: Arc<dyn nzj_core::Clock>,
+    max_deletions: usize,
+) -> (Registry, Option<Arc<MaintenanceService>>) {
     let registry = Registry::default().without(SystemJob::HostConfigSyncRefresh, "not implemented in this build yet");
     let Some(zabbix) = zabbix else {
-        return registry
+        let registry = registry
             .without(SystemJob::ImportZabbixSettings, NEEDS_ZABBIX)
             .without(SystemJob::MaintenanceCleanup, NEEDS_ZABBIX);
+        return (registry, None);
     };
-    registry
+    let maintenance = Arc::new(MaintenanceService { zabbix: zabbix.clone(), store: store.clone(), clock });
+    let registry = registry
         .with(SystemJob::ImportZabbixSettings, Arc::new(ImportZabbixSettings { zabbix, store, max_deletions }))
-        .without(SystemJob::MaintenanceCleanup, "not implemented in this build yet")
+        .with(SystemJob::MaintenanceCleanup, Arc::new(MaintenanceCleanup { service: maintenance.clone() }));
+    (registry, Some(maintenance))
 }

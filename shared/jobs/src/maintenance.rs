@@ -1,0 +1,252 @@
+//! Maintenance windows in Zabbix and in the store, and MaintenanceCleanup.
+//!
+//! A window's targets are names (hosts, host groups) and NetBox sites; they are resolved to Zabbix
+//! ids when the window is written, in one call per kind of target. The store keeps what the
+//! operator asked for; Zabbix gets the resolved window with the version's field names.
+
+use crate::{store_failure, zabbix_failure};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nzj_core::maintenance::{Maintenance, MaintenanceRequest, MaintenanceTargets, SITE_TAG};
+use nzj_core::{Clock, LogLevel};
+use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
+use nzj_store::{JobStore, StoreError, Write};
+use nzj_zabbix::{ZabbixClient, ZabbixError};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    /// The request breaks a rule or names something Zabbix does not have (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no maintenance window with id {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Zabbix(#[from] ZabbixError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct MaintenanceService {
+    pub zabbix: Arc<ZabbixClient>,
+    pub store: Arc<dyn JobStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn ids(result: &Value, id: &str, name: &str) -> Vec<(String, String)> {
+    result
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|o| {
+                    (o[id].as_str().unwrap_or_default().to_string(), o[name].as_str().unwrap_or_default().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Names asked for that Zabbix did not return.
+fn missing(asked: &[String], found: &[(String, String)]) -> Vec<String> {
+    let found: BTreeSet<&str> = found.iter().map(|(_, name)| name.as_str()).collect();
+    asked.iter().filter(|a| !found.contains(a.as_str())).cloned().collect()
+}
+
+impl MaintenanceService {
+    /// Host ids and host group ids for the targets: one call per kind of target used.
+    async fn resolve(&self, targets: &MaintenanceTargets) -> Result<(Vec<String>, Vec<String>), MaintenanceError> {
+        let mut host_ids = BTreeSet::new();
+        let mut group_ids = BTreeSet::new();
+        let mut problems = Vec::new();
+        if !targets.hosts.is_empty() {
+            let found = self
+                .zabbix
+                .call("host.get", json!({"output": ["hostid", "host"], "filter": {"host": targets.hosts}}))
+                .await?;
+            let found = ids(&found, "hostid", "host");
+            let unknown = missing(&targets.hosts, &found);
+            if !unknown.is_empty() {
+                problems.push(format!("unknown hosts: {}", unknown.join(", ")));
+            }
+            host_ids.extend(found.into_iter().map(|(id, _)| id));
+        }
+        if !targets.host_groups.is_empty() {
+            let found = self
+                .zabbix
+                .call("hostgroup.get", json!({"output": ["groupid", "name"], "filter": {"name": targets.host_groups}}))
+                .await?;
+            let found = ids(&found, "groupid", "name");
+            let unknown = missing(&targets.host_groups, &found);
+            if !unknown.is_empty() {
+                problems.push(format!("unknown host groups: {}", unknown.join(", ")));
+            }
+            group_ids.extend(found.into_iter().map(|(id, _)| id));
+        }
+        if !targets.sites.is_empty() {
+            // Every host tagged with one of the sites (evaltype 2: any tag matches).
+            let tags: Vec<Value> =
+                targets.sites.iter().map(|site| json!({"tag": SITE_TAG, "value": site, "operator": 1})).collect();
+            let found = self
+                .zabbix
+                .call(
+                    "host.get",
+                    json!({"output": ["hostid"], "selectTags": ["tag", "value"], "evaltype": 2, "tags": tags}),
+                )
+                .await?;
+            let mut sites_seen = BTreeSet::new();
+            for host in found.as_array().map(Vec::as_slice).unwrap_or_default() {
+                host_ids.insert(host["hostid"].as_str().unwrap_or_default().to_string());
+                for tag in host["tags"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    if tag["tag"] == SITE_TAG {
+                        sites_seen.insert(tag["value"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+            }
+            let empty: Vec<_> = targets.sites.iter().filter(|s| !sites_seen.contains(*s)).cloned().collect();
+            if !empty.is_empty() {
+                problems.push(format!("no Zabbix host is tagged {SITE_TAG} with site {}", empty.join(", ")));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(MaintenanceError::Invalid(problems.join("; ")));
+        }
+        Ok((host_ids.into_iter().collect(), group_ids.into_iter().collect()))
+    }
+
+    /// The Zabbix parameters of a window (create and update take the same).
+    async fn zabbix_params(&self, window: &Maintenance) -> Result<Value, MaintenanceError> {
+        let (hosts, groups) = self.resolve(&window.targets).await?;
+        let since = window.active_since.timestamp();
+        let till = window.active_till.timestamp();
+        Ok(json!({
+            "name": window.name,
+            "description": window.description,
+            "active_since": since,
+            "active_till": till,
+            "maintenance_type": 0,
+            "hosts": hosts.iter().map(|id| json!({"hostid": id})).collect::<Vec<_>>(),
+            "groups": groups.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+            "timeperiods": [{"timeperiod_type": 0, "start_date": since, "period": till - since}],
+        }))
+    }
+
+    pub async fn create(&self, request: MaintenanceRequest) -> Result<Maintenance, MaintenanceError> {
+        request.validate().map_err(MaintenanceError::Invalid)?;
+        let mut window = Maintenance::new(request, self.clock.now());
+        let params = self.zabbix_params(&window).await?;
+        let created = self.zabbix.call("maintenance.create", params).await?;
+        let zabbix_id = created["maintenanceids"][0].as_str().unwrap_or_default().to_string();
+        window.zabbix_id = Some(zabbix_id.clone());
+        if let Err(e) = self.store.commit(vec![Write::maintenance(window.clone())]).await {
+            // Never leave a window in Zabbix that the store does not know: it would never be cleaned up.
+            let _ = self.zabbix.call("maintenance.delete", json!([zabbix_id])).await;
+            return Err(e.into());
+        }
+        window.version += 1;
+        Ok(window)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Maintenance, MaintenanceError> {
+        self.store.get_maintenance(id).await?.ok_or_else(|| MaintenanceError::NotFound(id.to_string()))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Maintenance>, MaintenanceError> {
+        Ok(self.store.list_maintenances().await?)
+    }
+
+    pub async fn update(&self, id: &str, request: MaintenanceRequest) -> Result<Maintenance, MaintenanceError> {
+        request.validate().map_err(MaintenanceError::Invalid)?;
+        let mut window = self.get(id).await?;
+        window.replace(request, self.clock.now());
+        let mut params = self.zabbix_params(&window).await?;
+        let exists = match &window.zabbix_id {
+            Some(zid) => !self
+                .zabbix
+                .call("maintenance.get", json!({"output": ["maintenanceid"], "maintenanceids": [zid]}))
+                .await?
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            None => false,
+        };
+        if exists {
+            params["maintenanceid"] = json!(window.zabbix_id);
+            self.zabbix.call("maintenance.update", params).await?;
+        } else {
+            // Gone from Zabbix (deleted by hand): the desired window is created again.
+            let created = self.zabbix.call("maintenance.create", params).await?;
+            window.zabbix_id = created["maintenanceids"][0].as_str().map(str::to_string);
+        }
+        self.store.commit(vec![Write::maintenance(window.clone())]).await?;
+        window.version += 1;
+        Ok(window)
+    }
+
+    /// Deletes the window from Zabbix (already gone counts as deleted) and from the store.
+    pub async fn delete(&self, id: &str) -> Result<(), MaintenanceError> {
+        let window = self.get(id).await?;
+        self.delete_in_zabbix(std::slice::from_ref(&window)).await?;
+        self.store.commit(vec![Write::DeleteMaintenance { id: window.id, expected_version: window.version }]).await?;
+        Ok(())
+    }
+
+    /// Deletes the windows' Zabbix maintenances in two calls whatever their number; returns the
+    /// windows whose maintenance was already gone from Zabbix.
+    async fn delete_in_zabbix<'a>(&self, windows: &'a [Maintenance]) -> Result<Vec<&'a Maintenance>, ZabbixError> {
+        let zabbix_ids: Vec<&str> = windows.iter().filter_map(|w| w.zabbix_id.as_deref()).collect();
+        if zabbix_ids.is_empty() {
+            return Ok(windows.iter().collect());
+        }
+        // maintenance.delete refuses the whole call if one id is gone: ask first what still exists.
+        let existing = self
+            .zabbix
+            .call("maintenance.get", json!({"output": ["maintenanceid"], "maintenanceids": zabbix_ids}))
+            .await?;
+        let existing: BTreeSet<String> =
+            ids(&existing, "maintenanceid", "maintenanceid").into_iter().map(|(id, _)| id).collect();
+        if !existing.is_empty() {
+            self.zabbix.call("maintenance.delete", json!(existing)).await?;
+        }
+        Ok(windows.iter().filter(|w| w.zabbix_id.as_ref().is_none_or(|z| !existing.contains(z))).collect())
+    }
+}
+
+/// MaintenanceCleanup: deletes windows whose end has passed, from Zabbix and from the store.
+pub struct MaintenanceCleanup {
+    pub service: Arc<MaintenanceService>,
+}
+
+#[async_trait]
+impl SystemJobHandler for MaintenanceCleanup {
+    async fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
+        let now: DateTime<Utc> = ctx.now();
+        let windows = self.service.store.list_maintenances().await.map_err(store_failure)?;
+        let expired: Vec<Maintenance> = windows.iter().filter(|w| w.is_expired(now)).cloned().collect();
+        let already_gone = self.service.delete_in_zabbix(&expired).await.map_err(zabbix_failure)?;
+        for window in &already_gone {
+            ctx.log(
+                LogLevel::Warning,
+                format!("window {:?} ({}) was already gone from Zabbix; removed locally", window.name, window.id),
+            );
+        }
+        let gone_count = already_gone.len();
+        let deletes = expired
+            .iter()
+            .map(|w| Write::DeleteMaintenance { id: w.id.clone(), expected_version: w.version })
+            .collect::<Vec<_>>();
+        for window in &expired {
+            ctx.log(LogLevel::Info, format!("deleted expired window {:?} (ended {})", window.name, window.active_till));
+        }
+        if !deletes.is_empty() {
+            self.service.store.commit(deletes).await.map_err(store_failure)?;
+        }
+        Ok(json!({
+            "deleted": expired.len(),
+            "checked": windows.len(),
+            "timestamp": now,
+            "already_gone": gone_count,
+        }))
+    }
+}
