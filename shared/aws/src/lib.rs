@@ -1,0 +1,122 @@
+//! What every Lambda function shares, so each `main.rs` is a few lines: configuration from the
+//! environment, the DynamoDB store, one Zabbix client per process (reused across invocations),
+//! and the handler that turns an EventBridge Scheduler event into at most one run of a system job.
+
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::{LambdaEvent, service_fn};
+use nzj_core::config::Config;
+use nzj_core::job::JobOrigin;
+use nzj_core::{Clock, SystemClock, SystemJob, Trigger};
+use nzj_runtime::{Launcher, Scheduler, TriggerOutcome, run_claimed};
+use nzj_store::{DynamoDbStore, JobStore};
+use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Time kept back from the Lambda deadline so a run that would overrun fails cleanly instead.
+const DEADLINE_MARGIN: Duration = Duration::seconds(10);
+
+/// What EventBridge Scheduler sends: the schedule's `Input`, which `template.yaml` fills with the
+/// scheduler's context attributes. An EventBridge rule's event (`time`, `id`) is accepted too.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct ScheduledEvent {
+    #[serde(default, alias = "time")]
+    pub scheduled_time: Option<DateTime<Utc>>,
+    #[serde(default, alias = "id")]
+    pub execution_id: Option<String>,
+    #[serde(default)]
+    pub schedule_arn: Option<String>,
+}
+
+/// Everything an invocation needs, built once per process (a Lambda container is reused).
+pub struct Deployment {
+    pub store: Arc<dyn JobStore>,
+    pub launcher: Launcher,
+}
+
+impl Deployment {
+    /// From the environment: `NZJ_DYNAMODB_TABLE`, Zabbix settings, leases and timeouts (the
+    /// same names as `nzj serve`); the AWS SDK finds region, credentials and endpoint itself.
+    pub async fn from_env() -> anyhow::Result<Deployment> {
+        let config = Config::from_sources(std::env::vars(), None)?;
+        let table = std::env::var("NZJ_DYNAMODB_TABLE").unwrap_or_else(|_| "nzj-jobs".to_string());
+        let store: Arc<dyn JobStore> = Arc::new(DynamoDbStore::from_env(table).await);
+        Deployment::new(&config, store)
+    }
+
+    pub fn new(config: &Config, store: Arc<dyn JobStore>) -> anyhow::Result<Deployment> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let zabbix = match &config.zabbix {
+            Some(z) => Some(Arc::new(ZabbixClient::new(ZabbixClientConfig {
+                url: z.url.to_string(),
+                auth: z.auth.clone(),
+                connect_timeout: z.connect_timeout.to_std()?,
+                request_timeout: z.request_timeout.to_std()?,
+            })?)),
+            None => None,
+        };
+        let (registry, _maintenance) =
+            nzj_jobs::system_jobs(store.clone(), zabbix, clock.clone(), config.max_deletions);
+        let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
+        let timeout = config.job_timeout.to_std()?;
+        Ok(Deployment { store, launcher: Launcher { scheduler, clock, registry, timeout } })
+    }
+
+    /// One scheduled trigger of `job`: claims a run if it is due and free, and runs it within
+    /// this invocation, ending before `deadline`. Duplicate deliveries of the same tick (EventBridge
+    /// and async Lambda retries) find the job running or not due, and return `skipped`.
+    pub async fn handle_scheduled(
+        &self,
+        job: SystemJob,
+        event: &ScheduledEvent,
+        deadline: DateTime<Utc>,
+    ) -> anyhow::Result<Value> {
+        let scheduled_time = event.scheduled_time.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let execution = event.execution_id.clone().unwrap_or_default();
+        if let Some(reason) = self.launcher.registry.unavailable_reason(job) {
+            anyhow::bail!("{job} cannot run here: {reason}");
+        }
+        let origin = JobOrigin { trigger: Trigger::Schedule, user: "eventbridge-scheduler".into(), object: None };
+        let run = match self.launcher.scheduler.trigger(job, origin).await? {
+            TriggerOutcome::Claimed(run) => *run,
+            TriggerOutcome::Skipped(reason) => {
+                tracing::info!(job = %job, ?reason, %scheduled_time, %execution, "trigger skipped");
+                return Ok(json!({"job": job, "skipped": reason}));
+            }
+            TriggerOutcome::StallRecorded(id) => return Ok(json!({"job": job, "stalled": id})),
+        };
+        let left = deadline - self.launcher.clock.now() - DEADLINE_MARGIN;
+        let timeout = left.to_std().unwrap_or_default().min(self.launcher.timeout);
+        let handler = self.launcher.registry.handler(job).expect("a runnable job has a handler");
+        let record =
+            run_claimed(&self.launcher.scheduler, self.launcher.clock.clone(), handler.as_ref(), run, timeout).await?;
+        tracing::info!(job = %job, job_id = %record.id, status = %record.status, %scheduled_time, %execution, "run finished");
+        Ok(
+            json!({"job": job, "job_id": record.id, "status": record.status, "result": record.result, "error": record.error}),
+        )
+    }
+}
+
+/// JSON logs for CloudWatch, filtered by `NZJ_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NZJ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).without_time().try_init();
+}
+
+/// The whole `main` of a scheduled system-job function.
+pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deployment = Arc::new(Deployment::from_env().await.map_err(|e| format!("{e:#}"))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+        let deployment = deployment.clone();
+        async move {
+            let deadline: DateTime<Utc> = event.context.deadline().into();
+            deployment
+                .handle_scheduled(job, &event.payload, deadline)
+                .await
+                .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+        }
+    }))
+    .await
+}

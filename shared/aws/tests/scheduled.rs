@@ -1,0 +1,79 @@
+//! The scheduled functions' handler on its sample event (events/), against moto's DynamoDB and a
+//! real Zabbix 7.0: the SAM-local workflow without Docker.
+
+use chrono::{Duration, Utc};
+use nzj_aws::{Deployment, ScheduledEvent};
+use nzj_core::SystemJob;
+use nzj_core::config::Config;
+use nzj_store::{DynamoDbStore, JobQuery};
+use std::sync::Arc;
+
+async fn deployment() -> Deployment {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"));
+    let env =
+        [("NZJ_ZABBIX_URL".to_string(), var("ZBX70_API_URL")), ("NZJ_ZABBIX_TOKEN".to_string(), var("ZBX70_TOKEN"))];
+    let config = Config::from_sources(env, None).unwrap();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(var("AWS_ENDPOINT_URL"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-fn-{}", uuid::Uuid::now_v7()));
+    store.ensure_table().await.unwrap();
+    Deployment::new(&config, Arc::new(store)).unwrap()
+}
+
+fn event(file: &str) -> ScheduledEvent {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skipped() {
+    for (file, job) in [
+        ("import-settings.json", SystemJob::ImportZabbixSettings),
+        ("maintenance-cleanup.json", SystemJob::MaintenanceCleanup),
+    ] {
+        let deployment = Arc::new(deployment().await);
+        let event = event(file);
+        assert!(event.scheduled_time.is_some());
+        let deadline = Utc::now() + Duration::minutes(15);
+
+        let first = deployment.handle_scheduled(job, &event, deadline).await.unwrap();
+        assert_eq!(first["status"], "completed", "{first}");
+
+        // EventBridge and async Lambda retries deliver the same tick again, even at once.
+        let duplicates: Vec<_> = (0..8)
+            .map(|_| {
+                let (deployment, event) = (deployment.clone(), event.clone());
+                tokio::spawn(async move { deployment.handle_scheduled(job, &event, deadline).await.unwrap() })
+            })
+            .collect();
+        for duplicate in duplicates {
+            let answer = duplicate.await.unwrap();
+            assert_eq!(answer["skipped"]["reason"], "not_due", "{answer}");
+        }
+        let runs = deployment.store.list_jobs(&JobQuery { limit: 50, ..Default::default() }).await.unwrap();
+        assert_eq!(runs.jobs.len(), 1, "one run for one tick");
+        assert_eq!(runs.jobs[0].user, "eventbridge-scheduler");
+    }
+}
+
+#[tokio::test]
+async fn a_function_without_zabbix_configured_fails_with_what_is_missing() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"));
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(var("AWS_ENDPOINT_URL"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-fn-{}", uuid::Uuid::now_v7()));
+    store.ensure_table().await.unwrap();
+    let config = Config::from_sources(Vec::<(String, String)>::new(), None).unwrap();
+    let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
+    let err =
+        deployment.handle_scheduled(SystemJob::ImportZabbixSettings, &event("import-settings.json"), Utc::now()).await;
+    assert!(err.unwrap_err().to_string().contains("NZJ_ZABBIX_URL"));
+}
