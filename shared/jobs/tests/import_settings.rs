@@ -33,24 +33,27 @@ async fn the_import_creates_updates_and_deletes_cache_entries_to_match_zabbix(pe
     let zbx = peer.client();
     let seven = peer.major_minor == "7.0";
     let (group, template, proxy) = (unique("nzj-hg"), unique("nzj-tpl"), unique("nzj-px"));
-    let group_id = first_id(&zbx.call("hostgroup.create", json!({"name": group})).await.unwrap(), "groupids");
+    let group_id = first_id(&support::setup_call(&zbx, "hostgroup.create", json!({"name": group})).await, "groupids");
     let template_id = first_id(
-        &zbx.call(
+        &support::setup_call(
+            &zbx,
             "template.create",
             json!({"host": template, "groups": [{"groupid": "1"}], "templates": [{"templateid": "10001"}]}),
         )
-        .await
-        .unwrap(),
+        .await,
         "templateids",
     );
     let proxy_params =
         if seven { json!({"name": proxy, "operating_mode": 0}) } else { json!({"host": proxy, "status": 5}) };
-    let proxy_id = first_id(&zbx.call("proxy.create", proxy_params).await.unwrap(), "proxyids");
+    let proxy_id = first_id(&support::setup_call(&zbx, "proxy.create", proxy_params).await, "proxyids");
     let proxy_group = unique("nzj-pg");
     let proxy_group_id = if seven {
-        let created =
-            zbx.call("proxygroup.create", json!({"name": proxy_group, "failover_delay": "1m", "min_online": "1"}));
-        Some(first_id(&created.await.unwrap(), "proxy_groupids"))
+        let created = support::setup_call(
+            &zbx,
+            "proxygroup.create",
+            json!({"name": proxy_group, "failover_delay": "1m", "min_online": "1"}),
+        );
+        Some(first_id(&created.await, "proxy_groupids"))
     } else {
         None
     };
@@ -78,9 +81,9 @@ async fn the_import_creates_updates_and_deletes_cache_entries_to_match_zabbix(pe
 
     // Rename the group, delete the template and the proxy: the next import follows.
     let renamed = unique("nzj-hg-renamed");
-    zbx.call("hostgroup.update", json!({"groupid": group_id, "name": renamed})).await.unwrap();
-    zbx.call("template.delete", json!([template_id])).await.unwrap();
-    zbx.call("proxy.delete", json!([proxy_id])).await.unwrap();
+    support::setup_call(&zbx, "hostgroup.update", json!({"groupid": group_id, "name": renamed})).await;
+    support::setup_call(&zbx, "template.delete", json!([template_id])).await;
+    support::setup_call(&zbx, "proxy.delete", json!([proxy_id])).await;
     let second = env.run(SystemJob::ImportZabbixSettings, &import(zbx.clone(), &env, 50)).await;
     assert_eq!(second.status, JobStatus::Completed, "{:?}", second.error);
     let result = second.result.unwrap();
@@ -93,9 +96,9 @@ async fn the_import_creates_updates_and_deletes_cache_entries_to_match_zabbix(pe
     assert!(find(&env.store.get_cache(CacheKind::Templates).await.unwrap(), &template).is_none());
     assert!(find(&env.store.get_cache(CacheKind::Proxies).await.unwrap(), &proxy).is_none());
 
-    zbx.call("hostgroup.delete", json!([group_id])).await.unwrap();
+    support::setup_call(&zbx, "hostgroup.delete", json!([group_id])).await;
     if let Some(id) = proxy_group_id {
-        zbx.call("proxygroup.delete", json!([id])).await.unwrap();
+        support::setup_call(&zbx, "proxygroup.delete", json!([id])).await;
     }
 }
 
@@ -151,7 +154,7 @@ async fn import_call_counts_are_pinned_and_do_not_grow_with_the_number_of_templa
     let mut created = Vec::new();
     for _ in 0..10 {
         let params = json!({"host": unique("nzj-count-tpl"), "groups": [{"groupid": "1"}]});
-        created.push(first_id(&zbx.call("template.create", params).await.unwrap(), "templateids"));
+        created.push(first_id(&support::setup_call(&zbx, "template.create", params).await, "templateids"));
     }
     let before = zbx.calls().snapshot();
     let job = env.run(SystemJob::ImportZabbixSettings, &import(zbx.clone(), &env, 50)).await;
@@ -161,7 +164,7 @@ async fn import_call_counts_are_pinned_and_do_not_grow_with_the_number_of_templa
         since(&before, zbx.calls().snapshot()),
         pinned("ImportZabbixSettings, a second run on the same client", peer.major_minor)
     );
-    zbx.call("template.delete", json!(created)).await.unwrap();
+    support::setup_call(&zbx, "template.delete", json!(created)).await;
 }
 
 async fn zabbix_cut_off_mid_run_fails_the_job_as_transient_and_a_later_run_succeeds(peer: Peer) {

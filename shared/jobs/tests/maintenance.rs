@@ -36,14 +36,14 @@ fn window(name: &str, from_minutes: i64, to_minutes: i64, targets: MaintenanceTa
 async fn host_in_site(peer: &Peer) -> (String, String, String, String, String) {
     let zbx = peer.client();
     let (group, host, site) = (unique("nzj-mhg"), unique("nzj-mhost"), unique("site"));
-    let group_id = first_id(&zbx.call("hostgroup.create", json!({"name": group})).await.unwrap(), "groupids");
+    let group_id = first_id(&support::setup_call(&zbx, "hostgroup.create", json!({"name": group})).await, "groupids");
     let host_id = first_id(
-        &zbx.call(
+        &support::setup_call(
+            &zbx,
             "host.create",
             json!({"host": host, "groups": [{"groupid": group_id}], "tags": [{"tag": SITE_TAG, "value": site}]}),
         )
-        .await
-        .unwrap(),
+        .await,
         "hostids",
     );
     (group, group_id, host, host_id, site)
