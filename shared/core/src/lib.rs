@@ -39,11 +39,14 @@ mod names {
 
 pub mod clock;
 pub mod config;
+pub mod desired;
 pub mod interval;
 pub mod job;
 pub mod maintenance;
+pub mod netbox;
 pub mod schedule;
 pub mod secret;
+pub mod settings;
 pub mod zabbix_cache;
 
 pub use clock::{Clock, ManualClock, SystemClock};

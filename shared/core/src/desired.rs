@@ -1,0 +1,522 @@
+//! The desired Zabbix host of a NetBox device or VM (SPEC §3): a pure function of the object,
+//! the settings and mappings, and the imported Zabbix cache. Host jobs converge Zabbix to it;
+//! replays, duplicates and reordering are harmless because nothing here depends on history.
+
+use crate::netbox::{NetboxObject, ObjectRef};
+use crate::settings::{Attribute, HostStatus, InterfaceKind, InventoryMode, MappingRule, Settings};
+use crate::zabbix_cache::{CacheKind, CacheSnapshot};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Names to ids of what ImportZabbixSettings cached.
+#[derive(Debug, Clone, Default)]
+pub struct CacheView {
+    templates: HashMap<String, String>,
+    proxies: HashMap<String, String>,
+    proxy_groups: HashMap<String, String>,
+}
+
+impl CacheView {
+    pub fn new(snapshots: &[CacheSnapshot]) -> Self {
+        let mut view = CacheView::default();
+        for snapshot in snapshots {
+            let map = match snapshot.kind {
+                CacheKind::Templates => &mut view.templates,
+                CacheKind::Proxies => &mut view.proxies,
+                CacheKind::ProxyGroups => &mut view.proxy_groups,
+                CacheKind::HostGroups => continue,
+            };
+            map.extend(snapshot.objects.iter().map(|o| (o.name.clone(), o.id.clone())));
+        }
+        view
+    }
+}
+
+/// A Zabbix object the host refers to, by id (what Zabbix takes) and name (what people read).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum MonitoredBy {
+    Server,
+    Proxy(Named),
+    ProxyGroup(Named),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredInterface {
+    pub kind: InterfaceKind,
+    pub ip: String,
+    pub dns: String,
+    pub port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredHost {
+    pub object: ObjectRef,
+    /// Technical name: the NetBox name made valid for Zabbix.
+    pub host: String,
+    /// Visible name: the NetBox name as it is.
+    pub name: String,
+    pub status: HostStatus,
+    /// Host group names (missing groups are created when the host is written).
+    pub host_groups: BTreeSet<String>,
+    pub templates: BTreeSet<Named>,
+    pub monitored_by: MonitoredBy,
+    pub interface: DesiredInterface,
+    /// (tag, value), sorted.
+    pub tags: BTreeSet<(String, String)>,
+    pub inventory_mode: InventoryMode,
+    pub inventory: BTreeMap<String, String>,
+    /// The rule that chose templates, groups, proxy and interface.
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    Host(Box<DesiredHost>),
+    /// Not monitored: a host that exists is deleted per the delete policy.
+    OutOfScope(String),
+}
+
+/// Why no desired host can be computed (a mapping names something Zabbix does not have).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MappingError(pub String);
+
+fn attribute(object: &NetboxObject, attribute: Attribute) -> Option<&str> {
+    match attribute {
+        Attribute::Site => object.site.as_deref(),
+        Attribute::Role => object.role.as_deref(),
+        Attribute::Platform => object.platform.as_deref(),
+        Attribute::Tenant => object.tenant.as_deref(),
+        Attribute::DeviceType => object.device_type.as_deref(),
+        Attribute::Manufacturer => object.manufacturer.as_deref(),
+        Attribute::Cluster => object.cluster.as_deref(),
+        Attribute::Serial => object.serial.as_deref(),
+        Attribute::AssetTag => object.asset_tag.as_deref(),
+    }
+}
+
+/// How many criteria `rule` sets, if all of them match `object`.
+fn specificity(rule: &MappingRule, object: &NetboxObject) -> Option<usize> {
+    let m = &rule.matches;
+    let checks = [
+        (m.site.as_deref(), object.site.as_deref()),
+        (m.role.as_deref(), object.role.as_deref()),
+        (m.platform.as_deref(), object.platform.as_deref()),
+        (m.device_type.as_deref(), object.device_type.as_deref()),
+        (m.manufacturer.as_deref(), object.manufacturer.as_deref()),
+        (m.tenant.as_deref(), object.tenant.as_deref()),
+    ];
+    let mut count = 0;
+    for (wanted, actual) in checks {
+        if let Some(wanted) = wanted {
+            if Some(wanted) != actual {
+                return None;
+            }
+            count += 1;
+        }
+    }
+    if let Some(tag) = &m.tag {
+        if !object.tags.contains(tag) {
+            return None;
+        }
+        count += 1;
+    }
+    Some(count)
+}
+
+/// The most specific matching rule; the first of equally specific ones.
+pub fn choose_rule<'a>(settings: &'a Settings, object: &NetboxObject) -> Option<&'a MappingRule> {
+    let mut best: Option<(usize, &MappingRule)> = None;
+    for rule in &settings.rules {
+        if let Some(score) = specificity(rule, object)
+            && best.is_none_or(|(b, _)| score > b)
+        {
+            best = Some((score, rule));
+        }
+    }
+    best.map(|(_, rule)| rule)
+}
+
+/// Zabbix technical names allow letters, digits, space, dot, dash and underscore, 128 at most.
+pub fn technical_name(name: &str) -> String {
+    let cleaned: String = name
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_') { c } else { '_' })
+        .take(128)
+        .collect();
+    cleaned.trim().to_string()
+}
+
+/// Fills `{site}`, `{role}`, ... in a host group name; `None` if a placeholder has no value.
+fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
+    let mut name = template.to_string();
+    for attr in Attribute::ALL {
+        let placeholder = format!("{{{attr}}}");
+        if name.contains(&placeholder) {
+            name = name.replace(&placeholder, attribute(object, *attr)?);
+        }
+    }
+    Some(name)
+}
+
+pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
+    let out = |reason: String| Ok(Desired::OutOfScope(reason));
+    if !settings.monitored_statuses.contains(&object.status) {
+        return out(format!("status {:?} is not monitored", object.status));
+    }
+    if let Some(tag) = &settings.scope_tag
+        && !object.tags.contains(tag)
+    {
+        return out(format!("no tag {tag:?}"));
+    }
+    let Some(ip) = object.primary_ip() else { return out("no primary IP".into()) };
+    let Some(netbox_name) = object.name.as_deref() else { return out("no name".into()) };
+    let host = technical_name(netbox_name);
+    if host.is_empty() {
+        return out(format!("name {netbox_name:?} has nothing Zabbix accepts"));
+    }
+    let rule = choose_rule(settings, object)
+        .ok_or_else(|| MappingError("no mapping rule matches, and there is no default rule".into()))?;
+
+    let host_groups: BTreeSet<String> = rule.host_groups.iter().filter_map(|g| fill_placeholders(g, object)).collect();
+    if host_groups.is_empty() {
+        return Err(MappingError(format!(
+            "rule {:?}: every host group has a placeholder this object has no value for",
+            rule.name
+        )));
+    }
+    let templates = rule
+        .templates
+        .iter()
+        .map(|name| match cache.templates.get(name) {
+            Some(id) => Ok(Named { id: id.clone(), name: name.clone() }),
+            None => Err(MappingError(format!(
+                "rule {:?}: template {name:?} is not in Zabbix (or not imported yet: run ImportZabbixSettings)",
+                rule.name
+            ))),
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let monitored_by = match (&rule.proxy, &rule.proxy_group) {
+        (Some(proxy), _) => MonitoredBy::Proxy(Named {
+            id: cache
+                .proxies
+                .get(proxy)
+                .cloned()
+                .ok_or_else(|| MappingError(format!("rule {:?}: proxy {proxy:?} is not in Zabbix", rule.name)))?,
+            name: proxy.clone(),
+        }),
+        (None, Some(group)) => MonitoredBy::ProxyGroup(Named {
+            id: cache.proxy_groups.get(group).cloned().ok_or_else(|| {
+                MappingError(format!(
+                    "rule {:?}: proxy group {group:?} is not in Zabbix (proxy groups need 7.0)",
+                    rule.name
+                ))
+            })?,
+            name: group.clone(),
+        }),
+        (None, None) => MonitoredBy::Server,
+    };
+    let port = match rule.interface {
+        InterfaceKind::Agent => "10050",
+        InterfaceKind::SnmpV2c | InterfaceKind::SnmpV3 => "161",
+    };
+
+    let mut tags = BTreeSet::from([(settings.tag_name("object"), object.reference.to_string())]);
+    for attr in &settings.tag_attributes {
+        if let Some(value) = attribute(object, *attr) {
+            tags.insert((settings.tag_name(attr.as_str()), value.to_string()));
+        }
+    }
+    if settings.copy_netbox_tags {
+        tags.extend(object.tags.iter().map(|t| (settings.tag_name("tag"), t.clone())));
+    }
+    let inventory = match settings.inventory_mode {
+        InventoryMode::Disabled => BTreeMap::new(),
+        InventoryMode::Manual => settings
+            .inventory_mappings
+            .iter()
+            .filter_map(|(attr, field)| attribute(object, *attr).map(|v| (field.clone(), v.to_string())))
+            .collect(),
+    };
+    Ok(Desired::Host(Box::new(DesiredHost {
+        object: object.reference,
+        host,
+        name: netbox_name.to_string(),
+        status: settings.status_mapping.get(&object.status).copied().unwrap_or(HostStatus::Disabled),
+        host_groups,
+        templates,
+        monitored_by,
+        interface: DesiredInterface {
+            kind: rule.interface,
+            ip: ip.address.clone(),
+            dns: ip.dns_name.clone(),
+            port: port.into(),
+        },
+        tags,
+        inventory_mode: settings.inventory_mode,
+        inventory,
+        rule: rule.name.clone(),
+    })))
+}
+
+/// A Zabbix host as read back, in the same terms as [`DesiredHost`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActualHost {
+    pub hostid: String,
+    pub host: String,
+    pub name: String,
+    pub status: HostStatus,
+    pub host_groups: BTreeSet<String>,
+    /// Template ids linked directly to the host.
+    pub template_ids: BTreeSet<String>,
+    pub monitored_by: MonitoredBy,
+    pub interface: Option<DesiredInterface>,
+    pub tags: BTreeSet<(String, String)>,
+    pub inventory_mode: InventoryMode,
+    pub inventory: BTreeMap<String, String>,
+}
+
+/// One field where Zabbix differs from the desired host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Difference {
+    pub field: String,
+    pub desired: String,
+    pub actual: String,
+}
+
+fn list<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> String {
+    format!("{:?}", items.into_iter().collect::<Vec<_>>())
+}
+
+fn monitored_by_ids(m: &MonitoredBy) -> String {
+    match m {
+        MonitoredBy::Server => "server".into(),
+        MonitoredBy::Proxy(p) => format!("proxy {}", p.id),
+        MonitoredBy::ProxyGroup(g) => format!("proxy group {}", g.id),
+    }
+}
+
+/// Every managed field where `actual` differs from `desired`; empty means in sync. Fields the
+/// product does not manage (items, macros it did not write, ...) are not compared.
+pub fn differences(desired: &DesiredHost, actual: &ActualHost) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, want: String, have: String| {
+        if want != have {
+            out.push(Difference { field: field.into(), desired: want, actual: have });
+        }
+    };
+    check("host", desired.host.clone(), actual.host.clone());
+    check("name", desired.name.clone(), actual.name.clone());
+    check("status", desired.status.to_string(), actual.status.to_string());
+    check("host_groups", list(&desired.host_groups), list(&actual.host_groups));
+    check("templates", list(desired.templates.iter().map(|t| &t.id)), list(&actual.template_ids));
+    check("monitored_by", monitored_by_ids(&desired.monitored_by), monitored_by_ids(&actual.monitored_by));
+    check("interface", format!("{:?}", Some(&desired.interface)), format!("{:?}", actual.interface.as_ref()));
+    check("tags", list(&desired.tags), list(&actual.tags));
+    check("inventory_mode", desired.inventory_mode.to_string(), actual.inventory_mode.to_string());
+    if desired.inventory_mode == InventoryMode::Manual {
+        let have: BTreeMap<&String, &String> =
+            actual.inventory.iter().filter(|(k, _)| desired.inventory.contains_key(*k)).collect();
+        check("inventory", list(&desired.inventory), list(have));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netbox::ObjectKind;
+    use crate::settings::RuleMatch;
+    use crate::zabbix_cache::CachedObject;
+    use serde_json::Value;
+
+    fn fixture(name: &str) -> NetboxObject {
+        let text = match name {
+            "01" => include_str!("../../../tests/fixtures/netbox-4.7-webhooks/01_dcim.device_created.body.json"),
+            "04" => include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json"),
+            "07" => include_str!(
+                "../../../tests/fixtures/netbox-4.7-webhooks/07_virtualization.virtualmachine_updated.body.json"
+            ),
+            "08" => include_str!("../../../tests/fixtures/netbox-4.7-webhooks/08_dcim.device_updated.body.json"),
+            _ => unreachable!(),
+        };
+        let body: Value = serde_json::from_str(text).unwrap();
+        let kind: ObjectKind = body["object_type"].as_str().unwrap().parse().unwrap();
+        NetboxObject::from_rest(kind, &body["data"]).unwrap()
+    }
+
+    fn cache() -> CacheView {
+        let snapshot = |kind, objects: &[(&str, &str)]| CacheSnapshot {
+            kind,
+            objects: objects
+                .iter()
+                .map(|(id, name)| CachedObject {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    attributes: Default::default(),
+                })
+                .collect(),
+            updated: None,
+            version: 1,
+        };
+        CacheView::new(&[
+            snapshot(CacheKind::Templates, &[("10001", "Linux by Zabbix agent"), ("10220", "Cisco IOS by SNMP")]),
+            snapshot(CacheKind::Proxies, &[("20", "proxy-ams")]),
+            snapshot(CacheKind::ProxyGroups, &[("3", "pg-eu")]),
+        ])
+    }
+
+    fn host(desired: Desired) -> DesiredHost {
+        match desired {
+            Desired::Host(h) => *h,
+            other => panic!("expected a host, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_device_without_a_primary_ip_is_out_of_scope() {
+        let d = desired_host(&fixture("01"), &Settings::default(), &cache()).unwrap();
+        assert_eq!(d, Desired::OutOfScope("no primary IP".into()));
+    }
+
+    #[test]
+    fn a_device_with_a_primary_ip_becomes_the_mapped_host() {
+        let h = host(desired_host(&fixture("04"), &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.object.to_string(), "dcim.device/1");
+        assert_eq!((h.host.as_str(), h.name.as_str()), ("rtr-76683", "rtr-76683"));
+        assert_eq!(h.status, HostStatus::Enabled);
+        assert_eq!(h.host_groups, BTreeSet::from(["NetBox/Site 76683".to_string()]));
+        assert_eq!(h.templates.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["10001"]);
+        assert_eq!(h.monitored_by, MonitoredBy::Server);
+        assert_eq!(
+            h.interface,
+            DesiredInterface {
+                kind: InterfaceKind::Agent,
+                ip: "192.0.2.10".into(),
+                dns: "rtr-76683.example.net".into(),
+                port: "10050".into()
+            }
+        );
+        let tags: Vec<(&str, &str)> = h.tags.iter().map(|(t, v)| (t.as_str(), v.as_str())).collect();
+        assert_eq!(
+            tags,
+            [
+                ("netbox:object", "dcim.device/1"),
+                ("netbox:platform", "AcmeOS 76683"),
+                ("netbox:role", "Router 76683"),
+                ("netbox:site", "Site 76683"),
+                ("netbox:tag", "core-76683"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vm_becomes_a_host_too() {
+        let h = host(desired_host(&fixture("07"), &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.object.to_string(), "virtualization.virtualmachine/1");
+        assert_eq!(h.host, "vm-76683");
+        assert_eq!(h.interface.ip, "192.0.2.20");
+        assert!(h.tags.contains(&("netbox:site".into(), "Site 76683".into())));
+    }
+
+    #[test]
+    fn status_scope_and_the_status_mapping_follow_the_settings() {
+        let planned = fixture("08");
+        assert_eq!(
+            desired_host(&planned, &Settings::default(), &cache()).unwrap(),
+            Desired::OutOfScope("status \"planned\" is not monitored".into())
+        );
+        let settings = Settings { monitored_statuses: vec!["active".into(), "planned".into()], ..Settings::default() };
+        let h = host(desired_host(&planned, &settings, &cache()).unwrap());
+        assert_eq!(h.status, HostStatus::Disabled);
+        assert_eq!(h.host, "rtr-76683-renamed");
+        assert!(h.tags.contains(&("netbox:tag".into(), "edge-76683".into())));
+        let scoped = Settings { scope_tag: Some("monitor-me".into()), ..Settings::default() };
+        assert!(matches!(desired_host(&fixture("04"), &scoped, &cache()).unwrap(), Desired::OutOfScope(_)));
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins() {
+        let mut settings = Settings::default();
+        let rule = |name: &str, matches: RuleMatch, template: &str, proxy: Option<&str>| MappingRule {
+            name: name.into(),
+            matches,
+            templates: vec![template.into()],
+            host_groups: vec!["NetBox/{role}".into()],
+            proxy: proxy.map(str::to_string),
+            proxy_group: None,
+            interface: InterfaceKind::SnmpV2c,
+        };
+        settings.rules.push(rule(
+            "site",
+            RuleMatch { site: Some("Site 76683".into()), ..Default::default() },
+            "Cisco IOS by SNMP",
+            None,
+        ));
+        settings.rules.push(rule(
+            "site+tag",
+            RuleMatch { site: Some("Site 76683".into()), tag: Some("core-76683".into()), ..Default::default() },
+            "Cisco IOS by SNMP",
+            Some("proxy-ams"),
+        ));
+        settings.rules.push(rule(
+            "other site",
+            RuleMatch { site: Some("elsewhere".into()), ..Default::default() },
+            "x",
+            None,
+        ));
+        settings.validate().unwrap();
+        let h = host(desired_host(&fixture("04"), &settings, &cache()).unwrap());
+        assert_eq!(h.rule, "site+tag");
+        assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
+        assert_eq!(h.interface.port, "161");
+        assert_eq!(h.host_groups, BTreeSet::from(["NetBox/Router 76683".to_string()]));
+    }
+
+    #[test]
+    fn a_template_zabbix_does_not_have_is_a_clear_error() {
+        let mut settings = Settings::default();
+        settings.rules[0].templates = vec!["Nonexistent".into()];
+        let err = desired_host(&fixture("04"), &settings, &cache()).unwrap_err();
+        assert!(err.0.contains("template \"Nonexistent\" is not in Zabbix"), "{err}");
+    }
+
+    #[test]
+    fn names_are_made_valid_for_zabbix() {
+        assert_eq!(technical_name("core-sw01.ams (rack 4)/A"), "core-sw01.ams _rack 4__A");
+        assert_eq!(technical_name("ünïcode"), "_n_code");
+        assert_eq!(technical_name(&"x".repeat(300)).len(), 128);
+    }
+
+    #[test]
+    fn differences_name_each_field_that_differs_and_none_when_in_sync() {
+        let h = host(desired_host(&fixture("04"), &Settings::default(), &cache()).unwrap());
+        let mut actual = ActualHost {
+            hostid: "10500".into(),
+            host: h.host.clone(),
+            name: h.name.clone(),
+            status: h.status,
+            host_groups: h.host_groups.clone(),
+            template_ids: h.templates.iter().map(|t| t.id.clone()).collect(),
+            monitored_by: MonitoredBy::Server,
+            interface: Some(h.interface.clone()),
+            tags: h.tags.clone(),
+            inventory_mode: InventoryMode::Disabled,
+            inventory: BTreeMap::new(),
+        };
+        assert!(differences(&h, &actual).is_empty());
+        actual.status = HostStatus::Disabled;
+        actual.template_ids.clear();
+        actual.interface.as_mut().unwrap().ip = "192.0.2.99".into();
+        let fields: Vec<String> = differences(&h, &actual).into_iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["status", "templates", "interface"]);
+    }
+}

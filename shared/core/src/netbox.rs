@@ -1,0 +1,170 @@
+//! NetBox devices and virtual machines, as the product needs them: parsed from NetBox 4.x's REST
+//! representation (a webhook's `data`, or a REST GET), keeping only the fields the desired host
+//! is computed from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+named_enum!(
+    /// The NetBox object types that become Zabbix hosts.
+    ObjectKind {
+        Device => "dcim.device",
+        VirtualMachine => "virtualization.virtualmachine",
+    }
+);
+
+/// Exactly one NetBox object, e.g. `dcim.device/123`: the value of the managed-by tag, and the
+/// SQS message group of its host jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ObjectRef {
+    pub kind: ObjectKind,
+    pub id: u64,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.id)
+    }
+}
+
+impl FromStr for ObjectRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, id) = s.split_once('/').ok_or_else(|| format!("{s:?} is not like dcim.device/123"))?;
+        let kind = kind.parse::<ObjectKind>().map_err(|e| e.to_string())?;
+        let id = id.parse::<u64>().map_err(|_| format!("{s:?}: the id must be a whole number"))?;
+        Ok(ObjectRef { kind, id })
+    }
+}
+
+impl TryFrom<String> for ObjectRef {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<ObjectRef> for String {
+    fn from(value: ObjectRef) -> Self {
+        value.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryIp {
+    /// Without the prefix length: `192.0.2.10`.
+    pub address: String,
+    pub dns_name: String,
+}
+
+/// A device or VM with what the desired host needs. Related objects are kept by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetboxObject {
+    pub reference: ObjectRef,
+    pub name: Option<String>,
+    pub status: String,
+    pub site: Option<String>,
+    pub role: Option<String>,
+    pub platform: Option<String>,
+    pub tenant: Option<String>,
+    pub device_type: Option<String>,
+    pub manufacturer: Option<String>,
+    pub cluster: Option<String>,
+    pub tags: Vec<String>,
+    pub primary_ip4: Option<PrimaryIp>,
+    pub primary_ip6: Option<PrimaryIp>,
+    pub serial: Option<String>,
+    pub asset_tag: Option<String>,
+}
+
+fn name_of(value: &Value) -> Option<String> {
+    value.get("name").and_then(Value::as_str).map(str::to_string)
+}
+
+fn non_empty(value: &Value) -> Option<String> {
+    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn primary_ip(value: &Value) -> Result<Option<PrimaryIp>, String> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let cidr = value.get("address").and_then(Value::as_str).ok_or("primary IP without address")?;
+    let address = cidr.split('/').next().unwrap_or(cidr).to_string();
+    Ok(Some(PrimaryIp { address, dns_name: value.get("dns_name").and_then(Value::as_str).unwrap_or("").to_string() }))
+}
+
+impl NetboxObject {
+    /// Parses NetBox's REST representation of a device or VM.
+    pub fn from_rest(kind: ObjectKind, data: &Value) -> Result<NetboxObject, String> {
+        if !data.is_object() {
+            return Err("the object is not a JSON object".into());
+        }
+        let id = data.get("id").and_then(Value::as_u64).ok_or("the object has no numeric id")?;
+        let status = data
+            .get("status")
+            .and_then(|s| s.get("value").or(Some(s)))
+            .and_then(Value::as_str)
+            .ok_or("the object has no status")?
+            .to_string();
+        let tags = match data.get("tags") {
+            Some(Value::Array(tags)) => {
+                tags.iter().filter_map(|t| name_of(t).or_else(|| t.as_str().map(str::to_string))).collect()
+            }
+            _ => Vec::new(),
+        };
+        let device_type = data.get("device_type").filter(|v| !v.is_null());
+        Ok(NetboxObject {
+            reference: ObjectRef { kind, id },
+            name: data.get("name").and_then(non_empty),
+            status,
+            site: data.get("site").and_then(name_of),
+            role: data.get("role").and_then(name_of),
+            platform: data.get("platform").and_then(name_of),
+            tenant: data.get("tenant").and_then(name_of),
+            device_type: device_type.and_then(|d| d.get("model")).and_then(non_empty),
+            manufacturer: device_type.and_then(|d| d.get("manufacturer")).and_then(name_of),
+            cluster: data.get("cluster").and_then(name_of),
+            tags,
+            primary_ip4: primary_ip(data.get("primary_ip4").unwrap_or(&Value::Null))?,
+            primary_ip6: primary_ip(data.get("primary_ip6").unwrap_or(&Value::Null))?,
+            serial: data.get("serial").and_then(non_empty),
+            asset_tag: data.get("asset_tag").and_then(non_empty),
+        })
+    }
+
+    /// The primary IP to monitor: IPv4 preferred.
+    pub fn primary_ip(&self) -> Option<&PrimaryIp> {
+        self.primary_ip4.as_ref().or(self.primary_ip6.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_refs_round_trip_and_refuse_other_types() {
+        let r: ObjectRef = "dcim.device/123".parse().unwrap();
+        assert_eq!(r, ObjectRef { kind: ObjectKind::Device, id: 123 });
+        assert_eq!(r.to_string(), "dcim.device/123");
+        assert_eq!(serde_json::to_value(r).unwrap(), "dcim.device/123");
+        assert!("dcim.interface/1".parse::<ObjectRef>().is_err());
+        assert!("dcim.device/x".parse::<ObjectRef>().is_err());
+        assert!("dcim.device".parse::<ObjectRef>().is_err());
+    }
+
+    #[test]
+    fn malformed_objects_are_refused_with_a_reason() {
+        assert!(NetboxObject::from_rest(ObjectKind::Device, &serde_json::json!([])).is_err());
+        assert!(
+            NetboxObject::from_rest(ObjectKind::Device, &serde_json::json!({"id": "1", "status": "active"})).is_err()
+        );
+        assert!(
+            NetboxObject::from_rest(ObjectKind::Device, &serde_json::json!({"id": 1})).unwrap_err().contains("status")
+        );
+    }
+}

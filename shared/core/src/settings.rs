@@ -1,0 +1,218 @@
+//! Settings and mappings (SPEC §3, §4): which NetBox objects are in scope, how they map to Zabbix,
+//! and how deletions behave. One document with a version: a write based on a stale read is refused.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+named_enum!(
+    /// A NetBox attribute that rules match on, tags carry and inventory fields receive.
+    Attribute {
+        Site => "site",
+        Role => "role",
+        Platform => "platform",
+        Tenant => "tenant",
+        DeviceType => "device_type",
+        Manufacturer => "manufacturer",
+        Cluster => "cluster",
+        Serial => "serial",
+        AssetTag => "asset_tag",
+    }
+);
+
+named_enum!(HostStatus { Enabled => "enabled", Disabled => "disabled" });
+
+named_enum!(
+    /// How the host is monitored: Zabbix agent (port 10050) or SNMP.
+    InterfaceKind { Agent => "agent", SnmpV2c => "snmpv2c", SnmpV3 => "snmpv3" }
+);
+
+named_enum!(DeletePolicy { Soft => "soft", Hard => "hard" });
+
+named_enum!(TagNameCase { Lower => "lower", Preserve => "preserve" });
+
+named_enum!(InventoryMode { Disabled => "disabled", Manual => "manual" });
+
+/// What a rule matches on; an unset field matches anything. A rule with nothing set is a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// Templates, host groups, proxy (or proxy group) and interface for the objects a rule matches.
+/// Host group names may hold placeholders: `{site}`, `{role}`, `{platform}`, `{tenant}`, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingRule {
+    pub name: String,
+    #[serde(default, rename = "match")]
+    pub matches: RuleMatch,
+    #[serde(default)]
+    pub templates: Vec<String>,
+    #[serde(default)]
+    pub host_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_group: Option<String>,
+    #[serde(default = "default_interface")]
+    pub interface: InterfaceKind,
+}
+
+fn default_interface() -> InterfaceKind {
+    InterfaceKind::Agent
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// NetBox statuses whose objects are monitored.
+    pub monitored_statuses: Vec<String>,
+    /// When set, only objects with this NetBox tag are in scope.
+    pub scope_tag: Option<String>,
+    /// NetBox status -> Zabbix host status; unmapped statuses are disabled.
+    pub status_mapping: BTreeMap<String, HostStatus>,
+    /// The most specific matching rule wins; there is always a default rule (no match criteria).
+    pub rules: Vec<MappingRule>,
+    /// Prefix of every tag the product writes (the managed tag is `<prefix>object`).
+    pub tag_prefix: String,
+    pub tag_name_case: TagNameCase,
+    /// NetBox attributes written as tags `<prefix><attribute>`.
+    pub tag_attributes: Vec<Attribute>,
+    /// Whether NetBox tags are copied as `<prefix>tag` tags.
+    pub copy_netbox_tags: bool,
+    pub inventory_mode: InventoryMode,
+    /// NetBox attribute -> Zabbix inventory field (e.g. serial -> serialno_a).
+    pub inventory_mappings: BTreeMap<Attribute, String>,
+    pub delete_policy: DeletePolicy,
+    pub graveyard_group: String,
+    pub graveyard_suffix: String,
+    /// The breaker: the most hosts or cached Zabbix objects one run may remove.
+    pub max_deletions: usize,
+    /// Adopt a Zabbix host with the same name but no managed tag (else fail clearly).
+    pub adoption: bool,
+    pub zabbix_timeout_seconds: u64,
+    pub job_timeout_seconds: u64,
+    /// How old a host config's last check may be before HostConfigSyncRefresh checks it again.
+    pub sync_refresh_cutoff_minutes: u64,
+    /// Optimistic-concurrency version: a write must name the version it read.
+    pub version: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            monitored_statuses: vec!["active".into()],
+            scope_tag: None,
+            status_mapping: BTreeMap::from([
+                ("active".to_string(), HostStatus::Enabled),
+                ("staged".to_string(), HostStatus::Disabled),
+                ("planned".to_string(), HostStatus::Disabled),
+                ("failed".to_string(), HostStatus::Disabled),
+                ("offline".to_string(), HostStatus::Disabled),
+            ]),
+            rules: vec![MappingRule {
+                name: "default".into(),
+                matches: RuleMatch::default(),
+                templates: vec!["Linux by Zabbix agent".into()],
+                host_groups: vec!["NetBox/{site}".into()],
+                proxy: None,
+                proxy_group: None,
+                interface: InterfaceKind::Agent,
+            }],
+            tag_prefix: "netbox:".into(),
+            tag_name_case: TagNameCase::Lower,
+            tag_attributes: vec![Attribute::Site, Attribute::Role, Attribute::Platform, Attribute::Tenant],
+            copy_netbox_tags: true,
+            inventory_mode: InventoryMode::Disabled,
+            inventory_mappings: BTreeMap::from([(Attribute::Serial, "serialno_a".to_string())]),
+            delete_policy: DeletePolicy::Soft,
+            graveyard_group: "NetBox graveyard".into(),
+            graveyard_suffix: "-deleted".into(),
+            max_deletions: 50,
+            adoption: false,
+            zabbix_timeout_seconds: 30,
+            job_timeout_seconds: 3600,
+            sync_refresh_cutoff_minutes: 60,
+            version: 0,
+        }
+    }
+}
+
+impl Settings {
+    /// Every rule settings must follow, with a message that says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.monitored_statuses.is_empty() {
+            return Err("monitored_statuses: at least one status".into());
+        }
+        if !self.rules.iter().any(|r| r.matches == RuleMatch::default()) {
+            return Err("rules: a default rule (one without match criteria) must exist".into());
+        }
+        for rule in &self.rules {
+            if rule.proxy.is_some() && rule.proxy_group.is_some() {
+                return Err(format!("rules.{}: set proxy or proxy_group, not both", rule.name));
+            }
+            if rule.host_groups.is_empty() {
+                return Err(format!("rules.{}: at least one host group (Zabbix hosts need one)", rule.name));
+            }
+        }
+        if self.tag_prefix.is_empty() || self.tag_prefix.len() > 32 {
+            return Err("tag_prefix: 1 to 32 characters".into());
+        }
+        if self.graveyard_group.trim().is_empty() || self.graveyard_suffix.is_empty() {
+            return Err("graveyard_group and graveyard_suffix must not be empty".into());
+        }
+        if !(1..=3600).contains(&self.zabbix_timeout_seconds) || !(1..=86_400).contains(&self.job_timeout_seconds) {
+            return Err("zabbix_timeout_seconds must be 1-3600 and job_timeout_seconds 1-86400".into());
+        }
+        Ok(())
+    }
+
+    /// The name of the tag written for `what` (`site`, `object`, ...), in the configured case.
+    pub fn tag_name(&self, what: &str) -> String {
+        let name = format!("{}{what}", self.tag_prefix);
+        match self.tag_name_case {
+            TagNameCase::Lower => name.to_lowercase(),
+            TagNameCase::Preserve => name,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_round_trip() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        let back: Settings = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(s.tag_name("object"), "netbox:object");
+    }
+
+    #[test]
+    fn settings_without_a_default_rule_or_with_both_proxy_kinds_are_refused() {
+        let mut s = Settings::default();
+        s.rules[0].matches.site = Some("ams1".into());
+        assert!(s.validate().unwrap_err().contains("default rule"));
+        let mut s = Settings::default();
+        s.rules[0].proxy = Some("p".into());
+        s.rules[0].proxy_group = Some("g".into());
+        assert!(s.validate().unwrap_err().contains("not both"));
+        assert!(serde_json::from_str::<Settings>(r#"{"max_deletes": 3}"#).is_err(), "unknown fields are refused");
+    }
+}
