@@ -64,6 +64,10 @@ impl ApiClient {
         self.send(self.http.delete(format!("{}{path}", self.base))).await
     }
 
+    async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(self.http.patch(format!("{}{path}", self.base)).json(&body)).await
+    }
+
     async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
     }
@@ -244,6 +248,29 @@ pub async fn schedule_set(api: &ApiClient, job: &str, interval: &str, json: bool
     } else {
         print!("{}", table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)]));
     }
+    Ok(())
+}
+
+pub async fn settings_show(api: &ApiClient) -> anyhow::Result<()> {
+    print_json(&api.get("/api/settings", &[]).await?);
+    Ok(())
+}
+
+/// Reads the settings' version, then changes the given fields from that version: if someone else
+/// changed the settings in between, the API refuses (409) and nothing is changed.
+pub async fn settings_set(api: &ApiClient, pairs: &[String]) -> anyhow::Result<()> {
+    if pairs.len() % 2 != 0 {
+        return Err(anyhow!("give FIELD VALUE pairs; {:?} has no value", pairs.last().unwrap_or(&String::new())));
+    }
+    let current = api.get("/api/settings", &[]).await?;
+    let mut patch = serde_json::Map::new();
+    patch.insert("version".into(), current["version"].clone());
+    for pair in pairs.chunks(2) {
+        let value = serde_json::from_str(&pair[1]).unwrap_or_else(|_| Value::String(pair[1].clone()));
+        patch.insert(pair[0].clone(), value);
+    }
+    let changed = api.patch("/api/settings", Value::Object(patch)).await?;
+    println!("settings changed: version {}", changed["version"]);
     Ok(())
 }
 

@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// Show and change settings and mappings
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// Show and change when the system jobs run
     Schedule {
         #[command(subcommand)]
@@ -99,6 +104,18 @@ enum MaintenanceCommand {
 }
 
 #[derive(Subcommand)]
+enum SettingsCommand {
+    /// Every setting, as JSON
+    Show,
+    /// Change settings: `nzj settings set delete_policy hard adoption true`; a value that parses
+    /// as JSON is taken as JSON (numbers, booleans, lists, objects), anything else as text
+    Set {
+        #[arg(required = true, num_args = 2.., value_names = ["FIELD", "VALUE"])]
+        pairs: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ScheduleCommand {
     /// Every system job: interval, next due, current run, whether it is scheduled
     Show,
@@ -129,6 +146,13 @@ async fn main() -> ExitCode {
                 MaintenanceCommand::Create(window) => client::maintenance_create(&api, None, window).await,
                 MaintenanceCommand::Update { id, window } => client::maintenance_create(&api, Some(&id), window).await,
                 MaintenanceCommand::Rm { id } => client::maintenance_rm(&api, &id).await,
+            }
+        }
+        Command::Settings { command } => {
+            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            match command {
+                SettingsCommand::Show => client::settings_show(&api).await,
+                SettingsCommand::Set { pairs } => client::settings_set(&api, &pairs).await,
             }
         }
         Command::Schedule { command } => {

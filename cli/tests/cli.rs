@@ -279,3 +279,28 @@ fn maintenance_windows_are_created_listed_and_removed_from_the_cli() {
     let again = serve.nzj(&["maintenance", "rm", id]);
     assert!(stderr(&again).contains("404"), "{}", stderr(&again));
 }
+
+#[test]
+fn settings_are_shown_and_changed_from_the_cli() {
+    let serve = Serve::start();
+    let set = serve.nzj(&[
+        "settings",
+        "set",
+        "delete_policy",
+        "hard",
+        "max_deletions",
+        "7",
+        "monitored_statuses",
+        r#"["active","staged"]"#,
+    ]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(stdout(&set).contains("version 1"));
+    let show = serve.nzj(&["settings", "show"]);
+    let settings: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(settings["delete_policy"], "hard");
+    assert_eq!(settings["max_deletions"], 7);
+    assert_eq!(settings["monitored_statuses"], serde_json::json!(["active", "staged"]));
+    let bad = serve.nzj(&["settings", "set", "delete_policy", "shred"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("400"), "{}", stderr(&bad));
+}

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use nzj_core::job::JobOrigin;
 use nzj_core::maintenance::{Maintenance, MaintenanceRequest};
+use nzj_core::settings::Settings;
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
 use nzj_core::{JobKind, SkipReason, Trigger};
 use nzj_jobs::{MaintenanceError, MaintenanceService};
@@ -44,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/jobs/{id}", get(show_job))
         .route("/maintenances", get(list_maintenances).post(create_maintenance))
         .route("/maintenances/{id}", get(show_maintenance).put(update_maintenance).delete(delete_maintenance))
+        .route("/settings", get(show_settings).patch(patch_settings))
         .route("/schedule", get(show_schedule))
         .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -359,4 +361,47 @@ async fn delete_maintenance(State(state): State<Arc<AppState>>, Path(id): Path<S
     maintenance_service(&state)?.delete(&id).await?;
     tracing::info!(maintenance = %id, "maintenance window deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn show_settings(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
+    Ok(Json(state.store.get_settings().await?))
+}
+
+/// `{"version": <the version read>, "<field>": <new value>, ...}`: changes the named fields.
+/// 409 when the settings changed since that version (re-read, then retry); 400 names a field
+/// that does not exist or a value that breaks a rule.
+async fn patch_settings(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Settings>> {
+    let mut patch: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    let Some(fields) = patch.as_object_mut() else {
+        return Err(ApiError::bad_request(r#"body must be an object like {"version": 3, "adoption": true}"#));
+    };
+    let read_version = fields.remove("version").and_then(|v| v.as_u64()).ok_or_else(|| {
+        ApiError::bad_request("version: required, the version of the settings you read (GET /api/settings)")
+    })?;
+    let current = state.store.get_settings().await?;
+    let mut merged = serde_json::to_value(&current).expect("settings serialize");
+    for (key, value) in fields.iter() {
+        merged[key] = value.clone();
+    }
+    let mut settings: Settings = serde_json::from_value(merged).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    settings.validate().map_err(ApiError::bad_request)?;
+    let stale = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the settings changed since version {read_version}; read them again and retry"),
+        )
+    };
+    if read_version != current.version {
+        return Err(stale());
+    }
+    settings.version = current.version;
+    match state.store.commit(vec![nzj_store::Write::settings(settings.clone())]).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(stale()),
+        Err(e) => return Err(e.into()),
+    }
+    settings.version += 1;
+    tracing::info!(version = settings.version, fields = ?fields.keys().collect::<Vec<_>>(), "settings changed");
+    Ok(Json(settings))
 }

@@ -315,3 +315,41 @@ async fn maintenance_windows_need_zabbix_to_change_but_can_be_listed_and_bad_inp
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(message.contains("NZJ_ZABBIX_URL"), "{message}");
 }
+
+#[tokio::test]
+async fn settings_change_only_from_the_version_read_and_bad_fields_are_400() {
+    let api = TestApi::spawn().await;
+    let patch = |body: &'static str| {
+        api.client
+            .patch(format!("{}/api/settings", api.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let read: Value = api.get("/api/settings").send().await.unwrap().json().await.unwrap();
+    assert_eq!(read["version"], 0);
+    assert_eq!(read["delete_policy"], "soft");
+
+    let changed = patch(r#"{"version": 0, "delete_policy": "hard", "adoption": true}"#).send().await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!((changed["version"].as_u64(), changed["delete_policy"].as_str()), (Some(1), Some("hard")));
+
+    // A second writer that also read version 0 is refused, and changes nothing.
+    let (status, message) = error_of(patch(r#"{"version": 0, "max_deletions": 5}"#).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    let now: Value = api.get("/api/settings").send().await.unwrap().json().await.unwrap();
+    assert_eq!(now["max_deletions"], 50);
+
+    for (body, expect) in [
+        (r#"{"delete_policy": "hard"}"#, "version: required"),
+        (r#"{"version": 1, "max_deletes": 5}"#, "unknown field"),
+        (r#"{"version": 1, "delete_policy": "shred"}"#, "unknown variant"),
+        (r#"{"version": 1, "rules": []}"#, "default rule"),
+        (r#"[1]"#, "must be an object"),
+    ] {
+        let (status, message) = error_of(patch(body).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {message}");
+        assert!(message.contains(expect), "{body}: {message}");
+    }
+}

@@ -82,6 +82,7 @@ for_each_store!(
     the_zabbix_cache_round_trips_per_kind_with_versions,
     a_manual_run_is_refused_while_the_job_runs_and_keeps_the_schedule,
     maintenance_windows_round_trip_list_in_order_and_delete_only_at_their_version,
+    settings_default_until_written_and_a_stale_write_is_refused,
 );
 
 fn start() -> DateTime<Utc> {
@@ -498,4 +499,20 @@ async fn maintenance_windows_round_trip_list_in_order_and_delete_only_at_their_v
     let gone = Write::DeleteMaintenance { id: first.id.clone(), expected_version: 2 };
     assert!(matches!(store.commit(vec![gone]).await, Err(StoreError::Conflict)), "deleting twice conflicts");
     assert_eq!(store.list_maintenances().await.unwrap().len(), 1);
+}
+
+async fn settings_default_until_written_and_a_stale_write_is_refused(store: Arc<dyn JobStore>) {
+    use nzj_core::settings::{DeletePolicy, Settings};
+    let read = store.get_settings().await.unwrap();
+    assert_eq!(read, Settings::default());
+    let mut mine = read.clone();
+    mine.delete_policy = DeletePolicy::Hard;
+    store.commit(vec![Write::settings(mine)]).await.unwrap();
+    let stored = store.get_settings().await.unwrap();
+    assert_eq!((stored.version, stored.delete_policy), (1, DeletePolicy::Hard));
+    // Someone else's write based on the same (now stale) read loses.
+    let mut theirs = read;
+    theirs.max_deletions = 1;
+    assert!(matches!(store.commit(vec![Write::settings(theirs)]).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get_settings().await.unwrap().max_deletions, Settings::default().max_deletions);
 }

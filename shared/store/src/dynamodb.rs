@@ -9,8 +9,8 @@
 //! are one `TransactWriteItems`.
 
 use crate::{
-    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, StoreError, Write, cache_key, decode_versioned, encode,
-    maintenance_key, schedule_key,
+    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write, cache_key,
+    decode_versioned, encode, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use nzj_core::maintenance::Maintenance;
+use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
@@ -272,6 +273,11 @@ impl JobStore for DynamoDbStore {
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {
         let stored = self.get_document(cache_key(kind), |s: &mut CacheSnapshot, v| s.version = v).await?;
         Ok(stored.unwrap_or_else(|| CacheSnapshot::empty(kind)))
+    }
+
+    async fn get_settings(&self) -> Result<Settings, StoreError> {
+        let stored = self.get_document(SETTINGS_KEY.to_string(), |s: &mut Settings, v| s.version = v).await?;
+        Ok(stored.unwrap_or_default())
     }
 
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nzj_core::maintenance::Maintenance;
+use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
 
@@ -49,6 +50,10 @@ pub enum Write {
         maintenance: Box<Maintenance>,
         expected_version: u64,
     },
+    Settings {
+        settings: Box<Settings>,
+        expected_version: u64,
+    },
     /// Deletes a maintenance window if it is still at `expected_version`.
     DeleteMaintenance {
         id: String,
@@ -67,6 +72,12 @@ impl Write {
     pub fn maintenance(maintenance: Maintenance) -> Write {
         let expected_version = maintenance.version;
         Write::Maintenance { maintenance: Box::new(maintenance), expected_version }
+    }
+
+    /// Write `settings` over the version it was read at (its current `version`).
+    pub fn settings(settings: Settings) -> Write {
+        let expected_version = settings.version;
+        Write::Settings { settings: Box::new(settings), expected_version }
     }
 
     /// Write `snapshot` over the version it was read at (its current `version`).
@@ -134,6 +145,9 @@ pub trait JobStore: Send + Sync {
     /// The cached Zabbix objects of one kind (empty, version 0, if never imported).
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError>;
 
+    /// The settings as stored, or the defaults (version 0) if never written.
+    async fn get_settings(&self) -> Result<Settings, StoreError>;
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
 
     /// Every maintenance window, ordered by id (creation time).
@@ -158,6 +172,7 @@ pub(crate) struct Document {
 }
 
 pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
+pub(crate) const SETTINGS_KEY: &str = "settings";
 
 pub(crate) fn maintenance_key(id: &str) -> String {
     format!("maintenance#{id}")
@@ -211,6 +226,15 @@ impl Write {
                     expected_version,
                     body: encode(&maintenance)?,
                     list: Some(MAINTENANCE_LIST),
+                })
+            }
+            Write::Settings { mut settings, expected_version } => {
+                settings.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: SETTINGS_KEY.to_string(),
+                    expected_version,
+                    body: encode(&settings)?,
+                    list: None,
                 })
             }
             Write::DeleteMaintenance { id, expected_version } => {

@@ -2,12 +2,13 @@
 //! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
 
 use crate::{
-    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, StoreError, Write, cache_key, decode_versioned, encode,
-    maintenance_key, schedule_key,
+    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write, cache_key,
+    decode_versioned, encode, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nzj_core::maintenance::Maintenance;
+use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -147,6 +148,13 @@ impl JobStore for SqliteStore {
         match self.get_document(cache_key(kind)).await? {
             Some((body, version)) => decode_versioned(&body, version, |s: &mut CacheSnapshot, v| s.version = v),
             None => Ok(CacheSnapshot::empty(kind)),
+        }
+    }
+
+    async fn get_settings(&self) -> Result<Settings, StoreError> {
+        match self.get_document(SETTINGS_KEY.to_string()).await? {
+            Some((body, version)) => decode_versioned(&body, version, |s: &mut Settings, v| s.version = v),
+            None => Ok(Settings::default()),
         }
     }
 
