@@ -259,7 +259,7 @@ pub async fn settings_show(api: &ApiClient) -> anyhow::Result<()> {
 /// Reads the settings' version, then changes the given fields from that version: if someone else
 /// changed the settings in between, the API refuses (409) and nothing is changed.
 pub async fn settings_set(api: &ApiClient, pairs: &[String]) -> anyhow::Result<()> {
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return Err(anyhow!("give FIELD VALUE pairs; {:?} has no value", pairs.last().unwrap_or(&String::new())));
     }
     let current = api.get("/api/settings", &[]).await?;
