@@ -239,7 +239,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         tags.extend(object.tags.iter().map(|t| (settings.tag_name("tag"), t.clone())));
     }
     let inventory = match settings.inventory_mode {
-        InventoryMode::Disabled => BTreeMap::new(),
+        InventoryMode::Disabled | InventoryMode::Automatic => BTreeMap::new(),
         InventoryMode::Manual => settings
             .inventory_mappings
             .iter()

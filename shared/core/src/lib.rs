@@ -40,6 +40,7 @@ mod names {
 pub mod clock;
 pub mod config;
 pub mod desired;
+pub mod host_config;
 pub mod interval;
 pub mod job;
 pub mod maintenance;

@@ -30,7 +30,7 @@ named_enum!(DeletePolicy { Soft => "soft", Hard => "hard" });
 
 named_enum!(TagNameCase { Lower => "lower", Preserve => "preserve" });
 
-named_enum!(InventoryMode { Disabled => "disabled", Manual => "manual" });
+named_enum!(InventoryMode { Disabled => "disabled", Manual => "manual", Automatic => "automatic" });
 
 /// What a rule matches on; an unset field matches anything. A rule with nothing set is a default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

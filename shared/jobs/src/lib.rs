@@ -2,9 +2,11 @@
 //! [`nzj_runtime::SystemJobHandler`], so the scheduler, manual runs and the Lambda functions run
 //! the same code.
 
+pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
 
+pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
 

@@ -9,8 +9,8 @@
 //! are one `TransactWriteItems`.
 
 use crate::{
-    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write, cache_key,
-    decode_versioned, encode, maintenance_key, schedule_key,
+    HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write,
+    cache_key, decode_versioned, encode, host_config_key, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -20,7 +20,9 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
+use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
@@ -203,6 +205,45 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().put(put.build().map_err(build_error)?).build())
     }
 
+    /// Documents of one list in key order, after the key `after`, at most `limit`, in as many
+    /// queries as pages.
+    async fn list_documents(
+        &self,
+        list: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut documents = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LIST_INDEX)
+                .expression_attribute_values(":list", s(list))
+                .set_exclusive_start_key(start.take());
+            req = match &after {
+                Some(after) => req
+                    .key_condition_expression("list_pk = :list AND list_sk > :after")
+                    .expression_attribute_values(":after", s(after.clone())),
+                None => req.key_condition_expression("list_pk = :list"),
+            };
+            if limit < usize::MAX {
+                req = req.limit((limit - documents.len()).min(1000) as i32);
+            }
+            let out = req.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let (body, version) = body_and_version(item)?;
+                documents.push((body.to_string(), version));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || documents.len() >= limit {
+                return Ok(documents);
+            }
+        }
+    }
+
     async fn get_document<T: serde::de::DeserializeOwned>(
         &self,
         key: String,
@@ -285,30 +326,23 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn list_maintenances(&self) -> Result<Vec<Maintenance>, StoreError> {
-        let mut windows = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LIST_INDEX)
-                .key_condition_expression("list_pk = :list")
-                .expression_attribute_values(":list", s(MAINTENANCE_LIST))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let (body, version) = body_and_version(item)?;
-                windows.push(decode_versioned(body, version, |m: &mut Maintenance, v| m.version = v)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                windows.sort_by(|a: &Maintenance, b| a.id.cmp(&b.id));
-                return Ok(windows);
-            }
-        }
+        let items = self.list_documents(MAINTENANCE_LIST, None, usize::MAX).await?;
+        items
+            .iter()
+            .map(|(body, version)| decode_versioned(body, *version, |m: &mut Maintenance, v| m.version = v))
+            .collect()
+    }
+
+    async fn get_host_config(&self, object: ObjectRef) -> Result<Option<HostConfig>, StoreError> {
+        self.get_document(host_config_key(object), |c: &mut HostConfig, v| c.version = v).await
+    }
+
+    async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
+        let items = self.list_documents(HOST_CONFIG_LIST, after.map(host_config_key), limit).await?;
+        items
+            .iter()
+            .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
+            .collect()
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
+use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
@@ -54,6 +56,10 @@ pub enum Write {
         settings: Box<Settings>,
         expected_version: u64,
     },
+    HostConfig {
+        config: Box<HostConfig>,
+        expected_version: u64,
+    },
     /// Deletes a maintenance window if it is still at `expected_version`.
     DeleteMaintenance {
         id: String,
@@ -72,6 +78,12 @@ impl Write {
     pub fn maintenance(maintenance: Maintenance) -> Write {
         let expected_version = maintenance.version;
         Write::Maintenance { maintenance: Box::new(maintenance), expected_version }
+    }
+
+    /// Write `config` over the version it was read at (its current `version`).
+    pub fn host_config(config: HostConfig) -> Write {
+        let expected_version = config.version;
+        Write::HostConfig { config: Box::new(config), expected_version }
     }
 
     /// Write `settings` over the version it was read at (its current `version`).
@@ -148,6 +160,12 @@ pub trait JobStore: Send + Sync {
     /// The settings as stored, or the defaults (version 0) if never written.
     async fn get_settings(&self) -> Result<Settings, StoreError>;
 
+    async fn get_host_config(&self, object: ObjectRef) -> Result<Option<HostConfig>, StoreError>;
+
+    /// Host configs ordered by object, after `after` (the previous page's last object), at most
+    /// `limit`.
+    async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError>;
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
 
     /// Every maintenance window, ordered by id (creation time).
@@ -173,6 +191,11 @@ pub(crate) struct Document {
 
 pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
+pub(crate) const HOST_CONFIG_LIST: &str = "hostconfig";
+
+pub(crate) fn host_config_key(object: ObjectRef) -> String {
+    format!("{HOST_CONFIG_LIST}#{object}")
+}
 
 pub(crate) fn maintenance_key(id: &str) -> String {
     format!("maintenance#{id}")
@@ -235,6 +258,15 @@ impl Write {
                     expected_version,
                     body: encode(&settings)?,
                     list: None,
+                })
+            }
+            Write::HostConfig { mut config, expected_version } => {
+                config.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: host_config_key(config.object),
+                    expected_version,
+                    body: encode(&config)?,
+                    list: Some(HOST_CONFIG_LIST),
                 })
             }
             Write::DeleteMaintenance { id, expected_version } => {

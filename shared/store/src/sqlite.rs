@@ -1,13 +1,16 @@
 //! The embedded store for `nzj serve`: SQLite in one file, one connection behind a mutex, each
 //! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
 
+use crate::{HOST_CONFIG_LIST, host_config_key};
 use crate::{
     JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write, cache_key,
     decode_versioned, encode, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
+use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
@@ -66,6 +69,25 @@ impl SqliteStore {
         })
         .await
         .map_err(unavailable)?
+    }
+
+    /// Documents of one list (`<list>#...` keys) after the key `after`, in key order.
+    async fn list_documents(&self, list: &str, after: String, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let (low, high) = (format!("{list}#"), format!("{list}$")); // '$' sorts right after '#'
+        let after = after.max(low);
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT body, version FROM documents WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params![after, high, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
     }
 
     async fn get_document(&self, key: String) -> Result<Option<(String, u64)>, StoreError> {
@@ -166,20 +188,24 @@ impl JobStore for SqliteStore {
     }
 
     async fn list_maintenances(&self) -> Result<Vec<Maintenance>, StoreError> {
-        let prefix = format!("{MAINTENANCE_LIST}#%");
-        let rows = self
-            .with_conn(move |conn| {
-                let mut stmt = conn
-                    .prepare("SELECT body, version FROM documents WHERE key LIKE ?1 ORDER BY key")
-                    .map_err(unavailable)?;
-                let rows = stmt
-                    .query_map([&prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
-                    .map_err(unavailable)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-            })
-            .await?;
+        let rows = self.list_documents(MAINTENANCE_LIST, String::new(), usize::MAX).await?;
         rows.iter()
             .map(|(body, version)| decode_versioned(body, *version, |m: &mut Maintenance, v| m.version = v))
+            .collect()
+    }
+
+    async fn get_host_config(&self, object: ObjectRef) -> Result<Option<HostConfig>, StoreError> {
+        self.get_document(host_config_key(object))
+            .await?
+            .map(|(body, version)| decode_versioned(&body, version, |c: &mut HostConfig, v| c.version = v))
+            .transpose()
+    }
+
+    async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
+        let after = after.map(host_config_key).unwrap_or_default();
+        let rows = self.list_documents(HOST_CONFIG_LIST, after, limit).await?;
+        rows.iter()
+            .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
             .collect()
     }
 

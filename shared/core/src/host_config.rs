@@ -1,0 +1,41 @@
+//! What the product knows of each managed host: its NetBox object, its Zabbix host id, whether it
+//! was in sync when last checked, and how it differed.
+
+use crate::desired::Difference;
+use crate::job::JobId;
+use crate::netbox::ObjectRef;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostConfig {
+    pub object: ObjectRef,
+    pub hostid: Option<String>,
+    /// The technical name last written.
+    pub host: Option<String>,
+    /// `None` until first checked; a Zabbix outage leaves it as it was (never "out of sync").
+    pub in_sync: Option<bool>,
+    pub last_sync_update: Option<DateTime<Utc>>,
+    pub difference: Vec<Difference>,
+    pub last_job: Option<JobId>,
+    /// Hash of the write-only fields last written (PSK, secret macros): they cannot be read back.
+    pub secrets_hash: Option<String>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl HostConfig {
+    pub fn new(object: ObjectRef) -> Self {
+        HostConfig {
+            object,
+            hostid: None,
+            host: None,
+            in_sync: None,
+            last_sync_update: None,
+            difference: Vec::new(),
+            last_job: None,
+            secrets_hash: None,
+            version: 0,
+        }
+    }
+}

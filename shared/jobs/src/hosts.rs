@@ -1,0 +1,563 @@
+//! Host jobs (CreateHost, UpdateHost, DeleteHost): converge one Zabbix host to the desired state
+//! of its NetBox object. Whatever the job's name, the work is the same: compute what the host
+//! should be, read what it is (one `host.get` by the managed tag), and write the difference in one
+//! call. So a job delivered three times, or an update that arrives before its create, converges.
+
+use crate::{store_failure, zabbix_failure};
+use chrono::{DateTime, Utc};
+use nzj_core::desired::{ActualHost, Desired, DesiredHost, DesiredInterface, MonitoredBy, Named, differences};
+use nzj_core::host_config::HostConfig;
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::ObjectRef;
+use nzj_core::settings::{DeletePolicy, HostStatus, InterfaceKind, InventoryMode, Settings};
+use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
+use nzj_core::{Clock, JobLog, JobName, JobRecord, LogLevel};
+use nzj_runtime::JobFailure;
+use nzj_store::{JobStore, Write};
+use nzj_zabbix::{ZabbixClient, ZabbixError, ZabbixVersion};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What converging did to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    Created,
+    Updated,
+    Unchanged,
+    Adopted,
+    SoftDeleted {
+        renamed_to: String,
+    },
+    HardDeleted,
+    /// Out of scope or deleted in NetBox, and no host in Zabbix: nothing to do.
+    AlreadyGone,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostOutcome {
+    pub action: HostAction,
+    pub hostid: Option<String>,
+    /// The Zabbix host before, and what was sent (secrets redacted).
+    pub pre_data: Option<Value>,
+    pub post_data: Option<Value>,
+    pub difference: Vec<nzj_core::desired::Difference>,
+}
+
+pub struct HostSync {
+    pub zabbix: Arc<ZabbixClient>,
+    pub store: Arc<dyn JobStore>,
+}
+
+/// Keys whose values are secrets when they are not a user macro reference.
+const SECRET_KEYS: [&str; 6] =
+    ["tls_psk", "tls_psk_identity", "community", "authpassphrase", "privpassphrase", "password"];
+
+/// A copy of `value` with every secret replaced, for job logs.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let secret = SECRET_KEYS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.starts_with("{$"));
+                    (k.clone(), if secret { Value::String("<redacted>".into()) } else { redact(v) })
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn items(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn is_already_exists(e: &ZabbixError) -> bool {
+    matches!(e, ZabbixError::Api { data, .. } if data.contains("already exists"))
+}
+
+impl HostSync {
+    fn output(version: ZabbixVersion) -> Vec<&'static str> {
+        let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode"];
+        if version.proxy_on_host_by_monitored_by() {
+            fields.extend(["monitored_by", "proxyid", "proxy_groupid"]);
+        } else {
+            fields.push("proxy_hostid");
+        }
+        fields
+    }
+
+    /// The managed host of `object`: one `host.get` by the exact managed tag, never by name.
+    async fn find_managed(
+        &self,
+        version: ZabbixVersion,
+        settings: &Settings,
+        object: ObjectRef,
+    ) -> Result<Option<Value>, ZabbixError> {
+        let (select_groups, _) = version.select_host_groups();
+        let found = self
+            .zabbix
+            .call(
+                "host.get",
+                json!({
+                    "output": Self::output(version),
+                    select_groups: ["groupid", "name"],
+                    "selectParentTemplates": ["templateid"],
+                    "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
+                    "selectTags": ["tag", "value"],
+                    "selectInventory": "extend",
+                    "tags": [{"tag": settings.tag_name("object"), "value": object.to_string(), "operator": 1}],
+                }),
+            )
+            .await?;
+        Ok(items(&found).first().cloned())
+    }
+
+    /// A host as read back, in the desired host's terms; only tags with the product's prefix count.
+    pub fn actual(version: ZabbixVersion, settings: &Settings, raw: &Value) -> ActualHost {
+        let (_, groups_key) = version.select_host_groups();
+        let monitored_by = if version.proxy_on_host_by_monitored_by() {
+            match text(&raw["monitored_by"]).as_str() {
+                "1" => MonitoredBy::Proxy(Named { id: text(&raw["proxyid"]), name: String::new() }),
+                "2" => MonitoredBy::ProxyGroup(Named { id: text(&raw["proxy_groupid"]), name: String::new() }),
+                _ => MonitoredBy::Server,
+            }
+        } else {
+            match text(&raw["proxy_hostid"]).as_str() {
+                "" | "0" => MonitoredBy::Server,
+                id => MonitoredBy::Proxy(Named { id: id.to_string(), name: String::new() }),
+            }
+        };
+        let interface = items(&raw["interfaces"]).iter().find(|i| text(&i["main"]) == "1").map(|i| DesiredInterface {
+            kind: match (text(&i["type"]).as_str(), text(&i["details"]["version"]).as_str()) {
+                ("2", "3") => InterfaceKind::SnmpV3,
+                ("2", _) => InterfaceKind::SnmpV2c,
+                _ => InterfaceKind::Agent,
+            },
+            ip: text(&i["ip"]),
+            dns: text(&i["dns"]),
+            port: text(&i["port"]),
+        });
+        let inventory_mode = match text(&raw["inventory_mode"]).as_str() {
+            "0" => InventoryMode::Manual,
+            "1" => InventoryMode::Automatic,
+            _ => InventoryMode::Disabled,
+        };
+        ActualHost {
+            hostid: text(&raw["hostid"]),
+            host: text(&raw["host"]),
+            name: text(&raw["name"]),
+            status: if text(&raw["status"]) == "0" { HostStatus::Enabled } else { HostStatus::Disabled },
+            host_groups: items(&raw[groups_key]).iter().map(|g| text(&g["name"])).collect(),
+            template_ids: items(&raw["parentTemplates"]).iter().map(|t| text(&t["templateid"])).collect(),
+            monitored_by,
+            interface,
+            tags: items(&raw["tags"])
+                .iter()
+                .map(|t| (text(&t["tag"]), text(&t["value"])))
+                .filter(|(tag, _)| tag.starts_with(&settings.tag_prefix))
+                .collect(),
+            inventory_mode,
+            inventory: raw["inventory"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).filter(|(_, v)| !v.is_empty()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Ids of the named host groups: from the host's own groups and the imported cache, creating
+    /// the missing ones (one call). An update whose groups are all known makes no call here.
+    async fn group_ids(&self, names: &BTreeSet<String>, host_groups: &[Value]) -> Result<Vec<String>, ZabbixError> {
+        let cached: CacheSnapshot = self
+            .store
+            .get_cache(CacheKind::HostGroups)
+            .await
+            .unwrap_or_else(|_| CacheSnapshot::empty(CacheKind::HostGroups));
+        let mut known: BTreeMap<String, String> =
+            cached.objects.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
+        known.extend(host_groups.iter().map(|g| (text(&g["name"]), text(&g["groupid"]))));
+        let mut ids: Vec<String> = names.iter().filter_map(|n| known.get(n).cloned()).collect();
+        let missing: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
+        if missing.is_empty() {
+            return Ok(ids);
+        }
+        let create: Vec<Value> = missing.iter().map(|n| json!({"name": n})).collect();
+        match self.zabbix.call("hostgroup.create", json!(create)).await {
+            Ok(created) => ids.extend(items(&created["groupids"]).iter().map(text)),
+            // The cache is older than Zabbix: the groups exist already; look them up.
+            Err(e) if is_already_exists(&e) => {
+                let found = self
+                    .zabbix
+                    .call("hostgroup.get", json!({"output": ["groupid"], "filter": {"name": missing}}))
+                    .await?;
+                ids.extend(items(&found).iter().map(|g| text(&g["groupid"])));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(ids)
+    }
+
+    /// The `host.create` / `host.update` parameters of `desired`, with the version's field names.
+    fn params(
+        version: ZabbixVersion,
+        settings: &Settings,
+        desired: &DesiredHost,
+        group_ids: &[String],
+        keep: Option<&Value>,
+    ) -> Value {
+        let iface = &desired.interface;
+        let mut interface =
+            json!({"type": 1, "main": 1, "useip": 1, "ip": iface.ip, "dns": iface.dns, "port": iface.port});
+        match iface.kind {
+            InterfaceKind::Agent => {}
+            InterfaceKind::SnmpV2c => {
+                interface["type"] = json!(2);
+                interface["details"] = json!({"version": 2, "bulk": 1, "community": "{$SNMP_COMMUNITY}"});
+            }
+            InterfaceKind::SnmpV3 => {
+                interface["type"] = json!(2);
+                interface["details"] = json!({
+                    "version": 3, "bulk": 1, "securityname": "{$SNMPV3_SECURITYNAME}", "securitylevel": 2,
+                    "authprotocol": 1, "authpassphrase": "{$SNMPV3_AUTHPASS}",
+                    "privprotocol": 1, "privpassphrase": "{$SNMPV3_PRIVPASS}",
+                });
+            }
+        }
+        // Keep the existing interface id (items and triggers refer to it) when the type is the same.
+        if let Some(raw) = keep {
+            let same_type = items(&raw["interfaces"])
+                .iter()
+                .find(|i| text(&i["main"]) == "1" && text(&i["type"]) == text(&interface["type"]));
+            if let Some(existing) = same_type {
+                interface["interfaceid"] = existing["interfaceid"].clone();
+            }
+        }
+        let mut tags: Vec<Value> =
+            desired.tags.iter().map(|(tag, value)| json!({"tag": tag, "value": value})).collect();
+        if let Some(raw) = keep {
+            // Tags without the product's prefix belong to someone else: keep them.
+            tags.extend(
+                items(&raw["tags"]).iter().filter(|t| !text(&t["tag"]).starts_with(&settings.tag_prefix)).cloned(),
+            );
+        }
+        let mut params = json!({
+            "host": desired.host,
+            "name": desired.name,
+            "status": if desired.status == HostStatus::Enabled { 0 } else { 1 },
+            "groups": group_ids.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+            "templates": desired.templates.iter().map(|t| json!({"templateid": t.id})).collect::<Vec<_>>(),
+            "interfaces": [interface],
+            "tags": tags,
+            "inventory_mode": match desired.inventory_mode { InventoryMode::Disabled => -1, InventoryMode::Manual => 0, InventoryMode::Automatic => 1 },
+        });
+        if desired.inventory_mode == InventoryMode::Manual {
+            params["inventory"] = json!(desired.inventory);
+        }
+        if version.proxy_on_host_by_monitored_by() {
+            let (by, proxy, group) = match &desired.monitored_by {
+                MonitoredBy::Server => (0, "0".to_string(), "0".to_string()),
+                MonitoredBy::Proxy(p) => (1, p.id.clone(), "0".to_string()),
+                MonitoredBy::ProxyGroup(g) => (2, "0".to_string(), g.id.clone()),
+            };
+            params["monitored_by"] = json!(by);
+            params["proxyid"] = json!(proxy);
+            params["proxy_groupid"] = json!(group);
+        } else {
+            params["proxy_hostid"] = json!(match &desired.monitored_by {
+                MonitoredBy::Proxy(p) => p.id.clone(),
+                _ => "0".to_string(),
+            });
+        }
+        params
+    }
+
+    /// Brings the Zabbix host of `object` to `desired`. `Desired::OutOfScope` (or a NetBox
+    /// deletion) deletes the host per the delete policy; a host already gone is success.
+    pub async fn converge(
+        &self,
+        object: ObjectRef,
+        desired: &Desired,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> Result<HostOutcome, JobFailure> {
+        let version = self.zabbix.version().await.map_err(zabbix_failure)?;
+        let existing = self.find_managed(version, settings, object).await.map_err(zabbix_failure)?;
+        match (desired, existing) {
+            (Desired::Host(desired), None) => self.create(version, settings, desired).await,
+            (Desired::Host(desired), Some(raw)) => {
+                let actual = Self::actual(version, settings, &raw);
+                let difference = differences(desired, &actual);
+                if difference.is_empty() {
+                    return Ok(HostOutcome {
+                        action: HostAction::Unchanged,
+                        hostid: Some(actual.hostid),
+                        pre_data: Some(redact(&raw)),
+                        post_data: None,
+                        difference,
+                    });
+                }
+                let (_, groups_key) = version.select_host_groups();
+                let group_ids =
+                    self.group_ids(&desired.host_groups, items(&raw[groups_key])).await.map_err(zabbix_failure)?;
+                let mut params = Self::params(version, settings, desired, &group_ids, Some(&raw));
+                params["hostid"] = json!(actual.hostid);
+                let desired_ids: BTreeSet<&String> = desired.templates.iter().map(|t| &t.id).collect();
+                let removed: Vec<Value> = actual
+                    .template_ids
+                    .iter()
+                    .filter(|id| !desired_ids.contains(id))
+                    .map(|id| json!({"templateid": id}))
+                    .collect();
+                if !removed.is_empty() {
+                    params["templates_clear"] = json!(removed);
+                }
+                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
+                Ok(HostOutcome {
+                    action: HostAction::Updated,
+                    hostid: Some(actual.hostid),
+                    pre_data: Some(redact(&raw)),
+                    post_data: Some(redact(&params)),
+                    difference,
+                })
+            }
+            (Desired::OutOfScope(_), Some(raw)) => self.delete(version, settings, object, &raw, now).await,
+            (Desired::OutOfScope(_), None) => Ok(HostOutcome {
+                action: HostAction::AlreadyGone,
+                hostid: None,
+                pre_data: None,
+                post_data: None,
+                difference: Vec::new(),
+            }),
+        }
+    }
+
+    async fn create(
+        &self,
+        version: ZabbixVersion,
+        settings: &Settings,
+        desired: &DesiredHost,
+    ) -> Result<HostOutcome, JobFailure> {
+        let group_ids = self.group_ids(&desired.host_groups, &[]).await.map_err(zabbix_failure)?;
+        let params = Self::params(version, settings, desired, &group_ids, None);
+        match self.zabbix.call("host.create", params.clone()).await {
+            Ok(created) => Ok(HostOutcome {
+                action: HostAction::Created,
+                hostid: items(&created["hostids"]).first().map(text),
+                pre_data: None,
+                post_data: Some(redact(&params)),
+                difference: Vec::new(),
+            }),
+            // A host with this name exists but is not ours (no managed tag): brownfield.
+            Err(e) if is_already_exists(&e) => {
+                if !settings.adoption {
+                    return Err(JobFailure::permanent(format!(
+                        "a Zabbix host named {:?} exists without the tag {}; turn adoption on to adopt it, or rename one of them",
+                        desired.host,
+                        settings.tag_name("object")
+                    )));
+                }
+                let found = self
+                    .zabbix
+                    .call("host.get", json!({"output": Self::output(version), "selectTags": ["tag", "value"], "selectInterfaces": ["interfaceid", "type", "main"], "filter": {"host": [desired.host]}}))
+                    .await
+                    .map_err(zabbix_failure)?;
+                let raw = items(&found).first().cloned().ok_or_else(|| {
+                    JobFailure::transient(format!("host {:?} vanished while adopting it", desired.host))
+                })?;
+                let mut params = Self::params(version, settings, desired, &group_ids, Some(&raw));
+                params["hostid"] = raw["hostid"].clone();
+                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
+                Ok(HostOutcome {
+                    action: HostAction::Adopted,
+                    hostid: Some(text(&raw["hostid"])),
+                    pre_data: Some(redact(&raw)),
+                    post_data: Some(redact(&params)),
+                    difference: Vec::new(),
+                })
+            }
+            Err(e) => Err(zabbix_failure(e)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        version: ZabbixVersion,
+        settings: &Settings,
+        object: ObjectRef,
+        raw: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<HostOutcome, JobFailure> {
+        let hostid = text(&raw["hostid"]);
+        let (select_groups, groups_key) = version.select_host_groups();
+        let host_groups: BTreeSet<String> = items(&raw[groups_key]).iter().map(|g| text(&g["groupid"])).collect();
+        // A host in an active maintenance window is not deleted.
+        let windows = self
+            .zabbix
+            .call("maintenance.get", json!({"output": ["name", "active_since", "active_till"], "selectHosts": ["hostid"], select_groups: ["groupid"]}))
+            .await
+            .map_err(zabbix_failure)?;
+        let stamp = now.timestamp();
+        for window in items(&windows) {
+            let active = text(&window["active_since"]).parse::<i64>().is_ok_and(|s| s <= stamp)
+                && text(&window["active_till"]).parse::<i64>().is_ok_and(|t| stamp < t);
+            let covers = items(&window["hosts"]).iter().any(|h| text(&h["hostid"]) == hostid)
+                || items(&window[groups_key]).iter().any(|g| host_groups.contains(&text(&g["groupid"])));
+            if active && covers {
+                return Err(JobFailure::permanent(format!(
+                    "host {:?} is in the active maintenance window {:?}; it is not deleted",
+                    text(&raw["host"]),
+                    text(&window["name"])
+                )));
+            }
+        }
+        match settings.delete_policy {
+            DeletePolicy::Hard => {
+                match self.zabbix.call("host.delete", json!([hostid])).await {
+                    Ok(_) => {}
+                    // Deleted meanwhile by someone else: the goal is reached.
+                    Err(ZabbixError::Api { data, .. })
+                        if data.contains("does not exist") || data.contains("No permissions") => {}
+                    Err(e) => return Err(zabbix_failure(e)),
+                }
+                Ok(HostOutcome {
+                    action: HostAction::HardDeleted,
+                    hostid: Some(hostid),
+                    pre_data: Some(redact(raw)),
+                    post_data: None,
+                    difference: Vec::new(),
+                })
+            }
+            DeletePolicy::Soft => {
+                let base = format!("{}{}", text(&raw["host"]), settings.graveyard_suffix);
+                let candidates: Vec<String> =
+                    std::iter::once(base.clone()).chain((1..=20).map(|n| format!("{base}-{n}"))).collect();
+                let taken = self
+                    .zabbix
+                    .call("host.get", json!({"output": ["host"], "filter": {"host": candidates}}))
+                    .await
+                    .map_err(zabbix_failure)?;
+                let taken: BTreeSet<String> = items(&taken).iter().map(|h| text(&h["host"])).collect();
+                let renamed_to = candidates
+                    .into_iter()
+                    .find(|c| !taken.contains(c))
+                    .ok_or_else(|| JobFailure::permanent(format!("no free graveyard name for {base:?} (tried 21)")))?;
+                let graveyard = self
+                    .group_ids(&BTreeSet::from([settings.graveyard_group.clone()]), &[])
+                    .await
+                    .map_err(zabbix_failure)?;
+                // The managed tag goes, so a NetBox object created again gets a new host.
+                let mut tags: Vec<Value> = items(&raw["tags"])
+                    .iter()
+                    .filter(|t| text(&t["tag"]) != settings.tag_name("object"))
+                    .cloned()
+                    .collect();
+                tags.push(json!({"tag": settings.tag_name("deleted"), "value": object.to_string()}));
+                let params = json!({
+                    "hostid": hostid,
+                    "host": renamed_to,
+                    "name": format!("{}{}", text(&raw["name"]), &renamed_to[text(&raw["host"]).len()..]),
+                    "status": 1,
+                    "groups": graveyard.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+                    "tags": tags,
+                });
+                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
+                Ok(HostOutcome {
+                    action: HostAction::SoftDeleted { renamed_to },
+                    hostid: Some(hostid),
+                    pre_data: Some(redact(raw)),
+                    post_data: Some(redact(&params)),
+                    difference: Vec::new(),
+                })
+            }
+        }
+    }
+}
+
+/// Runs one host job from start to end: records it, converges the host, records the outcome in
+/// the job and the host config. Returns the recorded job and what converging did (or why it
+/// failed: a worker retries a transient failure); `Err` only if the store could not record it. `desired` is computed by the caller from the NetBox object (or
+/// `OutOfScope` for a NetBox deletion).
+pub struct HostJobs {
+    pub sync: HostSync,
+    pub clock: Arc<dyn Clock>,
+    pub lease: chrono::Duration,
+    pub retention: chrono::Duration,
+}
+
+impl HostJobs {
+    pub async fn run(
+        &self,
+        name: JobName,
+        object: ObjectRef,
+        desired: Result<Desired, nzj_core::desired::MappingError>,
+        settings: &Settings,
+        mut origin: JobOrigin,
+    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+        let store = &self.sync.store;
+        origin.object = Some(object.to_string());
+        let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
+        store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+        record.version += 1;
+
+        let mut log = JobLog::default();
+        let outcome = match desired {
+            Ok(desired) => self.sync.converge(object, &desired, settings, self.clock.now()).await,
+            Err(e) => Err(JobFailure::permanent(e.to_string())),
+        };
+        let now = self.clock.now();
+        let mut config =
+            store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
+        match &outcome {
+            Ok(done) => {
+                if let Some(pre) = &done.pre_data {
+                    log.push(now, LogLevel::Info, format!("pre_data: {pre}"));
+                }
+                if let Some(post) = &done.post_data {
+                    log.push(now, LogLevel::Info, format!("post_data: {post}"));
+                }
+                let message = match &done.action {
+                    HostAction::Created => "host created".to_string(),
+                    HostAction::Updated => format!(
+                        "host updated: {}",
+                        done.difference.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    HostAction::Unchanged => "host already in sync".to_string(),
+                    HostAction::Adopted => "existing host adopted".to_string(),
+                    HostAction::SoftDeleted { renamed_to } => format!("host soft-deleted as {renamed_to}"),
+                    HostAction::HardDeleted => "host deleted".to_string(),
+                    HostAction::AlreadyGone => "no host to delete".to_string(),
+                };
+                log.push(now, LogLevel::Info, message.clone());
+                record.log = log;
+                record
+                    .complete(now, json!({"message": message, "hostid": done.hostid}))
+                    .map_err(|e| JobFailure::permanent(e.to_string()))?;
+                let gone = matches!(
+                    done.action,
+                    HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone
+                );
+                config.hostid = if gone { None } else { done.hostid.clone() };
+                config.in_sync = Some(true);
+                config.difference = Vec::new();
+                config.last_sync_update = Some(now);
+            }
+            Err(failure) => {
+                record.log = log;
+                record.fail(now, failure.to_string()).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            }
+        }
+        config.last_job = Some(record.id.clone());
+        store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
+        record.version += 1;
+        Ok((record, outcome.map(|done| done.action)))
+    }
+}
