@@ -1,0 +1,328 @@
+//! Host jobs against real Zabbix 6.0 and 7.0, from the real NetBox 4.7 device payload.
+
+mod support;
+
+use nzj_core::desired::{CacheView, Desired, desired_host};
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
+use nzj_core::settings::{DeletePolicy, Settings};
+use nzj_core::zabbix_cache::CacheKind;
+use nzj_core::{JobName, JobStatus, SystemJob, Trigger};
+use nzj_jobs::{HostAction, HostJobs, HostSync, ImportZabbixSettings};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use support::{Env, Peer, first_id, setup_call, unique};
+
+for_each_zabbix!(
+    create_update_and_both_delete_policies_each_end_in_sync,
+    the_same_job_three_times_and_update_before_create_converge_to_one_host,
+    an_update_of_a_changed_host_is_one_read_and_one_write,
+    a_host_in_an_active_maintenance_window_is_not_deleted,
+);
+
+/// A device from the real NetBox 4.7 payload, with its own id and name so tests do not collide.
+struct Device {
+    data: Value,
+    object: ObjectRef,
+}
+
+impl Device {
+    fn new() -> Device {
+        let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+        let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+        let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
+        data["id"] = json!(id);
+        data["name"] = json!(unique("nzj-dev"));
+        Device { data, object: ObjectRef { kind: ObjectKind::Device, id } }
+    }
+
+    fn name(&self) -> String {
+        self.data["name"].as_str().unwrap().to_string()
+    }
+}
+
+struct Hosts {
+    env: Env,
+    jobs: HostJobs,
+    settings: Settings,
+}
+
+impl Hosts {
+    /// A fresh store with the Zabbix settings imported, and host jobs on it.
+    async fn new(peer: &Peer) -> Hosts {
+        let env = Env::new();
+        let zabbix = peer.client();
+        let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: env.store.clone(), max_deletions: 100_000 };
+        assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
+        let jobs = HostJobs {
+            sync: HostSync { zabbix, store: env.store.clone() },
+            clock: env.clock.clone(),
+            lease: chrono::Duration::seconds(60),
+            retention: chrono::Duration::days(1),
+        };
+        Hosts { env, jobs, settings: Settings::default() }
+    }
+
+    async fn reimport(&self) {
+        let import = ImportZabbixSettings {
+            zabbix: self.jobs.sync.zabbix.clone(),
+            store: self.env.store.clone(),
+            max_deletions: 100_000,
+        };
+        assert_eq!(self.env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
+    }
+
+    async fn desired(&self, data: Option<&Value>) -> Desired {
+        let Some(data) = data else { return Desired::OutOfScope("deleted in NetBox".into()) };
+        let object = NetboxObject::from_rest(ObjectKind::Device, data).unwrap();
+        let mut snapshots = Vec::new();
+        for kind in CacheKind::ALL {
+            snapshots.push(self.env.store.get_cache(*kind).await.unwrap());
+        }
+        desired_host(&object, &self.settings, &CacheView::new(&snapshots)).unwrap()
+    }
+
+    /// Runs a host job to its end; panics if it failed.
+    async fn run(&self, name: JobName, device: &Device, data: Option<&Value>) -> HostAction {
+        let origin = JobOrigin { trigger: Trigger::Webhook, user: "tests".into(), object: None };
+        let desired = Ok(self.desired(data).await);
+        let (record, action) = self.jobs.run(name, device.object, desired, &self.settings, origin).await.unwrap();
+        let action = action.unwrap_or_else(|f| panic!("{name} failed: {f}"));
+        assert_eq!(record.status, JobStatus::Completed);
+        assert_eq!(record.object.as_deref(), Some(device.object.to_string().as_str()));
+        action
+    }
+
+    /// In sync: a further UpdateHost changes nothing, and the host config says so.
+    async fn assert_in_sync(&self, device: &Device, data: Option<&Value>) {
+        assert_eq!(
+            self.run(JobName::UpdateHost, device, data).await,
+            if data.is_some() { HostAction::Unchanged } else { HostAction::AlreadyGone }
+        );
+        let config = self.env.store.get_host_config(device.object).await.unwrap().unwrap();
+        assert_eq!(config.in_sync, Some(true));
+        assert!(config.difference.is_empty());
+    }
+
+    /// The Zabbix host of `device` by its managed tag.
+    async fn zabbix_host(&self, device: &Device) -> Option<Value> {
+        let zbx = &self.jobs.sync.zabbix;
+        let (select, key) = zbx.version().await.unwrap().select_host_groups();
+        let found = zbx
+            .call(
+                "host.get",
+                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip"],
+                       "tags": [{"tag": "netbox:object", "value": device.object.to_string(), "operator": 1}]}),
+            )
+            .await
+            .unwrap();
+        found.as_array().unwrap().first().cloned().map(|mut h| {
+            h["groups_normalised"] = h[key].clone();
+            h
+        })
+    }
+}
+
+async fn create_update_and_both_delete_policies_each_end_in_sync(peer: Peer) {
+    let mut hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    let created = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(created["host"], device.name());
+    assert_eq!(created["status"], "0");
+    assert_eq!(created["parentTemplates"][0]["host"], "Linux by Zabbix agent");
+    assert_eq!(created["groups_normalised"][0]["name"], "NetBox/Site 76683");
+    let interface_id = created["interfaces"][0]["interfaceid"].clone();
+    assert_eq!(created["interfaces"][0]["ip"], "192.0.2.10");
+
+    // Rename, and change the primary IP: one update, the interface keeps its id.
+    let renamed = unique("nzj-dev-renamed");
+    device.data["name"] = json!(renamed);
+    device.data["primary_ip4"]["address"] = json!("192.0.2.77/24");
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(
+        (host["host"].as_str(), host["interfaces"][0]["ip"].as_str()),
+        (Some(renamed.as_str()), Some("192.0.2.77"))
+    );
+    assert_eq!(host["interfaces"][0]["interfaceid"], interface_id, "interface ids are kept");
+
+    // Status planned, monitored but disabled.
+    hosts.settings.monitored_statuses = vec!["active".into(), "planned".into()];
+    device.data["status"] = json!({"value": "planned", "label": "Planned"});
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    assert_eq!(hosts.zabbix_host(&device).await.unwrap()["status"], "1");
+
+    // The template is removed from the mapping: unlinked and cleared.
+    hosts.settings.rules[0].templates.clear();
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    assert!(hosts.zabbix_host(&device).await.unwrap()["parentTemplates"].as_array().unwrap().is_empty());
+
+    // Monitored by a proxy (7.0: monitored_by + proxyid; 6.0: proxy_hostid).
+    let zbx = hosts.jobs.sync.zabbix.clone();
+    let seven = peer.major_minor == "7.0";
+    let proxy = unique("nzj-px");
+    let params = if seven { json!({"name": proxy, "operating_mode": 0}) } else { json!({"host": proxy, "status": 5}) };
+    let proxy_id = first_id(&setup_call(&zbx, "proxy.create", params).await, "proxyids");
+    hosts.reimport().await;
+    hosts.settings.rules[0].proxy = Some(proxy.clone());
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    if seven {
+        assert_eq!((host["monitored_by"].as_str(), host["proxyid"].as_str()), (Some("1"), Some(proxy_id.as_str())));
+    } else {
+        assert_eq!(host["proxy_hostid"], proxy_id);
+    }
+    hosts.settings.rules[0].proxy = None;
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+
+    // Soft delete: renamed with the suffix, moved to the graveyard, disabled, no longer managed.
+    let hostid = host["hostid"].as_str().unwrap().to_string();
+    let action = hosts.run(JobName::DeleteHost, &device, None).await;
+    assert_eq!(action, HostAction::SoftDeleted { renamed_to: format!("{renamed}-deleted") });
+    hosts.assert_in_sync(&device, None).await;
+    let graveyard = zbx
+        .call("host.get", json!({"output": ["host", "status"], "hostids": [hostid], "selectTags": ["tag", "value"]}))
+        .await
+        .unwrap();
+    assert_eq!(graveyard[0]["host"], format!("{renamed}-deleted"));
+    assert_eq!(graveyard[0]["status"], "1");
+    assert!(graveyard[0]["tags"].as_array().unwrap().iter().any(|t| t["tag"] == "netbox:deleted"));
+    assert!(hosts.zabbix_host(&device).await.is_none());
+
+    // Back in NetBox, then deleted with the hard policy: a new host, then none at all.
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    hosts.settings.delete_policy = DeletePolicy::Hard;
+    assert_eq!(hosts.run(JobName::DeleteHost, &device, None).await, HostAction::HardDeleted);
+    hosts.assert_in_sync(&device, None).await;
+    assert!(hosts.zabbix_host(&device).await.is_none());
+    setup_call(&zbx, "host.delete", json!([hostid])).await;
+    setup_call(&zbx, "proxy.delete", json!([proxy_id])).await;
+}
+
+async fn the_same_job_three_times_and_update_before_create_converge_to_one_host(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let device = Device::new();
+    let actions = [
+        hosts.run(JobName::CreateHost, &device, Some(&device.data)).await,
+        hosts.run(JobName::CreateHost, &device, Some(&device.data)).await,
+        hosts.run(JobName::CreateHost, &device, Some(&device.data)).await,
+    ];
+    assert_eq!(actions, [HostAction::Created, HostAction::Unchanged, HostAction::Unchanged]);
+    let by_name = hosts
+        .jobs
+        .sync
+        .zabbix
+        .call("host.get", json!({"output": ["hostid"], "filter": {"host": [device.name()]}}))
+        .await
+        .unwrap();
+    assert_eq!(by_name.as_array().unwrap().len(), 1, "one host");
+
+    // An update that arrives before its create creates the host; the late create changes nothing.
+    let late = Device::new();
+    assert_eq!(hosts.run(JobName::UpdateHost, &late, Some(&late.data)).await, HostAction::Created);
+    assert_eq!(hosts.run(JobName::CreateHost, &late, Some(&late.data)).await, HostAction::Unchanged);
+
+    let mut adopted = Settings::default();
+    adopted.adoption = false;
+    // A host with the same name but no managed tag is not taken over while adoption is off.
+    let stranger = Device::new();
+    let zbx = hosts.jobs.sync.zabbix.clone();
+    let group_id =
+        first_id(&setup_call(&zbx, "hostgroup.create", json!({"name": unique("nzj-brownfield")})).await, "groupids");
+    setup_call(&zbx, "host.create", json!({"host": stranger.name(), "groups": [{"groupid": group_id}]})).await;
+    let origin = JobOrigin { trigger: Trigger::Webhook, user: "tests".into(), object: None };
+    let (record, action) = hosts
+        .jobs
+        .run(
+            JobName::CreateHost,
+            stranger.object,
+            Ok(hosts.desired(Some(&stranger.data)).await),
+            &adopted,
+            origin.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.status, JobStatus::Failed);
+    assert!(action.unwrap_err().message.contains("turn adoption on"));
+    adopted.adoption = true;
+    let (_, action) = hosts
+        .jobs
+        .run(JobName::CreateHost, stranger.object, Ok(hosts.desired(Some(&stranger.data)).await), &adopted, origin)
+        .await
+        .unwrap();
+    assert_eq!(action.unwrap(), HostAction::Adopted);
+    assert!(hosts.zabbix_host(&stranger).await.is_some(), "adopted hosts carry the managed tag");
+
+    for device in [&device, &late, &stranger] {
+        if let Some(host) = hosts.zabbix_host(device).await {
+            setup_call(&zbx, "host.delete", json!([host["hostid"]])).await;
+        }
+    }
+}
+
+fn pinned(scenario: &str, version: &str) -> BTreeMap<String, u64> {
+    let pins: Value = serde_json::from_str(include_str!("call_counts.json")).unwrap();
+    serde_json::from_value(pins[scenario][version].clone()).unwrap()
+}
+
+async fn an_update_of_a_changed_host_is_one_read_and_one_write(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    device.data["primary_ip4"]["address"] = json!("192.0.2.99/24");
+    let before = hosts.jobs.sync.zabbix.calls().snapshot();
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let after = hosts.jobs.sync.zabbix.calls().snapshot();
+    let used: BTreeMap<String, u64> = after
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    assert_eq!(used, pinned("UpdateHost of a changed host", peer.major_minor));
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    setup_call(&hosts.jobs.sync.zabbix, "host.delete", json!([host["hostid"]])).await;
+}
+
+async fn a_host_in_an_active_maintenance_window_is_not_deleted(peer: Peer) {
+    use nzj_core::maintenance::{MaintenanceRequest, MaintenanceTargets};
+    let hosts = Hosts::new(&peer).await;
+    let device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let maintenance = nzj_jobs::MaintenanceService {
+        zabbix: hosts.jobs.sync.zabbix.clone(),
+        store: hosts.env.store.clone(),
+        clock: hosts.env.clock.clone(),
+    };
+    let now = chrono::Utc::now();
+    let window = maintenance
+        .create(MaintenanceRequest {
+            name: unique("nzj-guard"),
+            description: String::new(),
+            active_since: now - chrono::Duration::minutes(10),
+            active_till: now + chrono::Duration::hours(1),
+            targets: MaintenanceTargets { hosts: vec![device.name()], ..Default::default() },
+        })
+        .await
+        .unwrap();
+
+    let origin = JobOrigin { trigger: Trigger::Webhook, user: "tests".into(), object: None };
+    let (record, action) = hosts
+        .jobs
+        .run(JobName::DeleteHost, device.object, Ok(Desired::OutOfScope("deleted".into())), &hosts.settings, origin)
+        .await
+        .unwrap();
+    assert_eq!(record.status, JobStatus::Failed);
+    let failure = action.unwrap_err();
+    assert!(failure.message.contains("active maintenance window") && !failure.transient, "{failure}");
+    assert!(hosts.zabbix_host(&device).await.is_some(), "the host is still there");
+
+    maintenance.delete(&window.id).await.unwrap();
+    assert!(matches!(hosts.run(JobName::DeleteHost, &device, None).await, HostAction::SoftDeleted { .. }));
+}
