@@ -229,9 +229,8 @@ async fn the_same_job_three_times_and_update_before_create_converge_to_one_host(
     assert_eq!(hosts.run(JobName::UpdateHost, &late, Some(&late.data)).await, HostAction::Created);
     assert_eq!(hosts.run(JobName::CreateHost, &late, Some(&late.data)).await, HostAction::Unchanged);
 
-    let mut adopted = Settings::default();
-    adopted.adoption = false;
     // A host with the same name but no managed tag is not taken over while adoption is off.
+    let mut adopted = Settings { adoption: false, ..Settings::default() };
     let stranger = Device::new();
     let zbx = hosts.jobs.sync.zabbix.clone();
     let group_id =
