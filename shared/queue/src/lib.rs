@@ -1,0 +1,70 @@
+//! The host-job queue: one port, two adapters (SQS FIFO on AWS, SQLite in `nzj serve`).
+//!
+//! Semantics both give, and the conformance suite checks:
+//! - FIFO per NetBox object: while one message of an object is in flight, the object's later
+//!   messages wait; different objects run in parallel.
+//! - A message enqueued twice with the same job id is delivered once (deduplication).
+//! - A received message is invisible for the visibility timeout; if its worker dies, it comes back.
+//! - `release` hands a message back for a retry after a delay; after `max_receives` receives a
+//!   released message goes to the dead-letter queue instead, where it is kept.
+
+use async_trait::async_trait;
+use nzj_core::JobId;
+use nzj_core::JobName;
+use nzj_core::netbox::ObjectRef;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+mod sqlite;
+mod sqs;
+
+pub use sqlite::SqliteQueue;
+pub use sqs::SqsQueue;
+
+/// One host job to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedJob {
+    /// The job record, created (pending) when the job was enqueued.
+    pub job_id: JobId,
+    pub name: JobName,
+    pub object: ObjectRef,
+    /// The NetBox object as the event that caused the job described it, if any.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// A received message: the job, the handle to settle it with, and how often it was received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub job: QueuedJob,
+    pub receipt: String,
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("unreadable message: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues `job` in its object's group; a second enqueue of the same job id is a no-op.
+    async fn enqueue(&self, job: &QueuedJob) -> Result<(), QueueError>;
+
+    /// Up to `max` messages whose groups have nothing in flight, each made invisible for the
+    /// visibility timeout.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError>;
+
+    /// The job is settled (completed, or failed for good): the message is gone.
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// The job should be tried again after `delay`; after the last allowed receive the message
+    /// goes to the dead-letter queue instead.
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError>;
+
+    /// How many messages the dead-letter queue holds.
+    async fn dead_letters(&self) -> Result<usize, QueueError>;
+}

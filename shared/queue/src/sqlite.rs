@@ -1,0 +1,185 @@
+//! The embedded queue for `nzj serve`: a SQLite table with SQS FIFO's semantics (group order,
+//! deduplication for five minutes, visibility timeout, dead letters after `max_receives`).
+
+use crate::{Delivery, JobQueue, QueueError, QueuedJob};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    grp TEXT NOT NULL,
+    dedup TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS queue_by_group ON queue (grp, seq);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY,
+    grp TEXT NOT NULL,
+    body TEXT NOT NULL,
+    receive_count INTEGER NOT NULL,
+    died_at INTEGER NOT NULL
+);
+";
+
+/// SQS FIFO deduplicates a message id for five minutes; so does this queue.
+const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    conn: Arc<Mutex<Connection>>,
+    visibility: Duration,
+    max_receives: u32,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+impl SqliteQueue {
+    /// Opens (creating) the queue in the SQLite file at `path` (it may share the store's file).
+    pub fn open(path: &Path, visibility: Duration, max_receives: u32) -> Result<Self, QueueError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), visibility, max_receives })
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| unavailable("queue lock poisoned"))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqliteQueue {
+    async fn enqueue(&self, job: &QueuedJob) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        let (group, dedup) = (job.object.to_string(), job.job_id.to_string());
+        self.with_conn(move |conn| {
+            let now = now_ms();
+            conn.execute("DELETE FROM queue WHERE done_at IS NOT NULL AND done_at < ?1", [now - DEDUP_WINDOW_MS])
+                .map_err(unavailable)?;
+            conn.execute(
+                "INSERT OR IGNORE INTO queue (grp, dedup, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
+                params![group, dedup, body, now],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let visibility = self.visibility.as_millis() as i64;
+        self.with_conn(move |conn| {
+            let now = now_ms();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            // Only the head of each group can be delivered, and only while nothing of it is in flight.
+            let heads: Vec<(i64, String, u32)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT seq, body, receive_count FROM queue q
+                         WHERE done_at IS NULL AND visible_at <= ?1
+                           AND seq = (SELECT MIN(seq) FROM queue WHERE grp = q.grp AND done_at IS NULL)
+                         ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![now, max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, u32>(2)?)))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let mut deliveries = Vec::new();
+            for (seq, body, count) in heads {
+                let receipt = uuid::Uuid::now_v7().to_string();
+                tx.execute(
+                    "UPDATE queue SET receipt = ?1, visible_at = ?2, receive_count = receive_count + 1 WHERE seq = ?3",
+                    params![receipt, now + visibility, seq],
+                )
+                .map_err(unavailable)?;
+                let job: QueuedJob = serde_json::from_str(&body).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+                deliveries.push(Delivery { job, receipt, receive_count: count + 1 });
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(deliveries)
+        })
+        .await
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_string();
+        self.with_conn(move |conn| {
+            // Kept (done) for the deduplication window, like SQS.
+            conn.execute(
+                "UPDATE queue SET done_at = ?1, receipt = NULL WHERE receipt = ?2",
+                params![now_ms(), receipt],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+        let receipt = delivery.receipt.clone();
+        let dead = delivery.receive_count >= self.max_receives;
+        self.with_conn(move |conn| {
+            let now = now_ms();
+            if dead {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let row: Option<(i64, String, String, u32)> = tx
+                    .query_row("SELECT seq, grp, body, receive_count FROM queue WHERE receipt = ?1", [&receipt], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some((seq, grp, body, count)) = row {
+                    tx.execute(
+                        "INSERT INTO dead_letters (seq, grp, body, receive_count, died_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![seq, grp, body, count, now],
+                    )
+                    .map_err(unavailable)?;
+                    tx.execute("DELETE FROM queue WHERE seq = ?1", [seq]).map_err(unavailable)?;
+                }
+                return tx.commit().map_err(unavailable);
+            }
+            conn.execute(
+                "UPDATE queue SET receipt = NULL, visible_at = ?1 WHERE receipt = ?2",
+                params![now + delay.as_millis() as i64, receipt],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self) -> Result<usize, QueueError> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
