@@ -235,6 +235,42 @@ impl JobRecord {
         }
     }
 
+    /// A job recorded now and run later by a worker (host jobs from webhooks, the API, a sync).
+    pub fn new_pending(name: JobName, origin: JobOrigin, now: DateTime<Utc>, retention: Duration) -> Self {
+        let lease = Duration::zero();
+        let mut record = JobRecord::new_running(name, origin, now, lease, retention);
+        record.status = JobStatus::Pending;
+        record.started = None;
+        record.lease_until = None;
+        record
+    }
+
+    /// A worker takes a pending job: running, holding a lease.
+    pub fn start(&mut self, now: DateTime<Utc>, lease: Duration) -> Result<(), InvalidTransition> {
+        if self.status != JobStatus::Pending {
+            return Err(InvalidTransition { id: self.id.clone(), status: self.status, action: "start" });
+        }
+        self.status = JobStatus::Running;
+        self.started = Some(now);
+        self.lease_until = Some(now + lease);
+        Ok(())
+    }
+
+    /// A transient failure: the job waits for its next attempt.
+    pub fn retry_later(&mut self, now: DateTime<Utc>, error: &str, after: Duration) -> Result<(), InvalidTransition> {
+        self.require_running("retry later")?;
+        self.log.push(
+            now,
+            LogLevel::Warning,
+            format!("attempt {} failed, retrying in {} s: {error}", self.attempt, after.num_seconds()),
+        );
+        self.status = JobStatus::Pending;
+        self.attempt += 1;
+        self.lease_until = None;
+        self.error = Some(error.to_string());
+        Ok(())
+    }
+
     fn require_running(&self, action: &'static str) -> Result<(), InvalidTransition> {
         if self.status == JobStatus::Running {
             Ok(())
@@ -268,8 +304,11 @@ impl JobRecord {
         Ok(())
     }
 
+    /// Fails a running job, or a pending one that can never run (it could not be enqueued).
     pub fn fail(&mut self, now: DateTime<Utc>, error: impl Into<String>) -> Result<(), InvalidTransition> {
-        self.require_running("fail")?;
+        if self.status != JobStatus::Pending {
+            self.require_running("fail")?;
+        }
         let error = error.into();
         self.log.push(now, LogLevel::Error, error.clone());
         self.finish(now, JobStatus::Failed);
@@ -335,6 +374,21 @@ mod tests {
         assert!(job.fail(t0(), "late").is_err());
         assert!(job.mark_stalled(t0()).is_err());
         assert!(job.heartbeat(t0(), Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn a_pending_job_starts_once_and_a_transient_failure_makes_it_pending_again() {
+        let origin =
+            JobOrigin { trigger: Trigger::Webhook, user: "netbox".into(), object: Some("dcim.device/1".into()) };
+        let mut job = JobRecord::new_pending(JobName::UpdateHost, origin, t0(), Duration::days(1));
+        assert_eq!((job.status, job.started, job.lease_until), (JobStatus::Pending, None, None));
+        job.start(t0(), Duration::seconds(60)).unwrap();
+        assert!(job.start(t0(), Duration::seconds(60)).is_err(), "started twice");
+        job.retry_later(t0(), "Zabbix host.get: no answer", Duration::seconds(30)).unwrap();
+        assert_eq!((job.status, job.attempt), (JobStatus::Pending, 2));
+        job.start(t0(), Duration::seconds(60)).unwrap();
+        job.complete(t0(), json!({})).unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
     }
 
     #[test]

@@ -494,6 +494,8 @@ pub struct HostJobs {
 }
 
 impl HostJobs {
+    /// Records a new host job and runs it now (API, tests); the worker runs queued ones with
+    /// [`HostJobs::run_record`].
     pub async fn run(
         &self,
         name: JobName,
@@ -502,12 +504,26 @@ impl HostJobs {
         settings: &Settings,
         mut origin: JobOrigin,
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
-        let store = &self.sync.store;
         origin.object = Some(object.to_string());
         let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
-        store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+        self.sync.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
         record.version += 1;
+        self.run_record(record, object, desired, settings, false).await
+    }
 
+    /// Runs a job whose record is `running` and held by the caller, and records its outcome in the
+    /// job (completed or failed) and in the host config. With `retry_allowed`, a transient failure
+    /// leaves the record running for the caller to put back to pending; without, it fails the job
+    /// as the last attempt.
+    pub async fn run_record(
+        &self,
+        mut record: JobRecord,
+        object: ObjectRef,
+        desired: Result<Desired, nzj_core::desired::MappingError>,
+        settings: &Settings,
+        retry_allowed: bool,
+    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+        let store = &self.sync.store;
         let mut log = JobLog::default();
         let outcome = match desired {
             Ok(desired) => self.sync.converge(object, &desired, settings, self.clock.now()).await,
@@ -550,9 +566,21 @@ impl HostJobs {
                 config.difference = Vec::new();
                 config.last_sync_update = Some(now);
             }
+            Err(failure) if failure.transient && retry_allowed => {
+                tracing::warn!(job_id = %record.id, %object, error = %failure, "host job will be retried");
+                return Ok((record, outcome.map(|done| done.action)));
+            }
             Err(failure) => {
                 record.log = log;
-                record.fail(now, failure.to_string()).map_err(|e| JobFailure::permanent(e.to_string()))?;
+                let reason = if failure.transient {
+                    format!(
+                        "{failure}; gave up after attempt {}, the message is kept in the dead-letter queue",
+                        record.attempt
+                    )
+                } else {
+                    failure.to_string()
+                };
+                record.fail(now, reason).map_err(|e| JobFailure::permanent(e.to_string()))?;
             }
         }
         config.last_job = Some(record.id.clone());

@@ -5,10 +5,12 @@
 pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
+pub mod worker;
 
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
+pub use worker::{HostWorker, Settlement, enqueue_host_job};
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;

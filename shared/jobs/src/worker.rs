@@ -1,0 +1,228 @@
+//! The host worker: takes host jobs off the queue and runs them. The same code runs in the
+//! host-worker Lambda (an SQS batch) and in `nzj serve` (a poll loop on the embedded queue).
+//!
+//! Every message ends settled: its job `completed`, `failed` with a reason, or back to `pending`
+//! for a retry with backoff; after the last attempt the job is failed and the message kept in
+//! the dead-letter queue. A redelivered message of a settled job changes nothing.
+
+use crate::hosts::{HostAction, HostJobs};
+use crate::store_failure;
+use nzj_core::desired::{CacheView, Desired, desired_host};
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::NetboxObject;
+use nzj_core::zabbix_cache::CacheKind;
+use nzj_core::{JobName, JobRecord, JobStatus, Trigger};
+use nzj_queue::{Delivery, JobQueue, QueueError, QueuedJob};
+use nzj_runtime::JobFailure;
+use nzj_store::{StoreError, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a message is to be settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Gone from the queue: the job is completed or failed for good (or was settled already).
+    Done,
+    /// Back in the queue, visible again after the delay.
+    RetryAfter(Duration),
+    /// The last attempt failed: the job is failed, the message goes to the dead-letter queue.
+    DeadLetter,
+}
+
+pub struct HostWorker {
+    pub jobs: HostJobs,
+    pub queue: Arc<dyn JobQueue>,
+    /// Receives before a message goes to the dead-letter queue (the queue's redrive setting).
+    pub max_attempts: u32,
+    /// Backoff of the first retry; doubled for each further one, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl HostWorker {
+    fn backoff_for(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// The job's record, taken for this worker: `Ok(None)` if it is settled already (a duplicate
+    /// delivery) or another worker holds it with a live lease.
+    async fn claim(&self, job: &QueuedJob) -> Result<Option<JobRecord>, JobFailure> {
+        let store = &self.jobs.sync.store;
+        for _ in 0..16 {
+            let now = self.jobs.clock.now();
+            let mut writes = Vec::new();
+            let mut record = match store.get_job(&job.job_id).await.map_err(store_failure)? {
+                Some(record) if record.status.is_final() => return Ok(None),
+                Some(mut record) if record.status == JobStatus::Running => {
+                    if !record.lease_expired(now) {
+                        return Ok(None);
+                    }
+                    // Its worker died mid-job: the run is stalled, and a retry converges.
+                    record.mark_stalled(now).map_err(|e| JobFailure::permanent(e.to_string()))?;
+                    let origin = JobOrigin {
+                        trigger: Trigger::Retry,
+                        user: "host-worker".into(),
+                        object: record.object.clone(),
+                    };
+                    let mut retry = JobRecord::new_pending(record.name, origin, now, self.jobs.retention);
+                    retry.attempt = record.attempt + 1;
+                    retry.log.push(now, nzj_core::LogLevel::Warning, format!("retry of stalled job {}", record.id));
+                    writes.push(Write::job(record));
+                    retry
+                }
+                Some(record) => record,
+                // Enqueued without a record (or the record expired): record it now.
+                None => {
+                    let origin = JobOrigin {
+                        trigger: Trigger::Retry,
+                        user: "host-worker".into(),
+                        object: Some(job.object.to_string()),
+                    };
+                    let mut record = JobRecord::new_pending(job.name, origin, now, self.jobs.retention);
+                    record.id = job.job_id.clone();
+                    record
+                }
+            };
+            record.start(now, self.jobs.lease).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            writes.push(Write::job(record.clone()));
+            match store.commit(writes).await {
+                Ok(()) => {
+                    record.version += 1;
+                    return Ok(Some(record));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The desired host of the message's object, from the settings and cache in the store.
+    async fn desired(&self, job: &QueuedJob) -> Result<Result<Desired, nzj_core::desired::MappingError>, JobFailure> {
+        if job.name == JobName::DeleteHost {
+            return Ok(Ok(Desired::OutOfScope("deleted in NetBox".into())));
+        }
+        let Some(data) = &job.data else {
+            return Ok(Err(nzj_core::desired::MappingError(format!(
+                "{} has no NetBox data in its message; reading it from NetBox is not built yet",
+                job.object
+            ))));
+        };
+        let object = match NetboxObject::from_rest(job.object.kind, data) {
+            Ok(object) => object,
+            Err(e) => return Ok(Err(nzj_core::desired::MappingError(format!("the NetBox object is malformed: {e}")))),
+        };
+        let store = &self.jobs.sync.store;
+        let settings = store.get_settings().await.map_err(store_failure)?;
+        let mut snapshots = Vec::new();
+        for kind in CacheKind::ALL {
+            snapshots.push(store.get_cache(*kind).await.map_err(store_failure)?);
+        }
+        Ok(desired_host(&object, &settings, &CacheView::new(&snapshots)))
+    }
+
+    /// Runs one delivery to its end and says how to settle its message.
+    pub async fn handle(&self, delivery: &Delivery) -> Settlement {
+        match self.try_handle(delivery).await {
+            Ok(settlement) => settlement,
+            // The store itself is away: nothing was recorded; try again later.
+            Err(failure) => {
+                tracing::warn!(job_id = %delivery.job.job_id, error = %failure, "host job not recorded");
+                if delivery.receive_count >= self.max_attempts {
+                    Settlement::DeadLetter
+                } else {
+                    Settlement::RetryAfter(self.backoff_for(delivery.receive_count))
+                }
+            }
+        }
+    }
+
+    async fn try_handle(&self, delivery: &Delivery) -> Result<Settlement, JobFailure> {
+        let job = &delivery.job;
+        let Some(record) = self.claim(job).await? else { return Ok(Settlement::Done) };
+        let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
+        let desired = self.desired(job).await?;
+        let last_attempt = delivery.receive_count >= self.max_attempts;
+        // A transient failure before the last attempt leaves the job pending, not failed.
+        let (mut record, outcome) = self.jobs.run_record(record, job.object, desired, &settings, !last_attempt).await?;
+        Ok(match outcome {
+            Ok(HostAction::Created | HostAction::Updated | HostAction::Unchanged | HostAction::Adopted)
+            | Ok(HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone) => {
+                Settlement::Done
+            }
+            Err(failure) if failure.transient && !last_attempt => {
+                let delay = self.backoff_for(delivery.receive_count);
+                let now = self.jobs.clock.now();
+                record
+                    .retry_later(now, &failure.to_string(), chrono::Duration::from_std(delay).unwrap_or_default())
+                    .ok();
+                self.jobs.sync.store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
+                Settlement::RetryAfter(delay)
+            }
+            Err(failure) if failure.transient => Settlement::DeadLetter,
+            Err(_) => Settlement::Done,
+        })
+    }
+
+    /// Settles a message the way `handle` said.
+    pub async fn settle(&self, delivery: &Delivery, settlement: &Settlement) -> Result<(), QueueError> {
+        match settlement {
+            Settlement::Done => self.queue.delete(&delivery.receipt).await,
+            Settlement::RetryAfter(delay) => self.queue.release(delivery, *delay).await,
+            Settlement::DeadLetter => self.queue.release(delivery, Duration::ZERO).await,
+        }
+    }
+
+    /// One poll of the queue (for `nzj serve`): objects in parallel, each object's jobs in order;
+    /// once a job of an object is not done, that object's later jobs wait. Returns how many
+    /// messages were handled.
+    pub async fn poll_once(&self, max: usize) -> Result<usize, QueueError> {
+        let deliveries = self.queue.receive(max).await?;
+        let mut groups: Vec<Vec<Delivery>> = Vec::new();
+        for delivery in deliveries {
+            match groups.iter_mut().find(|g| g[0].job.object == delivery.job.object) {
+                Some(group) => group.push(delivery),
+                None => groups.push(vec![delivery]),
+            }
+        }
+        let handled = groups.iter().map(|g| g.len()).sum();
+        let runs = groups.into_iter().map(|group| async move {
+            let mut blocked = false;
+            for delivery in group {
+                let settlement =
+                    if blocked { Settlement::RetryAfter(Duration::ZERO) } else { self.handle(&delivery).await };
+                blocked |= settlement != Settlement::Done;
+                if let Err(e) = self.settle(&delivery, &settlement).await {
+                    tracing::error!(job_id = %delivery.job.job_id, error = %e, "could not settle a host-job message");
+                }
+            }
+        });
+        futures_util::future::join_all(runs).await;
+        Ok(handled)
+    }
+}
+
+/// Records a host job as `pending` and puts it on the queue; what a webhook or a manual sync
+/// does. If the queue refuses it, the job is failed with that reason, so nothing is silently lost.
+pub async fn enqueue_host_job(
+    store: &dyn nzj_store::JobStore,
+    queue: &dyn JobQueue,
+    job: QueuedJob,
+    origin: JobOrigin,
+    now: chrono::DateTime<chrono::Utc>,
+    retention: chrono::Duration,
+) -> Result<JobRecord, JobFailure> {
+    let mut record =
+        JobRecord::new_pending(job.name, JobOrigin { object: Some(job.object.to_string()), ..origin }, now, retention);
+    record.id = job.job_id.clone();
+    store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+    record.version += 1;
+    if let Err(e) = queue.enqueue(&job).await {
+        let message = format!("could not enqueue: {e}");
+        record.fail(now, message.clone()).map_err(|e| JobFailure::permanent(e.to_string()))?;
+        store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
+        return Err(JobFailure::transient(message));
+    }
+    Ok(record)
+}

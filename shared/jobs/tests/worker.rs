@@ -1,0 +1,186 @@
+//! The host worker on the embedded queue, against real Zabbix 6.0 and 7.0.
+
+mod support;
+
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::{JobId, JobName, JobStatus, SystemJob, Trigger};
+use nzj_jobs::{HostJobs, HostSync, HostWorker, ImportZabbixSettings, Settlement, enqueue_host_job};
+use nzj_queue::{JobQueue, QueuedJob, SqliteQueue};
+use nzj_store::JobQuery;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{CutProxy, Env, Peer, setup_call, unique};
+
+for_each_zabbix!(
+    a_queued_job_runs_once_even_when_its_message_comes_again,
+    a_worker_killed_mid_job_leaves_a_stalled_job_whose_retry_converges,
+    an_unreachable_zabbix_is_retried_with_backoff_then_failed_and_dead_lettered,
+    a_permanent_failure_fails_the_job_at_once_without_retries,
+);
+
+const LEASE: chrono::Duration = chrono::Duration::seconds(1);
+const VISIBILITY: Duration = Duration::from_secs(1);
+
+struct Setup {
+    env: Env,
+    worker: HostWorker,
+    queue: Arc<dyn JobQueue>,
+    _queue_dir: tempfile::TempDir,
+}
+
+async fn setup(peer: &Peer, zabbix_url: &str) -> Setup {
+    let env = Env::new();
+    let zabbix = peer.client();
+    let import = ImportZabbixSettings { zabbix, store: env.store.clone(), max_deletions: 100_000 };
+    assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
+    let dir = tempfile::tempdir().unwrap();
+    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3"), VISIBILITY, 2).unwrap());
+    let jobs = HostJobs {
+        sync: HostSync { zabbix: support::client_at(zabbix_url, &peer.token), store: env.store.clone() },
+        clock: env.clock.clone(),
+        lease: LEASE,
+        retention: chrono::Duration::days(1),
+    };
+    let worker = HostWorker {
+        jobs,
+        queue: queue.clone(),
+        max_attempts: 2,
+        backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    Setup { env, worker, queue, _queue_dir: dir }
+}
+
+fn device() -> (ObjectRef, Value) {
+    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+    let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+    let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
+    data["id"] = json!(id);
+    data["name"] = json!(unique("nzj-wk"));
+    (ObjectRef { kind: ObjectKind::Device, id }, data)
+}
+
+async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Option<Value>) -> QueuedJob {
+    let job = QueuedJob { job_id: JobId::new_at(chrono::Utc::now()), name, object, data };
+    let origin = JobOrigin { trigger: Trigger::Webhook, user: "netbox".into(), object: None };
+    let record = enqueue_host_job(
+        s.env.store.as_ref(),
+        s.queue.as_ref(),
+        job.clone(),
+        origin,
+        chrono::Utc::now(),
+        chrono::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.status, JobStatus::Pending);
+    job
+}
+
+async fn jobs_of(s: &Setup, object: ObjectRef) -> Vec<nzj_core::JobRecord> {
+    let all = s.env.store.list_jobs(&JobQuery { limit: 100, ..Default::default() }).await.unwrap().jobs;
+    all.into_iter().filter(|j| j.object.as_deref() == Some(object.to_string().as_str())).collect()
+}
+
+async fn host_count(peer: &Peer, name: &str) -> usize {
+    let found =
+        peer.client().call("host.get", json!({"output": ["hostid"], "filter": {"host": [name]}})).await.unwrap();
+    found.as_array().unwrap().len()
+}
+
+async fn cleanup(peer: &Peer, name: &str) {
+    let found =
+        peer.client().call("host.get", json!({"output": ["hostid"], "filter": {"host": [name]}})).await.unwrap();
+    for host in found.as_array().unwrap() {
+        setup_call(&peer.client(), "host.delete", json!([host["hostid"]])).await;
+    }
+}
+
+async fn a_queued_job_runs_once_even_when_its_message_comes_again(peer: Peer) {
+    let s = setup(&peer, &peer.url).await;
+    let (object, data) = device();
+    let name = data["name"].as_str().unwrap().to_string();
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
+    assert_eq!(s.worker.poll_once(10).await.unwrap(), 1);
+    let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!(host_count(&peer, &name).await, 1);
+
+    // At-least-once delivery: the same message again changes nothing and is settled.
+    let again = nzj_queue::Delivery { job: job.clone(), receipt: "redelivered".into(), receive_count: 1 };
+    assert_eq!(s.worker.handle(&again).await, Settlement::Done);
+    assert_eq!(jobs_of(&s, object).await.len(), 1);
+    assert!(s.queue.receive(10).await.unwrap().is_empty());
+    cleanup(&peer, &name).await;
+}
+
+async fn a_worker_killed_mid_job_leaves_a_stalled_job_whose_retry_converges(peer: Peer) {
+    let s = setup(&peer, &peer.url).await;
+    let (object, data) = device();
+    let name = data["name"].as_str().unwrap().to_string();
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
+    // A worker takes the message and starts the job, then dies: no result, no settlement.
+    let taken = s.queue.receive(1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let mut record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    record.start(chrono::Utc::now(), LEASE).unwrap();
+    s.env.store.commit(vec![nzj_store::Write::job(record)]).await.unwrap();
+
+    // After the lease and the visibility timeout, the message comes back.
+    let mut handled = 0;
+    for _ in 0..40 {
+        handled += s.worker.poll_once(10).await.unwrap();
+        if handled > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(handled, 1);
+    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(stalled.status, JobStatus::Stalled);
+    let runs = jobs_of(&s, object).await;
+    let retry = runs.iter().find(|j| j.id != job.job_id).expect("a retry job");
+    assert_eq!((retry.status, retry.trigger, retry.attempt), (JobStatus::Completed, Trigger::Retry, 2));
+    assert_eq!(host_count(&peer, &name).await, 1);
+    cleanup(&peer, &name).await;
+}
+
+async fn an_unreachable_zabbix_is_retried_with_backoff_then_failed_and_dead_lettered(peer: Peer) {
+    let proxy = CutProxy::start(&peer.url).await;
+    proxy.allow(0);
+    let s = setup(&peer, &proxy.url).await;
+    let (object, data) = device();
+    let job = enqueue(&s, JobName::UpdateHost, object, Some(data)).await;
+
+    assert_eq!(s.worker.poll_once(10).await.unwrap(), 1);
+    let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempt), (JobStatus::Pending, 2), "{:?}", record.error);
+    assert!(record.log.entries.iter().any(|l| l.message.contains("retrying")));
+
+    assert_eq!(s.worker.poll_once(10).await.unwrap(), 1);
+    let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Failed);
+    let error = record.error.unwrap();
+    assert!(error.starts_with("transient:") && error.contains("dead-letter queue"), "{error}");
+    assert_eq!(s.queue.dead_letters().await.unwrap(), 1, "the message is kept");
+    assert!(s.queue.receive(10).await.unwrap().is_empty());
+}
+
+async fn a_permanent_failure_fails_the_job_at_once_without_retries(peer: Peer) {
+    let s = setup(&peer, &peer.url).await;
+    let mut settings = s.env.store.get_settings().await.unwrap();
+    settings.rules[0].templates = vec!["No such template".into()];
+    s.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
+    let (object, data) = device();
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
+    let before = s.worker.jobs.sync.zabbix.calls().total();
+    assert_eq!(s.worker.poll_once(10).await.unwrap(), 1);
+    let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempt), (JobStatus::Failed, 1));
+    assert!(record.error.unwrap().contains("No such template"));
+    assert_eq!(s.worker.jobs.sync.zabbix.calls().total(), before, "a mapping error costs no Zabbix call");
+    assert!(s.queue.receive(10).await.unwrap().is_empty(), "no retry storm");
+    assert_eq!(s.queue.dead_letters().await.unwrap(), 0);
+}
