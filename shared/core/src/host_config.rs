@@ -1,7 +1,7 @@
 //! What the product knows of each managed host: its NetBox object, its Zabbix host id, whether it
 //! was in sync when last checked, and how it differed.
 
-use crate::desired::Difference;
+use crate::desired::{DesiredHost, Difference};
 use crate::job::JobId;
 use crate::netbox::ObjectRef;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,9 @@ pub struct HostConfig {
     pub last_sync_update: Option<DateTime<Utc>>,
     pub difference: Vec<Difference>,
     pub last_job: Option<JobId>,
+    /// The desired host last written: what HostConfigSyncRefresh compares Zabbix with.
+    #[serde(default)]
+    pub desired: Option<DesiredHost>,
     /// Hash of the write-only fields last written (PSK, secret macros): they cannot be read back.
     pub secrets_hash: Option<String>,
     #[serde(default)]
@@ -34,6 +37,7 @@ impl HostConfig {
             last_sync_update: None,
             difference: Vec::new(),
             last_job: None,
+            desired: None,
             secrets_hash: None,
             version: 0,
         }

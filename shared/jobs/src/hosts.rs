@@ -96,6 +96,19 @@ impl HostSync {
         fields
     }
 
+    /// `host.get` parameters that read everything the desired host is compared on.
+    pub fn host_query(version: ZabbixVersion) -> Value {
+        let (select_groups, _) = version.select_host_groups();
+        json!({
+            "output": Self::output(version),
+            select_groups: ["groupid", "name"],
+            "selectParentTemplates": ["templateid"],
+            "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
+            "selectTags": ["tag", "value"],
+            "selectInventory": "extend",
+        })
+    }
+
     /// The managed host of `object`: one `host.get` by the exact managed tag, never by name.
     async fn find_managed(
         &self,
@@ -103,22 +116,9 @@ impl HostSync {
         settings: &Settings,
         object: ObjectRef,
     ) -> Result<Option<Value>, ZabbixError> {
-        let (select_groups, _) = version.select_host_groups();
-        let found = self
-            .zabbix
-            .call(
-                "host.get",
-                json!({
-                    "output": Self::output(version),
-                    select_groups: ["groupid", "name"],
-                    "selectParentTemplates": ["templateid"],
-                    "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
-                    "selectTags": ["tag", "value"],
-                    "selectInventory": "extend",
-                    "tags": [{"tag": settings.tag_name("object"), "value": object.to_string(), "operator": 1}],
-                }),
-            )
-            .await?;
+        let mut query = Self::host_query(version);
+        query["tags"] = json!([{"tag": settings.tag_name("object"), "value": object.to_string(), "operator": 1}]);
+        let found = self.zabbix.call("host.get", query).await?;
         Ok(items(&found).first().cloned())
     }
 
@@ -525,9 +525,16 @@ impl HostJobs {
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
         let store = &self.sync.store;
         let mut log = JobLog::default();
-        let outcome = match desired {
-            Ok(desired) => self.sync.converge(object, &desired, settings, self.clock.now()).await,
-            Err(e) => Err(JobFailure::permanent(e.to_string())),
+        let (outcome, wanted) = match desired {
+            Ok(desired) => {
+                let outcome = self.sync.converge(object, &desired, settings, self.clock.now()).await;
+                let wanted = match desired {
+                    Desired::Host(host) => Some(*host),
+                    Desired::OutOfScope(_) => None,
+                };
+                (outcome, wanted)
+            }
+            Err(e) => (Err(JobFailure::permanent(e.to_string())), None),
         };
         let now = self.clock.now();
         let mut config =
@@ -562,6 +569,8 @@ impl HostJobs {
                     HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone
                 );
                 config.hostid = if gone { None } else { done.hostid.clone() };
+                config.host = wanted.as_ref().map(|d| d.host.clone());
+                config.desired = wanted;
                 config.in_sync = Some(true);
                 config.difference = Vec::new();
                 config.last_sync_update = Some(now);

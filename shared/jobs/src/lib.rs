@@ -5,11 +5,13 @@
 pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
+pub mod sync_refresh;
 pub mod worker;
 
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
+pub use sync_refresh::HostConfigSyncRefresh;
 pub use worker::{HostWorker, Settlement, enqueue_host_job};
 
 use nzj_runtime::JobFailure;
@@ -49,16 +51,16 @@ pub fn system_jobs(
     clock: Arc<dyn nzj_core::Clock>,
     max_deletions: usize,
 ) -> (Registry, Option<Arc<MaintenanceService>>) {
-    let registry = Registry::default().without(SystemJob::HostConfigSyncRefresh, "not implemented in this build yet");
     let Some(zabbix) = zabbix else {
-        let registry = registry
-            .without(SystemJob::ImportZabbixSettings, NEEDS_ZABBIX)
-            .without(SystemJob::MaintenanceCleanup, NEEDS_ZABBIX);
+        let registry = SystemJob::ALL.iter().fold(Registry::default(), |r, job| r.without(*job, NEEDS_ZABBIX));
         return (registry, None);
     };
     let maintenance = Arc::new(MaintenanceService { zabbix: zabbix.clone(), store: store.clone(), clock });
-    let registry = registry
+    let refresh =
+        HostConfigSyncRefresh { zabbix: zabbix.clone(), store: store.clone(), page_size: sync_refresh::PAGE_SIZE };
+    let registry = Registry::default()
         .with(SystemJob::ImportZabbixSettings, Arc::new(ImportZabbixSettings { zabbix, store, max_deletions }))
-        .with(SystemJob::MaintenanceCleanup, Arc::new(MaintenanceCleanup { service: maintenance.clone() }));
+        .with(SystemJob::MaintenanceCleanup, Arc::new(MaintenanceCleanup { service: maintenance.clone() }))
+        .with(SystemJob::HostConfigSyncRefresh, Arc::new(refresh));
     (registry, Some(maintenance))
 }

@@ -18,6 +18,7 @@ for_each_zabbix!(
     the_same_job_three_times_and_update_before_create_converge_to_one_host,
     an_update_of_a_changed_host_is_one_read_and_one_write,
     a_host_in_an_active_maintenance_window_is_not_deleted,
+    refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_not_out_of_sync,
 );
 
 /// A device from the real NetBox 4.7 payload, with its own id and name so tests do not collide.
@@ -324,4 +325,67 @@ async fn a_host_in_an_active_maintenance_window_is_not_deleted(peer: Peer) {
 
     maintenance.delete(&window.id).await.unwrap();
     assert!(matches!(hosts.run(JobName::DeleteHost, &device, None).await, HostAction::SoftDeleted { .. }));
+}
+
+async fn refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_not_out_of_sync(peer: Peer) {
+    use nzj_jobs::HostConfigSyncRefresh;
+    let hosts = Hosts::new(&peer).await;
+    let devices: Vec<Device> = (0..5).map(|_| Device::new()).collect();
+    for device in &devices {
+        assert_eq!(hosts.run(JobName::CreateHost, device, Some(&device.data)).await, HostAction::Created);
+    }
+    // Someone disables one host by hand in Zabbix.
+    let zbx = hosts.jobs.sync.zabbix.clone();
+    let edited = hosts.zabbix_host(&devices[2]).await.unwrap();
+    setup_call(&zbx, "host.update", json!({"hostid": edited["hostid"], "status": 1})).await;
+
+    // Every config is due (cutoff 0 minutes); pages of 2 over 5 hosts: 3 host.get calls.
+    let mut settings = hosts.env.store.get_settings().await.unwrap();
+    settings.sync_refresh_cutoff_minutes = 0;
+    hosts.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let client = peer.client();
+    let refresh = HostConfigSyncRefresh { zabbix: client.clone(), store: hosts.env.store.clone(), page_size: 2 };
+    let job = hosts.env.run(SystemJob::HostConfigSyncRefresh, &refresh).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    let result = job.result.unwrap();
+    assert_eq!(
+        (result["total"].as_u64(), result["updated"].as_u64(), result["failed"].as_u64()),
+        (Some(5), Some(5), Some(0)),
+        "{result}"
+    );
+    assert_eq!(result["cutoff_in_minutes"], 0);
+    assert_eq!(
+        client.calls().snapshot().get("host.get").copied(),
+        Some(3),
+        "ceil(5 / 2) host.get calls, not one per host"
+    );
+    let drifted = hosts.env.store.get_host_config(devices[2].object).await.unwrap().unwrap();
+    assert_eq!(drifted.in_sync, Some(false));
+    assert_eq!(drifted.difference[0].field, "status");
+    assert_eq!(hosts.env.store.get_host_config(devices[0].object).await.unwrap().unwrap().in_sync, Some(true));
+
+    // Zabbix unreachable: every config counts as failed and none is marked out of sync.
+    let proxy = support::CutProxy::start(&peer.url).await;
+    proxy.allow(1); // apiinfo.version gets through, host.get does not
+    let refresh = HostConfigSyncRefresh {
+        zabbix: support::client_at(&proxy.url, &peer.token),
+        store: hosts.env.store.clone(),
+        page_size: 2,
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let job = hosts.env.run(SystemJob::HostConfigSyncRefresh, &refresh).await;
+    let result = job.result.unwrap();
+    assert_eq!(
+        (result["total"].as_u64(), result["updated"].as_u64(), result["failed"].as_u64()),
+        (Some(5), Some(0), Some(5)),
+        "{result}"
+    );
+    assert_eq!(hosts.env.store.get_host_config(devices[0].object).await.unwrap().unwrap().in_sync, Some(true));
+
+    for device in &devices {
+        if let Some(host) = hosts.zabbix_host(device).await {
+            setup_call(&zbx, "host.delete", json!([host["hostid"]])).await;
+        }
+    }
 }

@@ -1,0 +1,100 @@
+//! HostConfigSyncRefresh: for host configs not checked since the cutoff, compare the desired host
+//! last written with what Zabbix has now, in pages of host configs with one `host.get` per page
+//! (never one per host), and store `in_sync` and the difference. A Zabbix outage counts as
+//! failed, never as out of sync.
+
+use crate::hosts::HostSync;
+use crate::{store_failure, zabbix_failure};
+use async_trait::async_trait;
+use chrono::Duration;
+use nzj_core::LogLevel;
+use nzj_core::desired::{Difference, differences};
+use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
+use nzj_store::{JobStore, StoreError, Write};
+use nzj_zabbix::ZabbixClient;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Host configs per page; also the most writes in one store commit (DynamoDB allows 100).
+pub const PAGE_SIZE: usize = 100;
+
+pub struct HostConfigSyncRefresh {
+    pub zabbix: Arc<ZabbixClient>,
+    pub store: Arc<dyn JobStore>,
+    pub page_size: usize,
+}
+
+#[async_trait]
+impl SystemJobHandler for HostConfigSyncRefresh {
+    async fn run(&self, ctx: &JobContext) -> Result<Value, JobFailure> {
+        let settings = self.store.get_settings().await.map_err(store_failure)?;
+        let now = ctx.now();
+        let cutoff = now - Duration::minutes(settings.sync_refresh_cutoff_minutes as i64);
+        let version = self.zabbix.version().await.map_err(zabbix_failure)?;
+        let (mut total, mut updated, mut failed) = (0usize, 0usize, 0usize);
+        let mut after = None;
+        loop {
+            let page = self.store.list_host_configs(after, self.page_size).await.map_err(store_failure)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.object);
+            let mut due: Vec<_> = page
+                .into_iter()
+                .filter(|c| c.hostid.is_some() && c.desired.is_some() && c.last_sync_update.is_none_or(|t| t < cutoff))
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            total += due.len();
+            let mut query = HostSync::host_query(version);
+            query["hostids"] = json!(due.iter().filter_map(|c| c.hostid.clone()).collect::<Vec<_>>());
+            let hosts = match self.zabbix.call("host.get", query).await {
+                Ok(hosts) => hosts,
+                Err(e) => {
+                    failed += due.len();
+                    ctx.log(LogLevel::Warning, format!("{} host configs not checked: {e}", due.len()));
+                    continue;
+                }
+            };
+            let by_id: HashMap<String, &Value> = hosts
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| (h["hostid"].as_str().unwrap_or_default().to_string(), h))
+                .collect();
+            for config in &mut due {
+                let desired = config.desired.as_ref().expect("filtered on desired");
+                let difference = match config.hostid.as_ref().and_then(|id| by_id.get(id)) {
+                    Some(raw) => differences(desired, &HostSync::actual(version, &settings, raw)),
+                    None => vec![Difference {
+                        field: "host".into(),
+                        desired: desired.host.clone(),
+                        actual: "missing in Zabbix".into(),
+                    }],
+                };
+                if !difference.is_empty() {
+                    let fields: Vec<&str> = difference.iter().map(|d| d.field.as_str()).collect();
+                    ctx.log(LogLevel::Info, format!("{} out of sync: {}", config.object, fields.join(", ")));
+                }
+                config.in_sync = Some(difference.is_empty());
+                config.difference = difference;
+                config.last_sync_update = Some(now);
+            }
+            let count = due.len();
+            match self.store.commit(due.into_iter().map(Write::host_config).collect()).await {
+                Ok(()) => updated += count,
+                // A host job wrote some of them meanwhile: theirs is newer; these count as failed.
+                Err(StoreError::Conflict) => failed += count,
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
+        Ok(json!({
+            "total": total,
+            "updated": updated,
+            "failed": failed,
+            "cutoff_in_minutes": settings.sync_refresh_cutoff_minutes,
+            "cutoff": cutoff,
+        }))
+    }
+}
