@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Managed hosts and whether they are in sync
+    Hosts {
+        #[command(subcommand)]
+        command: HostsCommand,
+    },
     /// Maintenance windows in Zabbix, by host, host group or NetBox site
     Maintenance {
         #[command(subcommand)]
@@ -83,6 +88,22 @@ enum JobsCommand {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum HostsCommand {
+    /// Host configs in NetBox object order
+    Ls {
+        /// Only hosts found out of sync at their last check
+        #[arg(long)]
+        out_of_sync: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One host config with its difference, e.g. `nzj hosts show dcim.device/123`
+    Show { object: String },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +157,15 @@ async fn main() -> ExitCode {
                 }
                 JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
                 JobsCommand::Run { name, no_wait } => client::jobs_run(&api, &name, !no_wait, cli.json).await,
+            }
+        }
+        Command::Hosts { command } => {
+            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            match command {
+                HostsCommand::Ls { out_of_sync, limit, cursor } => {
+                    client::hosts_ls(&api, out_of_sync, limit, cursor, cli.json).await
+                }
+                HostsCommand::Show { object } => client::hosts_show(&api, &object).await,
             }
         }
         Command::Maintenance { command } => {

@@ -5,6 +5,8 @@ use anyhow::{Context, bail};
 use nzj_api::AppState;
 use nzj_core::config::{Config, StoreConfig};
 use nzj_core::{Clock, Secret, SystemClock};
+use nzj_jobs::{HostJobs, HostSync, HostWorker};
+use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
 use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
@@ -61,7 +63,8 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         })?)),
         None => None,
     };
-    let (registry, maintenance) = nzj_jobs::system_jobs(store.clone(), zabbix, clock.clone(), config.max_deletions);
+    let (registry, maintenance) =
+        nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
     let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
     let launcher = Launcher { scheduler, clock, registry, timeout };
 
@@ -72,6 +75,32 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
 
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
     tokio::spawn(run_scheduler(launcher.clone(), store.clone(), tick_every));
+
+    // Host jobs: the embedded queue (SQS's semantics) and its worker, as the host-worker Lambda on AWS.
+    let lease = config.job_lease.to_std().unwrap_or(Duration::from_secs(120));
+    let queue: Arc<dyn JobQueue> = Arc::new(
+        SqliteQueue::open(&config.data_dir.join("queue.sqlite3"), lease, config.host_job_attempts)
+            .context("cannot open the embedded host-job queue")?,
+    );
+    match zabbix {
+        Some(zabbix) => {
+            let jobs = HostJobs {
+                sync: HostSync { zabbix, store: store.clone() },
+                clock: launcher.clock.clone(),
+                lease: config.job_lease,
+                retention: config.job_retention,
+            };
+            let worker = HostWorker {
+                jobs,
+                queue: queue.clone(),
+                max_attempts: config.host_job_attempts,
+                backoff: Duration::from_secs(10),
+                max_backoff: Duration::from_secs(600),
+            };
+            tokio::spawn(run_host_worker(worker));
+        }
+        None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),
+    }
 
     let state = Arc::new(AppState { store, launcher, maintenance, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
@@ -117,6 +146,20 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Polls the embedded queue; idles briefly when it is empty.
+async fn run_host_worker(worker: HostWorker) {
+    loop {
+        match worker.poll_once(10).await {
+            Ok(0) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "host-job queue unavailable");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
 }
 
 async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, every: Duration) {

@@ -304,3 +304,13 @@ fn settings_are_shown_and_changed_from_the_cli() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("400"), "{}", stderr(&bad));
 }
+
+#[test]
+fn hosts_are_listed_and_an_unknown_object_is_404() {
+    let serve = Serve::start();
+    let ls = serve.nzj(&["hosts", "ls", "--out-of-sync"]);
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    assert!(stdout(&ls).starts_with("OBJECT"));
+    let show = serve.nzj(&["hosts", "show", "dcim.device/1"]);
+    assert!(stderr(&show).contains("404"), "{}", stderr(&show));
+}

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use nzj_core::job::JobOrigin;
 use nzj_core::maintenance::{Maintenance, MaintenanceRequest};
+use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
 use nzj_core::{JobKind, SkipReason, Trigger};
@@ -46,6 +47,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/maintenances", get(list_maintenances).post(create_maintenance))
         .route("/maintenances/{id}", get(show_maintenance).put(update_maintenance).delete(delete_maintenance))
         .route("/settings", get(show_settings).patch(patch_settings))
+        .route("/hosts", get(list_hosts))
+        .route("/hosts/{kind}/{id}", get(show_host))
         .route("/schedule", get(show_schedule))
         .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -404,4 +407,44 @@ async fn patch_settings(State(state): State<Arc<AppState>>, body: Bytes) -> ApiR
     settings.version += 1;
     tracing::info!(version = settings.version, fields = ?fields.keys().collect::<Vec<_>>(), "settings changed");
     Ok(Json(settings))
+}
+
+/// `GET /api/hosts?in_sync=false&limit=&cursor=`: host configs in object order.
+async fn list_hosts(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    const KNOWN: [&str; 3] = ["in_sync", "limit", "cursor"];
+    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("unknown query parameter {unknown:?}; known: {}", KNOWN.join(", "))));
+    }
+    let in_sync = param::<bool>(&params, "in_sync")?;
+    let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
+    }
+    let mut after = param::<ObjectRef>(&params, "cursor")?;
+    let mut hosts = Vec::new();
+    // Pages of the store until the page is full (the in_sync filter may skip many).
+    loop {
+        let page = state.store.list_host_configs(after, limit).await?;
+        let exhausted = page.len() < limit;
+        after = page.last().map(|c| c.object);
+        hosts.extend(page.into_iter().filter(|c| in_sync.is_none_or(|want| c.in_sync == Some(want))));
+        if exhausted || hosts.len() >= limit {
+            break;
+        }
+    }
+    hosts.truncate(limit);
+    let next_cursor = if hosts.len() == limit { hosts.last().map(|c| c.object.to_string()) } else { None };
+    Ok(Json(json!({"hosts": hosts, "next_cursor": next_cursor})))
+}
+
+async fn show_host(
+    State(state): State<Arc<AppState>>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<nzj_core::host_config::HostConfig>> {
+    let unknown = || ApiError::not_found(format!("no host config for {kind}/{id}"));
+    let object: ObjectRef = format!("{kind}/{id}").parse().map_err(|_| unknown())?;
+    state.store.get_host_config(object).await?.map(Json).ok_or_else(unknown)
 }

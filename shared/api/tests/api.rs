@@ -353,3 +353,40 @@ async fn settings_change_only_from_the_version_read_and_bad_fields_are_400() {
         assert!(message.contains(expect), "{body}: {message}");
     }
 }
+
+#[tokio::test]
+async fn host_configs_are_listed_filtered_by_sync_state_and_shown_by_object() {
+    use nzj_core::host_config::HostConfig;
+    use nzj_core::netbox::{ObjectKind, ObjectRef};
+    let api = TestApi::spawn().await;
+    let mut writes = Vec::new();
+    for id in 1..=5u64 {
+        let mut config = HostConfig::new(ObjectRef { kind: ObjectKind::Device, id });
+        config.hostid = Some(format!("{}", 10_000 + id));
+        config.in_sync = Some(id != 3);
+        writes.push(Write::host_config(config));
+    }
+    api.store.commit(writes).await.unwrap();
+
+    let all: Value = api.get("/api/hosts?limit=2").send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["hosts"].as_array().unwrap().len(), 2);
+    assert_eq!(all["next_cursor"], "dcim.device/2");
+    let rest: Value = api.get("/api/hosts?limit=10&cursor=dcim.device/2").send().await.unwrap().json().await.unwrap();
+    assert_eq!(rest["hosts"].as_array().unwrap().len(), 3);
+    let out: Value = api.get("/api/hosts?in_sync=false").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        out["hosts"].as_array().unwrap().iter().map(|h| h["object"].clone()).collect::<Vec<_>>(),
+        [json!("dcim.device/3")]
+    );
+
+    let one: Value = api.get("/api/hosts/dcim.device/3").send().await.unwrap().json().await.unwrap();
+    assert_eq!((one["hostid"].as_str(), one["in_sync"].as_bool()), (Some("10003"), Some(false)));
+    for (path, status) in [
+        ("/api/hosts/dcim.device/99", StatusCode::NOT_FOUND),
+        ("/api/hosts/dcim.interface/3", StatusCode::NOT_FOUND),
+        ("/api/hosts?in_sync=maybe", StatusCode::BAD_REQUEST),
+        ("/api/hosts?cursor=nope", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(api.get(path).send().await.unwrap().status(), status, "{path}");
+    }
+}

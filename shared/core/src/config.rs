@@ -67,6 +67,8 @@ pub struct Config {
     pub job_retention: Duration,
     /// The breaker: a run that would delete more hosts or cached Zabbix objects fails instead.
     pub max_deletions: usize,
+    /// Deliveries of a host job before it is failed and its message dead-lettered.
+    pub host_job_attempts: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -191,6 +193,7 @@ impl Config {
             job_timeout: src.seconds("NZJ_JOB_TIMEOUT_SECONDS", 3600, 1..=86_400)?,
             job_retention: Duration::days(src.whole_number("NZJ_JOB_RETENTION_DAYS", 30, 1..=3650)?),
             max_deletions: src.whole_number("NZJ_MAX_DELETIONS", 50, 0..=1_000_000)? as usize,
+            host_job_attempts: src.whole_number("NZJ_HOST_JOB_ATTEMPTS", 5, 1..=100)? as u32,
         })
     }
 }
