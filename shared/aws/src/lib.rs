@@ -2,11 +2,14 @@
 //! environment, the DynamoDB store, one Zabbix client per process (reused across invocations),
 //! and the handler that turns an EventBridge Scheduler event into at most one run of a system job.
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, SystemClock, SystemJob, Trigger};
+use nzj_jobs::{HostJobs, HostSync, HostWorker, Settlement};
+use nzj_queue::{Delivery, JobQueue, SqsQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome, run_claimed};
 use nzj_store::{DynamoDbStore, JobStore};
 use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
@@ -32,6 +35,8 @@ pub struct ScheduledEvent {
 pub struct Deployment {
     pub store: Arc<dyn JobStore>,
     pub launcher: Launcher,
+    pub zabbix: Option<Arc<ZabbixClient>>,
+    pub config: Config,
 }
 
 impl Deployment {
@@ -56,10 +61,15 @@ impl Deployment {
             None => None,
         };
         let (registry, _maintenance) =
-            nzj_jobs::system_jobs(store.clone(), zabbix, clock.clone(), config.max_deletions);
+            nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
         let timeout = config.job_timeout.to_std()?;
-        Ok(Deployment { store, launcher: Launcher { scheduler, clock, registry, timeout } })
+        Ok(Deployment {
+            store,
+            launcher: Launcher { scheduler, clock, registry, timeout },
+            zabbix,
+            config: config.clone(),
+        })
     }
 
     /// One scheduled trigger of `job`: claims a run if it is due and free, and runs it within
@@ -95,6 +105,122 @@ impl Deployment {
             json!({"job": job, "job_id": record.id, "status": record.status, "result": record.result, "error": record.error}),
         )
     }
+}
+
+impl Deployment {
+    /// The host worker on `queue`; needs Zabbix.
+    pub fn host_worker(&self, queue: Arc<dyn JobQueue>) -> anyhow::Result<HostWorker> {
+        let zabbix = self.zabbix.clone().ok_or_else(|| anyhow::anyhow!("host-worker: {}", nzj_jobs::NEEDS_ZABBIX))?;
+        let jobs = HostJobs {
+            sync: HostSync { zabbix, store: self.store.clone() },
+            clock: self.launcher.clock.clone(),
+            lease: self.config.job_lease,
+            retention: self.config.job_retention,
+        };
+        Ok(HostWorker {
+            jobs,
+            queue,
+            max_attempts: self.config.host_job_attempts,
+            backoff: std::time::Duration::from_secs(10),
+            max_backoff: std::time::Duration::from_secs(600),
+        })
+    }
+}
+
+/// The host queue from `NZJ_HOST_QUEUE_URL` and `NZJ_HOST_DLQ_URL`.
+pub async fn host_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue> {
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("configuration: {name}: required"));
+    let aws = aws_config::load_from_env().await;
+    let visibility = config.job_lease.to_std()?;
+    Ok(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        var("NZJ_HOST_QUEUE_URL")?,
+        var("NZJ_HOST_DLQ_URL")?,
+        visibility,
+        config.host_job_attempts,
+    ))
+}
+
+/// One SQS batch for the host worker. Objects run side by side, each object's messages in order;
+/// once a message of an object is not done, the rest of that object's messages are reported
+/// failed without being run (so they come back in order). A retry's backoff is set on its
+/// message's visibility before it is reported failed.
+pub async fn handle_sqs_batch(worker: &HostWorker, event: SqsEvent) -> SqsBatchResponse {
+    let mut groups: Vec<(String, Vec<(String, Result<Delivery, String>)>)> = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let delivery = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map(|job| Delivery {
+                job,
+                receipt: record.receipt_handle.clone().unwrap_or_default(),
+                receive_count: record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+            })
+            .map_err(|e| e.to_string());
+        let group = record.attributes.get("MessageGroupId").cloned().unwrap_or_default();
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, items)) => items.push((id, delivery)),
+            None => groups.push((group, vec![(id, delivery)])),
+        }
+    }
+    let runs = groups.into_iter().map(|(_, group)| async move {
+        let mut failed = Vec::new();
+        let mut blocked = false;
+        for (id, delivery) in group {
+            let delivery = match delivery {
+                Ok(d) if !blocked => d,
+                Ok(_) => {
+                    failed.push(id);
+                    continue;
+                }
+                Err(e) => {
+                    // Not a host job: the redrive policy moves it to the DLQ after its receives.
+                    tracing::error!(message_id = %id, error = %e, "unreadable host-job message");
+                    failed.push(id);
+                    continue;
+                }
+            };
+            let settlement = worker.handle(&delivery).await;
+            if settlement == Settlement::Done {
+                continue;
+            }
+            if let Settlement::RetryAfter(delay) = settlement
+                && let Err(e) = worker.queue.release(&delivery, delay).await
+            {
+                tracing::warn!(message_id = %id, error = %e, "could not set the retry delay");
+            }
+            blocked = true;
+            failed.push(id);
+        }
+        failed
+    });
+    let failed: Vec<String> = futures_util::future::join_all(runs).await.into_iter().flatten().collect();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The whole `main` of the host-worker function.
+pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
+    let queue = host_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
+    let worker = Arc::new(deployment.host_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(&worker, event.payload).await) }
+    }))
+    .await
 }
 
 /// JSON logs for CloudWatch, filtered by `NZJ_LOG` (default `info`).

@@ -1,0 +1,8 @@
+//! HostConfigSyncRefresh on EventBridge Scheduler: one run per due tick, never two at once.
+
+use nzj_core::SystemJob;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nzj_aws::run_scheduled_function(SystemJob::HostConfigSyncRefresh).await
+}
