@@ -146,7 +146,9 @@ pub async fn host_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue> {
 /// failed without being run (so they come back in order). A retry's backoff is set on its
 /// message's visibility before it is reported failed.
 pub async fn handle_sqs_batch(worker: &HostWorker, event: SqsEvent) -> SqsBatchResponse {
-    let mut groups: Vec<(String, Vec<(String, Result<Delivery, String>)>)> = Vec::new();
+    // Per message group, its messages in order: (message id, the job or why it is unreadable).
+    type Messages = Vec<(String, Result<Delivery, String>)>;
+    let mut groups: Vec<(String, Messages)> = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let delivery = serde_json::from_str(record.body.as_deref().unwrap_or_default())

@@ -34,6 +34,7 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
     for (file, job) in [
         ("import-settings.json", SystemJob::ImportZabbixSettings),
         ("maintenance-cleanup.json", SystemJob::MaintenanceCleanup),
+        ("sync-refresh.json", SystemJob::HostConfigSyncRefresh),
     ] {
         let deployment = Arc::new(deployment().await);
         let event = event(file);
