@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use nzj_api::AppState;
 use nzj_core::config::{Config, StoreConfig};
 use nzj_core::{Clock, Secret, SystemClock};
-use nzj_jobs::{HostJobs, HostSync, HostWorker};
+use nzj_jobs::{HostJobs, HostSync, HostWorker, WebhookIntake};
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
@@ -102,7 +102,19 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),
     }
 
-    let state = Arc::new(AppState { store, launcher, maintenance, token });
+    let webhook = config.webhook_secret.clone().map(|secret| {
+        Arc::new(WebhookIntake {
+            secret,
+            store: store.clone(),
+            queue: queue.clone(),
+            clock: launcher.clock.clone(),
+            retention: config.job_retention,
+        })
+    });
+    if webhook.is_none() {
+        tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
+    }
+    let state = Arc::new(AppState { store, launcher, maintenance, webhook, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

@@ -18,7 +18,7 @@ use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
 use nzj_core::{JobKind, SkipReason, Trigger};
-use nzj_jobs::{MaintenanceError, MaintenanceService};
+use nzj_jobs::{MaintenanceError, MaintenanceService, WebhookIntake};
 use nzj_runtime::{Launcher, Registry, RuntimeError, TriggerOutcome};
 use nzj_store::{JobQuery, JobStore, StoreError};
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub struct AppState {
     pub store: Arc<dyn JobStore>,
     /// The scheduler, the runnable system jobs, and how runs are started.
     pub launcher: Launcher,
+    /// The NetBox webhook intake; `None` when no webhook secret is configured (then every
+    /// delivery is refused: an unsigned webhook is never accepted).
+    pub webhook: Option<Arc<WebhookIntake>>,
     /// Maintenance windows in Zabbix; `None` when Zabbix is not configured.
     pub maintenance: Option<Arc<MaintenanceService>>,
     pub token: Secret,
@@ -54,6 +57,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/webhook/netbox",
+            axum::routing::post(netbox_webhook).layer(DefaultBodyLimit::max(2 * nzj_netbox::MAX_BODY_BYTES)),
+        )
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -447,4 +454,16 @@ async fn show_host(
     let unknown = || ApiError::not_found(format!("no host config for {kind}/{id}"));
     let object: ObjectRef = format!("{kind}/{id}").parse().map_err(|_| unknown())?;
     state.store.get_host_config(object).await?.map(Json).ok_or_else(unknown)
+}
+
+/// `POST /webhook/netbox`: NetBox's signed deliveries (the signature is the authentication).
+async fn netbox_webhook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(intake) = &state.webhook else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NZJ_WEBHOOK_SECRET is not set: webhooks are refused")
+            .into_response();
+    };
+    let signature = headers.get("x-hook-signature").and_then(|v| v.to_str().ok());
+    let answer = intake.receive(signature, &body).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(answer.body)).into_response()
 }

@@ -32,7 +32,13 @@ impl TestApi {
         let scheduler =
             Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
         let launcher = Launcher { scheduler, clock, registry, timeout: std::time::Duration::from_secs(60) };
-        let state = Arc::new(AppState { store: store.clone(), launcher, maintenance: None, token: Secret::new(TOKEN) });
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            launcher,
+            maintenance: None,
+            webhook: None,
+            token: Secret::new(TOKEN),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

@@ -68,6 +68,7 @@ async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Value) -> Jo
         origin,
         chrono::Utc::now(),
         chrono::Duration::days(1),
+        Vec::new(),
     )
     .await
     .unwrap();

@@ -6,13 +6,15 @@ pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
 pub mod sync_refresh;
+pub mod webhook;
 pub mod worker;
 
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
 pub use sync_refresh::HostConfigSyncRefresh;
-pub use worker::{HostWorker, Settlement, enqueue_host_job};
+pub use webhook::{Answer, WebhookIntake};
+pub use worker::{EnqueueError, HostWorker, Settlement, enqueue_host_job};
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;

@@ -203,8 +203,9 @@ impl HostWorker {
     }
 }
 
-/// Records a host job as `pending` and puts it on the queue; what a webhook or a manual sync
-/// does. If the queue refuses it, the job is failed with that reason, so nothing is silently lost.
+/// Records a host job as `pending` (with `extra` writes, atomically: a webhook's delivery record)
+/// and puts it on the queue; what a webhook or a manual sync does. If the queue refuses it, the job
+/// is failed with that reason, so nothing is silently lost. A store conflict is returned as is.
 pub async fn enqueue_host_job(
     store: &dyn nzj_store::JobStore,
     queue: &dyn JobQueue,
@@ -212,17 +213,29 @@ pub async fn enqueue_host_job(
     origin: JobOrigin,
     now: chrono::DateTime<chrono::Utc>,
     retention: chrono::Duration,
-) -> Result<JobRecord, JobFailure> {
+    extra: Vec<Write>,
+) -> Result<JobRecord, EnqueueError> {
     let mut record =
         JobRecord::new_pending(job.name, JobOrigin { object: Some(job.object.to_string()), ..origin }, now, retention);
     record.id = job.job_id.clone();
-    store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+    let mut writes = extra;
+    writes.push(Write::job(record.clone()));
+    store.commit(writes).await?;
     record.version += 1;
     if let Err(e) = queue.enqueue(&job).await {
         let message = format!("could not enqueue: {e}");
-        record.fail(now, message.clone()).map_err(|e| JobFailure::permanent(e.to_string()))?;
-        store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
-        return Err(JobFailure::transient(message));
+        record.fail(now, message.clone()).expect("a pending job can fail");
+        store.commit(vec![Write::job(record)]).await?;
+        return Err(EnqueueError::Queue(message));
     }
     Ok(record)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The job was recorded, then failed because the queue refused it.
+    #[error("{0}")]
+    Queue(String),
 }

@@ -72,6 +72,7 @@ async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Option<Value
         origin,
         chrono::Utc::now(),
         chrono::Duration::days(1),
+        Vec::new(),
     )
     .await
     .unwrap();

@@ -321,6 +321,12 @@ impl JobStore for DynamoDbStore {
         Ok(stored.unwrap_or_default())
     }
 
+    async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError> {
+        let Some(item) = self.get_item(crate::delivery_key(key)).await? else { return Ok(None) };
+        let (body, _) = body_and_version(&item)?;
+        crate::decode(body).map(Some)
+    }
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {
         self.get_document(maintenance_key(id), |m: &mut Maintenance, v| m.version = v).await
     }

@@ -60,6 +60,12 @@ pub enum Write {
         config: Box<HostConfig>,
         expected_version: u64,
     },
+    /// Records that the webhook delivery `key` became job `job_id`; fails (conflict) if the key
+    /// is known already, so a delivery is never processed twice.
+    Delivery {
+        key: String,
+        job_id: JobId,
+    },
     /// Deletes a maintenance window if it is still at `expected_version`.
     DeleteMaintenance {
         id: String,
@@ -166,6 +172,9 @@ pub trait JobStore: Send + Sync {
     /// `limit`.
     async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError>;
 
+    /// The job a webhook delivery became, if it was received before.
+    async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError>;
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
 
     /// Every maintenance window, ordered by id (creation time).
@@ -192,6 +201,10 @@ pub(crate) struct Document {
 pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
 pub(crate) const HOST_CONFIG_LIST: &str = "hostconfig";
+
+pub(crate) fn delivery_key(key: &str) -> String {
+    format!("delivery#{key}")
+}
 
 pub(crate) fn host_config_key(object: ObjectRef) -> String {
     format!("{HOST_CONFIG_LIST}#{object}")
@@ -269,6 +282,12 @@ impl Write {
                     list: Some(HOST_CONFIG_LIST),
                 })
             }
+            Write::Delivery { key, job_id } => Prepared::Document(Document {
+                key: delivery_key(&key),
+                expected_version: 0,
+                body: encode(&job_id)?,
+                list: None,
+            }),
             Write::DeleteMaintenance { id, expected_version } => {
                 Prepared::Delete { key: maintenance_key(&id), expected_version }
             }

@@ -180,6 +180,10 @@ impl JobStore for SqliteStore {
         }
     }
 
+    async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError> {
+        self.get_document(crate::delivery_key(key)).await?.map(|(body, _)| crate::decode(&body)).transpose()
+    }
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {
         self.get_document(maintenance_key(id))
             .await?

@@ -1,0 +1,166 @@
+//! `POST /webhook/netbox` on `nzj serve`'s router, with the real NetBox 4.7 deliveries and their
+//! captured signatures (secret `s3cret`): every row of SPEC §8 that concerns webhooks.
+
+use chrono::Duration;
+use nzj_api::{AppState, router};
+use nzj_core::{Clock, JobStatus, Secret, SystemClock};
+use nzj_jobs::WebhookIntake;
+use nzj_queue::{JobQueue, SqliteQueue};
+use nzj_runtime::{Launcher, Registry, Scheduler};
+use nzj_store::{JobQuery, JobStore, SqliteStore};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+
+struct Hook {
+    url: String,
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn JobQueue>,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn(secret: Option<&str>) -> Hook {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), std::time::Duration::from_secs(60), 5).unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
+    let launcher = Launcher {
+        scheduler,
+        clock: clock.clone(),
+        registry: Registry::default(),
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let webhook = secret.map(|s| {
+        Arc::new(WebhookIntake {
+            secret: Secret::new(s),
+            store: store.clone(),
+            queue: queue.clone(),
+            clock,
+            retention: Duration::days(30),
+        })
+    });
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        launcher,
+        maintenance: None,
+        webhook,
+        token: Secret::new("t".repeat(32)),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook/netbox", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    Hook { url, store, queue, client: reqwest::Client::new(), _dir: dir }
+}
+
+fn fixture(name: &str) -> (Vec<u8>, String) {
+    let dir = format!("{}/../../tests/fixtures/netbox-4.7-webhooks", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(format!("{dir}/{name}.body.json")).unwrap();
+    (body, std::fs::read_to_string(format!("{dir}/{name}.sig")).unwrap().trim().to_string())
+}
+
+impl Hook {
+    async fn post(&self, body: Vec<u8>, signature: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.post(&self.url).header("content-type", "application/json").body(body);
+        if let Some(signature) = signature {
+            request = request.header("X-Hook-Signature", signature);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn recorded(&self) -> usize {
+        self.store.list_jobs(&JobQuery { limit: 100, ..Default::default() }).await.unwrap().jobs.len()
+    }
+
+    async fn queued(&self) -> usize {
+        self.queue.receive(100).await.unwrap().len()
+    }
+}
+
+fn sign(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(b"s3cret").unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn a_signed_delivery_records_a_pending_job_and_enqueues_it_before_answering() {
+    let hook = spawn(Some("s3cret")).await;
+    let (body, sig) = fixture("04_dcim.device_updated");
+    let (status, answer) = hook.post(body, Some(&sig)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        (answer["status"].as_str(), answer["name"].as_str(), answer["object"].as_str()),
+        (Some("queued"), Some("UpdateHost"), Some("dcim.device/1"))
+    );
+    let id = answer["job"].as_str().unwrap().parse().unwrap();
+    let job = hook.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.status, job.user.as_str(), job.object.as_deref()),
+        (JobStatus::Pending, "admin", Some("dcim.device/1"))
+    );
+    assert_eq!(hook.queued().await, 1);
+}
+
+#[tokio::test]
+async fn the_same_delivery_twice_gives_one_job_and_the_second_answer_names_it() {
+    let hook = spawn(Some("s3cret")).await;
+    let (body, sig) = fixture("01_dcim.device_created");
+    let (first, a) = hook.post(body.clone(), Some(&sig)).await;
+    let (second, b) = hook.post(body, Some(&sig)).await;
+    assert_eq!((first, second), (StatusCode::ACCEPTED, StatusCode::OK));
+    assert_eq!(b["status"], "duplicate");
+    assert_eq!(b["job"], a["job"]);
+    assert_eq!((hook.recorded().await, hook.queued().await), (1, 1));
+}
+
+#[tokio::test]
+async fn missing_or_wrong_signatures_are_401_and_nothing_is_recorded_or_enqueued() {
+    let hook = spawn(Some("s3cret")).await;
+    let (body, sig) = fixture("12_dcim.device_deleted");
+    let (status, _) = hook.post(body.clone(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let flipped = format!("{}{}", if sig.starts_with('0') { '1' } else { '0' }, &sig[1..]);
+    let (status, answer) = hook.post(body.clone(), Some(&flipped)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let mut tampered = body.clone();
+    tampered[20] ^= 1;
+    let (status, _) = hook.post(tampered, Some(&sig)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!((hook.recorded().await, hook.queued().await), (0, 0));
+
+    let refusing = spawn(None).await;
+    let (status, answer) = refusing.post(body, Some(&sig)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "without a secret every delivery is refused");
+    assert!(answer["error"].as_str().unwrap().contains("NZJ_WEBHOOK_SECRET"));
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_unhandled_deliveries_get_clear_answers() {
+    let hook = spawn(Some("s3cret")).await;
+    let not_json = b"{not json".to_vec();
+    let (status, answer) = hook.post(not_json.clone(), Some(&sign(&not_json))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().contains("not JSON"));
+    let not_webhook = br#"{"hello": "world"}"#.to_vec();
+    let (status, answer) = hook.post(not_webhook.clone(), Some(&sign(&not_webhook))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().contains("not a NetBox webhook"));
+
+    let site = br#"{"event": "created", "object_type": "dcim.site", "data": {"id": 4}}"#.to_vec();
+    let (status, answer) = hook.post(site.clone(), Some(&sign(&site))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(answer["status"], "ignored");
+
+    let mut huge = br#"{"event": "created", "object_type": "dcim.device", "data": {"id": 1, "pad": ""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'x', nzj_netbox::MAX_BODY_BYTES));
+    huge.extend(br#""}}"#);
+    let (status, _) = hook.post(huge.clone(), Some(&sign(&huge))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!((hook.recorded().await, hook.queued().await), (0, 0), "nothing recorded for any of them");
+}

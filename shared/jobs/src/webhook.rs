@@ -1,0 +1,95 @@
+//! The NetBox webhook intake, shared by `nzj serve` (`POST /webhook/netbox`) and the webhook
+//! function (Function URL): verify, parse, record the job and enqueue it, and answer 2xx only
+//! once the job is on the queue. Every answer says what happened (SPEC §8).
+
+use crate::worker::{EnqueueError, enqueue_host_job};
+use nzj_core::job::JobOrigin;
+use nzj_core::{Clock, JobId, Secret, Trigger};
+use nzj_netbox::{MAX_BODY_BYTES, Routing, delivery_key, parse, route, verify_signature};
+use nzj_queue::{JobQueue, QueuedJob};
+use nzj_store::{JobStore, StoreError, Write};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct WebhookIntake {
+    pub secret: Secret,
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub retention: chrono::Duration,
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn answer(status: u16, body: Value) -> Answer {
+    Answer { status, body }
+}
+
+fn error(status: u16, message: impl Into<String>) -> Answer {
+    answer(status, json!({"error": message.into()}))
+}
+
+impl WebhookIntake {
+    /// Handles one delivery: `signature` is the `X-Hook-Signature` header, `body` the raw body.
+    pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
+        if body.len() > MAX_BODY_BYTES {
+            return error(413, format!("body of {} bytes is over the limit of {MAX_BODY_BYTES}", body.len()));
+        }
+        if let Err(e) = verify_signature(self.secret.expose().as_bytes(), body, signature) {
+            tracing::warn!(reason = %e, "webhook rejected");
+            return error(401, e.to_string());
+        }
+        let event = match parse(body) {
+            Ok(event) => event,
+            Err(e) => return error(400, e),
+        };
+        let (name, object, data) = match route(&event) {
+            Ok(Routing::Job { name, object, data }) => (name, object, data),
+            Ok(Routing::Ignored(reason)) => return answer(202, json!({"status": "ignored", "reason": reason})),
+            Err(e) => return error(400, e),
+        };
+        let key = delivery_key(body);
+        match self.store.get_delivery(&key).await {
+            Ok(Some(job)) => return duplicate(job),
+            Ok(None) => {}
+            Err(e) => return error(503, e.to_string()),
+        }
+        let now = self.clock.now();
+        let job = QueuedJob { job_id: JobId::new_at(now), name, object, data };
+        let user = event.user.clone().unwrap_or_else(|| "netbox".into());
+        let origin = JobOrigin { trigger: Trigger::Webhook, user, object: None };
+        let delivery = Write::Delivery { key: key.clone(), job_id: job.job_id.clone() };
+        let request_id = event.request_id.clone().unwrap_or_default();
+        match enqueue_host_job(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            job,
+            origin,
+            now,
+            self.retention,
+            vec![delivery],
+        )
+        .await
+        {
+            Ok(record) => {
+                tracing::info!(job_id = %record.id, %object, job = %name, netbox_request_id = %request_id, "webhook queued");
+                answer(202, json!({"status": "queued", "job": record.id, "name": name, "object": object}))
+            }
+            // The same delivery arrived at the same moment: the other one recorded it.
+            Err(EnqueueError::Store(StoreError::Conflict)) => match self.store.get_delivery(&key).await {
+                Ok(Some(job)) => duplicate(job),
+                _ => error(503, "a concurrent delivery could not be read back; retry"),
+            },
+            Err(e) => error(503, e.to_string()),
+        }
+    }
+}
+
+fn duplicate(job: JobId) -> Answer {
+    answer(200, json!({"status": "duplicate", "job": job}))
+}
