@@ -193,13 +193,18 @@ impl HostSync {
         let create: Vec<Value> = missing.iter().map(|n| json!({"name": n})).collect();
         match self.zabbix.call("hostgroup.create", json!(create)).await {
             Ok(created) => ids.extend(items(&created["groupids"]).iter().map(text)),
-            // The cache is older than Zabbix: the groups exist already; look them up.
-            Err(e) if is_already_exists(&e) => {
+            // The groups exist already (the cache is older than Zabbix), or another job created
+            // them at the same moment: look them up; if they are not all there, the error stands.
+            Err(e) if is_already_exists(&e) || e.is_transient() => {
                 let found = self
                     .zabbix
                     .call("hostgroup.get", json!({"output": ["groupid"], "filter": {"name": missing}}))
                     .await?;
-                ids.extend(items(&found).iter().map(|g| text(&g["groupid"])));
+                let found = items(&found);
+                if found.len() < missing.len() {
+                    return Err(e);
+                }
+                ids.extend(found.iter().map(|g| text(&g["groupid"])));
             }
             Err(e) => return Err(e),
         }

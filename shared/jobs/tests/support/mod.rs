@@ -167,17 +167,15 @@ async fn pump(mut client: tokio::net::TcpStream, mut server: tokio::net::TcpStre
     }
 }
 
-/// A test's own setup or teardown call to Zabbix. Zabbix 7.0 can fail a delete with "SQL statement
-/// execution has failed" when another test deletes objects sharing its host-group set at the same
-/// moment (its `hgset` rows); such a call is retried a few times.
+/// A test's own setup or teardown call to Zabbix. Zabbix's database can fail a write when another
+/// test writes at the same moment ("SQL statement execution has failed", `DBEXECUTE_ERROR`): such a
+/// call is retried a few times, as the host worker retries a transient failure.
 pub async fn setup_call(zbx: &ZabbixClient, method: &str, params: Value) -> Value {
     let mut attempt = 0;
     loop {
         match zbx.call(method, params.clone()).await {
             Ok(result) => return result,
-            Err(nzj_zabbix::ZabbixError::Api { data, .. })
-                if data.contains("SQL statement execution has failed") && attempt < 5 =>
-            {
+            Err(e) if e.is_transient() && attempt < 5 => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
             }
