@@ -314,3 +314,123 @@ fn hosts_are_listed_and_an_unknown_object_is_404() {
     let show = serve.nzj(&["hosts", "show", "dcim.device/1"]);
     assert!(stderr(&show).contains("404"), "{}", stderr(&show));
 }
+
+/// A JSON-RPC call to the test Zabbix with the test token (the test's own look at Zabbix).
+fn zabbix(url: &str, token: &str, method: &str, params: Value) -> Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", "-H", "Content-Type: application/json-rpc", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-d", &body.to_string(), url])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"].clone()
+}
+
+fn post_delivery(listen: &str, name: &str) -> (u16, Value) {
+    let dir = format!("{}/../tests/fixtures/netbox-4.7-webhooks", env!("CARGO_MANIFEST_DIR"));
+    let sig = std::fs::read_to_string(format!("{dir}/{name}.sig")).unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "-H"])
+        .arg(format!("X-Hook-Signature: {}", sig.trim()))
+        .arg("--data-binary")
+        .arg(format!("@{dir}/{name}.body.json"))
+        .arg(format!("http://{listen}/webhook/netbox"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn wait_for_job(serve: &Serve, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = serve.nzj(&["--json", "jobs", "show", id]);
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if job["status"] == "completed" || job["status"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn netbox_deliveries_reach_zabbix_through_serve_and_the_job_records_show_it() {
+    let url = std::env::var("ZBX70_API_URL").expect("ZBX70_API_URL: run `make test`, which starts Zabbix 7.0");
+    let token = std::env::var("ZBX70_TOKEN").expect("ZBX70_TOKEN");
+    let leftovers = |tag: &str| {
+        let found = zabbix(
+            &url,
+            &token,
+            "host.get",
+            serde_json::json!({"output": ["hostid"], "tags": [{"tag": tag, "value": "dcim.device/1", "operator": 1}]}),
+        );
+        found.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect::<Vec<_>>()
+    };
+    for tag in ["netbox:object", "netbox:deleted"] {
+        let ids = leftovers(tag);
+        if !ids.is_empty() {
+            zabbix(&url, &token, "host.delete", Value::Array(ids));
+        }
+    }
+    let serve = Serve::start_with(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("NZJ_ZABBIX_URL", url.clone()),
+            ("NZJ_ZABBIX_TOKEN", token.clone()),
+            ("NZJ_WEBHOOK_SECRET", "s3cret".into()),
+        ],
+    );
+    // The never-run import runs at start; host jobs need its templates.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ls = serve.nzj(&["--json", "jobs", "ls", "--name", "ImportZabbixSettings", "--status", "completed"]);
+        let runs: Value = serde_json::from_slice(&ls.stdout).unwrap();
+        if !runs["jobs"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no completed import");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The device gets its primary IP: its host is created.
+    let (code, answer) = post_delivery(&serve.listen, "04_dcim.device_updated");
+    assert_eq!(code, 202, "{answer}");
+    let job = wait_for_job(&serve, answer["job"].as_str().unwrap());
+    assert_eq!((job["status"].as_str(), job["trigger"].as_str()), (Some("completed"), Some("webhook")), "{job}");
+    assert_eq!(job["result"]["message"], "host created");
+    let host = zabbix(
+        &url,
+        &token,
+        "host.get",
+        serde_json::json!({"output": ["host", "status"], "selectInterfaces": ["ip"], "tags": [{"tag": "netbox:object", "value": "dcim.device/1", "operator": 1}]}),
+    );
+    assert_eq!(
+        (host[0]["host"].as_str(), host[0]["interfaces"][0]["ip"].as_str()),
+        (Some("rtr-76683"), Some("192.0.2.10"))
+    );
+
+    // NetBox sends the same delivery again: one job, and the answer names it.
+    let (code, again) = post_delivery(&serve.listen, "04_dcim.device_updated");
+    assert_eq!((code, &again["job"]), (200, &answer["job"]));
+
+    // Status planned (not monitored): the host is soft-deleted. Then the device is deleted.
+    let (_, planned) = post_delivery(&serve.listen, "08_dcim.device_updated");
+    let job = wait_for_job(&serve, planned["job"].as_str().unwrap());
+    assert_eq!(job["result"]["message"], "host soft-deleted as rtr-76683-deleted", "{job}");
+    let (_, deleted) = post_delivery(&serve.listen, "12_dcim.device_deleted");
+    let job = wait_for_job(&serve, deleted["job"].as_str().unwrap());
+    assert_eq!(
+        (job["name"].as_str(), job["result"]["message"].as_str()),
+        (Some("DeleteHost"), Some("no host to delete"))
+    );
+
+    let hosts = serve.nzj(&["--json", "hosts", "show", "dcim.device/1"]);
+    let config: Value = serde_json::from_slice(&hosts.stdout).unwrap();
+    assert_eq!((config["in_sync"].as_bool(), config["hostid"].is_null()), (Some(true), true), "{config}");
+    let graveyard = leftovers("netbox:deleted");
+    assert_eq!(graveyard.len(), 1, "the soft-deleted host stays in the graveyard");
+    zabbix(&url, &token, "host.delete", Value::Array(graveyard));
+}
