@@ -2,13 +2,15 @@
 //! environment, the DynamoDB store, one Zabbix client per process (reused across invocations),
 //! and the handler that turns an EventBridge Scheduler event into at most one run of a system job.
 
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, SystemClock, SystemJob, Trigger};
-use nzj_jobs::{HostJobs, HostSync, HostWorker, Settlement};
+use nzj_jobs::{HostJobs, HostSync, HostWorker, Settlement, WebhookIntake};
 use nzj_queue::{Delivery, JobQueue, SqsQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome, run_claimed};
 use nzj_store::{DynamoDbStore, JobStore};
@@ -221,6 +223,62 @@ pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(&worker, event.payload).await) }
+    }))
+    .await
+}
+
+/// The webhook intake of a deployment: the host queue, and the secret from `NZJ_WEBHOOK_SECRET`.
+impl Deployment {
+    pub fn webhook_intake(&self, queue: Arc<dyn JobQueue>) -> anyhow::Result<WebhookIntake> {
+        let secret =
+            self.config.webhook_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!("configuration: NZJ_WEBHOOK_SECRET: required by the webhook function")
+            })?;
+        Ok(WebhookIntake {
+            secret,
+            store: self.store.clone(),
+            queue,
+            clock: self.launcher.clock.clone(),
+            retention: self.config.job_retention,
+        })
+    }
+}
+
+/// One Function URL request to the webhook function.
+pub async fn handle_webhook_request(
+    intake: &WebhookIntake,
+    request: LambdaFunctionUrlRequest,
+) -> LambdaFunctionUrlResponse {
+    let body = match (request.body, request.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(text), false) => text.into_bytes(),
+        (Some(text), true) => match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => bytes,
+            Err(e) => return url_response(400, &json!({"error": format!("body is not valid base64: {e}")})),
+        },
+    };
+    let signature = request.headers.get("x-hook-signature").and_then(|v| v.to_str().ok());
+    let answer = intake.receive(signature, &body).await;
+    url_response(answer.status, &answer.body)
+}
+
+fn url_response(status: u16, body: &Value) -> LambdaFunctionUrlResponse {
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = i64::from(status);
+    response.headers.insert("content-type", "application/json".parse().expect("header value"));
+    response.body = Some(body.to_string());
+    response
+}
+
+/// The whole `main` of the webhook function.
+pub async fn run_webhook_function() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
+    let queue = host_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
+    let intake = Arc::new(deployment.webhook_intake(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
+        let intake = intake.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle_webhook_request(&intake, event.payload).await) }
     }))
     .await
 }

@@ -1,0 +1,6 @@
+//! NetBox webhooks through a Lambda Function URL: verified, recorded and enqueued on the host queue.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nzj_aws::run_webhook_function().await
+}

@@ -1,0 +1,60 @@
+//! The webhook function's handler on its sample Function URL event (a real NetBox 4.7 delivery
+//! with its captured signature), against moto's DynamoDB and SQS FIFO.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine as _;
+use nzj_aws::{Deployment, handle_webhook_request};
+use nzj_core::config::Config;
+use nzj_queue::{JobQueue, SqsQueue};
+use nzj_store::DynamoDbStore;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"))
+}
+
+fn event() -> LambdaFunctionUrlRequest {
+    let text = std::fs::read_to_string(format!("{}/../../events/webhook.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_delivery_is_queued_once_and_a_forged_one_is_refused() {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(var("AWS_ENDPOINT_URL"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-wh-{}", uuid::Uuid::now_v7()));
+    store.ensure_table().await.unwrap();
+    let config = Config::from_sources([("NZJ_WEBHOOK_SECRET".to_string(), "s3cret".to_string())], None).unwrap();
+    let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
+    let name = format!("nzj-wh-{}", uuid::Uuid::now_v7().simple());
+    let queue =
+        Arc::new(SqsQueue::ensure(aws_sdk_sqs::Client::new(&aws), &name, Duration::from_secs(30), 3).await.unwrap());
+    let intake = deployment.webhook_intake(queue.clone()).unwrap();
+
+    let first = handle_webhook_request(&intake, event()).await;
+    let answer: Value = serde_json::from_str(first.body.as_deref().unwrap()).unwrap();
+    assert_eq!(first.status_code, 202, "{answer}");
+    assert_eq!(answer["object"], "dcim.device/1");
+
+    // Lambda may hand over the body base64-encoded: the same delivery, so a duplicate.
+    let mut encoded = event();
+    encoded.body = Some(base64::engine::general_purpose::STANDARD.encode(encoded.body.unwrap()));
+    encoded.is_base64_encoded = true;
+    let second = handle_webhook_request(&intake, encoded).await;
+    let again: Value = serde_json::from_str(second.body.as_deref().unwrap()).unwrap();
+    assert_eq!((second.status_code, &again["job"]), (200, &answer["job"]));
+
+    let mut forged = event();
+    forged.body = Some(forged.body.unwrap().replace("rtr-76683", "rtr-evil"));
+    assert_eq!(handle_webhook_request(&intake, forged).await.status_code, 401);
+
+    let queued = queue.receive(10).await.unwrap();
+    assert_eq!(queued.len(), 1, "one message for one delivery");
+    assert_eq!(queued[0].job.job_id.to_string(), answer["job"].as_str().unwrap());
+}
