@@ -92,9 +92,10 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
             };
             let worker = HostWorker {
                 jobs,
+                netbox: nzj_jobs::netbox_client(&config).context("NZJ_NETBOX_URL")?,
                 queue: queue.clone(),
                 max_attempts: config.host_job_attempts,
-                backoff: Duration::from_secs(10),
+                backoff: config.host_job_backoff.to_std().unwrap_or(Duration::from_secs(10)),
                 max_backoff: Duration::from_secs(600),
             };
             tokio::spawn(run_host_worker(worker));

@@ -121,9 +121,10 @@ impl Deployment {
         };
         Ok(HostWorker {
             jobs,
+            netbox: nzj_jobs::netbox_client(&self.config)?,
             queue,
             max_attempts: self.config.host_job_attempts,
-            backoff: std::time::Duration::from_secs(10),
+            backoff: self.config.host_job_backoff.to_std()?,
             max_backoff: std::time::Duration::from_secs(600),
         })
     }

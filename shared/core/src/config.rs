@@ -69,6 +69,8 @@ pub struct Config {
     pub max_deletions: usize,
     /// Deliveries of a host job before it is failed and its message dead-lettered.
     pub host_job_attempts: u32,
+    /// The first retry of a host job waits this long; each further one twice as long (to 10 min).
+    pub host_job_backoff: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -194,6 +196,7 @@ impl Config {
             job_retention: Duration::days(src.whole_number("NZJ_JOB_RETENTION_DAYS", 30, 1..=3650)?),
             max_deletions: src.whole_number("NZJ_MAX_DELETIONS", 50, 0..=1_000_000)? as usize,
             host_job_attempts: src.whole_number("NZJ_HOST_JOB_ATTEMPTS", 5, 1..=100)? as u32,
+            host_job_backoff: src.seconds("NZJ_HOST_JOB_BACKOFF_SECONDS", 10, 0..=600)?,
         })
     }
 }

@@ -66,3 +66,17 @@ pub fn system_jobs(
         .with(SystemJob::HostConfigSyncRefresh, Arc::new(refresh));
     (registry, Some(maintenance))
 }
+
+/// The NetBox client of a configuration, if NetBox is configured.
+pub fn netbox_client(
+    config: &nzj_core::config::Config,
+) -> Result<Option<Arc<nzj_netbox::NetboxClient>>, nzj_netbox::NetboxError> {
+    let Some(netbox) = &config.netbox else { return Ok(None) };
+    let client = nzj_netbox::NetboxClient::new(nzj_netbox::NetboxClientConfig {
+        url: netbox.url.to_string(),
+        token: netbox.token.clone(),
+        connect_timeout: std::time::Duration::from_secs(5),
+        request_timeout: std::time::Duration::from_secs(30),
+    })?;
+    Ok(Some(Arc::new(client)))
+}

@@ -31,6 +31,9 @@ pub enum Settlement {
 
 pub struct HostWorker {
     pub jobs: HostJobs,
+    /// Where host jobs read the current state of their object; without it, the state the event
+    /// carried is used.
+    pub netbox: Option<Arc<nzj_netbox::NetboxClient>>,
     pub queue: Arc<dyn JobQueue>,
     /// Receives before a message goes to the dead-letter queue (the queue's redrive setting).
     pub max_attempts: u32,
@@ -103,11 +106,25 @@ impl HostWorker {
         if job.name == JobName::DeleteHost {
             return Ok(Ok(Desired::OutOfScope("deleted in NetBox".into())));
         }
-        let Some(data) = &job.data else {
-            return Ok(Err(nzj_core::desired::MappingError(format!(
-                "{} has no NetBox data in its message; reading it from NetBox is not built yet",
-                job.object
-            ))));
+        // NetBox's current state, whatever order the events came in; else what the event carried.
+        let fetched;
+        let data = match (&self.netbox, &job.data) {
+            (Some(netbox), _) => match netbox.get_object(job.object).await {
+                Ok(Some(current)) => {
+                    fetched = current;
+                    &fetched
+                }
+                Ok(None) => return Ok(Ok(Desired::OutOfScope("gone from NetBox".into()))),
+                Err(e) if e.is_transient() => return Err(JobFailure::transient(e.to_string())),
+                Err(e) => return Err(JobFailure::permanent(e.to_string())),
+            },
+            (None, Some(data)) => data,
+            (None, None) => {
+                return Ok(Err(nzj_core::desired::MappingError(format!(
+                    "reading {} needs NetBox (NZJ_NETBOX_URL, NZJ_NETBOX_TOKEN): the event did not carry it",
+                    job.object
+                ))));
+            }
         };
         let object = match NetboxObject::from_rest(job.object.kind, data) {
             Ok(object) => object,
@@ -141,11 +158,19 @@ impl HostWorker {
     async fn try_handle(&self, delivery: &Delivery) -> Result<Settlement, JobFailure> {
         let job = &delivery.job;
         let Some(record) = self.claim(job).await? else { return Ok(Settlement::Done) };
-        let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
-        let desired = self.desired(job).await?;
         let last_attempt = delivery.receive_count >= self.max_attempts;
+        let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
+        // The job is ours now: whatever fails from here on settles its record.
+        let (mut record, outcome) = match self.desired(job).await {
+            Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, !last_attempt).await?,
+            Err(failure) if failure.transient && !last_attempt => (record, Err(failure)),
+            Err(failure) => {
+                let reason = Err(nzj_core::desired::MappingError(failure.message.clone()));
+                let (record, _) = self.jobs.run_record(record, job.object, reason, &settings, false).await?;
+                (record, Err(failure))
+            }
+        };
         // A transient failure before the last attempt leaves the job pending, not failed.
-        let (mut record, outcome) = self.jobs.run_record(record, job.object, desired, &settings, !last_attempt).await?;
         Ok(match outcome {
             Ok(HostAction::Created | HostAction::Updated | HostAction::Unchanged | HostAction::Adopted)
             | Ok(HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone) => {

@@ -45,6 +45,7 @@ async fn setup(peer: &Peer, zabbix_url: &str) -> Setup {
     };
     let worker = HostWorker {
         jobs,
+        netbox: None,
         queue: queue.clone(),
         max_attempts: 2,
         backoff: Duration::ZERO,

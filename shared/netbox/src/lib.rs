@@ -1,6 +1,10 @@
 //! NetBox webhooks (SPEC §7, §8): the `X-Hook-Signature` check, the NetBox 4.x payload, and which
 //! host job a delivery means. Pure: no I/O, so every rule is tested on the real captured deliveries.
 
+mod client;
+
+pub use client::{NetboxClient, NetboxClientConfig, NetboxError};
+
 use hmac::{Hmac, Mac};
 use nzj_core::JobName;
 use nzj_core::netbox::{ObjectKind, ObjectRef};

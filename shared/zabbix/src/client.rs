@@ -40,14 +40,16 @@ pub enum ZabbixError {
 
 impl ZabbixError {
     /// Whether the same request may succeed later: network, timeout, HTTP 5xx, and Zabbix's
-    /// database failing under concurrent writes (`DBEXECUTE_ERROR`, seen when parallel requests
-    /// insert the same host group or allocate ids at once).
+    /// database failing under concurrent writes (6.0 `DBEXECUTE_ERROR`, 7.0 "Database error
+    /// occurred.", seen when parallel requests create hosts or host groups at once).
     pub fn is_transient(&self) -> bool {
         match self {
             ZabbixError::Transport { .. } => true,
             ZabbixError::Http { status, .. } => *status >= 500,
             ZabbixError::Api { data, .. } => {
-                data.contains("DBEXECUTE_ERROR") || data.contains("SQL statement execution has failed")
+                data.contains("DBEXECUTE_ERROR")
+                    || data.contains("SQL statement execution has failed")
+                    || data.contains("Database error occurred")
             }
             _ => false,
         }

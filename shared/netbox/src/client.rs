@@ -1,0 +1,135 @@
+//! A NetBox 4.x REST client: what host jobs and syncs read. Token `Authorization: Token <40>` (v1)
+//! or `Bearer nbt_<key>.<token>` (v2), only the fields the desired host needs, pages of 1000,
+//! timeouts, typed errors that say whether a retry can help.
+
+use nzj_core::Secret;
+use nzj_core::netbox::{ObjectKind, ObjectRef};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The fields of a device or VM the desired host is computed from.
+pub const FIELDS: &str =
+    "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag";
+
+/// NetBox's largest page.
+pub const PAGE_SIZE: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct NetboxClientConfig {
+    /// NetBox's base URL, e.g. `https://netbox.example`.
+    pub url: String,
+    pub token: Secret,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetboxError {
+    #[error("NetBox {path}: no answer: {message}")]
+    Transport { path: String, message: String },
+    #[error("NetBox {path}: HTTP {status}: {body}")]
+    Http { path: String, status: u16, body: String },
+    #[error("NetBox refused the token (NZJ_NETBOX_TOKEN): HTTP {status}")]
+    Auth { status: u16 },
+    #[error("NetBox {path}: {message}")]
+    Protocol { path: String, message: String },
+}
+
+impl NetboxError {
+    /// Whether the same request may succeed later (network, timeout, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NetboxError::Transport { .. } => true,
+            NetboxError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+pub struct NetboxClient {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+}
+
+fn api_path(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Device => "/api/dcim/devices/",
+        ObjectKind::VirtualMachine => "/api/virtualization/virtual-machines/",
+    }
+}
+
+impl NetboxClient {
+    pub fn new(config: NetboxClientConfig) -> Result<Self, NetboxError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| NetboxError::Protocol { path: String::new(), message: e.to_string() })?;
+        Ok(NetboxClient { http, base: config.url.trim_end_matches('/').to_string(), token: config.token })
+    }
+
+    fn authorization(&self) -> String {
+        let token = self.token.expose();
+        if token.starts_with("nbt_") { format!("Bearer {token}") } else { format!("Token {token}") }
+    }
+
+    /// GET `path` with `query`; `Ok(None)` on 404.
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Option<Value>, NetboxError> {
+        let transport = |e: reqwest::Error| NetboxError::Transport {
+            path: path.to_string(),
+            message: if e.is_timeout() { "timed out".into() } else { e.to_string() },
+        };
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .header("Authorization", self.authorization())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        if status == 401 || status == 403 {
+            return Err(NetboxError::Auth { status });
+        }
+        let text = response.text().await.map_err(transport)?;
+        if !(200..300).contains(&status) {
+            return Err(NetboxError::Http { path: path.to_string(), status, body: text.chars().take(300).collect() });
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NetboxError::Protocol { path: path.to_string(), message: format!("answer is not JSON: {e}") })
+    }
+
+    /// The current state of one device or VM; `None` if NetBox no longer has it.
+    pub async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
+        let path = format!("{}{}/", api_path(object.kind), object.id);
+        self.get(&path, &[("fields", FIELDS.to_string())]).await
+    }
+
+    /// Every device or VM, in pages of [`PAGE_SIZE`] with only the needed fields; `filters` are
+    /// NetBox query filters such as `("status", "active")`.
+    pub async fn list_objects(&self, kind: ObjectKind, filters: &[(&str, String)]) -> Result<Vec<Value>, NetboxError> {
+        let path = api_path(kind);
+        let mut objects = Vec::new();
+        loop {
+            let mut query = vec![
+                ("fields", FIELDS.to_string()),
+                ("limit", PAGE_SIZE.to_string()),
+                ("offset", objects.len().to_string()),
+            ];
+            query.extend(filters.iter().cloned());
+            let page = self.get(path, &query).await?.unwrap_or(Value::Null);
+            let results = page["results"].as_array().cloned().unwrap_or_default();
+            let got = results.len();
+            objects.extend(results);
+            if got < PAGE_SIZE || page["next"].is_null() {
+                return Ok(objects);
+            }
+        }
+    }
+}
