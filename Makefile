@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build
+.PHONY: help run test lint fmt build bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -24,3 +24,6 @@ fmt: ## format the code
 build: ## release build of the nzj binary, and its size
 	$(CARGO) build --release --locked -p nzj
 	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'
+
+bench: ## benchmarks: webhook deliveries per second on the embedded store (figures, not pass/fail)
+	$(CARGO) bench --locked -p nzj-jobs --bench webhook
