@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build bench
+.PHONY: help run test lint fmt build bench e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ fmt: ## format the code
 build: ## release build of the nzj binary, and its size
 	$(CARGO) build --release --locked -p nzj
 	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'
+
+e2e: ## end to end with a real NetBox 4.7 and Zabbix 7.0 through nzj serve (NetBox's first migration: 10-15 min)
+	NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
 
 bench: ## benchmarks: webhook deliveries per second on the embedded store (figures, not pass/fail)
 	$(CARGO) bench --locked -p nzj-jobs --bench webhook

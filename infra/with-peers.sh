@@ -2,8 +2,10 @@
 # with-peers.sh CMD... - start every local peer the tests need, each on free ports with private
 # state, run CMD with their addresses in the environment, then stop them (only what this started).
 #
-# Peers: moto (DynamoDB/SQS, serialized; infra/aws-local.sh), Zabbix 6.0 and 7.0 (infra/zabbix.sh).
-# Installs what is missing first.
+# Peers: moto (DynamoDB/SQS, serialized; infra/aws-local.sh), Zabbix 6.0 and 7.0 (infra/zabbix.sh),
+# and with NZJ_PEERS_NETBOX=1 a real NetBox 4.7 (infra/netbox-up.sh) whose webhook points at
+# http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox. Installs what is missing first.
+# NetBox's first migration takes 10-15 minutes; NZJ_NETBOX_ROOT=<dir> keeps its data between runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,7 +21,9 @@ zabbix() {  # zabbix VERSION up|down
     ZBX_PG_PORT="$(cat "$STATE/$name.pgport" 2>/dev/null || true)" infra/zabbix.sh "$2"
 }
 
+NETBOX_ROOT="${NZJ_NETBOX_ROOT:-$STATE/netbox}"
 cleanup() {
+  if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then NB_ROOT="$NETBOX_ROOT" infra/netbox-down.sh >/dev/null 2>&1 || true; fi
   infra/aws-local.sh down >/dev/null 2>&1 || true
   zabbix 6.0 down >/dev/null 2>&1 || true
   zabbix 7.0 down >/dev/null 2>&1 || true
@@ -41,5 +45,15 @@ for version in 6.0 7.0; do
   export "${prefix}_API_URL=$ZBX_API_URL" "${prefix}_TOKEN=$ZBX_TOKEN" "${prefix}_VERSION=$ZBX_VERSION"
 done
 unset ZBX_API_URL ZBX_TOKEN ZBX_VERSION ZBX_USER ZBX_PASSWORD
+
+if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then
+  export NZJ_E2E_PORT="$(infra/free-port.sh)"
+  NB_ROOT="$NETBOX_ROOT" NB_PORT="$(infra/free-port.sh)" NB_PGPORT="$(infra/free-port.sh)" \
+    NB_REDIS_PORT="$(infra/free-port.sh)" NB_WEBHOOK_URL="http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox" \
+    infra/netbox-up.sh > "$STATE/netbox-up.out"
+  NB_URL="$(sed -n 's/^NB_URL=//p' "$STATE/netbox-up.out")"
+  NB_TOKEN="$(sed -n 's/^NB_TOKEN=//p' "$STATE/netbox-up.out")"
+  export NB_URL NB_TOKEN
+fi
 
 "$@"

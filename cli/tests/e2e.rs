@@ -1,0 +1,191 @@
+//! End to end with a real NetBox 4.7: devices and VMs created, changed and deleted in NetBox reach a
+//! real Zabbix 7.0 through `nzj serve` (NetBox's webhook -> intake -> queue -> worker, which reads
+//! NetBox's current state), and the job records show it. Needs the NetBox peer: run `make e2e`
+//! (it is `#[ignore]`d in `make test`, whose peers do not include NetBox; see the README).
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NZJ: &str = env!("CARGO_BIN_EXE_nzj");
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make e2e`"))
+}
+
+/// NetBox's REST API, driven with curl the way an operator's script would.
+struct NetBox {
+    url: String,
+    token: String,
+}
+
+impl NetBox {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-X", method, "-H", "Content-Type: application/json", "-H", "Accept: application/json", "-H"])
+            .arg(format!("Authorization: Bearer {}", self.token));
+        if let Some(body) = body {
+            cmd.args(["-d", &body.to_string()]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.url)).output().unwrap();
+        if out.stdout.is_empty() {
+            return Value::Null;
+        }
+        let value: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{method} {path}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert!(value.get("id").is_some() || method != "POST", "{method} {path}: {value}");
+        value
+    }
+
+    fn create(&self, path: &str, body: Value) -> u64 {
+        self.call("POST", path, Some(body))["id"].as_u64().unwrap()
+    }
+}
+
+fn zabbix(method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", "-H", "Content-Type: application/json-rpc", "-H"])
+        .arg(format!("Authorization: Bearer {}", var("ZBX70_TOKEN")))
+        .args(["-d", &body.to_string(), &var("ZBX70_API_URL")])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["result"].clone()
+}
+
+/// The Zabbix host tagged with `tag` = `object`, once `ready` holds for it (NetBox sends its
+/// webhooks from its RQ worker, so this is eventually true).
+fn wait_host(tag: &str, object: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let found = zabbix(
+            "host.get",
+            json!({"output": ["host", "status"], "selectInterfaces": ["ip"], "tags": [{"tag": tag, "value": object, "operator": 1}]}),
+        );
+        if let Some(host) = found.as_array().and_then(|a| a.first()).filter(|h| ready(h)) {
+            return host.clone();
+        }
+        assert!(Instant::now() < deadline, "no Zabbix host with {tag}={object} as expected; last: {found}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the NetBox peer: run `make e2e`"]
+fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", var("NZJ_E2E_PORT"));
+    let _serve = Serve(
+        Command::new(NZJ)
+            .arg("serve")
+            .env("NZJ_LISTEN", &listen)
+            .env("NZJ_DATA_DIR", dir.path())
+            .env("NZJ_ZABBIX_URL", var("ZBX70_API_URL"))
+            .env("NZJ_ZABBIX_TOKEN", var("ZBX70_TOKEN"))
+            .env("NZJ_NETBOX_URL", var("NB_URL"))
+            .env("NZJ_NETBOX_TOKEN", var("NB_TOKEN"))
+            .env("NZJ_WEBHOOK_SECRET", "s3cret")
+            .env("NZJ_HOST_JOB_BACKOFF_SECONDS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let nzj = |args: &[&str]| {
+        let out =
+            Command::new(NZJ).args(args).env("NZJ_LISTEN", &listen).env("NZJ_DATA_DIR", dir.path()).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    // serve imports the Zabbix settings at start; host jobs need the templates.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nzj(&["--json", "jobs", "ls", "--name", "ImportZabbixSettings", "--status", "completed"])["jobs"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "serve did not import the Zabbix settings");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let nb = NetBox { url: var("NB_URL"), token: var("NB_TOKEN") };
+    let tag = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let site =
+        nb.create("/api/dcim/sites/", json!({"name": format!("e2e-site-{tag}"), "slug": format!("e2e-site-{tag}")}));
+    let maker = nb
+        .create("/api/dcim/manufacturers/", json!({"name": format!("e2e-mk-{tag}"), "slug": format!("e2e-mk-{tag}")}));
+    let dtype = nb.create(
+        "/api/dcim/device-types/",
+        json!({"manufacturer": maker, "model": format!("e2e-{tag}"), "slug": format!("e2e-{tag}")}),
+    );
+    let role = nb.create(
+        "/api/dcim/device-roles/",
+        json!({"name": format!("e2e-role-{tag}"), "slug": format!("e2e-role-{tag}")}),
+    );
+
+    // A device gets an interface, an IP, and the IP as its primary: its host appears in Zabbix.
+    let name = format!("e2e-rtr-{tag}");
+    let device = nb.create(
+        "/api/dcim/devices/",
+        json!({"name": name, "device_type": dtype, "role": role, "site": site, "status": "active"}),
+    );
+    let iface = nb.create("/api/dcim/interfaces/", json!({"device": device, "name": "eth0", "type": "1000base-t"}));
+    let ip = nb.create(
+        "/api/ipam/ip-addresses/",
+        json!({"address": "198.51.100.10/24", "assigned_object_type": "dcim.interface", "assigned_object_id": iface}),
+    );
+    nb.call("PATCH", &format!("/api/dcim/devices/{device}/"), Some(json!({"primary_ip4": ip})));
+    let object = format!("dcim.device/{device}");
+    let host = wait_host("netbox:object", &object, |h| h["interfaces"][0]["ip"] == "198.51.100.10");
+    assert_eq!((host["host"].as_str(), host["status"].as_str()), (Some(name.as_str()), Some("0")));
+
+    // The IP changes: the host follows (the IP's own webhook makes the device's job read NetBox).
+    nb.call("PATCH", &format!("/api/ipam/ip-addresses/{ip}/"), Some(json!({"address": "198.51.100.20/24"})));
+    wait_host("netbox:object", &object, |h| h["interfaces"][0]["ip"] == "198.51.100.20");
+
+    // Renamed, then deleted: renamed in Zabbix, then soft-deleted into the graveyard.
+    let renamed = format!("{name}-b");
+    nb.call("PATCH", &format!("/api/dcim/devices/{device}/"), Some(json!({"name": renamed})));
+    wait_host("netbox:object", &object, |h| h["host"] == renamed.as_str());
+    nb.call("DELETE", &format!("/api/dcim/devices/{device}/"), None);
+    let buried = wait_host("netbox:deleted", &object, |h| h["status"] == "1");
+    assert_eq!(buried["host"], format!("{renamed}-deleted"));
+
+    // A VM in a cluster, with an IP: a host too.
+    let ctype = nb.create(
+        "/api/virtualization/cluster-types/",
+        json!({"name": format!("e2e-ct-{tag}"), "slug": format!("e2e-ct-{tag}")}),
+    );
+    let cluster = nb.create("/api/virtualization/clusters/", json!({"name": format!("e2e-cl-{tag}"), "type": ctype}));
+    let vm_name = format!("e2e-vm-{tag}");
+    let vm = nb.create(
+        "/api/virtualization/virtual-machines/",
+        json!({"name": vm_name, "cluster": cluster, "site": site, "status": "active"}),
+    );
+    let vif = nb.create("/api/virtualization/interfaces/", json!({"virtual_machine": vm, "name": "eth0"}));
+    let vip = nb.create("/api/ipam/ip-addresses/", json!({"address": "198.51.100.30/24", "assigned_object_type": "virtualization.vminterface", "assigned_object_id": vif}));
+    nb.call("PATCH", &format!("/api/virtualization/virtual-machines/{vm}/"), Some(json!({"primary_ip4": vip})));
+    let vm_object = format!("virtualization.virtualmachine/{vm}");
+    let vm_host = wait_host("netbox:object", &vm_object, |h| h["interfaces"][0]["ip"] == "198.51.100.30");
+    assert_eq!(vm_host["host"], vm_name.as_str());
+
+    // The job records show the work: webhook-triggered host jobs, none failed.
+    let jobs = nzj(&["--json", "jobs", "ls", "--limit", "500"]);
+    let host_jobs: Vec<&Value> = jobs["jobs"].as_array().unwrap().iter().filter(|j| j["kind"] == "host").collect();
+    assert!(host_jobs.iter().any(|j| j["name"] == "CreateHost" && j["object"] == object.as_str()));
+    assert!(host_jobs.iter().any(|j| j["name"] == "DeleteHost" && j["status"] == "completed"));
+    assert!(host_jobs.iter().all(|j| j["trigger"] == "webhook" || j["trigger"] == "retry"));
+    assert!(host_jobs.iter().all(|j| j["status"] != "failed"), "{host_jobs:?}");
+
+    for host in [buried, vm_host] {
+        zabbix("host.delete", json!([host["hostid"]]));
+    }
+    nb.call("DELETE", &format!("/api/virtualization/virtual-machines/{vm}/"), None);
+}
