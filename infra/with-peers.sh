@@ -53,7 +53,8 @@ if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then
     infra/netbox-up.sh > "$STATE/netbox-up.out"
   NB_URL="$(sed -n 's/^NB_URL=//p' "$STATE/netbox-up.out")"
   NB_TOKEN="$(sed -n 's/^NB_TOKEN=//p' "$STATE/netbox-up.out")"
-  export NB_URL NB_TOKEN
+  NB_TOKEN_V1="$(cat "$NETBOX_ROOT/run/api_token_v1")"
+  export NB_URL NB_TOKEN NB_TOKEN_V1
 fi
 
 "$@"

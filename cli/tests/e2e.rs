@@ -189,3 +189,59 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
     }
     nb.call("DELETE", &format!("/api/virtualization/virtual-machines/{vm}/"), None);
 }
+
+#[tokio::test]
+#[ignore = "needs the NetBox peer: run `make e2e`"]
+async fn the_netbox_client_reads_with_both_token_styles_and_names_a_refused_token() {
+    use nzj_core::Secret;
+    use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
+    use nzj_netbox::{NetboxClient, NetboxClientConfig, NetboxError};
+    let client = |token: String| {
+        NetboxClient::new(NetboxClientConfig {
+            url: var("NB_URL"),
+            token: Secret::new(token),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+        })
+        .unwrap()
+    };
+    let nb = NetBox { url: var("NB_URL"), token: var("NB_TOKEN") };
+    let tag = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let site =
+        nb.create("/api/dcim/sites/", json!({"name": format!("cl-site-{tag}"), "slug": format!("cl-site-{tag}")}));
+    let maker =
+        nb.create("/api/dcim/manufacturers/", json!({"name": format!("cl-mk-{tag}"), "slug": format!("cl-mk-{tag}")}));
+    let dtype = nb.create(
+        "/api/dcim/device-types/",
+        json!({"manufacturer": maker, "model": format!("cl-{tag}"), "slug": format!("cl-{tag}")}),
+    );
+    let role = nb
+        .create("/api/dcim/device-roles/", json!({"name": format!("cl-role-{tag}"), "slug": format!("cl-role-{tag}")}));
+    let device = nb.create(
+        "/api/dcim/devices/",
+        json!({"name": format!("cl-{tag}"), "device_type": dtype, "role": role, "site": site, "status": "planned"}),
+    );
+    let object = ObjectRef { kind: ObjectKind::Device, id: device };
+
+    for token in [var("NB_TOKEN"), var("NB_TOKEN_V1")] {
+        let data = client(token).get_object(object).await.unwrap().expect("the device");
+        let parsed = NetboxObject::from_rest(ObjectKind::Device, &data).unwrap();
+        assert_eq!(
+            (parsed.status.as_str(), parsed.site.as_deref()),
+            ("planned", Some(format!("cl-site-{tag}").as_str()))
+        );
+        assert_eq!(
+            parsed.manufacturer.as_deref(),
+            Some(format!("cl-mk-{tag}").as_str()),
+            "nested fields come with the needed fields"
+        );
+    }
+    let gone = ObjectRef { kind: ObjectKind::Device, id: device + 1_000_000 };
+    assert_eq!(client(var("NB_TOKEN")).get_object(gone).await.unwrap(), None, "404 is gone, not an error");
+    let all =
+        client(var("NB_TOKEN")).list_objects(ObjectKind::Device, &[("status", "planned".to_string())]).await.unwrap();
+    assert!(all.iter().any(|d| d["id"] == device));
+    let refused = client("0".repeat(40)).get_object(object).await.unwrap_err();
+    assert!(matches!(refused, NetboxError::Auth { .. }) && !refused.is_transient(), "{refused}");
+    nb.call("DELETE", &format!("/api/dcim/devices/{device}/"), None);
+}
