@@ -115,7 +115,8 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     if webhook.is_none() {
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
-    let state = Arc::new(AppState { store, launcher, maintenance, webhook, token });
+    let host_queue = config.netbox.as_ref().map(|_| queue.clone());
+    let state = Arc::new(AppState { store, launcher, maintenance, webhook, host_queue, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

@@ -38,6 +38,9 @@ pub struct AppState {
     /// The NetBox webhook intake; `None` when no webhook secret is configured (then every
     /// delivery is refused: an unsigned webhook is never accepted).
     pub webhook: Option<Arc<WebhookIntake>>,
+    /// Where `POST /api/hosts/{object}/sync` puts its job; `None` when NetBox is not configured
+    /// (the job reads the object's current state from NetBox).
+    pub host_queue: Option<Arc<dyn nzj_queue::JobQueue>>,
     /// Maintenance windows in Zabbix; `None` when Zabbix is not configured.
     pub maintenance: Option<Arc<MaintenanceService>>,
     pub token: Secret,
@@ -52,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/settings", get(show_settings).patch(patch_settings))
         .route("/hosts", get(list_hosts))
         .route("/hosts/{kind}/{id}", get(show_host))
+        .route("/hosts/{kind}/{id}/sync", axum::routing::post(sync_host))
         .route("/schedule", get(show_schedule))
         .route("/schedule/{job}", get(show_one_schedule).put(set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -466,4 +470,50 @@ async fn netbox_webhook(State(state): State<Arc<AppState>>, headers: HeaderMap, 
     let answer = intake.receive(signature, &body).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(answer.body)).into_response()
+}
+
+/// `POST /api/hosts/{object}/sync`: brings one host to NetBox's current state now. 202 with the
+/// job; 409 while a host job of the object is pending or running.
+async fn sync_host(
+    State(state): State<Arc<AppState>>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let object: ObjectRef =
+        format!("{kind}/{id}").parse().map_err(|e: String| ApiError::not_found(format!("not a device or VM: {e}")))?;
+    let Some(queue) = &state.host_queue else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "syncing a host reads it from NetBox: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN",
+        ));
+    };
+    // Host jobs in flight are few; look through the pending and running ones for this object.
+    for status in [JobStatus::Pending, JobStatus::Running] {
+        for name in [JobName::CreateHost, JobName::UpdateHost, JobName::DeleteHost] {
+            let query = JobQuery { name: Some(name), status: Some(status), before: None, limit: JobQuery::MAX_LIMIT };
+            let busy = state
+                .store
+                .list_jobs(&query)
+                .await?
+                .jobs
+                .into_iter()
+                .find(|j| j.object.as_deref() == Some(object.to_string().as_str()));
+            if let Some(job) = busy {
+                return Ok((
+                    StatusCode::CONFLICT,
+                    Json(json!({"error": format!("{object} already has {} {} (job {})", job.name, job.status, job.id), "job": job.id})),
+                )
+                    .into_response());
+            }
+        }
+    }
+    let now = state.launcher.clock.now();
+    let job = nzj_queue::QueuedJob { job_id: JobId::new_at(now), name: JobName::UpdateHost, object, data: None };
+    let origin = JobOrigin { trigger: Trigger::Api, user: "api".into(), object: None };
+    let retention = chrono::Duration::days(30);
+    match nzj_jobs::enqueue_host_job(state.store.as_ref(), queue.as_ref(), job, origin, now, retention, Vec::new())
+        .await
+    {
+        Ok(record) => Ok((StatusCode::ACCEPTED, Json(record)).into_response()),
+        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }

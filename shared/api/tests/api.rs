@@ -26,6 +26,11 @@ impl TestApi {
     }
 
     async fn spawn_with(registry: Registry) -> TestApi {
+        TestApi::spawn_full(registry, false).await
+    }
+
+    /// With `host_queue`, host syncs go to an embedded queue (as with NetBox configured).
+    async fn spawn_full(registry: Registry, host_queue: bool) -> TestApi {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -37,6 +42,11 @@ impl TestApi {
             launcher,
             maintenance: None,
             webhook: None,
+            host_queue: host_queue.then(|| {
+                let queue =
+                    nzj_queue::SqliteQueue::open(&dir.path().join("q.sqlite3"), std::time::Duration::from_secs(60), 5);
+                Arc::new(queue.unwrap()) as Arc<dyn nzj_queue::JobQueue>
+            }),
             token: Secret::new(TOKEN),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -395,4 +405,28 @@ async fn host_configs_are_listed_filtered_by_sync_state_and_shown_by_object() {
     ] {
         assert_eq!(api.get(path).send().await.unwrap().status(), status, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_host_sync_is_202_with_its_job_then_409_while_it_is_pending_and_503_without_netbox() {
+    let without = TestApi::spawn().await;
+    let (status, message) = error_of(without.post("/api/hosts/dcim.device/7/sync", "").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(message.contains("NZJ_NETBOX_URL"), "{message}");
+
+    let api = TestApi::spawn_full(Registry::default(), true).await;
+    let first = api.post("/api/hosts/dcim.device/7/sync", "").send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let job: Value = first.json().await.unwrap();
+    assert_eq!(
+        (job["name"].as_str(), job["status"].as_str(), job["object"].as_str()),
+        (Some("UpdateHost"), Some("pending"), Some("dcim.device/7"))
+    );
+    let second = api.post("/api/hosts/dcim.device/7/sync", "").send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["job"], job["id"]);
+    let other = api.post("/api/hosts/virtualization.virtualmachine/7/sync", "").send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::ACCEPTED, "another object is not blocked");
+    assert_eq!(api.post("/api/hosts/dcim.site/7/sync", "").send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

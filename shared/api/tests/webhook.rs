@@ -47,6 +47,7 @@ async fn spawn(secret: Option<&str>) -> Hook {
         launcher,
         maintenance: None,
         webhook,
+        host_queue: None,
         token: Secret::new("t".repeat(32)),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
