@@ -9,23 +9,12 @@ use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::{JobId, JobName, JobStatus, Trigger};
 use nzj_jobs::enqueue_host_job;
 use nzj_queue::{QueuedJob, SqsQueue};
-use nzj_store::DynamoDbStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support::var;
 
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"))
-}
-
-async fn aws() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(var("AWS_ENDPOINT_URL"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
-}
+mod support;
 
 struct Setup {
     deployment: Deployment,
@@ -41,9 +30,8 @@ async fn setup(zabbix_url: String) -> Setup {
         ("NZJ_HOST_JOB_BACKOFF_SECONDS".to_string(), "1".to_string()),
     ];
     let config = Config::from_sources(env, None).unwrap();
-    let aws = aws().await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-hw-{}", uuid::Uuid::now_v7()));
-    store.ensure_table().await.unwrap();
+    let aws = support::moto().await;
+    let store = support::fresh_store(&aws).await;
     let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!("nzj-hw-{}", uuid::Uuid::now_v7().simple());

@@ -5,22 +5,17 @@ use chrono::{Duration, Utc};
 use nzj_aws::{Deployment, ScheduledEvent};
 use nzj_core::SystemJob;
 use nzj_core::config::Config;
-use nzj_store::{DynamoDbStore, JobQuery};
+use nzj_store::JobQuery;
 use std::sync::Arc;
+use support::var;
+
+mod support;
 
 async fn deployment() -> Deployment {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"));
     let env =
         [("NZJ_ZABBIX_URL".to_string(), var("ZBX70_API_URL")), ("NZJ_ZABBIX_TOKEN".to_string(), var("ZBX70_TOKEN"))];
     let config = Config::from_sources(env, None).unwrap();
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(var("AWS_ENDPOINT_URL"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-fn-{}", uuid::Uuid::now_v7()));
-    store.ensure_table().await.unwrap();
+    let store = support::fresh_store(&support::moto().await).await;
     Deployment::new(&config, Arc::new(store)).unwrap()
 }
 
@@ -63,15 +58,7 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
 
 #[tokio::test]
 async fn a_function_without_zabbix_configured_fails_with_what_is_missing() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"));
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(var("AWS_ENDPOINT_URL"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-fn-{}", uuid::Uuid::now_v7()));
-    store.ensure_table().await.unwrap();
+    let store = support::fresh_store(&support::moto().await).await;
     let config = Config::from_sources(Vec::<(String, String)>::new(), None).unwrap();
     let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
     let err =

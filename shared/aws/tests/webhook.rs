@@ -6,14 +6,11 @@ use base64::Engine as _;
 use nzj_aws::{Deployment, handle_webhook_request};
 use nzj_core::config::Config;
 use nzj_queue::{JobQueue, SqsQueue};
-use nzj_store::DynamoDbStore;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"))
-}
+mod support;
 
 fn event() -> LambdaFunctionUrlRequest {
     let text = std::fs::read_to_string(format!("{}/../../events/webhook.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -22,14 +19,8 @@ fn event() -> LambdaFunctionUrlRequest {
 
 #[tokio::test]
 async fn a_signed_delivery_is_queued_once_and_a_forged_one_is_refused() {
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(var("AWS_ENDPOINT_URL"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), format!("nzj-wh-{}", uuid::Uuid::now_v7()));
-    store.ensure_table().await.unwrap();
+    let aws = support::moto().await;
+    let store = support::fresh_store(&aws).await;
     let config = Config::from_sources([("NZJ_WEBHOOK_SECRET".to_string(), "s3cret".to_string())], None).unwrap();
     let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
     let name = format!("nzj-wh-{}", uuid::Uuid::now_v7().simple());
