@@ -136,7 +136,14 @@ impl HostWorker {
         for kind in CacheKind::ALL {
             snapshots.push(store.get_cache(*kind).await.map_err(store_failure)?);
         }
-        Ok(desired_host(&object, &settings, &CacheView::new(&snapshots)))
+        let desired = desired_host(&object, &settings, &CacheView::new(&snapshots));
+        // Before the first import nothing can be mapped: wait for it rather than fail for good.
+        if desired.is_err() && snapshots.iter().any(|s| s.version == 0 && s.kind == CacheKind::Templates) {
+            return Err(JobFailure::transient(
+                "the Zabbix settings are not imported yet (ImportZabbixSettings has not run); waiting for it",
+            ));
+        }
+        Ok(desired)
     }
 
     /// Runs one delivery to its end and says how to settle its message.
