@@ -150,18 +150,31 @@ where
     params.get(name).map(|raw| raw.parse::<T>().map_err(|e| ApiError::bad_request(format!("{name}: {e}")))).transpose()
 }
 
+/// A listing's query parameters must be ones it knows: a typo is an error, not ignored.
+fn refuse_unknown(params: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => {
+            Err(ApiError::bad_request(format!("unknown query parameter {unknown:?}; known: {}", known.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A listing's `limit`: 1 to [`JobQuery::MAX_LIMIT`], [`DEFAULT_PAGE`] when absent.
+fn page_limit(params: &HashMap<String, String>) -> ApiResult<usize> {
+    let limit = param::<usize>(params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
+    }
+    Ok(limit)
+}
+
 async fn list_jobs(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    const KNOWN: [&str; 4] = ["name", "status", "limit", "cursor"];
-    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("unknown query parameter {unknown:?}; known: {}", KNOWN.join(", "))));
-    }
-    let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
-    if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
-    }
+    refuse_unknown(&params, &["name", "status", "limit", "cursor"])?;
+    let limit = page_limit(&params)?;
     let query = JobQuery {
         name: param::<JobName>(&params, "name")?,
         status: param::<JobStatus>(&params, "status")?,
@@ -425,15 +438,9 @@ async fn list_hosts(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    const KNOWN: [&str; 3] = ["in_sync", "limit", "cursor"];
-    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("unknown query parameter {unknown:?}; known: {}", KNOWN.join(", "))));
-    }
+    refuse_unknown(&params, &["in_sync", "limit", "cursor"])?;
     let in_sync = param::<bool>(&params, "in_sync")?;
-    let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
-    if !(1..=JobQuery::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit: must be 1 to {}", JobQuery::MAX_LIMIT)));
-    }
+    let limit = page_limit(&params)?;
     let mut after = param::<ObjectRef>(&params, "cursor")?;
     let mut hosts = Vec::new();
     // Pages of the store until the page is full (the in_sync filter may skip many).
