@@ -516,7 +516,7 @@ async fn sync_host(
     let now = state.launcher.clock.now();
     let job = nzj_queue::QueuedJob { job_id: JobId::new_at(now), name: JobName::UpdateHost, object, data: None };
     let origin = JobOrigin { trigger: Trigger::Api, user: "api".into(), object: None };
-    let retention = chrono::Duration::days(30);
+    let retention = state.launcher.scheduler.retention();
     match nzj_jobs::enqueue_host_job(state.store.as_ref(), queue.as_ref(), job, origin, now, retention, Vec::new())
         .await
     {

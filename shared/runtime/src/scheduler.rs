@@ -61,6 +61,11 @@ impl Scheduler {
         self.lease
     }
 
+    /// How long job records are kept (their TTL).
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
