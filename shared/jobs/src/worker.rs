@@ -10,6 +10,7 @@ use crate::store_failure;
 use nzj_core::desired::{CacheView, Desired, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::NetboxObject;
+use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobRecord, JobStatus, Trigger};
 use nzj_queue::{Delivery, JobQueue, QueueError, QueuedJob};
@@ -101,8 +102,12 @@ impl HostWorker {
         Ok(None)
     }
 
-    /// The desired host of the message's object, from the settings and cache in the store.
-    async fn desired(&self, job: &QueuedJob) -> Result<Result<Desired, nzj_core::desired::MappingError>, JobFailure> {
+    /// The desired host of the message's object, from `settings` and the cache in the store.
+    async fn desired(
+        &self,
+        job: &QueuedJob,
+        settings: &Settings,
+    ) -> Result<Result<Desired, nzj_core::desired::MappingError>, JobFailure> {
         if job.name == JobName::DeleteHost {
             return Ok(Ok(Desired::OutOfScope("deleted in NetBox".into())));
         }
@@ -131,12 +136,11 @@ impl HostWorker {
             Err(e) => return Ok(Err(nzj_core::desired::MappingError(format!("the NetBox object is malformed: {e}")))),
         };
         let store = &self.jobs.sync.store;
-        let settings = store.get_settings().await.map_err(store_failure)?;
         let mut snapshots = Vec::new();
         for kind in CacheKind::ALL {
             snapshots.push(store.get_cache(*kind).await.map_err(store_failure)?);
         }
-        let desired = desired_host(&object, &settings, &CacheView::new(&snapshots));
+        let desired = desired_host(&object, settings, &CacheView::new(&snapshots));
         // Before the first import nothing can be mapped: wait for it rather than fail for good.
         if desired.is_err() && snapshots.iter().any(|s| s.version == 0 && s.kind == CacheKind::Templates) {
             return Err(JobFailure::transient(
@@ -168,7 +172,7 @@ impl HostWorker {
         let last_attempt = delivery.receive_count >= self.max_attempts;
         let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
         // The job is ours now: whatever fails from here on settles its record.
-        let (mut record, outcome) = match self.desired(job).await {
+        let (mut record, outcome) = match self.desired(job, &settings).await {
             Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, !last_attempt).await?,
             Err(failure) if failure.transient && !last_attempt => (record, Err(failure)),
             Err(failure) => {
