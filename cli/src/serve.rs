@@ -5,11 +5,10 @@ use anyhow::{Context, bail};
 use nzj_api::AppState;
 use nzj_core::config::{Config, StoreConfig};
 use nzj_core::{Clock, Secret, SystemClock};
-use nzj_jobs::{HostJobs, HostSync, HostWorker, WebhookIntake};
+use nzj_jobs::{HostWorker, WebhookIntake};
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
-use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,15 +53,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
     // One Zabbix client per process: keep-alive, the version detected once, one login.
-    let zabbix = match &config.zabbix {
-        Some(z) => Some(Arc::new(ZabbixClient::new(ZabbixClientConfig {
-            url: z.url.to_string(),
-            auth: z.auth.clone(),
-            connect_timeout: z.connect_timeout.to_std().unwrap_or(Duration::from_secs(5)),
-            request_timeout: z.request_timeout.to_std().unwrap_or(Duration::from_secs(30)),
-        })?)),
-        None => None,
-    };
+    let zabbix = nzj_jobs::zabbix_client(&config)?;
     let (registry, maintenance) =
         nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
     let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
@@ -84,20 +75,8 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     );
     match zabbix {
         Some(zabbix) => {
-            let jobs = HostJobs {
-                sync: HostSync { zabbix, store: store.clone() },
-                clock: launcher.clock.clone(),
-                lease: config.job_lease,
-                retention: config.job_retention,
-            };
-            let worker = HostWorker {
-                jobs,
-                netbox: nzj_jobs::netbox_client(&config).context("NZJ_NETBOX_URL")?,
-                queue: queue.clone(),
-                max_attempts: config.host_job_attempts,
-                backoff: config.host_job_backoff.to_std().unwrap_or(Duration::from_secs(10)),
-                max_backoff: Duration::from_secs(600),
-            };
+            let worker = nzj_jobs::host_worker(&config, store.clone(), zabbix, launcher.clock.clone(), queue.clone())
+                .context("NZJ_NETBOX_URL")?;
             tokio::spawn(run_host_worker(worker));
         }
         None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),

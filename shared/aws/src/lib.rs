@@ -10,11 +10,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, SystemClock, SystemJob, Trigger};
-use nzj_jobs::{HostJobs, HostSync, HostWorker, Settlement, WebhookIntake};
+use nzj_jobs::{HostWorker, Settlement, WebhookIntake};
 use nzj_queue::{Delivery, JobQueue, SqsQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome, run_claimed};
 use nzj_store::{DynamoDbStore, JobStore};
-use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
+use nzj_zabbix::ZabbixClient;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -53,15 +53,7 @@ impl Deployment {
 
     pub fn new(config: &Config, store: Arc<dyn JobStore>) -> anyhow::Result<Deployment> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let zabbix = match &config.zabbix {
-            Some(z) => Some(Arc::new(ZabbixClient::new(ZabbixClientConfig {
-                url: z.url.to_string(),
-                auth: z.auth.clone(),
-                connect_timeout: z.connect_timeout.to_std()?,
-                request_timeout: z.request_timeout.to_std()?,
-            })?)),
-            None => None,
-        };
+        let zabbix = nzj_jobs::zabbix_client(config)?;
         let (registry, _maintenance) =
             nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
@@ -113,20 +105,8 @@ impl Deployment {
     /// The host worker on `queue`; needs Zabbix.
     pub fn host_worker(&self, queue: Arc<dyn JobQueue>) -> anyhow::Result<HostWorker> {
         let zabbix = self.zabbix.clone().ok_or_else(|| anyhow::anyhow!("host-worker: {}", nzj_jobs::NEEDS_ZABBIX))?;
-        let jobs = HostJobs {
-            sync: HostSync { zabbix, store: self.store.clone() },
-            clock: self.launcher.clock.clone(),
-            lease: self.config.job_lease,
-            retention: self.config.job_retention,
-        };
-        Ok(HostWorker {
-            jobs,
-            netbox: nzj_jobs::netbox_client(&self.config)?,
-            queue,
-            max_attempts: self.config.host_job_attempts,
-            backoff: self.config.host_job_backoff.to_std()?,
-            max_backoff: std::time::Duration::from_secs(600),
-        })
+        let clock = self.launcher.clock.clone();
+        Ok(nzj_jobs::host_worker(&self.config, self.store.clone(), zabbix, clock, queue)?)
     }
 }
 

@@ -80,3 +80,40 @@ pub fn netbox_client(
     })?;
     Ok(Some(Arc::new(client)))
 }
+
+/// A configured duration as a std one; configuration only accepts non-negative values.
+fn std_duration(d: chrono::Duration) -> std::time::Duration {
+    d.to_std().expect("configuration durations are validated non-negative")
+}
+
+/// The Zabbix client of a configuration, if Zabbix is configured: one per process.
+pub fn zabbix_client(config: &nzj_core::config::Config) -> Result<Option<Arc<ZabbixClient>>, nzj_zabbix::ZabbixError> {
+    let Some(z) = &config.zabbix else { return Ok(None) };
+    let client = ZabbixClient::new(nzj_zabbix::ZabbixClientConfig {
+        url: z.url.to_string(),
+        auth: z.auth.clone(),
+        connect_timeout: std_duration(z.connect_timeout),
+        request_timeout: std_duration(z.request_timeout),
+    })?;
+    Ok(Some(Arc::new(client)))
+}
+
+/// The host worker of a configuration on `queue`, as `nzj serve` and the host-worker function run it.
+pub fn host_worker(
+    config: &nzj_core::config::Config,
+    store: Arc<dyn JobStore>,
+    zabbix: Arc<ZabbixClient>,
+    clock: Arc<dyn nzj_core::Clock>,
+    queue: Arc<dyn nzj_queue::JobQueue>,
+) -> Result<HostWorker, nzj_netbox::NetboxError> {
+    let jobs =
+        HostJobs { sync: HostSync { zabbix, store }, clock, lease: config.job_lease, retention: config.job_retention };
+    Ok(HostWorker {
+        jobs,
+        netbox: netbox_client(config)?,
+        queue,
+        max_attempts: config.host_job_attempts,
+        backoff: std_duration(config.host_job_backoff),
+        max_backoff: std::time::Duration::from_secs(600),
+    })
+}
