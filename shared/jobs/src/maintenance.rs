@@ -56,34 +56,38 @@ fn missing(asked: &[String], found: &[(String, String)]) -> Vec<String> {
 }
 
 impl MaintenanceService {
+    /// The ids of the objects `method` finds by exact `name_field`, and which names it did not find.
+    async fn lookup(
+        &self,
+        method: &str,
+        id_field: &str,
+        name_field: &str,
+        names: &[String],
+        what: &str,
+    ) -> Result<(Vec<String>, Option<String>), MaintenanceError> {
+        let found =
+            self.zabbix.call(method, json!({"output": [id_field, name_field], "filter": {name_field: names}})).await?;
+        let found = ids(&found, id_field, name_field);
+        let unknown = missing(names, &found);
+        let problem = (!unknown.is_empty()).then(|| format!("unknown {what}: {}", unknown.join(", ")));
+        Ok((found.into_iter().map(|(id, _)| id).collect(), problem))
+    }
+
     /// Host ids and host group ids for the targets: one call per kind of target used.
     async fn resolve(&self, targets: &MaintenanceTargets) -> Result<(Vec<String>, Vec<String>), MaintenanceError> {
         let mut host_ids = BTreeSet::new();
         let mut group_ids = BTreeSet::new();
         let mut problems = Vec::new();
         if !targets.hosts.is_empty() {
-            let found = self
-                .zabbix
-                .call("host.get", json!({"output": ["hostid", "host"], "filter": {"host": targets.hosts}}))
-                .await?;
-            let found = ids(&found, "hostid", "host");
-            let unknown = missing(&targets.hosts, &found);
-            if !unknown.is_empty() {
-                problems.push(format!("unknown hosts: {}", unknown.join(", ")));
-            }
-            host_ids.extend(found.into_iter().map(|(id, _)| id));
+            let (found, problem) = self.lookup("host.get", "hostid", "host", &targets.hosts, "hosts").await?;
+            host_ids.extend(found);
+            problems.extend(problem);
         }
         if !targets.host_groups.is_empty() {
-            let found = self
-                .zabbix
-                .call("hostgroup.get", json!({"output": ["groupid", "name"], "filter": {"name": targets.host_groups}}))
-                .await?;
-            let found = ids(&found, "groupid", "name");
-            let unknown = missing(&targets.host_groups, &found);
-            if !unknown.is_empty() {
-                problems.push(format!("unknown host groups: {}", unknown.join(", ")));
-            }
-            group_ids.extend(found.into_iter().map(|(id, _)| id));
+            let (found, problem) =
+                self.lookup("hostgroup.get", "groupid", "name", &targets.host_groups, "host groups").await?;
+            group_ids.extend(found);
+            problems.extend(problem);
         }
         if !targets.sites.is_empty() {
             // Every host tagged with one of the sites (evaltype 2: any tag matches).
