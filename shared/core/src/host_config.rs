@@ -21,6 +21,10 @@ pub struct HostConfig {
     /// The desired host last written: what HostConfigSyncRefresh compares Zabbix with.
     #[serde(default)]
     pub desired: Option<DesiredHost>,
+    /// The last SyncHostsNow that found the object in NetBox: a host config with a host that the
+    /// running sync has not seen belongs to an object gone from NetBox.
+    #[serde(default)]
+    pub seen_by_sync: Option<JobId>,
     /// Hash of the write-only fields last written (PSK, secret macros): they cannot be read back.
     pub secrets_hash: Option<String>,
     #[serde(default)]
@@ -38,6 +42,7 @@ impl HostConfig {
             difference: Vec::new(),
             last_job: None,
             desired: None,
+            seen_by_sync: None,
             secrets_hash: None,
             version: 0,
         }

@@ -48,6 +48,7 @@ pub mod netbox;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
+pub mod sync;
 pub mod zabbix_cache;
 
 pub use clock::{Clock, ManualClock, SystemClock};

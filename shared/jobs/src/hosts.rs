@@ -85,6 +85,29 @@ fn is_already_exists(e: &ZabbixError) -> bool {
     matches!(e, ZabbixError::Api { data, .. } if data.contains("already exists"))
 }
 
+/// Whether an array call's failure may be the fault of some of its hosts: Zabbix refused it
+/// (validation), or PHP died on its size (an empty HTTP 500). An outage is no host's fault.
+fn splits(e: &ZabbixError) -> bool {
+    match e {
+        ZabbixError::Api { .. } => !e.is_transient(),
+        ZabbixError::Http { status: 500, body, .. } => body.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// The ids of `names` in `groups` (names missing from it are left out).
+fn ids_of(names: &BTreeSet<String>, groups: &BTreeMap<String, String>) -> Vec<String> {
+    names.iter().filter_map(|n| groups.get(n).cloned()).collect()
+}
+
+/// An existing host to bring to its desired state.
+pub struct HostUpdate<'a> {
+    pub desired: &'a DesiredHost,
+    /// The host as `host.get` returned it.
+    pub raw: &'a Value,
+    pub difference: Vec<nzj_core::desired::Difference>,
+}
+
 impl HostSync {
     fn output(version: ZabbixVersion) -> Vec<&'static str> {
         let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode"];
@@ -109,17 +132,33 @@ impl HostSync {
         })
     }
 
-    /// The managed host of `object`: one `host.get` by the exact managed tag, never by name.
-    async fn find_managed(
+    /// The managed hosts of `objects`: one `host.get` per `page` objects, by the exact managed tag
+    /// values (never by name). An object with no host is absent from the answer.
+    pub async fn find_managed(
         &self,
         version: ZabbixVersion,
         settings: &Settings,
-        object: ObjectRef,
-    ) -> Result<Option<Value>, ZabbixError> {
-        let mut query = Self::host_query(version);
-        query["tags"] = json!([{"tag": settings.tag_name("object"), "value": object.to_string(), "operator": 1}]);
-        let found = self.zabbix.call("host.get", query).await?;
-        Ok(items(&found).first().cloned())
+        objects: &[ObjectRef],
+        page: usize,
+    ) -> Result<BTreeMap<ObjectRef, Value>, ZabbixError> {
+        let tag = settings.tag_name("object");
+        let mut found = BTreeMap::new();
+        for chunk in objects.chunks(page.max(1)) {
+            let mut query = Self::host_query(version);
+            query["tags"] =
+                chunk.iter().map(|o| json!({"tag": tag, "value": o.to_string(), "operator": 1})).collect::<Value>();
+            query["evaltype"] = json!(2); // Or: any of the page's objects.
+            for host in items(&self.zabbix.call("host.get", query).await?) {
+                let object = items(&host["tags"])
+                    .iter()
+                    .find(|t| text(&t["tag"]) == tag)
+                    .and_then(|t| text(&t["value"]).parse::<ObjectRef>().ok());
+                if let Some(object) = object {
+                    found.entry(object).or_insert_with(|| host.clone());
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// A host as read back, in the desired host's terms; only tags with the product's prefix count.
@@ -174,41 +213,84 @@ impl HostSync {
         }
     }
 
-    /// Ids of the named host groups: from the host's own groups and the imported cache, creating
-    /// the missing ones (one call). An update whose groups are all known makes no call here.
-    async fn group_ids(&self, names: &BTreeSet<String>, host_groups: &[Value]) -> Result<Vec<String>, ZabbixError> {
+    /// Ids of the named host groups: from groups hosts already have (`known`) and the imported
+    /// cache, creating the missing ones in one call. When every group is known, no call is made.
+    async fn group_map(
+        &self,
+        names: &BTreeSet<String>,
+        known: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, String>, ZabbixError> {
         let cached: CacheSnapshot = self
             .store
             .get_cache(CacheKind::HostGroups)
             .await
             .unwrap_or_else(|_| CacheSnapshot::empty(CacheKind::HostGroups));
-        let mut known: BTreeMap<String, String> =
-            cached.objects.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
-        known.extend(host_groups.iter().map(|g| (text(&g["name"]), text(&g["groupid"]))));
-        let mut ids: Vec<String> = names.iter().filter_map(|n| known.get(n).cloned()).collect();
-        let missing: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
+        let mut ids: BTreeMap<String, String> = cached.objects.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
+        ids.extend(known);
+        ids.retain(|name, _| names.contains(name));
+        let missing: Vec<&String> = names.iter().filter(|n| !ids.contains_key(*n)).collect();
         if missing.is_empty() {
             return Ok(ids);
         }
         let create: Vec<Value> = missing.iter().map(|n| json!({"name": n})).collect();
         match self.zabbix.call("hostgroup.create", json!(create)).await {
-            Ok(created) => ids.extend(items(&created["groupids"]).iter().map(text)),
+            Ok(created) => {
+                ids.extend(missing.iter().map(|n| n.to_string()).zip(items(&created["groupids"]).iter().map(text)))
+            }
             // The groups exist already (the cache is older than Zabbix), or another job created
             // them at the same moment: look them up; if they are not all there, the error stands.
             Err(e) if is_already_exists(&e) || e.is_transient() => {
                 let found = self
                     .zabbix
-                    .call("hostgroup.get", json!({"output": ["groupid"], "filter": {"name": missing}}))
+                    .call("hostgroup.get", json!({"output": ["groupid", "name"], "filter": {"name": missing}}))
                     .await?;
                 let found = items(&found);
                 if found.len() < missing.len() {
                     return Err(e);
                 }
-                ids.extend(found.iter().map(|g| text(&g["groupid"])));
+                ids.extend(found.iter().map(|g| (text(&g["name"]), text(&g["groupid"]))));
             }
             Err(e) => return Err(e),
         }
         Ok(ids)
+    }
+
+    /// The groups of a host as (name, id) pairs, as `host.get` returned them.
+    fn groups_of(version: ZabbixVersion, raw: &Value) -> impl Iterator<Item = (String, String)> + '_ {
+        let (_, groups_key) = version.select_host_groups();
+        items(&raw[groups_key]).iter().map(|g| (text(&g["name"]), text(&g["groupid"])))
+    }
+
+    /// Calls `method` with `params` in arrays of at most `batch`. Zabbix applies an array call
+    /// atomically, so when one is refused it is split in halves until the refused hosts are
+    /// isolated, and the rest go through. One result per entry of `params`, in order: the host id
+    /// Zabbix answered, or why that host failed. An outage is not split: it fails its whole array.
+    async fn call_split(&self, method: &str, params: &[Value], batch: usize) -> Vec<Result<String, ZabbixError>> {
+        let mut results: Vec<Option<Result<String, ZabbixError>>> = vec![None; params.len()];
+        let batch = batch.max(1);
+        let mut work: Vec<std::ops::Range<usize>> =
+            (0..params.len()).step_by(batch).map(|start| start..(start + batch).min(params.len())).rev().collect();
+        while let Some(range) = work.pop() {
+            match self.zabbix.call(method, Value::Array(params[range.clone()].to_vec())).await {
+                Ok(answer) => {
+                    let ids = items(&answer["hostids"]);
+                    for (k, i) in range.enumerate() {
+                        results[i] = Some(Ok(ids.get(k).map(text).unwrap_or_default()));
+                    }
+                }
+                Err(e) if range.len() > 1 && splits(&e) => {
+                    let middle = range.start + range.len() / 2;
+                    work.push(middle..range.end);
+                    work.push(range.start..middle);
+                }
+                Err(e) => {
+                    for i in range {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.expect("every entry is answered")).collect()
     }
 
     /// The `host.create` / `host.update` parameters of `desired`, with the version's field names.
@@ -295,9 +377,10 @@ impl HostSync {
         now: DateTime<Utc>,
     ) -> Result<HostOutcome, JobFailure> {
         let version = self.zabbix.version().await.map_err(zabbix_failure)?;
-        let existing = self.find_managed(version, settings, object).await.map_err(zabbix_failure)?;
-        match (desired, existing) {
-            (Desired::Host(desired), None) => self.create(version, settings, desired).await,
+        let existing =
+            self.find_managed(version, settings, &[object], 1).await.map_err(zabbix_failure)?.remove(&object);
+        let mut outcomes = match (desired, existing) {
+            (Desired::Host(desired), None) => self.create_many(version, settings, &[desired], 1).await,
             (Desired::Host(desired), Some(raw)) => {
                 let actual = Self::actual(version, settings, &raw);
                 let difference = differences(desired, &actual);
@@ -310,180 +393,275 @@ impl HostSync {
                         difference,
                     });
                 }
-                let (_, groups_key) = version.select_host_groups();
-                let group_ids =
-                    self.group_ids(&desired.host_groups, items(&raw[groups_key])).await.map_err(zabbix_failure)?;
-                let mut params = Self::params(version, settings, desired, &group_ids, Some(&raw));
-                params["hostid"] = json!(actual.hostid);
-                let desired_ids: BTreeSet<&String> = desired.templates.iter().map(|t| &t.id).collect();
-                let removed: Vec<Value> = actual
-                    .template_ids
-                    .iter()
-                    .filter(|id| !desired_ids.contains(id))
-                    .map(|id| json!({"templateid": id}))
-                    .collect();
-                if !removed.is_empty() {
-                    params["templates_clear"] = json!(removed);
-                }
-                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
-                Ok(HostOutcome {
-                    action: HostAction::Updated,
-                    hostid: Some(actual.hostid),
-                    pre_data: Some(redact(&raw)),
-                    post_data: Some(redact(&params)),
-                    difference,
-                })
+                self.update_many(version, settings, &[HostUpdate { desired, raw: &raw, difference }], 1).await
             }
-            (Desired::OutOfScope(_), Some(raw)) => self.delete(version, settings, object, &raw, now).await,
-            (Desired::OutOfScope(_), None) => Ok(HostOutcome {
+            (Desired::OutOfScope(_), Some(raw)) => self.delete_many(version, settings, &[(object, &raw)], now, 1).await,
+            (Desired::OutOfScope(_), None) => vec![Ok(HostOutcome {
                 action: HostAction::AlreadyGone,
                 hostid: None,
                 pre_data: None,
                 post_data: None,
                 difference: Vec::new(),
-            }),
-        }
+            })],
+        };
+        outcomes.pop().expect("one outcome per host")
     }
 
-    async fn create(
+    /// Creates the hosts, `batch` per `host.create`. A host Zabbix refuses because a host of that
+    /// name exists without the managed tag is adopted (when adoption is on) or reported.
+    pub async fn create_many(
+        &self,
+        version: ZabbixVersion,
+        settings: &Settings,
+        hosts: &[&DesiredHost],
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let names: BTreeSet<String> = hosts.iter().flat_map(|d| d.host_groups.iter().cloned()).collect();
+        let groups = match self.group_map(&names, []).await {
+            Ok(groups) => groups,
+            Err(e) => return hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect(),
+        };
+        let params: Vec<Value> =
+            hosts.iter().map(|d| Self::params(version, settings, d, &ids_of(&d.host_groups, &groups), None)).collect();
+        let answers = self.call_split("host.create", &params, batch).await;
+        let mut outcomes = Vec::with_capacity(hosts.len());
+        for ((desired, params), answer) in hosts.iter().zip(params).zip(answers) {
+            outcomes.push(match answer {
+                Ok(hostid) => Ok(HostOutcome {
+                    action: HostAction::Created,
+                    hostid: Some(hostid),
+                    pre_data: None,
+                    post_data: Some(redact(&params)),
+                    difference: Vec::new(),
+                }),
+                // A host with this name exists but is not ours (no managed tag): brownfield.
+                Err(e) if is_already_exists(&e) => self.adopt(version, settings, desired, &groups).await,
+                Err(e) => Err(zabbix_failure(e)),
+            });
+        }
+        outcomes
+    }
+
+    async fn adopt(
         &self,
         version: ZabbixVersion,
         settings: &Settings,
         desired: &DesiredHost,
+        groups: &BTreeMap<String, String>,
     ) -> Result<HostOutcome, JobFailure> {
-        let group_ids = self.group_ids(&desired.host_groups, &[]).await.map_err(zabbix_failure)?;
-        let params = Self::params(version, settings, desired, &group_ids, None);
-        match self.zabbix.call("host.create", params.clone()).await {
-            Ok(created) => Ok(HostOutcome {
-                action: HostAction::Created,
-                hostid: items(&created["hostids"]).first().map(text),
-                pre_data: None,
-                post_data: Some(redact(&params)),
-                difference: Vec::new(),
-            }),
-            // A host with this name exists but is not ours (no managed tag): brownfield.
-            Err(e) if is_already_exists(&e) => {
-                if !settings.adoption {
-                    return Err(JobFailure::permanent(format!(
-                        "a Zabbix host named {:?} exists without the tag {}; turn adoption on to adopt it, or rename one of them",
-                        desired.host,
-                        settings.tag_name("object")
-                    )));
-                }
-                let found = self
-                    .zabbix
-                    .call("host.get", json!({"output": Self::output(version), "selectTags": ["tag", "value"], "selectInterfaces": ["interfaceid", "type", "main"], "filter": {"host": [desired.host]}}))
-                    .await
-                    .map_err(zabbix_failure)?;
-                let raw = items(&found).first().cloned().ok_or_else(|| {
-                    JobFailure::transient(format!("host {:?} vanished while adopting it", desired.host))
-                })?;
-                let mut params = Self::params(version, settings, desired, &group_ids, Some(&raw));
-                params["hostid"] = raw["hostid"].clone();
-                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
-                Ok(HostOutcome {
-                    action: HostAction::Adopted,
-                    hostid: Some(text(&raw["hostid"])),
-                    pre_data: Some(redact(&raw)),
-                    post_data: Some(redact(&params)),
-                    difference: Vec::new(),
-                })
-            }
-            Err(e) => Err(zabbix_failure(e)),
+        if !settings.adoption {
+            return Err(JobFailure::permanent(format!(
+                "a Zabbix host named {:?} exists without the tag {}; turn adoption on to adopt it, or rename one of them",
+                desired.host,
+                settings.tag_name("object")
+            )));
         }
+        let found = self
+            .zabbix
+            .call("host.get", json!({"output": Self::output(version), "selectTags": ["tag", "value"], "selectInterfaces": ["interfaceid", "type", "main"], "filter": {"host": [desired.host]}}))
+            .await
+            .map_err(zabbix_failure)?;
+        let raw = items(&found)
+            .first()
+            .cloned()
+            .ok_or_else(|| JobFailure::transient(format!("host {:?} vanished while adopting it", desired.host)))?;
+        let mut params = Self::params(version, settings, desired, &ids_of(&desired.host_groups, groups), Some(&raw));
+        params["hostid"] = raw["hostid"].clone();
+        self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
+        Ok(HostOutcome {
+            action: HostAction::Adopted,
+            hostid: Some(text(&raw["hostid"])),
+            pre_data: Some(redact(&raw)),
+            post_data: Some(redact(&params)),
+            difference: Vec::new(),
+        })
     }
 
-    async fn delete(
+    /// Brings existing hosts to their desired state, `batch` per `host.update`; interface ids are
+    /// kept, and templates no longer wanted are cleared.
+    pub async fn update_many(
         &self,
         version: ZabbixVersion,
         settings: &Settings,
-        object: ObjectRef,
-        raw: &Value,
+        hosts: &[HostUpdate<'_>],
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let names: BTreeSet<String> = hosts.iter().flat_map(|u| u.desired.host_groups.iter().cloned()).collect();
+        let known: Vec<(String, String)> = hosts.iter().flat_map(|u| Self::groups_of(version, u.raw)).collect();
+        let groups = match self.group_map(&names, known).await {
+            Ok(groups) => groups,
+            Err(e) => return hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect(),
+        };
+        let params: Vec<Value> = hosts
+            .iter()
+            .map(|u| {
+                let group_ids = ids_of(&u.desired.host_groups, &groups);
+                let mut params = Self::params(version, settings, u.desired, &group_ids, Some(u.raw));
+                params["hostid"] = u.raw["hostid"].clone();
+                let wanted: BTreeSet<&String> = u.desired.templates.iter().map(|t| &t.id).collect();
+                let removed: Vec<Value> = items(&u.raw["parentTemplates"])
+                    .iter()
+                    .map(|t| text(&t["templateid"]))
+                    .filter(|id| !wanted.contains(id))
+                    .map(|id| json!({"templateid": id}))
+                    .collect();
+                if !removed.is_empty() {
+                    params["templates_clear"] = json!(removed);
+                }
+                params
+            })
+            .collect();
+        let answers = self.call_split("host.update", &params, batch).await;
+        hosts
+            .iter()
+            .zip(params)
+            .zip(answers)
+            .map(|((u, params), answer)| {
+                answer.map_err(zabbix_failure)?;
+                Ok(HostOutcome {
+                    action: HostAction::Updated,
+                    hostid: Some(text(&u.raw["hostid"])),
+                    pre_data: Some(redact(u.raw)),
+                    post_data: Some(redact(&params)),
+                    difference: u.difference.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes managed hosts per the delete policy (SPEC §4), `batch` per call: hard with
+    /// `host.delete`, soft by renaming, moving to the graveyard group and disabling. A host in an
+    /// active maintenance window is not deleted; a host already gone is success.
+    pub async fn delete_many(
+        &self,
+        version: ZabbixVersion,
+        settings: &Settings,
+        hosts: &[(ObjectRef, &Value)],
         now: DateTime<Utc>,
-    ) -> Result<HostOutcome, JobFailure> {
-        let hostid = text(&raw["hostid"]);
-        let (select_groups, groups_key) = version.select_host_groups();
-        let host_groups: BTreeSet<String> = items(&raw[groups_key]).iter().map(|g| text(&g["groupid"])).collect();
-        // A host in an active maintenance window is not deleted.
-        let windows = self
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let fail_all = |e: ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
+        let (select_groups, _) = version.select_host_groups();
+        let windows = match self
             .zabbix
             .call("maintenance.get", json!({"output": ["name", "active_since", "active_till"], "selectHosts": ["hostid"], select_groups: ["groupid"]}))
             .await
-            .map_err(zabbix_failure)?;
-        let stamp = now.timestamp();
-        for window in items(&windows) {
-            let active = text(&window["active_since"]).parse::<i64>().is_ok_and(|s| s <= stamp)
-                && text(&window["active_till"]).parse::<i64>().is_ok_and(|t| stamp < t);
-            let covers = items(&window["hosts"]).iter().any(|h| text(&h["hostid"]) == hostid)
-                || items(&window[groups_key]).iter().any(|g| host_groups.contains(&text(&g["groupid"])));
-            if active && covers {
-                return Err(JobFailure::permanent(format!(
-                    "host {:?} is in the active maintenance window {:?}; it is not deleted",
-                    text(&raw["host"]),
-                    text(&window["name"])
-                )));
-            }
-        }
-        match settings.delete_policy {
-            DeletePolicy::Hard => {
-                match self.zabbix.call("host.delete", json!([hostid])).await {
+        {
+            Ok(windows) => windows,
+            Err(e) => return fail_all(e),
+        };
+        let blocked: Vec<Option<String>> =
+            hosts.iter().map(|(_, raw)| Self::active_window(version, &windows, raw, now)).collect();
+        // Only the hosts no window holds go on; the others fail with the window's name.
+        let free: Vec<usize> = (0..hosts.len()).filter(|i| blocked[*i].is_none()).collect();
+        let (params, renamed): (Vec<Value>, Vec<Option<String>>) = match settings.delete_policy {
+            DeletePolicy::Hard => free.iter().map(|i| (json!(text(&hosts[*i].1["hostid"])), None)).unzip(),
+            DeletePolicy::Soft => match self.soft_delete_params(settings, hosts, &free).await {
+                Ok(params) => params.into_iter().map(|(p, name)| (p, Some(name))).unzip(),
+                Err(e) => return fail_all(e),
+            },
+        };
+        let method = if settings.delete_policy == DeletePolicy::Hard { "host.delete" } else { "host.update" };
+        let mut answers = self.call_split(method, &params, batch).await.into_iter().zip(params).zip(renamed);
+        hosts
+            .iter()
+            .zip(blocked)
+            .map(|((_, raw), window)| {
+                if let Some(window) = window {
+                    return Err(JobFailure::permanent(format!(
+                        "host {:?} is in the active maintenance window {window:?}; it is not deleted",
+                        text(&raw["host"])
+                    )));
+                }
+                let ((answer, params), renamed_to) = answers.next().expect("one answer per free host");
+                match answer {
                     Ok(_) => {}
                     // Deleted meanwhile by someone else: the goal is reached.
                     Err(ZabbixError::Api { data, .. })
-                        if data.contains("does not exist") || data.contains("No permissions") => {}
+                        if renamed_to.is_none()
+                            && (data.contains("does not exist") || data.contains("No permissions")) => {}
                     Err(e) => return Err(zabbix_failure(e)),
                 }
                 Ok(HostOutcome {
-                    action: HostAction::HardDeleted,
-                    hostid: Some(hostid),
+                    action: match renamed_to {
+                        Some(renamed_to) => HostAction::SoftDeleted { renamed_to },
+                        None => HostAction::HardDeleted,
+                    },
+                    hostid: Some(text(&raw["hostid"])),
                     pre_data: Some(redact(raw)),
-                    post_data: None,
+                    post_data: (settings.delete_policy == DeletePolicy::Soft).then(|| redact(&params)),
                     difference: Vec::new(),
                 })
-            }
-            DeletePolicy::Soft => {
-                let base = format!("{}{}", text(&raw["host"]), settings.graveyard_suffix);
-                let candidates: Vec<String> =
-                    std::iter::once(base.clone()).chain((1..=20).map(|n| format!("{base}-{n}"))).collect();
-                let taken = self
-                    .zabbix
-                    .call("host.get", json!({"output": ["host"], "filter": {"host": candidates}}))
-                    .await
-                    .map_err(zabbix_failure)?;
-                let taken: BTreeSet<String> = items(&taken).iter().map(|h| text(&h["host"])).collect();
-                let renamed_to = candidates
-                    .into_iter()
-                    .find(|c| !taken.contains(c))
-                    .ok_or_else(|| JobFailure::permanent(format!("no free graveyard name for {base:?} (tried 21)")))?;
-                let graveyard = self
-                    .group_ids(&BTreeSet::from([settings.graveyard_group.clone()]), &[])
-                    .await
-                    .map_err(zabbix_failure)?;
-                // The managed tag goes, so a NetBox object created again gets a new host.
-                let mut tags: Vec<Value> = items(&raw["tags"])
-                    .iter()
-                    .filter(|t| text(&t["tag"]) != settings.tag_name("object"))
-                    .cloned()
-                    .collect();
-                tags.push(json!({"tag": settings.tag_name("deleted"), "value": object.to_string()}));
-                let params = json!({
-                    "hostid": hostid,
-                    "host": renamed_to,
-                    "name": format!("{}{}", text(&raw["name"]), &renamed_to[text(&raw["host"]).len()..]),
-                    "status": 1,
-                    "groups": graveyard.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
-                    "tags": tags,
-                });
-                self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
-                Ok(HostOutcome {
-                    action: HostAction::SoftDeleted { renamed_to },
-                    hostid: Some(hostid),
-                    pre_data: Some(redact(raw)),
-                    post_data: Some(redact(&params)),
-                    difference: Vec::new(),
-                })
-            }
+            })
+            .collect()
+    }
+
+    /// The name of the active maintenance window that covers the host, if any.
+    fn active_window(version: ZabbixVersion, windows: &Value, raw: &Value, now: DateTime<Utc>) -> Option<String> {
+        let (_, groups_key) = version.select_host_groups();
+        let hostid = text(&raw["hostid"]);
+        let host_groups: BTreeSet<String> = items(&raw[groups_key]).iter().map(|g| text(&g["groupid"])).collect();
+        let stamp = now.timestamp();
+        items(windows)
+            .iter()
+            .find(|window| {
+                let active = text(&window["active_since"]).parse::<i64>().is_ok_and(|s| s <= stamp)
+                    && text(&window["active_till"]).parse::<i64>().is_ok_and(|t| stamp < t);
+                let covers = items(&window["hosts"]).iter().any(|h| text(&h["hostid"]) == hostid)
+                    || items(&window[groups_key]).iter().any(|g| host_groups.contains(&text(&g["groupid"])));
+                active && covers
+            })
+            .map(|window| text(&window["name"]))
+    }
+
+    /// The `host.update` of each soft deletion in `free` (indexes into `hosts`) and the name it
+    /// renames the host to: `<host><suffix>`, or `-N` after it until free (one `host.get` for all).
+    async fn soft_delete_params(
+        &self,
+        settings: &Settings,
+        hosts: &[(ObjectRef, &Value)],
+        free: &[usize],
+    ) -> Result<Vec<(Value, String)>, ZabbixError> {
+        if free.is_empty() {
+            return Ok(Vec::new());
         }
+        let candidates = |raw: &Value| -> Vec<String> {
+            let base = format!("{}{}", text(&raw["host"]), settings.graveyard_suffix);
+            std::iter::once(base.clone()).chain((1..=20).map(|n| format!("{base}-{n}"))).collect()
+        };
+        let all: Vec<String> = free.iter().flat_map(|i| candidates(hosts[*i].1)).collect();
+        let taken = self.zabbix.call("host.get", json!({"output": ["host"], "filter": {"host": all}})).await?;
+        let mut taken: BTreeSet<String> = items(&taken).iter().map(|h| text(&h["host"])).collect();
+        let graveyard = self.group_map(&BTreeSet::from([settings.graveyard_group.clone()]), []).await?;
+        let mut out = Vec::new();
+        for i in free {
+            let (object, raw) = hosts[*i];
+            let host = text(&raw["host"]);
+            let Some(renamed_to) = candidates(raw).into_iter().find(|c| !taken.contains(c)) else {
+                return Err(ZabbixError::Protocol {
+                    method: "host.update".into(),
+                    message: format!("no free graveyard name for {host:?} (tried 21)"),
+                });
+            };
+            taken.insert(renamed_to.clone());
+            // The managed tag goes, so a NetBox object created again gets a new host.
+            let mut tags: Vec<Value> = items(&raw["tags"])
+                .iter()
+                .filter(|t| text(&t["tag"]) != settings.tag_name("object"))
+                .cloned()
+                .collect();
+            tags.push(json!({"tag": settings.tag_name("deleted"), "value": object.to_string()}));
+            let params = json!({
+                "hostid": text(&raw["hostid"]),
+                "host": renamed_to,
+                "name": format!("{}{}", text(&raw["name"]), &renamed_to[host.len()..]),
+                "status": 1,
+                "groups": graveyard.values().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+                "tags": tags,
+            });
+            out.push((params, renamed_to));
+        }
+        Ok(out)
     }
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use nzj_core::JobId;
 use nzj_core::JobName;
 use nzj_core::netbox::ObjectRef;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -33,10 +34,28 @@ pub struct QueuedJob {
     pub data: Option<serde_json::Value>,
 }
 
+/// What a queue carries: a message with the FIFO group it runs in order with, and the id that
+/// deduplicates a second enqueue of it.
+pub trait Message: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    fn group(&self) -> String;
+    fn dedup_id(&self) -> String;
+}
+
+impl Message for QueuedJob {
+    /// Jobs of one NetBox object run in order.
+    fn group(&self) -> String {
+        self.object.to_string()
+    }
+
+    fn dedup_id(&self) -> String {
+        self.job_id.to_string()
+    }
+}
+
 /// A received message: the job, the handle to settle it with, and how often it was received.
 #[derive(Debug, Clone)]
-pub struct Delivery {
-    pub job: QueuedJob,
+pub struct Delivery<M = QueuedJob> {
+    pub job: M,
     pub receipt: String,
     pub receive_count: u32,
 }
@@ -49,21 +68,22 @@ pub enum QueueError {
     Corrupt(String),
 }
 
+/// A queue of messages `M`: host jobs (the default) or the steps of a bulk sync.
 #[async_trait]
-pub trait JobQueue: Send + Sync {
-    /// Enqueues `job` in its object's group; a second enqueue of the same job id is a no-op.
-    async fn enqueue(&self, job: &QueuedJob) -> Result<(), QueueError>;
+pub trait JobQueue<M: Message = QueuedJob>: Send + Sync {
+    /// Enqueues `job` in its group; a second enqueue with the same deduplication id is a no-op.
+    async fn enqueue(&self, job: &M) -> Result<(), QueueError>;
 
     /// Up to `max` messages whose groups have nothing in flight, each made invisible for the
     /// visibility timeout.
-    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError>;
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError>;
 
     /// The job is settled (completed, or failed for good): the message is gone.
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
 
     /// The job should be tried again after `delay`; after the last allowed receive the message
     /// goes to the dead-letter queue instead.
-    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError>;
+    async fn release(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError>;
 
     /// How many messages the dead-letter queue holds.
     async fn dead_letters(&self) -> Result<usize, QueueError>;

@@ -1,9 +1,10 @@
 //! The embedded queue for `nzj serve`: a SQLite table with SQS FIFO's semantics (group order,
 //! deduplication for five minutes, visibility timeout, dead letters after `max_receives`).
 
-use crate::{Delivery, JobQueue, QueueError, QueuedJob};
+use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,11 +33,23 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 /// SQS FIFO deduplicates a message id for five minutes; so does this queue.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
 
-#[derive(Clone)]
-pub struct SqliteQueue {
+/// A queue of `M` messages in one SQLite file (one file per queue).
+pub struct SqliteQueue<M = QueuedJob> {
     conn: Arc<Mutex<Connection>>,
     visibility: Duration,
     max_receives: u32,
+    message: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for SqliteQueue<M> {
+    fn clone(&self) -> Self {
+        SqliteQueue {
+            conn: self.conn.clone(),
+            visibility: self.visibility,
+            max_receives: self.max_receives,
+            message: PhantomData,
+        }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
@@ -47,14 +60,14 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
-impl SqliteQueue {
+impl<M> SqliteQueue<M> {
     /// Opens (creating) the queue in the SQLite file at `path` (it may share the store's file).
     pub fn open(path: &Path, visibility: Duration, max_receives: u32) -> Result<Self, QueueError> {
         let conn = Connection::open(path).map_err(unavailable)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), visibility, max_receives })
+        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), visibility, max_receives, message: PhantomData })
     }
 
     async fn with_conn<T: Send + 'static>(
@@ -72,10 +85,10 @@ impl SqliteQueue {
 }
 
 #[async_trait]
-impl JobQueue for SqliteQueue {
-    async fn enqueue(&self, job: &QueuedJob) -> Result<(), QueueError> {
+impl<M: Message> JobQueue<M> for SqliteQueue<M> {
+    async fn enqueue(&self, job: &M) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-        let (group, dedup) = (job.object.to_string(), job.job_id.to_string());
+        let (group, dedup) = (job.group(), job.dedup_id());
         self.with_conn(move |conn| {
             let now = now_ms();
             conn.execute("DELETE FROM queue WHERE done_at IS NOT NULL AND done_at < ?1", [now - DEDUP_WINDOW_MS])
@@ -90,7 +103,7 @@ impl JobQueue for SqliteQueue {
         .await
     }
 
-    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError> {
         let visibility = self.visibility.as_millis() as i64;
         self.with_conn(move |conn| {
             let now = now_ms();
@@ -118,7 +131,7 @@ impl JobQueue for SqliteQueue {
                     params![receipt, now + visibility, seq],
                 )
                 .map_err(unavailable)?;
-                let job: QueuedJob = serde_json::from_str(&body).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+                let job: M = serde_json::from_str(&body).map_err(|e| QueueError::Corrupt(e.to_string()))?;
                 deliveries.push(Delivery { job, receipt, receive_count: count + 1 });
             }
             tx.commit().map_err(unavailable)?;
@@ -141,7 +154,7 @@ impl JobQueue for SqliteQueue {
         .await
     }
 
-    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+    async fn release(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
         let receipt = delivery.receipt.clone();
         let dead = delivery.receive_count >= self.max_receives;
         self.with_conn(move |conn| {

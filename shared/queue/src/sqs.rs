@@ -1,20 +1,35 @@
-//! The AWS queue: an SQS FIFO queue (`MessageGroupId` = the NetBox object, deduplication id =
-//! the job id) with a redrive policy to its dead-letter queue after `max_receives`.
+//! The AWS queue: an SQS FIFO queue (`MessageGroupId` = the message's group, e.g. the NetBox
+//! object; deduplication id = e.g. the job id) with a redrive policy to its dead-letter queue
+//! after `max_receives`.
 
-use crate::{Delivery, JobQueue, QueueError, QueuedJob};
+use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use std::marker::PhantomData;
 use std::time::Duration;
 
-#[derive(Clone)]
-pub struct SqsQueue {
+pub struct SqsQueue<M = QueuedJob> {
     client: Client,
     url: String,
     dead_letter_url: String,
     visibility: Duration,
     max_receives: u32,
+    message: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for SqsQueue<M> {
+    fn clone(&self) -> Self {
+        SqsQueue {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            dead_letter_url: self.dead_letter_url.clone(),
+            visibility: self.visibility,
+            max_receives: self.max_receives,
+            message: PhantomData,
+        }
+    }
 }
 
 fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> QueueError {
@@ -24,9 +39,9 @@ fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) 
     }
 }
 
-impl SqsQueue {
+impl<M> SqsQueue<M> {
     pub fn new(client: Client, url: String, dead_letter_url: String, visibility: Duration, max_receives: u32) -> Self {
-        SqsQueue { client, url, dead_letter_url, visibility, max_receives }
+        SqsQueue { client, url, dead_letter_url, visibility, max_receives, message: PhantomData }
     }
 
     /// Creates `<name>.fifo` and its dead-letter queue `<name>-dlq.fifo` if missing (local peers
@@ -71,22 +86,22 @@ impl SqsQueue {
 }
 
 #[async_trait]
-impl JobQueue for SqsQueue {
-    async fn enqueue(&self, job: &QueuedJob) -> Result<(), QueueError> {
+impl<M: Message> JobQueue<M> for SqsQueue<M> {
+    async fn enqueue(&self, job: &M) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
         self.client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .message_group_id(job.object.to_string())
-            .message_deduplication_id(job.job_id.to_string())
+            .message_group_id(job.group())
+            .message_deduplication_id(job.dedup_id())
             .send()
             .await
             .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError> {
         let out = self
             .client
             .receive_message()
@@ -101,7 +116,7 @@ impl JobQueue for SqsQueue {
         out.messages()
             .iter()
             .map(|m| {
-                let job: QueuedJob = serde_json::from_str(m.body().unwrap_or_default())
+                let job: M = serde_json::from_str(m.body().unwrap_or_default())
                     .map_err(|e| QueueError::Corrupt(e.to_string()))?;
                 let receive_count = m
                     .attributes()
@@ -118,7 +133,7 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 
-    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+    async fn release(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
         // After the last allowed receive, visible at once: SQS's redrive moves it to the DLQ.
         let delay = if delivery.receive_count >= self.max_receives { Duration::ZERO } else { delay };
         self.client

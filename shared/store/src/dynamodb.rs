@@ -9,8 +9,8 @@
 //! are one `TransactWriteItems`.
 
 use crate::{
-    HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write,
-    cache_key, decode_versioned, encode, host_config_key, maintenance_key, schedule_key,
+    HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY, StoreError,
+    Write, cache_key, decode_versioned, encode, host_config_key, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -24,6 +24,7 @@ use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
+use nzj_core::sync::SyncRun;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
@@ -314,6 +315,10 @@ impl JobStore for DynamoDbStore {
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {
         let stored = self.get_document(cache_key(kind), |s: &mut CacheSnapshot, v| s.version = v).await?;
         Ok(stored.unwrap_or_else(|| CacheSnapshot::empty(kind)))
+    }
+
+    async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError> {
+        self.get_document(SYNC_RUN_KEY.to_string(), |r: &mut SyncRun, v| r.version = v).await
     }
 
     async fn get_settings(&self) -> Result<Settings, StoreError> {

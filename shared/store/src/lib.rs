@@ -11,6 +11,7 @@ use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
+use nzj_core::sync::SyncRun;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
 
@@ -66,6 +67,10 @@ pub enum Write {
         key: String,
         job_id: JobId,
     },
+    SyncRun {
+        run: Box<SyncRun>,
+        expected_version: u64,
+    },
     /// Deletes a maintenance window if it is still at `expected_version`.
     DeleteMaintenance {
         id: String,
@@ -105,6 +110,11 @@ impl Write {
     }
 
     /// Write `entry` over the version it was read at (its current `version`).
+    pub fn sync_run(run: SyncRun) -> Write {
+        let expected_version = run.version;
+        Write::SyncRun { run: Box::new(run), expected_version }
+    }
+
     pub fn schedule(entry: ScheduleEntry) -> Write {
         let expected_version = entry.version;
         Write::Schedule { entry, expected_version }
@@ -175,6 +185,9 @@ pub trait JobStore: Send + Sync {
     /// The job a webhook delivery became, if it was received before.
     async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError>;
 
+    /// SyncHostsNow's run document (its progress and single-instance lock), if a sync ever ran.
+    async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError>;
+
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
 
     /// Every maintenance window, ordered by id (creation time).
@@ -201,6 +214,7 @@ pub(crate) struct Document {
 pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
 pub(crate) const HOST_CONFIG_LIST: &str = "hostconfig";
+pub(crate) const SYNC_RUN_KEY: &str = "sync#run";
 
 pub(crate) fn delivery_key(key: &str) -> String {
     format!("delivery#{key}")
@@ -280,6 +294,15 @@ impl Write {
                     expected_version,
                     body: encode(&config)?,
                     list: Some(HOST_CONFIG_LIST),
+                })
+            }
+            Write::SyncRun { mut run, expected_version } => {
+                run.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: SYNC_RUN_KEY.to_string(),
+                    expected_version,
+                    body: encode(&run)?,
+                    list: None,
                 })
             }
             Write::Delivery { key, job_id } => Prepared::Document(Document {

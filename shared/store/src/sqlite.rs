@@ -3,7 +3,7 @@
 
 use crate::{HOST_CONFIG_LIST, host_config_key};
 use crate::{
-    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, StoreError, Write, cache_key,
+    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY, StoreError, Write, cache_key,
     decode_versioned, encode, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
+use nzj_core::sync::SyncRun;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -178,6 +179,13 @@ impl JobStore for SqliteStore {
             Some((body, version)) => decode_versioned(&body, version, |s: &mut Settings, v| s.version = v),
             None => Ok(Settings::default()),
         }
+    }
+
+    async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError> {
+        self.get_document(SYNC_RUN_KEY.to_string())
+            .await?
+            .map(|(body, version)| decode_versioned(&body, version, |r: &mut SyncRun, v| r.version = v))
+            .transpose()
     }
 
     async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError> {
