@@ -71,6 +71,9 @@ pub struct SyncRun {
     pub deletions: Vec<PlannedDeletion>,
     /// How many deletions were planned in all (may exceed `deletions.len()`).
     pub deletions_planned: u64,
+    /// How many NetBox objects the sync will go through, as NetBox counted them at the start.
+    #[serde(default)]
+    pub expected: u64,
     /// The process running the sync holds it until then; after, another may take over.
     pub lease_until: DateTime<Utc>,
     #[serde(default)]
@@ -86,6 +89,7 @@ impl SyncRun {
             counts: SyncCounts::default(),
             deletions: Vec::new(),
             deletions_planned: 0,
+            expected: 0,
             lease_until,
             version: 0,
         }

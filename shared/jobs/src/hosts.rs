@@ -18,6 +18,7 @@ use nzj_zabbix::{ZabbixClient, ZabbixError, ZabbixVersion};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What converging did to the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,47 @@ pub struct HostOutcome {
     pub pre_data: Option<Value>,
     pub post_data: Option<Value>,
     pub difference: Vec<nzj_core::desired::Difference>,
+}
+
+impl HostOutcome {
+    /// The host `raw` already is as desired.
+    pub fn unchanged(hostid: String, raw: &Value) -> HostOutcome {
+        HostOutcome {
+            action: HostAction::Unchanged,
+            hostid: Some(hostid),
+            pre_data: Some(redact(raw)),
+            post_data: None,
+            difference: Vec::new(),
+        }
+    }
+
+    /// What happened, as the job's message and log line.
+    pub fn message(&self) -> String {
+        match &self.action {
+            HostAction::Created => "host created".to_string(),
+            HostAction::Updated => format!(
+                "host updated: {}",
+                self.difference.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            HostAction::Unchanged => "host already in sync".to_string(),
+            HostAction::Adopted => "existing host adopted".to_string(),
+            HostAction::SoftDeleted { renamed_to } => format!("host soft-deleted as {renamed_to}"),
+            HostAction::HardDeleted => "host deleted".to_string(),
+            HostAction::AlreadyGone => "no host to delete".to_string(),
+        }
+    }
+
+    /// Records the outcome in the object's host config: the host is now as `wanted` (`None`: gone).
+    pub fn record_in(&self, config: &mut HostConfig, wanted: Option<DesiredHost>, now: DateTime<Utc>) {
+        let gone =
+            matches!(self.action, HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone);
+        config.hostid = if gone { None } else { self.hostid.clone() };
+        config.host = wanted.as_ref().map(|d| d.host.clone());
+        config.desired = wanted;
+        config.in_sync = Some(true);
+        config.difference = Vec::new();
+        config.last_sync_update = Some(now);
+    }
 }
 
 pub struct HostSync {
@@ -233,6 +275,7 @@ impl HostSync {
             return Ok(ids);
         }
         let create: Vec<Value> = missing.iter().map(|n| json!({"name": n})).collect();
+        let before = ids.len();
         match self.zabbix.call("hostgroup.create", json!(create)).await {
             Ok(created) => {
                 ids.extend(missing.iter().map(|n| n.to_string()).zip(items(&created["groupids"]).iter().map(text)))
@@ -252,13 +295,44 @@ impl HostSync {
             }
             Err(e) => return Err(e),
         }
+        if ids.len() > before {
+            self.learn_groups(cached, &ids).await;
+        }
         Ok(ids)
+    }
+
+    /// Adds host groups just created to the cache, so the next page or job finds them without a
+    /// call. Best effort: if the cache changed meanwhile, the next import brings them anyway.
+    async fn learn_groups(&self, mut cached: CacheSnapshot, groups: &BTreeMap<String, String>) {
+        let known: BTreeSet<String> = cached.objects.iter().map(|o| o.id.clone()).collect();
+        cached.objects.extend(groups.iter().filter(|(_, id)| !known.contains(*id)).map(|(name, id)| {
+            nzj_core::zabbix_cache::CachedObject { id: id.clone(), name: name.clone(), attributes: Default::default() }
+        }));
+        if let Err(e) = self.store.commit(vec![Write::cache(cached)]).await {
+            tracing::debug!(error = %e, "host groups not added to the cache");
+        }
     }
 
     /// The groups of a host as (name, id) pairs, as `host.get` returned them.
     fn groups_of(version: ZabbixVersion, raw: &Value) -> impl Iterator<Item = (String, String)> + '_ {
         let (_, groups_key) = version.select_host_groups();
         items(&raw[groups_key]).iter().map(|g| (text(&g["name"]), text(&g["groupid"])))
+    }
+
+    /// Calls `method`, trying again twice (after 0.5 s, then 2 s) when Zabbix fails transiently:
+    /// a timeout, a 5xx, its database failing under concurrent writes. A write that timed out but
+    /// was done shows up on the next try as "already exists" for the hosts it created.
+    async fn call_retrying(&self, method: &str, params: Value) -> Result<Value, ZabbixError> {
+        let mut delays = [Duration::from_millis(500), Duration::from_secs(2)].into_iter();
+        loop {
+            match self.zabbix.call(method, params.clone()).await {
+                Err(e) if e.is_transient() && !splits(&e) => match delays.next() {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => return Err(e),
+                },
+                answer => return answer,
+            }
+        }
     }
 
     /// Calls `method` with `params` in arrays of at most `batch`. Zabbix applies an array call
@@ -271,7 +345,8 @@ impl HostSync {
         let mut work: Vec<std::ops::Range<usize>> =
             (0..params.len()).step_by(batch).map(|start| start..(start + batch).min(params.len())).rev().collect();
         while let Some(range) = work.pop() {
-            match self.zabbix.call(method, Value::Array(params[range.clone()].to_vec())).await {
+            let call = Value::Array(params[range.clone()].to_vec());
+            match self.call_retrying(method, call).await {
                 Ok(answer) => {
                     let ids = items(&answer["hostids"]);
                     for (k, i) in range.enumerate() {
@@ -385,13 +460,7 @@ impl HostSync {
                 let actual = Self::actual(version, settings, &raw);
                 let difference = differences(desired, &actual);
                 if difference.is_empty() {
-                    return Ok(HostOutcome {
-                        action: HostAction::Unchanged,
-                        hostid: Some(actual.hostid),
-                        pre_data: Some(redact(&raw)),
-                        post_data: None,
-                        difference,
-                    });
+                    return Ok(HostOutcome::unchanged(actual.hostid, &raw));
                 }
                 self.update_many(version, settings, &[HostUpdate { desired, raw: &raw, difference }], 1).await
             }
@@ -449,13 +518,6 @@ impl HostSync {
         desired: &DesiredHost,
         groups: &BTreeMap<String, String>,
     ) -> Result<HostOutcome, JobFailure> {
-        if !settings.adoption {
-            return Err(JobFailure::permanent(format!(
-                "a Zabbix host named {:?} exists without the tag {}; turn adoption on to adopt it, or rename one of them",
-                desired.host,
-                settings.tag_name("object")
-            )));
-        }
         let found = self
             .zabbix
             .call("host.get", json!({"output": Self::output(version), "selectTags": ["tag", "value"], "selectInterfaces": ["interfaceid", "type", "main"], "filter": {"host": [desired.host]}}))
@@ -465,6 +527,24 @@ impl HostSync {
             .first()
             .cloned()
             .ok_or_else(|| JobFailure::transient(format!("host {:?} vanished while adopting it", desired.host)))?;
+        // Ours already: an earlier try created it (its answer was lost) or another job did.
+        let managed = (settings.tag_name("object"), desired.object.to_string());
+        if items(&raw["tags"]).iter().any(|t| (text(&t["tag"]), text(&t["value"])) == managed) {
+            return Ok(HostOutcome {
+                action: HostAction::Created,
+                hostid: Some(text(&raw["hostid"])),
+                pre_data: None,
+                post_data: None,
+                difference: Vec::new(),
+            });
+        }
+        if !settings.adoption {
+            return Err(JobFailure::permanent(format!(
+                "a Zabbix host named {:?} exists without the tag {}; turn adoption on to adopt it, or rename one of them",
+                desired.host,
+                settings.tag_name("object")
+            )));
+        }
         let mut params = Self::params(version, settings, desired, &ids_of(&desired.host_groups, groups), Some(&raw));
         params["hostid"] = raw["hostid"].clone();
         self.zabbix.call("host.update", params.clone()).await.map_err(zabbix_failure)?;
@@ -540,6 +620,9 @@ impl HostSync {
         now: DateTime<Utc>,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
         let fail_all = |e: ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
         let (select_groups, _) = version.select_host_groups();
         let windows = match self
@@ -730,33 +813,13 @@ impl HostJobs {
                 if let Some(post) = &done.post_data {
                     log.push(now, LogLevel::Info, format!("post_data: {post}"));
                 }
-                let message = match &done.action {
-                    HostAction::Created => "host created".to_string(),
-                    HostAction::Updated => format!(
-                        "host updated: {}",
-                        done.difference.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                    HostAction::Unchanged => "host already in sync".to_string(),
-                    HostAction::Adopted => "existing host adopted".to_string(),
-                    HostAction::SoftDeleted { renamed_to } => format!("host soft-deleted as {renamed_to}"),
-                    HostAction::HardDeleted => "host deleted".to_string(),
-                    HostAction::AlreadyGone => "no host to delete".to_string(),
-                };
+                let message = done.message();
                 log.push(now, LogLevel::Info, message.clone());
                 record.log = log;
                 record
                     .complete(now, json!({"message": message, "hostid": done.hostid}))
                     .map_err(|e| JobFailure::permanent(e.to_string()))?;
-                let gone = matches!(
-                    done.action,
-                    HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone
-                );
-                config.hostid = if gone { None } else { done.hostid.clone() };
-                config.host = wanted.as_ref().map(|d| d.host.clone());
-                config.desired = wanted;
-                config.in_sync = Some(true);
-                config.difference = Vec::new();
-                config.last_sync_update = Some(now);
+                done.record_in(&mut config, wanted, now);
             }
             Err(failure) if failure.transient && retry_allowed => {
                 tracing::warn!(job_id = %record.id, %object, error = %failure, "host job will be retried");

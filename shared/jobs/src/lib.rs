@@ -5,6 +5,7 @@
 pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
+pub mod sync_all;
 pub mod sync_refresh;
 pub mod webhook;
 pub mod worker;
@@ -12,6 +13,7 @@ pub mod worker;
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
+pub use sync_all::{NetboxPages, StartError, SyncHostsNow, SyncStep, SyncWorker};
 pub use sync_refresh::HostConfigSyncRefresh;
 pub use webhook::{Answer, WebhookIntake};
 pub use worker::{EnqueueError, HostWorker, Settlement, enqueue_host_job};

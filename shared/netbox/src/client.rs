@@ -111,6 +111,31 @@ impl NetboxClient {
         self.get(&path, &[("fields", FIELDS.to_string())]).await
     }
 
+    /// Up to `limit` devices or VMs with ids above `after_id`, in id order, with only the needed
+    /// fields, and how many there are from `after_id` on. Keyset paging stays exact while NetBox
+    /// changes underneath, where offsets would skip or repeat objects.
+    pub async fn list_page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        let query = [
+            ("fields", FIELDS.to_string()),
+            ("ordering", "id".to_string()),
+            ("id__gt", after_id.to_string()),
+            ("limit", limit.clamp(1, PAGE_SIZE).to_string()),
+        ];
+        let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
+        let Some(results) = page["results"].as_array() else {
+            return Err(NetboxError::Protocol {
+                path: api_path(kind).into(),
+                message: "answer without results".into(),
+            });
+        };
+        Ok((results.clone(), page["count"].as_u64()))
+    }
+
     /// Every device or VM, in pages of [`PAGE_SIZE`] with only the needed fields; `filters` are
     /// NetBox query filters such as `("status", "active")`.
     pub async fn list_objects(&self, kind: ObjectKind, filters: &[(&str, String)]) -> Result<Vec<Value>, NetboxError> {

@@ -1,0 +1,296 @@
+//! SyncHostsNow against real Zabbix 6.0 and 7.0, from devices built on the real NetBox 4.7
+//! device payload.
+//!
+//! NetBox's list endpoint is stood in for by `Inventory` (pages by id, as `NetboxClient::list_page`
+//! asks NetBox for them): `make test` does not start NetBox (its first migration takes 10-15
+//! minutes); `make e2e` runs a sync against the real NetBox.
+
+mod support;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::settings::{DeletePolicy, Settings};
+use nzj_core::{JobRecord, JobStatus, ManualClock, SystemJob, Trigger};
+use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxPages, StartError, SyncHostsNow};
+use nzj_netbox::NetboxError;
+use nzj_store::Write;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use support::{Env, Peer, setup_call, unique};
+
+for_each_zabbix!(
+    a_sync_creates_then_changes_nothing_then_fixes_drift_with_pinned_calls,
+    a_batch_with_a_host_zabbix_rejects_creates_every_other_host,
+    a_sync_killed_half_way_and_run_again_converges_without_duplicates,
+    the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limit,
+);
+
+/// NetBox's devices, as the sync pages through them.
+#[derive(Default)]
+struct Inventory(Mutex<BTreeMap<u64, Value>>);
+
+#[async_trait]
+impl NetboxPages for Inventory {
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        if kind != ObjectKind::Device {
+            return Ok((Vec::new(), Some(0)));
+        }
+        let devices = self.0.lock().unwrap();
+        let after: Vec<Value> = devices.range(after_id + 1..).map(|(_, d)| d.clone()).collect();
+        Ok((after.iter().take(limit).cloned().collect(), Some(after.len() as u64)))
+    }
+}
+
+impl Inventory {
+    /// `n` devices from the real payload, each with its own id, name and address.
+    fn with_devices(n: usize) -> Inventory {
+        let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+        let template = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+        let first = (uuid::Uuid::now_v7().as_u64_pair().1 >> 20) * 1000;
+        let prefix = unique("nzj-sync");
+        let devices = (0..n as u64)
+            .map(|i| {
+                let mut device = template.clone();
+                device["id"] = json!(first + i);
+                device["name"] = json!(format!("{prefix}-{i}"));
+                device["primary_ip4"]["address"] =
+                    json!(format!("10.{}.{}.{}/16", i / 65536, (i / 256) % 256, i % 256));
+                (first + i, device)
+            })
+            .collect();
+        Inventory(Mutex::new(devices))
+    }
+
+    fn objects(&self) -> Vec<ObjectRef> {
+        self.0.lock().unwrap().keys().map(|id| ObjectRef { kind: ObjectKind::Device, id: *id }).collect()
+    }
+
+    fn edit(&self, index: usize, change: impl FnOnce(&mut Value)) {
+        let mut devices = self.0.lock().unwrap();
+        change(devices.values_mut().nth(index).unwrap());
+    }
+}
+
+struct Sync {
+    env: Env,
+    sync: SyncHostsNow,
+    inventory: Arc<Inventory>,
+    clock: Arc<ManualClock>,
+}
+
+impl Sync {
+    /// A fresh store with the Zabbix settings imported and `settings` saved, and a sync over
+    /// `devices` devices that reads NetBox in pages of `page_size`.
+    async fn new(peer: &Peer, devices: usize, page_size: usize, settings: Settings) -> Sync {
+        let env = Env::new();
+        let zabbix = peer.client();
+        let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: env.store.clone(), max_deletions: 100_000 };
+        assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
+        env.store.commit(vec![Write::settings(settings)]).await.unwrap();
+        let inventory = Arc::new(Inventory::with_devices(devices));
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let sync = SyncHostsNow {
+            hosts: HostSync { zabbix, store: env.store.clone() },
+            netbox: inventory.clone(),
+            clock: clock.clone(),
+            lease: Duration::minutes(5),
+            retention: Duration::days(1),
+            page_size,
+        };
+        Sync { env, sync, inventory, clock }
+    }
+
+    /// Runs a whole sync and returns its record and the Zabbix calls it made.
+    async fn run(&self) -> (JobRecord, BTreeMap<String, u64>) {
+        let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
+        let before = self.sync.hosts.zabbix.calls().snapshot();
+        let (_, first) = self.sync.start(origin).await.unwrap();
+        self.sync.run_to_end(first.clone(), |_| {}).await.unwrap();
+        let record = self.env.store.get_job(&first.job_id).await.unwrap().unwrap();
+        (record, since(&before, self.sync.hosts.zabbix.calls().snapshot()))
+    }
+
+    /// The managed hosts of the inventory's devices in Zabbix, by object.
+    async fn hosts(&self) -> BTreeMap<String, Vec<Value>> {
+        let zabbix = &self.sync.hosts.zabbix;
+        let tags: Vec<Value> = self
+            .inventory
+            .objects()
+            .iter()
+            .map(|o| json!({"tag": "netbox:object", "value": o.to_string(), "operator": 1}))
+            .collect();
+        let found =
+            setup_call(zabbix, "host.get", json!({"output": ["hostid", "host", "status"], "selectTags": ["tag", "value"], "tags": tags, "evaltype": 2}))
+                .await;
+        let mut by_object: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for host in found.as_array().unwrap() {
+            let object =
+                host["tags"].as_array().unwrap().iter().find(|t| t["tag"] == "netbox:object").unwrap()["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+            by_object.entry(object).or_default().push(host.clone());
+        }
+        by_object
+    }
+}
+
+fn since(before: &BTreeMap<String, u64>, after: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn counts(record: &JobRecord) -> [u64; 6] {
+    let r = record.result.as_ref().unwrap();
+    ["total", "created", "updated", "unchanged", "deleted", "failed"].map(|k| r[k].as_u64().unwrap())
+}
+
+fn writes(calls: &BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(m, _)| m.ends_with(".create") || m.ends_with(".update") || m.ends_with(".delete"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// 30 devices, NetBox pages of 10, 5 hosts per array call.
+async fn a_sync_creates_then_changes_nothing_then_fixes_drift_with_pinned_calls(peer: Peer) {
+    let settings = Settings { batch_size: 5, ..Settings::default() };
+    let s = Sync::new(&peer, 30, 10, settings).await;
+
+    // (a) creating: one host.get per page, and one host.create per 5 hosts, not one per host.
+    let (record, calls) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!(counts(&record), [30, 30, 0, 0, 0, 0]);
+    assert_eq!(calls.get("host.get"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("host.create"), Some(&6), "{calls:?}");
+    assert!(calls.get("hostgroup.create").copied().unwrap_or(0) <= 1, "{calls:?}");
+    let hosts = s.hosts().await;
+    assert_eq!(hosts.len(), 30);
+    assert!(hosts.values().all(|h| h.len() == 1));
+    // One log line per changed host, and host configs that say in sync.
+    assert_eq!(record.log.entries.iter().filter(|e| e.message.contains("host created")).count(), 30);
+    let config = s.env.store.get_host_config(s.inventory.objects()[7]).await.unwrap().unwrap();
+    assert_eq!(config.in_sync, Some(true));
+    assert!(config.hostid.is_some());
+
+    // (b) nothing to change: ceil(30/10) host.get calls and no write at all.
+    let (record, calls) = s.run().await;
+    assert_eq!(counts(&record), [30, 0, 0, 30, 0, 0]);
+    assert_eq!(calls, BTreeMap::from([("host.get".to_string(), 3)]));
+
+    // (c) 10% drifted (in NetBox): only those are updated, in array calls.
+    for i in [0, 11, 29] {
+        s.inventory.edit(i, |d| d["primary_ip4"]["address"] = json!(format!("192.0.2.{}/24", i + 1)));
+    }
+    let (record, calls) = s.run().await;
+    assert_eq!(counts(&record), [30, 0, 3, 27, 0, 0]);
+    assert_eq!(calls.get("host.update"), Some(&3), "one per page that had a change: {calls:?}");
+    assert_eq!(writes(&calls), 3, "{calls:?}");
+    let (record, calls) = s.run().await;
+    assert_eq!(counts(&record), [30, 0, 0, 30, 0, 0]);
+    assert_eq!(writes(&calls), 0);
+}
+
+async fn a_batch_with_a_host_zabbix_rejects_creates_every_other_host(peer: Peer) {
+    let settings = Settings { batch_size: 20, ..Settings::default() };
+    let s = Sync::new(&peer, 12, 1000, settings).await;
+    // An address Zabbix refuses: the desired host is computed, Zabbix rejects the array call.
+    s.inventory.edit(5, |d| d["primary_ip4"]["address"] = json!("999.1.1.1/24"));
+    let bad = s.inventory.objects()[5];
+
+    let (record, calls) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!(counts(&record), [12, 11, 0, 0, 0, 1]);
+    let hosts = s.hosts().await;
+    assert_eq!(hosts.len(), 11, "every other host is created");
+    assert!(!hosts.contains_key(&bad.to_string()));
+    let reported: Vec<&str> = record
+        .log
+        .entries
+        .iter()
+        .filter(|e| e.message.starts_with(&bad.to_string()))
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(reported.iter().any(|m| m.contains("host.create")), "the bad host is reported: {reported:?}");
+    // Splitting isolates it in a few calls, not one per host.
+    let creates = calls["host.create"];
+    assert!((2..=9).contains(&creates), "{creates} host.create calls");
+}
+
+async fn a_sync_killed_half_way_and_run_again_converges_without_duplicates(peer: Peer) {
+    let settings = Settings { batch_size: 4, ..Settings::default() };
+    let s = Sync::new(&peer, 25, 10, settings).await;
+    let origin = JobOrigin { trigger: Trigger::Cli, user: "tests".into(), object: None };
+
+    // Two of its pages done, then the process dies.
+    let (killed, first) = s.sync.start(origin.clone()).await.unwrap();
+    let second = s.sync.run_step(&first).await.unwrap().unwrap();
+    s.sync.run_step(&second).await.unwrap().unwrap();
+    // Delivered again (SQS is at least once): the step is not done twice.
+    assert_eq!(s.sync.run_step(&second).await.unwrap().unwrap().step, 2);
+    assert_eq!(s.hosts().await.len(), 20);
+
+    // While its lease lasts, another sync is refused (HTTP 409).
+    match s.sync.start(origin.clone()).await {
+        Err(StartError::Busy { job, .. }) => assert_eq!(job, killed.id),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    s.clock.advance(Duration::minutes(6));
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed);
+    assert_eq!(counts(&record), [25, 5, 0, 20, 0, 0]);
+    let hosts = s.hosts().await;
+    assert_eq!(hosts.len(), 25);
+    assert!(hosts.values().all(|h| h.len() == 1), "no duplicate hosts");
+    let killed = s.env.store.get_job(&killed.id).await.unwrap().unwrap();
+    assert_eq!(killed.status, JobStatus::Stalled, "the killed sync is visible as stalled");
+}
+
+async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limit(peer: Peer) {
+    let settings = Settings { max_deletions: 3, delete_policy: DeletePolicy::Soft, ..Settings::default() };
+    let s = Sync::new(&peer, 8, 1000, settings.clone()).await;
+    assert_eq!(s.run().await.0.status, JobStatus::Completed);
+
+    // NetBox answers with 4 devices gone and 1 out of scope: 5 deletions, over the limit of 3.
+    let removed: Vec<u64> = s.inventory.0.lock().unwrap().keys().copied().take(4).collect();
+    for id in &removed {
+        s.inventory.0.lock().unwrap().remove(id);
+    }
+    s.inventory.edit(0, |d| d["status"] = json!({"value": "offline", "label": "Offline"}));
+    let (record, calls) = s.run().await;
+    assert_eq!(record.status, JobStatus::Failed);
+    let error = record.error.unwrap();
+    assert!(error.contains("would delete 5 hosts") && error.contains("nothing was deleted"), "{error}");
+    assert_eq!(writes(&calls), 0, "{calls:?}");
+    let objects: Vec<ObjectRef> = removed.iter().map(|id| ObjectRef { kind: ObjectKind::Device, id: *id }).collect();
+    let zabbix = &s.sync.hosts.zabbix;
+    let tags: Vec<Value> =
+        objects.iter().map(|o| json!({"tag": "netbox:object", "value": o.to_string(), "operator": 1})).collect();
+    let still = setup_call(zabbix, "host.get", json!({"output": ["hostid"], "tags": tags, "evaltype": 2})).await;
+    assert_eq!(still.as_array().unwrap().len(), 4, "the hosts of the removed devices are all still there");
+
+    // With a limit that allows it, the same answer deletes the 5 hosts (soft: renamed, disabled).
+    let mut raised = s.env.store.get_settings().await.unwrap();
+    raised.max_deletions = 5;
+    s.env.store.commit(vec![Write::settings(raised)]).await.unwrap();
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!(counts(&record), [4, 0, 0, 3, 5, 0]);
+    let gone = setup_call(zabbix, "host.get", json!({"output": ["hostid"], "tags": tags, "evaltype": 2})).await;
+    assert!(gone.as_array().unwrap().is_empty());
+    let (record, calls) = s.run().await;
+    assert_eq!(counts(&record), [4, 0, 0, 3, 0, 0]);
+    assert_eq!(writes(&calls), 0, "deleted hosts stay deleted: {calls:?}");
+}
