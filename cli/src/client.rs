@@ -129,6 +129,22 @@ pub async fn jobs_ls(
 }
 
 /// Starts a system job; unless told not to, waits for it to end, showing that it is alive.
+/// `[#####.....] 450/1000 objects: 12 created, 3 updated, 0 failed` from a running sync's result.
+fn progress_bar(result: &Value) -> Option<String> {
+    let (done, expected) = (result["total"].as_u64()?, result["expected"].as_u64()?);
+    const WIDTH: u64 = 30;
+    let filled = if expected == 0 { WIDTH } else { (done.min(expected) * WIDTH) / expected };
+    let n = |k: &str| result[k].as_u64().unwrap_or(0);
+    Some(format!(
+        "[{}{}] {done}/{expected} objects: {} created, {} updated, {} failed",
+        "#".repeat(filled as usize),
+        ".".repeat((WIDTH - filled) as usize),
+        n("created"),
+        n("updated"),
+        n("failed")
+    ))
+}
+
 pub async fn jobs_run(api: &ApiClient, name: &str, wait: bool, json: bool) -> anyhow::Result<()> {
     let started = api.post("/api/jobs", json!({ "name": name })).await?;
     let id = started["id"].as_str().ok_or_else(|| anyhow!("the API answered without a job id"))?.to_string();
@@ -150,11 +166,15 @@ pub async fn jobs_run(api: &ApiClient, name: &str, wait: bool, json: bool) -> an
             break job;
         }
         if interactive {
-            eprint!(
-                "\r{} {name} running ({} log lines)",
-                spinner[tick % 4],
-                job["log"]["entries"].as_array().map_or(0, Vec::len)
-            );
+            match progress_bar(&job["result"]) {
+                // A sync says how far it is: a progress bar.
+                Some(bar) => eprint!("\r{bar}"),
+                None => eprint!(
+                    "\r{} {name} running ({} log lines)",
+                    spinner[tick % 4],
+                    job["log"]["entries"].as_array().map_or(0, Vec::len)
+                ),
+            }
         }
         tick += 1;
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
@@ -443,7 +463,22 @@ pub async fn maintenance_rm(api: &ApiClient, id: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{parse_time, progress_bar};
+    use serde_json::json;
+
+    #[test]
+    fn a_running_sync_shows_a_progress_bar_and_other_jobs_do_not() {
+        let result = json!({"total": 500, "expected": 1000, "created": 12, "updated": 3, "failed": 1});
+        let bar = progress_bar(&result).unwrap();
+        assert_eq!(
+            bar,
+            format!("[{}{}] 500/1000 objects: 12 created, 3 updated, 1 failed", "#".repeat(15), ".".repeat(15))
+        );
+        assert!(
+            progress_bar(&json!({"total": 0, "expected": 0})).unwrap().starts_with(&format!("[{}]", "#".repeat(30)))
+        );
+        assert_eq!(progress_bar(&json!(null)), None);
+    }
 
     #[test]
     fn times_are_absolute_now_or_relative() {

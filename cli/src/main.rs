@@ -81,7 +81,7 @@ enum JobsCommand {
     },
     /// One job with its log
     Show { id: String },
-    /// Run a system job now, e.g. ImportZabbixSettings; waits for it and shows its result
+    /// Run a system job or SyncHostsNow now; waits for it (a sync with a progress bar) and shows its result
     Run {
         name: String,
         /// Return as soon as the job is started

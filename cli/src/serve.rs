@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use nzj_api::AppState;
 use nzj_core::config::{Config, StoreConfig};
 use nzj_core::{Clock, Secret, SystemClock};
-use nzj_jobs::{HostWorker, WebhookIntake};
+use nzj_jobs::{HostWorker, SyncStep, SyncWorker, WebhookIntake};
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
@@ -73,11 +73,32 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         SqliteQueue::open(&config.data_dir.join("queue.sqlite3"), lease, config.host_job_attempts)
             .context("cannot open the embedded host-job queue")?,
     );
+    // Bulk work (SyncHostsNow) has a queue and a worker of its own: webhooks never wait behind it.
+    let mut sync = None;
     match zabbix {
         Some(zabbix) => {
-            let worker = nzj_jobs::host_worker(&config, store.clone(), zabbix, launcher.clock.clone(), queue.clone())
-                .context("NZJ_NETBOX_URL")?;
+            let worker =
+                nzj_jobs::host_worker(&config, store.clone(), zabbix.clone(), launcher.clock.clone(), queue.clone())
+                    .context("NZJ_NETBOX_URL")?;
             tokio::spawn(run_host_worker(worker));
+            if let Some(sync_hosts) = nzj_jobs::sync_hosts_now(&config, store.clone(), zabbix, launcher.clock.clone())
+                .context("NZJ_NETBOX_URL")?
+            {
+                let lease = sync_hosts.lease.to_std().unwrap_or(Duration::from_secs(900));
+                let bulk: Arc<dyn JobQueue<SyncStep>> = Arc::new(
+                    SqliteQueue::open(&config.data_dir.join("bulk-queue.sqlite3"), lease, config.host_job_attempts)
+                        .context("cannot open the embedded bulk queue")?,
+                );
+                let sync_hosts = Arc::new(sync_hosts);
+                let worker = SyncWorker {
+                    sync: sync_hosts.clone(),
+                    queue: bulk.clone(),
+                    max_attempts: config.host_job_attempts,
+                    backoff: std_secs(config.host_job_backoff),
+                };
+                tokio::spawn(run_sync_worker(worker));
+                sync = Some(nzj_api::SyncLauncher { sync: sync_hosts, queue: bulk });
+            }
         }
         None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),
     }
@@ -95,7 +116,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
     let host_queue = config.netbox.as_ref().map(|_| queue.clone());
-    let state = Arc::new(AppState { store, launcher, maintenance, webhook, host_queue, token });
+    let state = Arc::new(AppState { store, launcher, maintenance, webhook, host_queue, sync, token });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())
@@ -153,6 +174,24 @@ async fn run_host_worker(worker: HostWorker) {
             }
         }
     }
+}
+
+/// Runs sync steps one after the other; idles briefly when there are none.
+async fn run_sync_worker(worker: SyncWorker) {
+    loop {
+        match worker.poll_once().await {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(e) => {
+                tracing::error!(error = %e, "bulk queue unavailable");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
+fn std_secs(d: chrono::Duration) -> Duration {
+    d.to_std().unwrap_or(Duration::from_secs(1))
 }
 
 async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, every: Duration) {

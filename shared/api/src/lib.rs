@@ -17,7 +17,7 @@ use nzj_core::maintenance::{Maintenance, MaintenanceRequest};
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::{Interval, JobId, JobName, JobRecord, JobStatus, ScheduleEntry, Secret, SystemJob};
-use nzj_core::{JobKind, SkipReason, Trigger};
+use nzj_core::{SkipReason, Trigger};
 use nzj_jobs::{MaintenanceError, MaintenanceService, WebhookIntake};
 use nzj_runtime::{Launcher, Registry, RuntimeError, TriggerOutcome};
 use nzj_store::{JobQuery, JobStore, StoreError};
@@ -31,6 +31,13 @@ use subtle::ConstantTimeEq;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_PAGE: usize = 50;
 
+/// What `POST /api/jobs {"name": "SyncHostsNow"}` starts: the sync, on its own (bulk) queue.
+#[derive(Clone)]
+pub struct SyncLauncher {
+    pub sync: Arc<nzj_jobs::SyncHostsNow>,
+    pub queue: Arc<dyn nzj_queue::JobQueue<nzj_jobs::SyncStep>>,
+}
+
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
     /// The scheduler, the runnable system jobs, and how runs are started.
@@ -43,6 +50,9 @@ pub struct AppState {
     pub host_queue: Option<Arc<dyn nzj_queue::JobQueue>>,
     /// Maintenance windows in Zabbix; `None` when Zabbix is not configured.
     pub maintenance: Option<Arc<MaintenanceService>>,
+    /// SyncHostsNow and the bulk queue its steps go on; `None` unless Zabbix and NetBox are both
+    /// configured.
+    pub sync: Option<SyncLauncher>,
     pub token: Secret,
 }
 
@@ -207,19 +217,20 @@ async fn run_job(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request(r#"missing field "name" (a job name, e.g. "ImportZabbixSettings")"#))?;
     let name: JobName = name.parse().map_err(|e: nzj_core::job::UnknownName| ApiError::bad_request(e.to_string()))?;
+    // The CLI says it is the CLI; anything else is the API.
+    let trigger = if headers.get("x-nzj-client").is_some_and(|v| v == "cli") { Trigger::Cli } else { Trigger::Api };
+    let origin = JobOrigin { trigger, user: trigger.to_string(), object: None };
+    if name == JobName::SyncHostsNow {
+        return run_sync(&state, origin).await;
+    }
     let Some(job) = SystemJob::ALL.iter().copied().find(|j| JobName::from(*j) == name) else {
-        let how = if name.kind() == JobKind::Host { "runs per NetBox object" } else { "runs on demand" };
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{name} ({how}) is not implemented in this build yet"),
-        ));
+        return Err(ApiError::bad_request(format!(
+            "{name} runs per NetBox object: POST /api/hosts/{{kind}}/{{id}}/sync (e.g. /api/hosts/dcim.device/1/sync)"
+        )));
     };
     if let Some(reason) = state.launcher.registry.unavailable_reason(job) {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{job} cannot run here: {reason}")));
     }
-    // The CLI says it is the CLI; anything else is the API.
-    let trigger = if headers.get("x-nzj-client").is_some_and(|v| v == "cli") { Trigger::Cli } else { Trigger::Api };
-    let origin = JobOrigin { trigger, user: trigger.to_string(), object: None };
     match state.launcher.scheduler.run_now(job, origin).await? {
         TriggerOutcome::Claimed(run) => {
             let record = run.record.clone();
@@ -232,6 +243,27 @@ async fn run_job(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         )
             .into_response()),
         other => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// SyncHostsNow: 202 with the job, its steps on the bulk queue; 409 while a sync is pending or
+/// running.
+async fn run_sync(state: &AppState, origin: JobOrigin) -> ApiResult<Response> {
+    let Some(launcher) = &state.sync else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SyncHostsNow cannot run here: it needs Zabbix and NetBox (NZJ_ZABBIX_URL, NZJ_NETBOX_URL and their tokens)",
+        ));
+    };
+    match launcher.sync.launch(launcher.queue.as_ref(), origin).await {
+        Ok(record) => Ok((StatusCode::ACCEPTED, Json(record)).into_response()),
+        Err(nzj_jobs::StartError::Busy { job, status }) => Ok((
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("SyncHostsNow is already {status} as job {job}"), "job": job})),
+        )
+            .into_response()),
+        Err(nzj_jobs::StartError::Store(e)) => Err(e.into()),
+        Err(e @ nzj_jobs::StartError::Queue(_)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 

@@ -29,18 +29,48 @@ impl TestApi {
         TestApi::spawn_full(registry, false).await
     }
 
-    /// With `host_queue`, host syncs go to an embedded queue (as with NetBox configured).
+    /// With `host_queue`, host syncs go to an embedded queue and SyncHostsNow to an embedded bulk
+    /// queue (as with Zabbix and NetBox configured; nothing here runs the queued work).
     async fn spawn_full(registry: Registry, host_queue: bool) -> TestApi {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler =
             Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
-        let launcher = Launcher { scheduler, clock, registry, timeout: std::time::Duration::from_secs(60) };
+        let launcher =
+            Launcher { scheduler, clock: clock.clone(), registry, timeout: std::time::Duration::from_secs(60) };
         let state = Arc::new(AppState {
             store: store.clone(),
             launcher,
             maintenance: None,
+            sync: host_queue.then(|| {
+                let queue = nzj_queue::SqliteQueue::open(
+                    &dir.path().join("bulk.sqlite3"),
+                    std::time::Duration::from_secs(60),
+                    5,
+                );
+                let zabbix = nzj_zabbix::ZabbixClient::new(nzj_zabbix::ZabbixClientConfig {
+                    url: "http://127.0.0.1:9/api_jsonrpc.php".into(),
+                    auth: nzj_zabbix::ZabbixAuth::Token(Secret::new("unused")),
+                    connect_timeout: std::time::Duration::from_secs(1),
+                    request_timeout: std::time::Duration::from_secs(1),
+                });
+                let netbox = nzj_netbox::NetboxClient::new(nzj_netbox::NetboxClientConfig {
+                    url: "http://127.0.0.1:9".into(),
+                    token: Secret::new("unused"),
+                    connect_timeout: std::time::Duration::from_secs(1),
+                    request_timeout: std::time::Duration::from_secs(1),
+                });
+                let sync = nzj_jobs::SyncHostsNow {
+                    hosts: nzj_jobs::HostSync { zabbix: Arc::new(zabbix.unwrap()), store: store.clone() },
+                    netbox: Arc::new(netbox.unwrap()),
+                    clock,
+                    lease: Duration::minutes(15),
+                    retention: Duration::days(30),
+                    page_size: 1000,
+                };
+                nzj_api::SyncLauncher { sync: Arc::new(sync), queue: Arc::new(queue.unwrap()) }
+            }),
             webhook: None,
             host_queue: host_queue.then(|| {
                 let queue =
@@ -297,6 +327,25 @@ async fn a_manual_run_is_202_with_the_job_and_409_while_it_runs() {
 }
 
 #[tokio::test]
+async fn sync_hosts_now_answers_202_with_its_job_then_409_while_it_is_pending() {
+    let api = TestApi::spawn_full(Registry::default(), true).await;
+    let first = api.post("/api/jobs", r#"{"name": "SyncHostsNow"}"#).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let job: Value = first.json().await.unwrap();
+    assert_eq!(
+        (job["name"].as_str(), job["kind"].as_str(), job["status"].as_str()),
+        (Some("SyncHostsNow"), Some("sync"), Some("pending"))
+    );
+    let second = api.post("/api/jobs", r#"{"name": "SyncHostsNow"}"#).send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    let refused: Value = second.json().await.unwrap();
+    assert_eq!(refused["job"], job["id"]);
+    assert!(refused["error"].as_str().unwrap().contains("already pending"), "{refused}");
+    let all = nzj_store::JobQuery { limit: 10, ..Default::default() };
+    assert_eq!(api.store.list_jobs(&all).await.unwrap().jobs.len(), 1, "the refused run recorded nothing");
+}
+
+#[tokio::test]
 async fn a_manual_run_of_what_cannot_run_here_says_why() {
     let registry = Registry::default().without(SystemJob::ImportZabbixSettings, "needs Zabbix: set NZJ_ZABBIX_URL");
     let api = TestApi::spawn_with(registry).await;
@@ -305,7 +354,8 @@ async fn a_manual_run_of_what_cannot_run_here_says_why() {
         (r#"{"job": "ImportZabbixSettings"}"#, StatusCode::BAD_REQUEST, "unknown field"),
         (r#"{}"#, StatusCode::BAD_REQUEST, "missing field"),
         (r#"{"name": "#, StatusCode::BAD_REQUEST, "not valid JSON"),
-        (r#"{"name": "SyncHostsNow"}"#, StatusCode::NOT_IMPLEMENTED, "not implemented"),
+        (r#"{"name": "SyncHostsNow"}"#, StatusCode::SERVICE_UNAVAILABLE, "needs Zabbix and NetBox"),
+        (r#"{"name": "CreateHost"}"#, StatusCode::BAD_REQUEST, "/api/hosts/"),
         (r#"{"name": "ImportZabbixSettings"}"#, StatusCode::SERVICE_UNAVAILABLE, "NZJ_ZABBIX_URL"),
         (r#"{"name": "MaintenanceCleanup"}"#, StatusCode::SERVICE_UNAVAILABLE, "not implemented"),
     ] {

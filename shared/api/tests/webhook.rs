@@ -46,6 +46,7 @@ async fn spawn(secret: Option<&str>) -> Hook {
         store: store.clone(),
         launcher,
         maintenance: None,
+        sync: None,
         webhook,
         host_queue: None,
         token: Secret::new("t".repeat(32)),

@@ -119,3 +119,25 @@ pub fn host_worker(
         max_backoff: std::time::Duration::from_secs(600),
     })
 }
+
+/// SyncHostsNow on a configuration, if NetBox is configured (a sync reads every object from it).
+pub fn sync_hosts_now(
+    config: &nzj_core::config::Config,
+    store: Arc<dyn JobStore>,
+    zabbix: Arc<ZabbixClient>,
+    clock: Arc<dyn nzj_core::Clock>,
+) -> Result<Option<SyncHostsNow>, nzj_netbox::NetboxError> {
+    let Some(netbox) = netbox_client(config)? else { return Ok(None) };
+    Ok(Some(SyncHostsNow {
+        hosts: HostSync { zabbix, store },
+        netbox,
+        clock,
+        lease: SYNC_STEP_LEASE.max(config.job_lease),
+        retention: config.job_retention,
+        page_size: nzj_netbox::PAGE_SIZE,
+    }))
+}
+
+/// A sync's lease must outlast its longest step (one NetBox page of 1,000 hosts, written in
+/// batches; a Lambda runs at most 15 minutes). A sync whose process died can be replaced after it.
+pub const SYNC_STEP_LEASE: chrono::Duration = chrono::Duration::minutes(15);

@@ -400,13 +400,15 @@ impl SyncHostsNow {
     ) -> Result<(), JobFailure> {
         let store = &self.hosts.store;
         let objects: Vec<ObjectRef> = results.iter().map(|(o, _, _)| *o).collect();
-        let configs: Vec<HostConfig> = futures_util::stream::iter(objects.iter().map(|o| store.get_host_config(*o)))
+        let configs: Vec<HostConfig> = futures_util::stream::iter(objects)
+            .map(|object| {
+                let store = store.clone();
+                async move { Ok(store.get_host_config(object).await?.unwrap_or_else(|| HostConfig::new(object))) }
+            })
             .buffered(16)
-            .collect::<Vec<_>>()
+            .collect::<Vec<Result<HostConfig, StoreError>>>()
             .await
             .into_iter()
-            .zip(&objects)
-            .map(|(c, o)| c.map(|c| c.unwrap_or_else(|| HostConfig::new(*o))))
             .collect::<Result<_, _>>()
             .map_err(store_failure)?;
         let mut updated = Vec::with_capacity(configs.len());

@@ -3,7 +3,7 @@
 
 mod client;
 
-pub use client::{NetboxClient, NetboxClientConfig, NetboxError};
+pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE};
 
 use hmac::{Hmac, Mac};
 use nzj_core::JobName;
