@@ -133,7 +133,7 @@ pub async fn jobs_ls(
 fn progress_bar(result: &Value) -> Option<String> {
     let (done, expected) = (result["total"].as_u64()?, result["expected"].as_u64()?);
     const WIDTH: u64 = 30;
-    let filled = if expected == 0 { WIDTH } else { (done.min(expected) * WIDTH) / expected };
+    let filled = (done.min(expected) * WIDTH).checked_div(expected).unwrap_or(WIDTH);
     let n = |k: &str| result[k].as_u64().unwrap_or(0);
     Some(format!(
         "[{}{}] {done}/{expected} objects: {} created, {} updated, {} failed",

@@ -10,8 +10,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, SystemClock, SystemJob, Trigger};
-use nzj_jobs::{HostWorker, Settlement, WebhookIntake};
-use nzj_queue::{Delivery, JobQueue, SqsQueue};
+use nzj_jobs::{HostWorker, MessageHandler, Settlement, SyncStep, SyncWorker, WebhookIntake};
+use nzj_queue::{Delivery, JobQueue, Message, SqsQueue};
 use nzj_runtime::{Launcher, Scheduler, TriggerOutcome, run_claimed};
 use nzj_store::{DynamoDbStore, JobStore};
 use nzj_zabbix::ZabbixClient;
@@ -112,26 +112,35 @@ impl Deployment {
 
 /// The host queue from `NZJ_HOST_QUEUE_URL` and `NZJ_HOST_DLQ_URL`.
 pub async fn host_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue> {
-    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("configuration: {name}: required"));
-    let aws = aws_config::load_from_env().await;
-    let visibility = config.job_lease.to_std()?;
-    Ok(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        var("NZJ_HOST_QUEUE_URL")?,
-        var("NZJ_HOST_DLQ_URL")?,
-        visibility,
-        config.host_job_attempts,
-    ))
+    queue_from_env("NZJ_HOST_QUEUE_URL", "NZJ_HOST_DLQ_URL", config.job_lease.to_std()?, config.host_job_attempts).await
 }
 
-/// One SQS batch for the host worker. Objects run side by side, each object's messages in order;
-/// once a message of an object is not done, the rest of that object's messages are reported
-/// failed without being run (so they come back in order). A retry's backoff is set on its
-/// message's visibility before it is reported failed.
-pub async fn handle_sqs_batch(worker: &HostWorker, event: SqsEvent) -> SqsBatchResponse {
+/// The bulk queue (SyncHostsNow's steps) from `NZJ_BULK_QUEUE_URL` and `NZJ_BULK_DLQ_URL`.
+pub async fn bulk_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue<SyncStep>> {
+    let visibility = nzj_jobs::SYNC_STEP_LEASE.to_std()?;
+    queue_from_env("NZJ_BULK_QUEUE_URL", "NZJ_BULK_DLQ_URL", visibility, config.host_job_attempts).await
+}
+
+/// The queue whose URL is in the variable `url`, with its dead-letter queue's in `dlq`.
+async fn queue_from_env<M>(
+    url: &str,
+    dlq: &str,
+    visibility: std::time::Duration,
+    attempts: u32,
+) -> anyhow::Result<SqsQueue<M>> {
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("configuration: {name}: required"));
+    let aws = aws_config::load_from_env().await;
+    Ok(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), var(url)?, var(dlq)?, visibility, attempts))
+}
+
+/// One SQS batch for a worker (host jobs, or sync steps). Groups run side by side, each group's
+/// messages in order; once a message of a group is not done, the rest of that group's messages
+/// are reported failed without being run (so they come back in order). A retry's backoff is set
+/// on its message's visibility before it is reported failed.
+pub async fn handle_sqs_batch<M: Message>(worker: &dyn MessageHandler<M>, event: SqsEvent) -> SqsBatchResponse {
     // Per message group, its messages in order: (message id, the job or why it is unreadable).
-    type Messages = Vec<(String, Result<Delivery, String>)>;
-    let mut groups: Vec<(String, Messages)> = Vec::new();
+    type Messages<M> = Vec<(String, Result<Delivery<M>, String>)>;
+    let mut groups: Vec<(String, Messages<M>)> = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let delivery = serde_json::from_str(record.body.as_deref().unwrap_or_default())
@@ -163,7 +172,7 @@ pub async fn handle_sqs_batch(worker: &HostWorker, event: SqsEvent) -> SqsBatchR
                 }
                 Err(e) => {
                     // Not a host job: the redrive policy moves it to the DLQ after its receives.
-                    tracing::error!(message_id = %id, error = %e, "unreadable host-job message");
+                    tracing::error!(message_id = %id, error = %e, "unreadable message");
                     failed.push(id);
                     continue;
                 }
@@ -173,7 +182,7 @@ pub async fn handle_sqs_batch(worker: &HostWorker, event: SqsEvent) -> SqsBatchR
                 continue;
             }
             if let Settlement::RetryAfter(delay) = settlement
-                && let Err(e) = worker.queue.release(&delivery, delay).await
+                && let Err(e) = worker.queue().release(&delivery, delay).await
             {
                 tracing::warn!(message_id = %id, error = %e, "could not set the retry delay");
             }
@@ -203,7 +212,36 @@ pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(deployment.host_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(&worker, event.payload).await) }
+        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(worker.as_ref(), event.payload).await) }
+    }))
+    .await
+}
+
+impl Deployment {
+    /// The sync worker on the bulk `queue`; needs Zabbix and NetBox.
+    pub fn sync_worker(&self, queue: Arc<dyn JobQueue<SyncStep>>) -> anyhow::Result<SyncWorker> {
+        let zabbix = self.zabbix.clone().ok_or_else(|| anyhow::anyhow!("sync-all: {}", nzj_jobs::NEEDS_ZABBIX))?;
+        let sync = nzj_jobs::sync_hosts_now(&self.config, self.store.clone(), zabbix, self.launcher.clock.clone())?
+            .ok_or_else(|| anyhow::anyhow!("sync-all: needs NetBox: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN"))?;
+        Ok(SyncWorker {
+            sync: Arc::new(sync),
+            queue,
+            max_attempts: self.config.host_job_attempts,
+            backoff: self.config.host_job_backoff.to_std()?,
+        })
+    }
+}
+
+/// The whole `main` of the sync-all function: SyncHostsNow's steps from the bulk queue, one NetBox
+/// page per step; each step enqueues the next, so a sync of any size finishes.
+pub async fn run_sync_all_function() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
+    let queue = bulk_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
+    let worker = Arc::new(deployment.sync_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(worker.as_ref(), event.payload).await) }
     }))
     .await
 }

@@ -67,29 +67,8 @@ async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Value) -> Jo
     job.job_id
 }
 
-/// What Lambda's SQS poller hands the function: the received messages as an SQS event.
 async fn poll(s: &Setup) -> SqsEvent {
-    let out = s
-        .sqs
-        .receive_message()
-        .queue_url(&s.url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    let records: Vec<Value> = out
-        .messages()
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> =
-                m.attributes().unwrap().iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect();
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                   "attributes": attributes, "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    support::poll(&s.sqs, &s.url).await
 }
 
 async fn status(s: &Setup, id: &JobId) -> (JobStatus, u32) {

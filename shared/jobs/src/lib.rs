@@ -16,7 +16,7 @@ pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
 pub use sync_all::{NetboxPages, StartError, SyncHostsNow, SyncStep, SyncWorker};
 pub use sync_refresh::HostConfigSyncRefresh;
 pub use webhook::{Answer, WebhookIntake};
-pub use worker::{EnqueueError, HostWorker, Settlement, enqueue_host_job};
+pub use worker::{EnqueueError, HostWorker, MessageHandler, Settlement, enqueue_host_job, settle};
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;

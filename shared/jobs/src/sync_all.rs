@@ -8,6 +8,7 @@
 //! sees all of them before any is made.
 
 use crate::hosts::{HostOutcome, HostSync, HostUpdate};
+use crate::worker::{MessageHandler, Settlement, settle};
 use crate::{store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -483,23 +484,28 @@ pub struct SyncWorker {
 }
 
 impl SyncWorker {
-    /// Runs the step, enqueues the next, and settles the message: deleted when done, released for
-    /// a retry after a transient failure, and after the last attempt the sync is failed and the
+    /// Runs the step and enqueues the next one, and says how to settle the message: done; back
+    /// for a retry after a transient failure; after the last attempt the sync is failed and the
     /// message goes to the dead-letter queue.
-    pub async fn handle(&self, delivery: &Delivery<SyncStep>) -> Result<(), QueueError> {
+    pub async fn handle(&self, delivery: &Delivery<SyncStep>) -> Settlement {
         let step = &delivery.job;
+        let backoff = || {
+            let factor = 2u32.saturating_pow(delivery.receive_count.saturating_sub(1));
+            self.backoff.saturating_mul(factor).min(Duration::from_secs(600))
+        };
         match self.sync.run_step(step).await {
-            Ok(next) => {
-                if let Some(next) = next {
-                    // If this fails the message comes back, and its step hands out `next` again.
-                    self.queue.enqueue(&next).await?;
+            Ok(Some(next)) => match self.queue.enqueue(&next).await {
+                Ok(()) => Settlement::Done,
+                // The message comes back, and its step (done) hands out `next` again.
+                Err(e) => {
+                    tracing::warn!(job_id = %step.job_id, error = %e, "could not enqueue the next sync step");
+                    Settlement::RetryAfter(backoff())
                 }
-                self.queue.delete(&delivery.receipt).await
-            }
+            },
+            Ok(None) => Settlement::Done,
             Err(failure) if delivery.receive_count < self.max_attempts => {
                 tracing::warn!(job_id = %step.job_id, step = step.step, error = %failure, "sync step will be retried");
-                let delay = self.backoff.saturating_mul(2u32.saturating_pow(delivery.receive_count.saturating_sub(1)));
-                self.queue.release(delivery, delay.min(Duration::from_secs(600))).await
+                Settlement::RetryAfter(backoff())
             }
             Err(failure) => {
                 let reason = format!(
@@ -509,15 +515,27 @@ impl SyncWorker {
                 if let Err(e) = self.sync.fail(&step.job_id, &reason).await {
                     tracing::error!(job_id = %step.job_id, error = %e, "could not record the failed sync");
                 }
-                self.queue.release(delivery, Duration::ZERO).await
+                Settlement::DeadLetter
             }
         }
     }
 
-    /// One poll of the bulk queue: at most one step. Returns whether a step was handled.
+    /// One poll of the bulk queue (for `nzj serve`): at most one step. Returns whether a step ran.
     pub async fn poll_once(&self) -> Result<bool, QueueError> {
         let Some(delivery) = self.queue.receive(1).await?.into_iter().next() else { return Ok(false) };
-        self.handle(&delivery).await?;
+        let settlement = self.handle(&delivery).await;
+        settle(self.queue.as_ref(), &delivery, &settlement).await?;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl MessageHandler<SyncStep> for SyncWorker {
+    async fn handle(&self, delivery: &Delivery<SyncStep>) -> Settlement {
+        SyncWorker::handle(self, delivery).await
+    }
+
+    fn queue(&self) -> &dyn JobQueue<SyncStep> {
+        self.queue.as_ref()
     }
 }

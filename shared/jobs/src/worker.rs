@@ -13,7 +13,7 @@ use nzj_core::netbox::NetboxObject;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobRecord, JobStatus, Trigger};
-use nzj_queue::{Delivery, JobQueue, QueueError, QueuedJob};
+use nzj_queue::{Delivery, JobQueue, Message, QueueError, QueuedJob};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
 use std::sync::Arc;
@@ -28,6 +28,38 @@ pub enum Settlement {
     RetryAfter(Duration),
     /// The last attempt failed: the job is failed, the message goes to the dead-letter queue.
     DeadLetter,
+}
+
+/// Settles a message on `queue` the way its handler said.
+pub async fn settle<M: Message>(
+    queue: &dyn JobQueue<M>,
+    delivery: &Delivery<M>,
+    settlement: &Settlement,
+) -> Result<(), QueueError> {
+    match settlement {
+        Settlement::Done => queue.delete(&delivery.receipt).await,
+        Settlement::RetryAfter(delay) => queue.release(delivery, *delay).await,
+        Settlement::DeadLetter => queue.release(delivery, Duration::ZERO).await,
+    }
+}
+
+/// What a queue consumer does with one message: run it and say how to settle it. The host worker
+/// and the sync worker both are one, so the Lambda batch handling is shared.
+#[async_trait::async_trait]
+pub trait MessageHandler<M: Message>: Send + Sync {
+    async fn handle(&self, delivery: &Delivery<M>) -> Settlement;
+    fn queue(&self) -> &dyn JobQueue<M>;
+}
+
+#[async_trait::async_trait]
+impl MessageHandler<QueuedJob> for HostWorker {
+    async fn handle(&self, delivery: &Delivery) -> Settlement {
+        HostWorker::handle(self, delivery).await
+    }
+
+    fn queue(&self) -> &dyn JobQueue {
+        self.queue.as_ref()
+    }
 }
 
 pub struct HostWorker {
@@ -203,11 +235,7 @@ impl HostWorker {
 
     /// Settles a message the way `handle` said.
     pub async fn settle(&self, delivery: &Delivery, settlement: &Settlement) -> Result<(), QueueError> {
-        match settlement {
-            Settlement::Done => self.queue.delete(&delivery.receipt).await,
-            Settlement::RetryAfter(delay) => self.queue.release(delivery, *delay).await,
-            Settlement::DeadLetter => self.queue.release(delivery, Duration::ZERO).await,
-        }
+        settle(self.queue.as_ref(), delivery, settlement).await
     }
 
     /// One poll of the queue (for `nzj serve`): objects in parallel, each object's jobs in order;

@@ -1,0 +1,6 @@
+//! SyncHostsNow's steps from the SQS FIFO bulk queue, one NetBox page per invocation.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nzj_aws::run_sync_all_function().await
+}
