@@ -28,5 +28,6 @@ build: ## release build of the nzj binary, and its size
 e2e: ## end to end with a real NetBox 4.7 and Zabbix 7.0 through nzj serve (NetBox's first migration: 10-15 min)
 	NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
 
-bench: ## benchmarks: webhook deliveries per second on the embedded store (figures, not pass/fail)
+bench: ## benchmarks, figures not pass/fail: webhook intake rate; SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000)
 	$(CARGO) bench --locked -p nzj-jobs --bench webhook
+	NZJ_PEERS_ZABBIX=6.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) bench --locked -p nzj-jobs --bench sync

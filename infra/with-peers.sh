@@ -6,6 +6,8 @@
 # and with NZJ_PEERS_NETBOX=1 a real NetBox 4.7 (infra/netbox-up.sh) whose webhook points at
 # http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox. Installs what is missing first.
 # NetBox's first migration takes 10-15 minutes; NZJ_NETBOX_ROOT=<dir> keeps its data between runs.
+# NZJ_PEERS_ZABBIX="6.0" starts only those Zabbix versions (default "6.0 7.0"); NZJ_PEERS_AWS=0
+# leaves moto out (`make bench` needs only Zabbix 6.0).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -31,10 +33,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-infra/aws-local.sh up
-eval "$(infra/aws-local.sh env)"
+if [ "${NZJ_PEERS_AWS:-1}" = 1 ]; then
+  infra/aws-local.sh up
+  eval "$(infra/aws-local.sh env)"
+fi
 
-for version in 6.0 7.0; do
+for version in ${NZJ_PEERS_ZABBIX:-6.0 7.0}; do
   name="zbx${version/./}"
   infra/free-port.sh > "$STATE/$name.port"
   infra/free-port.sh > "$STATE/$name.pgport"

@@ -1,0 +1,277 @@
+//! `make bench`: SyncHostsNow against the real Zabbix 6.0 (`make bench` starts it), in one run:
+//!
+//! - (a) a sync that creates N hosts;
+//! - (b) the same sync again, with nothing to change (median of 3);
+//! - (c) a sync after 10% of the hosts drifted in Zabbix (disabled by hand);
+//! - (d) the floor: one `host.create` with an array of the same N hosts;
+//! - (e) the baseline: one `host.create` per host.
+//!
+//! Prints wall time and Zabbix calls of each, and the ratios (a)/(d) and (e)/(a). NetBox's pages
+//! are built in memory from the real NetBox 4.7 device payload (the cost measured is Zabbix's).
+//! NZJ_BENCH_HOSTS sets N (default 1000), NZJ_BENCH_BATCH the hosts per array call (default 200),
+//! NZJ_BENCH_TEMPLATE=1 links the default rule's template (then about 45 ms per host in Zabbix, and
+//! the floor's single call may run PHP out of memory: DESIGN.md measured 1,000 templated hosts do).
+
+use async_trait::async_trait;
+use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::{NetboxObject, ObjectKind};
+use nzj_core::settings::Settings;
+use nzj_core::zabbix_cache::CacheKind;
+use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, Trigger};
+use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxPages, SyncHostsNow};
+use nzj_netbox::NetboxError;
+use nzj_runtime::{JobContext, SystemJobHandler};
+use nzj_store::{JobStore, SqliteStore, Write};
+use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Devices(Vec<Value>);
+
+#[async_trait]
+impl NetboxPages for Devices {
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        let after: Vec<&Value> = match kind {
+            ObjectKind::Device => self.0.iter().filter(|d| d["id"].as_u64().unwrap() > after_id).collect(),
+            ObjectKind::VirtualMachine => Vec::new(),
+        };
+        Ok((after.iter().take(limit).map(|d| (*d).clone()).collect(), Some(after.len() as u64)))
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Measured {
+    seconds: f64,
+    calls: BTreeMap<String, u64>,
+}
+
+impl Measured {
+    fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
+struct Bench {
+    zabbix: Arc<ZabbixClient>,
+    store: Arc<dyn JobStore>,
+    sync: SyncHostsNow,
+    settings: Settings,
+}
+
+impl Bench {
+    async fn measure<F: std::future::Future>(&self, work: F) -> (F::Output, Measured) {
+        let before = self.zabbix.calls().snapshot();
+        let start = Instant::now();
+        let out = work.await;
+        let seconds = start.elapsed().as_secs_f64();
+        let calls = self
+            .zabbix
+            .calls()
+            .snapshot()
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        (out, Measured { seconds, calls })
+    }
+
+    async fn sync(&self) -> (JobRecord, Measured) {
+        let (record, measured) = self
+            .measure(async {
+                let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
+                let (_, first) = self.sync.start(origin).await.unwrap();
+                self.sync.run_to_end(first.clone(), |_| {}).await.unwrap();
+                self.store.get_job(&first.job_id).await.unwrap().unwrap()
+            })
+            .await;
+        assert_eq!(record.status, nzj_core::JobStatus::Completed, "{:?}", record.error);
+        (record, measured)
+    }
+
+    /// Every host of the bench (by name prefix), deleted: between scenarios, not measured.
+    async fn delete_all(&self, prefix: &str) -> usize {
+        let found = self
+            .zabbix
+            .call(
+                "host.get",
+                json!({"output": ["hostid"], "search": {"host": format!("{prefix}-")}, "startSearch": true}),
+            )
+            .await
+            .unwrap();
+        let ids: Vec<Value> = found.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect();
+        for chunk in ids.chunks(500) {
+            self.zabbix.call("host.delete", json!(chunk)).await.unwrap();
+        }
+        ids.len()
+    }
+}
+
+fn line(name: &str, m: &Measured, n: usize) {
+    let calls: Vec<String> = m.calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{name:<44} {:>8.2} s {:>8.0} hosts/s {:>6} calls  ({})",
+        m.seconds,
+        n as f64 / m.seconds,
+        m.total(),
+        calls.join(", ")
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let (Ok(url), Ok(token)) = (std::env::var("ZBX60_API_URL"), std::env::var("ZBX60_TOKEN")) else {
+        eprintln!("ZBX60_API_URL and ZBX60_TOKEN are not set: run `make bench`, which starts Zabbix 6.0");
+        std::process::exit(2);
+    };
+    let n: usize = env_or("NZJ_BENCH_HOSTS", 1000);
+    let batch: usize = env_or("NZJ_BENCH_BATCH", 200);
+    let template = std::env::var("NZJ_BENCH_TEMPLATE").is_ok_and(|v| v == "1");
+    let zabbix = Arc::new(
+        ZabbixClient::new(ZabbixClientConfig {
+            url,
+            auth: ZabbixAuth::Token(Secret::new(token)),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(600),
+        })
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: store.clone(), max_deletions: 1_000_000 };
+    let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
+    let record = JobRecord::new_running(
+        JobName::ImportZabbixSettings,
+        origin,
+        clock.now(),
+        chrono::Duration::minutes(5),
+        chrono::Duration::days(1),
+    );
+    import.run(&JobContext::new(record, clock.clone())).await.unwrap();
+    let mut settings = Settings { batch_size: batch, max_deletions: n, ..Settings::default() };
+    if !template {
+        settings.rules[0].templates.clear();
+    }
+    store.commit(vec![Write::settings(settings.clone())]).await.unwrap();
+    settings.version += 1;
+
+    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+    let device = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+    let prefix = format!("nzjbench{}", &uuid::Uuid::now_v7().simple().to_string()[..12]);
+    let devices: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut d = device.clone();
+            d["id"] = json!(i + 1);
+            d["name"] = json!(format!("{prefix}-{i}"));
+            d["primary_ip4"]["address"] = json!(format!("10.{}.{}.{}/8", i / 65536, (i / 256) % 256, i % 256));
+            d
+        })
+        .collect();
+    let sync = SyncHostsNow {
+        hosts: HostSync { zabbix: zabbix.clone(), store: store.clone() },
+        netbox: Arc::new(Devices(devices.clone())),
+        clock: clock.clone(),
+        lease: chrono::Duration::minutes(15),
+        retention: chrono::Duration::days(1),
+        page_size: nzj_netbox::PAGE_SIZE,
+    };
+    let bench = Bench { zabbix: zabbix.clone(), store: store.clone(), sync, settings: settings.clone() };
+    let version = zabbix.version().await.unwrap();
+    println!(
+        "SyncHostsNow on Zabbix {} ({} cores): N = {n} hosts, {batch} per array call, template {}",
+        version,
+        std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1),
+        if template { "linked" } else { "none (NZJ_BENCH_TEMPLATE=1 links one)" }
+    );
+
+    let (a_record, a) = bench.sync().await;
+    assert_eq!(a_record.result.as_ref().unwrap()["created"], json!(n), "{:?}", a_record.result);
+    line("(a) SyncHostsNow creating N hosts", &a, n);
+
+    let mut b_runs = Vec::new();
+    for _ in 0..3 {
+        let (record, b) = bench.sync().await;
+        assert_eq!(record.result.as_ref().unwrap()["unchanged"], json!(n));
+        b_runs.push(b);
+    }
+    b_runs.sort_by(|x, y| x.seconds.total_cmp(&y.seconds));
+    let b = b_runs.swap_remove(1);
+    line("(b) again, nothing to change (median of 3)", &b, n);
+
+    // 10% drift: disabled in Zabbix by hand (setup, not measured).
+    let found = zabbix
+        .call("host.get", json!({"output": ["hostid"], "search": {"host": format!("{prefix}-")}, "startSearch": true, "sortfield": "hostid", "limit": n / 10}))
+        .await
+        .unwrap();
+    let drifted: Vec<Value> =
+        found.as_array().unwrap().iter().map(|h| json!({"hostid": h["hostid"], "status": 1})).collect();
+    zabbix.call("host.update", json!(drifted)).await.unwrap();
+    let (c_record, c) = bench.sync().await;
+    assert_eq!(c_record.result.as_ref().unwrap()["updated"], json!(drifted.len()));
+    line("(c) with 10% drifted", &c, n);
+
+    assert_eq!(bench.delete_all(&prefix).await, n);
+    let mut snapshots = Vec::new();
+    for kind in CacheKind::ALL {
+        snapshots.push(store.get_cache(*kind).await.unwrap());
+    }
+    let view = CacheView::new(&snapshots);
+    let desired: Vec<DesiredHost> = devices
+        .iter()
+        .map(|d| match desired_host(&NetboxObject::from_rest(ObjectKind::Device, d).unwrap(), &bench.settings, &view) {
+            Ok(Desired::Host(host)) => *host,
+            other => panic!("not a host: {other:?}"),
+        })
+        .collect();
+    let hosts: Vec<&DesiredHost> = desired.iter().collect();
+    let (outcomes, d) = bench.measure(bench.sync.hosts.create_many(version, &bench.settings, &hosts, n)).await;
+    let floor_ok = outcomes.iter().all(|o| o.is_ok());
+    if floor_ok {
+        line("(d) floor: one host.create of N hosts", &d, n);
+    } else {
+        let error = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        println!("(d) floor: one host.create of {n} hosts was refused: {error}");
+    }
+
+    bench.delete_all(&prefix).await;
+    let (_, e) = bench
+        .measure(async {
+            for host in &hosts {
+                let outcome = bench.sync.hosts.create_many(version, &bench.settings, &[host], 1).await;
+                outcome.into_iter().for_each(|o| assert!(o.is_ok(), "{:?}", o.err()));
+            }
+        })
+        .await;
+    line("(e) baseline: one host.create per host", &e, n);
+    bench.delete_all(&prefix).await;
+
+    println!();
+    if floor_ok {
+        println!(
+            "(a)/(d) sync vs floor:    {:>6.2}x the time, {:>4}x the calls",
+            a.seconds / d.seconds,
+            a.total() / d.total().max(1)
+        );
+    }
+    println!(
+        "(e)/(a) baseline vs sync: {:>6.2}x the time, {:>4}x the calls",
+        e.seconds / a.seconds,
+        e.total() / a.total().max(1)
+    );
+    println!(
+        "(b) host.get calls: {} for {n} hosts (pinned: at most ceil(N/1000) = {})",
+        b.calls.get("host.get").copied().unwrap_or(0),
+        n.div_ceil(1000)
+    );
+}
