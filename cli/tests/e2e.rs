@@ -184,6 +184,25 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
     assert!(host_jobs.iter().all(|j| j["trigger"] == "webhook" || j["trigger"] == "retry"));
     assert!(host_jobs.iter().all(|j| j["status"] != "failed"), "{host_jobs:?}");
 
+    // SyncHostsNow reads every device and VM from NetBox (pages by id) and finds the VM's host
+    // already right: it completes, fails nothing, and makes no duplicate.
+    let out = Command::new(NZJ)
+        .args(["--json", "jobs", "run", "SyncHostsNow"])
+        .env("NZJ_LISTEN", &listen)
+        .env("NZJ_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let sync: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("nzj jobs run SyncHostsNow: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(sync["status"], "completed", "{sync}");
+    assert_eq!(sync["result"]["failed"], 0, "{sync}");
+    assert!(sync["result"]["total"].as_u64().unwrap() >= 1, "{sync}");
+    let tagged = zabbix(
+        "host.get",
+        json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": vm_object, "operator": 1}]}),
+    );
+    assert_eq!(tagged.as_array().unwrap().len(), 1, "one host for the VM after the sync");
+
     for host in [buried, vm_host] {
         zabbix("host.delete", json!([host["hostid"]]));
     }
