@@ -212,9 +212,21 @@ pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(deployment.host_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(worker.as_ref(), event.payload).await) }
+        async move {
+            let zabbix = worker.jobs.sync.zabbix.clone();
+            let response = counting_zabbix_calls(Some(&zabbix), handle_sqs_batch(worker.as_ref(), event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
+}
+
+/// Runs one invocation and reports the Zabbix calls it made as a metric.
+async fn counting_zabbix_calls<T>(zabbix: Option<&Arc<ZabbixClient>>, work: impl std::future::Future<Output = T>) -> T {
+    let before = zabbix.map_or(0, |z| z.calls().total());
+    let out = work.await;
+    nzj_runtime::metrics::zabbix_calls(zabbix.map_or(0, |z| z.calls().total()) - before);
+    out
 }
 
 impl Deployment {
@@ -241,7 +253,11 @@ pub async fn run_sync_all_function() -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(deployment.sync_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_sqs_batch(worker.as_ref(), event.payload).await) }
+        async move {
+            let zabbix = worker.sync.hosts.zabbix.clone();
+            let response = counting_zabbix_calls(Some(&zabbix), handle_sqs_batch(worker.as_ref(), event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
 }
@@ -302,11 +318,13 @@ pub async fn run_webhook_function() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// JSON logs for CloudWatch, filtered by `NZJ_LOG` (default `info`).
+/// JSON logs for CloudWatch, filtered by `NZJ_LOG` (default `info`), and metrics in Embedded
+/// Metric Format on stdout.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NZJ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().json().with_env_filter(filter).without_time().try_init();
+    nzj_runtime::metrics::enable();
 }
 
 /// The whole `main` of a scheduled system-job function.
@@ -317,10 +335,12 @@ pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime
         let deployment = deployment.clone();
         async move {
             let deadline: DateTime<Utc> = event.context.deadline().into();
-            deployment
-                .handle_scheduled(job, &event.payload, deadline)
-                .await
-                .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+            counting_zabbix_calls(
+                deployment.zabbix.as_ref(),
+                deployment.handle_scheduled(job, &event.payload, deadline),
+            )
+            .await
+            .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
         }
     }))
     .await

@@ -841,6 +841,10 @@ impl HostJobs {
         config.last_job = Some(record.id.clone());
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;
+        nzj_runtime::metrics::job_finished(&record);
+        if outcome.as_ref().is_ok_and(|done| !matches!(done.action, HostAction::Unchanged | HostAction::AlreadyGone)) {
+            nzj_runtime::metrics::hosts_changed(record.name, 1);
+        }
         Ok((record, outcome.map(|done| done.action)))
     }
 }

@@ -187,6 +187,7 @@ impl SyncHostsNow {
         let now = self.clock.now();
         if record.status == JobStatus::Pending {
             record.start(now, self.lease).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            nzj_runtime::metrics::job_started(record.name);
         } else {
             record.heartbeat(now, self.lease).map_err(|e| JobFailure::permanent(e.to_string()))?;
         }
@@ -219,9 +220,14 @@ impl SyncHostsNow {
             record.result = Some(summary(&run, "running"));
         }
         let next = (run.cursor != SyncCursor::Done).then(|| SyncStep { job_id: run.job_id.clone(), step: run.step });
+        let changed = run.counts.created + run.counts.updated + run.counts.deleted;
         // A conflict means a duplicate delivery of this step got there first: retry, and the
         // retry sees the step done.
-        store.commit(vec![Write::job(record), Write::sync_run(run)]).await.map_err(store_failure)?;
+        store.commit(vec![Write::job(record.clone()), Write::sync_run(run)]).await.map_err(store_failure)?;
+        if record.status.is_final() {
+            nzj_runtime::metrics::job_finished(&record);
+            nzj_runtime::metrics::hosts_changed(record.name, changed);
+        }
         Ok(next)
     }
 

@@ -37,6 +37,14 @@ fn error(status: u16, message: impl Into<String>) -> Answer {
 impl WebhookIntake {
     /// Handles one delivery: `signature` is the `X-Hook-Signature` header, `body` the raw body.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
+        let answer = self.answer(signature, body).await;
+        if (400..500).contains(&answer.status) {
+            nzj_runtime::metrics::webhook_rejected();
+        }
+        answer
+    }
+
+    async fn answer(&self, signature: Option<&str>, body: &[u8]) -> Answer {
         if body.len() > MAX_BODY_BYTES {
             return error(413, format!("body of {} bytes is over the limit of {MAX_BODY_BYTES}", body.len()));
         }

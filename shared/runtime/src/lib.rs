@@ -4,6 +4,7 @@
 //! [`JobStore`]; [`runner`] runs a claimed job with heartbeats and a timeout; [`Launcher`] starts
 //! runs and ticks the scheduler (what EventBridge Scheduler does on AWS) for `nzj serve`.
 
+pub mod metrics;
 pub mod runner;
 pub mod scheduler;
 pub mod tick;

@@ -70,6 +70,7 @@ pub async fn run_claimed(
     mut run: ClaimedRun,
     timeout: std::time::Duration,
 ) -> Result<JobRecord, RuntimeError> {
+    crate::metrics::job_started(run.record.name);
     let ctx = JobContext::new(run.record.clone(), clock);
     let beat_every = (scheduler.lease() / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
     let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
@@ -93,5 +94,7 @@ pub async fn run_claimed(
         if outcome.is_ok() { LogLevel::Info } else { LogLevel::Error },
         if outcome.is_ok() { "completed" } else { "failed" },
     );
-    scheduler.finish(&run, outcome, &ctx.take_log()).await
+    let record = scheduler.finish(&run, outcome, &ctx.take_log()).await?;
+    crate::metrics::job_finished(&record);
+    Ok(record)
 }
