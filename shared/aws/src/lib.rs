@@ -33,6 +33,36 @@ pub struct ScheduledEvent {
     pub schedule_arn: Option<String>,
 }
 
+/// The secrets a deployment may keep in SSM Parameter Store (SecureString): for each, the variable
+/// `<NAME>_PARAMETER` names the parameter, read once at start with decryption.
+pub const SECRET_VARIABLES: [&str; 4] =
+    ["NZJ_ZABBIX_TOKEN", "NZJ_ZABBIX_PASSWORD", "NZJ_NETBOX_TOKEN", "NZJ_WEBHOOK_SECRET"];
+
+/// `env` with each secret whose `<NAME>_PARAMETER` is set read from SSM Parameter Store, so no
+/// secret sits in the function's configuration. An error names the parameter, never its value.
+pub async fn with_secrets_from_ssm(
+    ssm: &aws_sdk_ssm::Client,
+    mut env: Vec<(String, String)>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    for name in SECRET_VARIABLES {
+        let wanted = format!("{name}_PARAMETER");
+        let Some(parameter) = env.iter().find(|(k, v)| *k == wanted && !v.is_empty()).map(|(_, v)| v.clone()) else {
+            continue;
+        };
+        let answer = ssm
+            .get_parameter()
+            .name(&parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("configuration: {wanted}: cannot read SSM parameter {parameter:?}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
+        let value = answer.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
+        env.retain(|(k, _)| k != name);
+        env.push((name.to_string(), value));
+    }
+    Ok(env)
+}
+
 /// Everything an invocation needs, built once per process (a Lambda container is reused).
 pub struct Deployment {
     pub store: Arc<dyn JobStore>,
@@ -45,7 +75,9 @@ impl Deployment {
     /// From the environment: `NZJ_DYNAMODB_TABLE`, Zabbix settings, leases and timeouts (the
     /// same names as `nzj serve`); the AWS SDK finds region, credentials and endpoint itself.
     pub async fn from_env() -> anyhow::Result<Deployment> {
-        let config = Config::from_sources(std::env::vars(), None)?;
+        let aws = aws_config::load_from_env().await;
+        let env = with_secrets_from_ssm(&aws_sdk_ssm::Client::new(&aws), std::env::vars().collect()).await?;
+        let config = Config::from_sources(env, None)?;
         let table = std::env::var("NZJ_DYNAMODB_TABLE").unwrap_or_else(|_| "nzj-jobs".to_string());
         let store: Arc<dyn JobStore> = Arc::new(DynamoDbStore::from_env(table).await);
         Deployment::new(&config, store)

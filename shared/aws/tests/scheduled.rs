@@ -65,3 +65,29 @@ async fn a_function_without_zabbix_configured_fails_with_what_is_missing() {
         deployment.handle_scheduled(SystemJob::ImportZabbixSettings, &event("import-settings.json"), Utc::now()).await;
     assert!(err.unwrap_err().to_string().contains("NZJ_ZABBIX_URL"));
 }
+
+#[tokio::test]
+async fn secrets_named_by_parameter_are_read_from_ssm_and_a_missing_one_names_the_parameter_only() {
+    let aws = support::moto().await;
+    let ssm = aws_sdk_ssm::Client::new(&aws);
+    let name = format!("/nzj-test/{}/zabbix-token", uuid::Uuid::now_v7().simple());
+    ssm.put_parameter()
+        .name(&name)
+        .value("zbx-secret-value")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env = vec![
+        ("NZJ_ZABBIX_URL".to_string(), "http://127.0.0.1:9/api_jsonrpc.php".to_string()),
+        ("NZJ_ZABBIX_TOKEN_PARAMETER".to_string(), name.clone()),
+    ];
+    let resolved = nzj_aws::with_secrets_from_ssm(&ssm, env).await.unwrap();
+    assert!(resolved.contains(&("NZJ_ZABBIX_TOKEN".to_string(), "zbx-secret-value".to_string())));
+    let config = nzj_core::config::Config::from_sources(resolved, None).unwrap();
+    assert!(config.zabbix.is_some());
+
+    let missing = vec![("NZJ_WEBHOOK_SECRET_PARAMETER".to_string(), "/nzj-test/nope".to_string())];
+    let error = nzj_aws::with_secrets_from_ssm(&ssm, missing).await.unwrap_err().to_string();
+    assert!(error.contains("NZJ_WEBHOOK_SECRET_PARAMETER") && error.contains("/nzj-test/nope"), "{error}");
+}
