@@ -14,14 +14,21 @@ run: ## build and start `nzj serve` on the embedded store (NZJ_LISTEN, default 1
 test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0), then run all tests
 	infra/with-peers.sh tests/run-all.sh
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: ## rustfmt, clippy (warnings are errors), cfn-lint and `sam validate --lint` on template.yaml
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	infra/aws-tools.sh cfn-lint template.yaml
+	infra/aws-tools.sh sam validate --lint --template template.yaml --region us-east-1
 
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-build: ## release build of the nzj binary, and its size
+LAMBDAS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+
+build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip per function, sizes reported), and the nzj binary
+	rustup target add aarch64-unknown-linux-gnu
+	infra/aws-tools.sh cargo-lambda lambda build --release --arm64 --output-format zip $(addprefix -p ,$(LAMBDAS))
+	@for f in $(LAMBDAS); do ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "  %-20s %6.1f MB zipped\n", f, $$5 / 1e6}'; done
 	$(CARGO) build --release --locked -p nzj
 	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'
 

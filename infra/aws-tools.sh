@@ -19,4 +19,4 @@ if [ ! -x "$VENV/bin/$tool" ]; then
   echo "aws-tools: pip install ${SPECS[*]}" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check "${SPECS[@]}" >&2
 fi
-PATH="$VENV/bin:$PATH" exec "$VENV/bin/$tool" "$@"
+SAM_CLI_TELEMETRY=0 PATH="$VENV/bin:$PATH" exec "$VENV/bin/$tool" "$@"
