@@ -116,7 +116,16 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
     let host_queue = config.netbox.as_ref().map(|_| queue.clone());
-    let state = Arc::new(AppState { store, launcher, maintenance, webhook, host_queue, sync, token });
+    let state = Arc::new(AppState {
+        store,
+        launcher,
+        maintenance,
+        webhook,
+        host_queue,
+        sync,
+        auth: nzj_api::ApiAuth::Bearer(token),
+        runs_in_request: false,
+    });
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

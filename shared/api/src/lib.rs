@@ -38,6 +38,16 @@ pub struct SyncLauncher {
     pub queue: Arc<dyn nzj_queue::JobQueue<nzj_jobs::SyncStep>>,
 }
 
+/// Who may call `/api`.
+#[derive(Clone)]
+pub enum ApiAuth {
+    /// `Authorization: Bearer <token>` (`nzj serve`).
+    Bearer(Secret),
+    /// The caller was authenticated before the request got here: the Lambda Function URL's IAM
+    /// auth (SigV4) lets only allowed principals through.
+    Upstream,
+}
+
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
     /// The scheduler, the runnable system jobs, and how runs are started.
@@ -53,7 +63,10 @@ pub struct AppState {
     /// SyncHostsNow and the bulk queue its steps go on; `None` unless Zabbix and NetBox are both
     /// configured.
     pub sync: Option<SyncLauncher>,
-    pub token: Secret,
+    pub auth: ApiAuth,
+    /// Run a manual system-job run within its request and answer with the finished job, instead
+    /// of in the background: on Lambda, nothing runs after the answer.
+    pub runs_in_request: bool,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -138,7 +151,10 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let valid = presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.expose().as_bytes())));
+    let valid = match &state.auth {
+        ApiAuth::Upstream => true,
+        ApiAuth::Bearer(token) => presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.expose().as_bytes()))),
+    };
     if valid {
         next.run(request).await
     } else {
@@ -232,6 +248,10 @@ async fn run_job(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{job} cannot run here: {reason}")));
     }
     match state.launcher.scheduler.run_now(job, origin).await? {
+        TriggerOutcome::Claimed(run) if state.runs_in_request => {
+            let record = state.launcher.run_to_end(*run).await?;
+            Ok((StatusCode::ACCEPTED, Json(record)).into_response())
+        }
         TriggerOutcome::Claimed(run) => {
             let record = run.record.clone();
             state.launcher.launch(*run);

@@ -77,7 +77,8 @@ impl TestApi {
                     nzj_queue::SqliteQueue::open(&dir.path().join("q.sqlite3"), std::time::Duration::from_secs(60), 5);
                 Arc::new(queue.unwrap()) as Arc<dyn nzj_queue::JobQueue>
             }),
-            token: Secret::new(TOKEN),
+            auth: nzj_api::ApiAuth::Bearer(Secret::new(TOKEN)),
+            runs_in_request: false,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

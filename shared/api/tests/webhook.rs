@@ -49,7 +49,8 @@ async fn spawn(secret: Option<&str>) -> Hook {
         sync: None,
         webhook,
         host_queue: None,
-        token: Secret::new("t".repeat(32)),
+        auth: nzj_api::ApiAuth::Bearer(Secret::new("t".repeat(32))),
+        runs_in_request: false,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook/netbox", listener.local_addr().unwrap());

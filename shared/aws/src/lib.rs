@@ -49,13 +49,12 @@ pub async fn with_secrets_from_ssm(
         let Some(parameter) = env.iter().find(|(k, v)| *k == wanted && !v.is_empty()).map(|(_, v)| v.clone()) else {
             continue;
         };
-        let answer = ssm
-            .get_parameter()
-            .name(&parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("configuration: {wanted}: cannot read SSM parameter {parameter:?}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
+        let answer = ssm.get_parameter().name(&parameter).with_decryption(true).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "configuration: {wanted}: cannot read SSM parameter {parameter:?}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?;
         let value = answer.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
         env.retain(|(k, _)| k != name);
         env.push((name.to_string(), value));
@@ -68,6 +67,7 @@ pub struct Deployment {
     pub store: Arc<dyn JobStore>,
     pub launcher: Launcher,
     pub zabbix: Option<Arc<ZabbixClient>>,
+    pub maintenance: Option<Arc<nzj_jobs::MaintenanceService>>,
     pub config: Config,
 }
 
@@ -86,7 +86,7 @@ impl Deployment {
     pub fn new(config: &Config, store: Arc<dyn JobStore>) -> anyhow::Result<Deployment> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let zabbix = nzj_jobs::zabbix_client(config)?;
-        let (registry, _maintenance) =
+        let (registry, maintenance) =
             nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
         let timeout = config.job_timeout.to_std()?;
@@ -94,6 +94,7 @@ impl Deployment {
             store,
             launcher: Launcher { scheduler, clock, registry, timeout },
             zabbix,
+            maintenance,
             config: config.clone(),
         })
     }
@@ -376,4 +377,43 @@ pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime
         }
     }))
     .await
+}
+
+impl Deployment {
+    /// The jobs API of this deployment, as `nzj serve` serves it, behind the Function URL's IAM
+    /// auth: host syncs go on `host_queue`, SyncHostsNow's steps on `bulk_queue`, and a manual
+    /// system-job run runs within its request (a Lambda function is frozen once it answers).
+    pub fn api_state(
+        &self,
+        host_queue: Arc<dyn JobQueue>,
+        bulk_queue: Arc<dyn JobQueue<SyncStep>>,
+    ) -> anyhow::Result<nzj_api::AppState> {
+        let sync = match &self.zabbix {
+            Some(zabbix) => {
+                nzj_jobs::sync_hosts_now(&self.config, self.store.clone(), zabbix.clone(), self.launcher.clock.clone())?
+                    .map(|sync| nzj_api::SyncLauncher { sync: Arc::new(sync), queue: bulk_queue })
+            }
+            None => None,
+        };
+        Ok(nzj_api::AppState {
+            store: self.store.clone(),
+            launcher: self.launcher.clone(),
+            webhook: None,
+            host_queue: self.config.netbox.as_ref().map(|_| host_queue),
+            maintenance: self.maintenance.clone(),
+            sync,
+            auth: nzj_api::ApiAuth::Upstream,
+            runs_in_request: true,
+        })
+    }
+}
+
+/// The whole `main` of the api function: the jobs API on a Function URL with IAM auth.
+pub async fn run_api_function() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
+    let host_queue = host_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
+    let bulk_queue = bulk_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
+    let state = deployment.api_state(Arc::new(host_queue), Arc::new(bulk_queue)).map_err(|e| format!("{e:#}"))?;
+    lambda_http::run(nzj_api::router(Arc::new(state))).await
 }

@@ -101,6 +101,13 @@ fn every_function_is_in_the_template_with_the_trigger_its_handler_takes() {
                 assert!(kinds.is_empty(), "{id}");
                 assert_eq!(props["FunctionUrlConfig"]["AuthType"], "NONE", "{id}: NetBox signs, it cannot do IAM");
             }
+            "api" => {
+                assert!(kinds.is_empty(), "{id}");
+                assert_eq!(
+                    props["FunctionUrlConfig"]["AuthType"], "AWS_IAM",
+                    "{id}: the jobs API is IAM-authenticated"
+                );
+            }
             other => panic!("functions/{other}: say here which trigger it takes"),
         }
     }
@@ -110,8 +117,7 @@ fn every_function_is_in_the_template_with_the_trigger_its_handler_takes() {
 #[test]
 fn every_iam_policy_names_only_resources_its_function_uses() {
     let template = template();
-    let allowed_policies =
-        ["DynamoDBCrudPolicy", "SQSPollerPolicy", "SQSSendMessagePolicy", "SSMParameterReadPolicy"];
+    let allowed_policies = ["DynamoDBCrudPolicy", "SQSPollerPolicy", "SQSSendMessagePolicy", "SSMParameterReadPolicy"];
     for (name, (id, props)) in functions(&template) {
         // What the function uses: its table, queues and secrets, as its environment and triggers
         // name them.

@@ -27,6 +27,8 @@ pub enum RuntimeError {
     LeaseLost(JobId),
     #[error(transparent)]
     Transition(#[from] InvalidTransition),
+    #[error("{0} has no handler in this process")]
+    NoHandler(SystemJob),
 }
 
 /// A run that holds its system job until its lease expires.

@@ -59,6 +59,13 @@ pub struct Launcher {
 }
 
 impl Launcher {
+    /// Runs `run` to its end here and returns its record: where nothing may run after the answer
+    /// (a Lambda function is frozen once it has answered).
+    pub async fn run_to_end(&self, run: ClaimedRun) -> Result<nzj_core::JobRecord, RuntimeError> {
+        let handler = self.registry.handler(run.job).ok_or(RuntimeError::NoHandler(run.job))?;
+        run_claimed(&self.scheduler, self.clock.clone(), handler.as_ref(), run, self.timeout).await
+    }
+
     /// Runs `run` in the background with its job's handler.
     pub fn launch(&self, run: ClaimedRun) {
         let Some(handler) = self.registry.handler(run.job) else {
