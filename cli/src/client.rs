@@ -12,6 +12,9 @@ pub struct ApiClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// Requests to a deployment's Function URL (IAM auth) are SigV4-signed, as are all requests
+    /// with NZJ_SIGV4=1; the signer (credentials, region) is made on first use.
+    sigv4: Option<tokio::sync::OnceCell<crate::sigv4::Signer>>,
 }
 
 impl ApiClient {
@@ -26,16 +29,26 @@ impl ApiClient {
             let data_dir = std::env::var("NZJ_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.to_string());
             std::fs::read_to_string(token_path(&PathBuf::from(data_dir))).ok().map(|t| t.trim().to_string())
         });
-        ApiClient { base: base.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() }
+        let function_url =
+            reqwest::Url::parse(&base).ok().and_then(|u| u.host_str().and_then(crate::sigv4::region_of)).is_some();
+        let sigv4 =
+            (function_url || std::env::var("NZJ_SIGV4").is_ok_and(|v| v == "1")).then(tokio::sync::OnceCell::new);
+        ApiClient { base: base.trim_end_matches('/').to_string(), token, http: reqwest::Client::new(), sigv4 }
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = request
-            .send()
+        let mut request = match (&self.token, &self.sigv4) {
+            (Some(token), None) => request.bearer_auth(token),
+            _ => request,
+        }
+        .build()?;
+        if let Some(signer) = &self.sigv4 {
+            let signer = signer.get_or_try_init(|| crate::sigv4::Signer::for_endpoint(request.url())).await?;
+            signer.sign(&mut request, std::time::SystemTime::now()).await?;
+        }
+        let response = self
+            .http
+            .execute(request)
             .await
             .with_context(|| format!("cannot reach the nzj API at {} (is `nzj serve` running?)", self.base))?;
         let status = response.status();

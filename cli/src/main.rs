@@ -3,6 +3,7 @@
 
 mod client;
 mod serve;
+mod sigv4;
 mod table;
 
 use clap::{Parser, Subcommand};

@@ -434,3 +434,53 @@ fn netbox_deliveries_reach_zabbix_through_serve_and_the_job_records_show_it() {
     assert_eq!(graveyard.len(), 1, "the soft-deleted host stays in the graveyard");
     zabbix(&url, &token, "host.delete", Value::Array(graveyard));
 }
+
+#[test]
+fn with_nzj_sigv4_the_cli_signs_its_requests_instead_of_sending_a_bearer_token() {
+    // A stand-in for the Function URL: it records the request and answers an empty listing (AWS
+    // would check the signature; that the signature itself is right is aws-sigv4's, unit-tested
+    // in src/sigv4.rs).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            head.push(line.trim().to_string());
+        }
+        let body = r#"{"jobs": [], "next_cursor": null}"#;
+        write!(
+            &stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        head
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nzj"))
+        .args(["--json", "--endpoint", &format!("http://127.0.0.1:{port}"), "--token", "not-sent", "jobs", "ls"])
+        .env("NZJ_SIGV4", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env("AWS_REGION", "eu-west-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let head = server.join().unwrap();
+    let auth = head.iter().find(|l| l.to_lowercase().starts_with("authorization:")).unwrap();
+    assert!(
+        auth.contains("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") && auth.contains("/eu-west-1/lambda/aws4_request"),
+        "{auth}"
+    );
+    assert!(head.iter().any(|l| l.to_lowercase().starts_with("x-amz-date:")));
+    assert!(!head.iter().any(|l| l.contains("not-sent")), "no bearer token next to the signature");
+}
