@@ -242,11 +242,20 @@ pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
     let queue = host_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
-    let worker = Arc::new(deployment.host_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
+    let worker = deployment.host_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?;
+    let zabbix = worker.jobs.sync.zabbix.clone();
+    run_sqs_function(Arc::new(worker), zabbix).await
+}
+
+/// Serves SQS batches to `worker` until the Lambda runtime stops, one metric of Zabbix calls per
+/// invocation.
+async fn run_sqs_function<M: Message>(
+    worker: Arc<dyn MessageHandler<M>>,
+    zabbix: Arc<ZabbixClient>,
+) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let worker = worker.clone();
+        let (worker, zabbix) = (worker.clone(), zabbix.clone());
         async move {
-            let zabbix = worker.jobs.sync.zabbix.clone();
             let response = counting_zabbix_calls(Some(&zabbix), handle_sqs_batch(worker.as_ref(), event.payload)).await;
             Ok::<_, lambda_runtime::Error>(response)
         }
@@ -283,16 +292,9 @@ pub async fn run_sync_all_function() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let deployment = Deployment::from_env().await.map_err(|e| format!("{e:#}"))?;
     let queue = bulk_queue_from_env(&deployment.config).await.map_err(|e| format!("{e:#}"))?;
-    let worker = Arc::new(deployment.sync_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let worker = worker.clone();
-        async move {
-            let zabbix = worker.sync.hosts.zabbix.clone();
-            let response = counting_zabbix_calls(Some(&zabbix), handle_sqs_batch(worker.as_ref(), event.payload)).await;
-            Ok::<_, lambda_runtime::Error>(response)
-        }
-    }))
-    .await
+    let worker = deployment.sync_worker(Arc::new(queue)).map_err(|e| format!("{e:#}"))?;
+    let zabbix = worker.sync.hosts.zabbix.clone();
+    run_sqs_function(Arc::new(worker), zabbix).await
 }
 
 /// The webhook intake of a deployment: the host queue, and the secret from `NZJ_WEBHOOK_SECRET`.

@@ -3,15 +3,13 @@
 //! building its event. NetBox's device pages are stood in for (`make test` has no NetBox; `make
 //! e2e` syncs from a real one).
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
 use nzj_aws::{Deployment, handle_sqs_batch};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::ObjectKind;
 use nzj_core::{JobStatus, SystemClock, Trigger};
-use nzj_jobs::{HostSync, NetboxPages, SyncHostsNow, SyncStep, SyncWorker};
-use nzj_netbox::NetboxError;
+use nzj_jobs::{HostSync, NetboxInMemory, SyncHostsNow, SyncStep, SyncWorker};
 use nzj_queue::SqsQueue;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -19,25 +17,6 @@ use std::time::Duration;
 use support::var;
 
 mod support;
-
-/// NetBox's devices in id order.
-struct Devices(Vec<Value>);
-
-#[async_trait]
-impl NetboxPages for Devices {
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        let after: Vec<Value> = match kind {
-            ObjectKind::Device => self.0.iter().filter(|d| d["id"].as_u64().unwrap() > after_id).cloned().collect(),
-            ObjectKind::VirtualMachine => Vec::new(),
-        };
-        Ok((after.iter().take(limit).cloned().collect(), Some(after.len() as u64)))
-    }
-}
 
 fn devices(n: u64) -> Vec<Value> {
     let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
@@ -78,7 +57,7 @@ async fn steps_on_the_bulk_queue_run_a_sync_to_its_end_one_page_per_step() {
     let devices = devices(5);
     let sync = SyncHostsNow {
         hosts: HostSync { zabbix: zabbix.clone(), store: store.clone() },
-        netbox: Arc::new(Devices(devices.clone())),
+        netbox: Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone())),
         clock: Arc::new(SystemClock),
         lease: chrono::Duration::minutes(15),
         retention: chrono::Duration::days(1),

@@ -12,15 +12,13 @@
 //! NZJ_BENCH_TEMPLATE=1 links the default rule's template (then about 45 ms per host in Zabbix, and
 //! the floor's single call may run PHP out of memory: DESIGN.md measured 1,000 templated hosts do).
 
-use async_trait::async_trait;
 use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectKind};
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, Trigger};
-use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxPages, SyncHostsNow};
-use nzj_netbox::NetboxError;
+use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxInMemory, SyncHostsNow};
 use nzj_runtime::{JobContext, SystemJobHandler};
 use nzj_store::{JobStore, SqliteStore, Write};
 use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
@@ -28,24 +26,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Devices(Vec<Value>);
-
-#[async_trait]
-impl NetboxPages for Devices {
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        let after: Vec<&Value> = match kind {
-            ObjectKind::Device => self.0.iter().filter(|d| d["id"].as_u64().unwrap() > after_id).collect(),
-            ObjectKind::VirtualMachine => Vec::new(),
-        };
-        Ok((after.iter().take(limit).map(|d| (*d).clone()).collect(), Some(after.len() as u64)))
-    }
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -180,7 +160,7 @@ async fn main() {
         .collect();
     let sync = SyncHostsNow {
         hosts: HostSync { zabbix: zabbix.clone(), store: store.clone() },
-        netbox: Arc::new(Devices(devices.clone())),
+        netbox: Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone())),
         clock: clock.clone(),
         lease: chrono::Duration::minutes(15),
         retention: chrono::Duration::days(1),

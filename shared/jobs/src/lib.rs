@@ -13,7 +13,7 @@ pub mod worker;
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
-pub use sync_all::{NetboxPages, StartError, SyncHostsNow, SyncStep, SyncWorker};
+pub use sync_all::{NetboxInMemory, NetboxPages, StartError, SyncHostsNow, SyncStep, SyncWorker};
 pub use sync_refresh::HostConfigSyncRefresh;
 pub use webhook::{Answer, WebhookIntake};
 pub use worker::{EnqueueError, HostWorker, MessageHandler, Settlement, enqueue_host_job, settle};

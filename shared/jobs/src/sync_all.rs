@@ -55,6 +55,41 @@ impl NetboxPages for NetboxClient {
     }
 }
 
+/// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
+/// benchmarks, where no NetBox runs.
+#[derive(Default)]
+pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>);
+
+impl NetboxInMemory {
+    /// Objects in their REST representation (`id` set).
+    pub fn new(kind: ObjectKind, objects: impl IntoIterator<Item = Value>) -> NetboxInMemory {
+        let objects = objects.into_iter().map(|o| (ObjectRef { kind, id: o["id"].as_u64().expect("an id") }, o));
+        NetboxInMemory(std::sync::Mutex::new(objects.collect()))
+    }
+
+    pub fn objects(&self) -> Vec<ObjectRef> {
+        self.0.lock().expect("objects").keys().copied().collect()
+    }
+}
+
+#[async_trait]
+impl NetboxPages for NetboxInMemory {
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        let objects = self.0.lock().expect("objects");
+        let after: Vec<&Value> = objects
+            .range(ObjectRef { kind, id: after_id + 1 }..)
+            .take_while(|(o, _)| o.kind == kind)
+            .map(|(_, v)| v)
+            .collect();
+        Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
+    }
+}
+
 /// One step of a sync: the bulk queue's message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncStep {

@@ -8,7 +8,7 @@ use nzj_jobs::ImportZabbixSettings;
 use nzj_store::Write;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use support::{CutProxy, Env, Peer, first_id, unique};
+use support::{CutProxy, Env, Peer, first_id, since, unique};
 
 for_each_zabbix!(
     the_import_creates_updates_and_deletes_cache_entries_to_match_zabbix,
@@ -133,14 +133,6 @@ async fn the_breaker_trips_on_a_mass_disappearance_without_changing_anything(pee
 fn pinned(scenario: &str, version: &str) -> BTreeMap<String, u64> {
     let pins: Value = serde_json::from_str(include_str!("call_counts.json")).unwrap();
     serde_json::from_value(pins[scenario][version].clone()).unwrap()
-}
-
-fn since(before: &BTreeMap<String, u64>, after: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
 }
 
 async fn import_call_counts_are_pinned_and_do_not_grow_with_the_number_of_templates(peer: Peer) {

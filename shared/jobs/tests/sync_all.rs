@@ -7,19 +7,17 @@
 
 mod support;
 
-use async_trait::async_trait;
 use chrono::Duration;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::settings::{DeletePolicy, Settings};
 use nzj_core::{JobRecord, JobStatus, ManualClock, SystemJob, Trigger};
-use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxPages, StartError, SyncHostsNow};
-use nzj_netbox::NetboxError;
+use nzj_jobs::{HostSync, ImportZabbixSettings, NetboxInMemory, StartError, SyncHostsNow};
 use nzj_store::Write;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use support::{Env, Peer, setup_call, unique};
+use std::sync::Arc;
+use support::{Env, Peer, setup_call, since, unique};
 
 for_each_zabbix!(
     a_sync_creates_then_changes_nothing_then_fixes_drift_with_pinned_calls,
@@ -29,54 +27,27 @@ for_each_zabbix!(
 );
 
 /// NetBox's devices, as the sync pages through them.
-#[derive(Default)]
-struct Inventory(Mutex<BTreeMap<u64, Value>>);
+type Inventory = NetboxInMemory;
 
-#[async_trait]
-impl NetboxPages for Inventory {
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        if kind != ObjectKind::Device {
-            return Ok((Vec::new(), Some(0)));
-        }
-        let devices = self.0.lock().unwrap();
-        let after: Vec<Value> = devices.range(after_id + 1..).map(|(_, d)| d.clone()).collect();
-        Ok((after.iter().take(limit).cloned().collect(), Some(after.len() as u64)))
-    }
+/// `n` devices from the real payload, each with its own id, name and address.
+fn devices(n: usize) -> Inventory {
+    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+    let template = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+    let first = (uuid::Uuid::now_v7().as_u64_pair().1 >> 20) * 1000;
+    let prefix = unique("nzj-sync");
+    let devices = (0..n as u64).map(|i| {
+        let mut device = template.clone();
+        device["id"] = json!(first + i);
+        device["name"] = json!(format!("{prefix}-{i}"));
+        device["primary_ip4"]["address"] = json!(format!("10.{}.{}.{}/16", i / 65536, (i / 256) % 256, i % 256));
+        device
+    });
+    NetboxInMemory::new(ObjectKind::Device, devices)
 }
 
-impl Inventory {
-    /// `n` devices from the real payload, each with its own id, name and address.
-    fn with_devices(n: usize) -> Inventory {
-        let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
-        let template = serde_json::from_str::<Value>(text).unwrap()["data"].take();
-        let first = (uuid::Uuid::now_v7().as_u64_pair().1 >> 20) * 1000;
-        let prefix = unique("nzj-sync");
-        let devices = (0..n as u64)
-            .map(|i| {
-                let mut device = template.clone();
-                device["id"] = json!(first + i);
-                device["name"] = json!(format!("{prefix}-{i}"));
-                device["primary_ip4"]["address"] =
-                    json!(format!("10.{}.{}.{}/16", i / 65536, (i / 256) % 256, i % 256));
-                (first + i, device)
-            })
-            .collect();
-        Inventory(Mutex::new(devices))
-    }
-
-    fn objects(&self) -> Vec<ObjectRef> {
-        self.0.lock().unwrap().keys().map(|id| ObjectRef { kind: ObjectKind::Device, id: *id }).collect()
-    }
-
-    fn edit(&self, index: usize, change: impl FnOnce(&mut Value)) {
-        let mut devices = self.0.lock().unwrap();
-        change(devices.values_mut().nth(index).unwrap());
-    }
+/// Changes the `index`th device in NetBox.
+fn edit(inventory: &Inventory, index: usize, change: impl FnOnce(&mut Value)) {
+    change(inventory.0.lock().unwrap().values_mut().nth(index).unwrap());
 }
 
 struct Sync {
@@ -88,14 +59,14 @@ struct Sync {
 
 impl Sync {
     /// A fresh store with the Zabbix settings imported and `settings` saved, and a sync over
-    /// `devices` devices that reads NetBox in pages of `page_size`.
-    async fn new(peer: &Peer, devices: usize, page_size: usize, settings: Settings) -> Sync {
+    /// `count` devices that reads NetBox in pages of `page_size`.
+    async fn new(peer: &Peer, count: usize, page_size: usize, settings: Settings) -> Sync {
         let env = Env::new();
         let zabbix = peer.client();
         let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: env.store.clone(), max_deletions: 100_000 };
         assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
         env.store.commit(vec![Write::settings(settings)]).await.unwrap();
-        let inventory = Arc::new(Inventory::with_devices(devices));
+        let inventory = Arc::new(devices(count));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let sync = SyncHostsNow {
             hosts: HostSync { zabbix, store: env.store.clone() },
@@ -143,14 +114,6 @@ impl Sync {
     }
 }
 
-fn since(before: &BTreeMap<String, u64>, after: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
 fn counts(record: &JobRecord) -> [u64; 6] {
     let r = record.result.as_ref().unwrap();
     ["total", "created", "updated", "unchanged", "deleted", "failed"].map(|k| r[k].as_u64().unwrap())
@@ -192,7 +155,7 @@ async fn a_sync_creates_then_changes_nothing_then_fixes_drift_with_pinned_calls(
 
     // (c) 10% drifted (in NetBox): only those are updated, in array calls.
     for i in [0, 11, 29] {
-        s.inventory.edit(i, |d| d["primary_ip4"]["address"] = json!(format!("192.0.2.{}/24", i + 1)));
+        edit(&s.inventory, i, |d| d["primary_ip4"]["address"] = json!(format!("192.0.2.{}/24", i + 1)));
     }
     let (record, calls) = s.run().await;
     assert_eq!(counts(&record), [30, 0, 3, 27, 0, 0]);
@@ -207,7 +170,7 @@ async fn a_batch_with_a_host_zabbix_rejects_creates_every_other_host(peer: Peer)
     let settings = Settings { batch_size: 20, ..Settings::default() };
     let s = Sync::new(&peer, 12, 1000, settings).await;
     // An address Zabbix refuses: the desired host is computed, Zabbix rejects the array call.
-    s.inventory.edit(5, |d| d["primary_ip4"]["address"] = json!("999.1.1.1/24"));
+    edit(&s.inventory, 5, |d| d["primary_ip4"]["address"] = json!("999.1.1.1/24"));
     let bad = s.inventory.objects()[5];
 
     let (record, calls) = s.run().await;
@@ -264,17 +227,17 @@ async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limi
     assert_eq!(s.run().await.0.status, JobStatus::Completed);
 
     // NetBox answers with 4 devices gone and 1 out of scope: 5 deletions, over the limit of 3.
-    let removed: Vec<u64> = s.inventory.0.lock().unwrap().keys().copied().take(4).collect();
-    for id in &removed {
-        s.inventory.0.lock().unwrap().remove(id);
+    let removed: Vec<ObjectRef> = s.inventory.objects().into_iter().take(4).collect();
+    for object in &removed {
+        s.inventory.0.lock().unwrap().remove(object);
     }
-    s.inventory.edit(0, |d| d["status"] = json!({"value": "offline", "label": "Offline"}));
+    edit(&s.inventory, 0, |d| d["status"] = json!({"value": "offline", "label": "Offline"}));
     let (record, calls) = s.run().await;
     assert_eq!(record.status, JobStatus::Failed);
     let error = record.error.unwrap();
     assert!(error.contains("would delete 5 hosts") && error.contains("nothing was deleted"), "{error}");
     assert_eq!(writes(&calls), 0, "{calls:?}");
-    let objects: Vec<ObjectRef> = removed.iter().map(|id| ObjectRef { kind: ObjectKind::Device, id: *id }).collect();
+    let objects = removed;
     let zabbix = &s.sync.hosts.zabbix;
     let tags: Vec<Value> =
         objects.iter().map(|o| json!({"tag": "netbox:object", "value": o.to_string(), "operator": 1})).collect();

@@ -183,3 +183,15 @@ pub async fn setup_call(zbx: &ZabbixClient, method: &str, params: Value) -> Valu
         }
     }
 }
+
+/// The calls made between two snapshots of a client's call counts, per method.
+pub fn since(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    after
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
