@@ -83,6 +83,7 @@ for_each_store!(
     a_manual_run_is_refused_while_the_job_runs_and_keeps_the_schedule,
     maintenance_windows_round_trip_list_in_order_and_delete_only_at_their_version,
     settings_default_until_written_and_a_stale_write_is_refused,
+    of_two_syncs_starting_at_once_one_takes_the_sync_run_and_the_other_conflicts,
 );
 
 fn start() -> DateTime<Utc> {
@@ -515,4 +516,31 @@ async fn settings_default_until_written_and_a_stale_write_is_refused(store: Arc<
     theirs.max_deletions = 1;
     assert!(matches!(store.commit(vec![Write::settings(theirs)]).await, Err(StoreError::Conflict)));
     assert_eq!(store.get_settings().await.unwrap().max_deletions, Settings::default().max_deletions);
+}
+
+async fn of_two_syncs_starting_at_once_one_takes_the_sync_run_and_the_other_conflicts(store: Arc<dyn JobStore>) {
+    use nzj_core::sync::SyncRun;
+    assert_eq!(store.get_sync_run().await.unwrap(), None);
+    let at = start();
+    let (a, b) = (new_job(JobName::SyncHostsNow, at), new_job(JobName::SyncHostsNow, at));
+    let starts = [a.clone(), b.clone()].map(|job| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let run = SyncRun::new(job.id.clone(), at + LEASE);
+            store.commit(vec![Write::job(job), Write::sync_run(run)]).await
+        })
+    });
+    let mut won = Vec::new();
+    for (start, job) in starts.into_iter().zip([&a, &b]) {
+        match start.await.unwrap() {
+            Ok(()) => won.push(job.id.clone()),
+            Err(StoreError::Conflict) => {
+                assert_eq!(store.get_job(&job.id).await.unwrap(), None, "the loser recorded nothing")
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won.len(), 1);
+    let run = store.get_sync_run().await.unwrap().unwrap();
+    assert_eq!((run.job_id.clone(), run.version), (won[0].clone(), 1));
 }
