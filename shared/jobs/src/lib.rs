@@ -27,6 +27,11 @@ pub fn zabbix_failure(e: ZabbixError) -> JobFailure {
     if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
 }
 
+/// A NetBox error as a job failure: transient (outage, timeout, 5xx, 429) or permanent.
+pub fn netbox_failure(e: nzj_netbox::NetboxError) -> JobFailure {
+    if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
+}
+
 /// A store error as a job failure: the store being away is transient; a conflict means another
 /// writer got there first, and the next run will see its result.
 pub fn store_failure(e: StoreError) -> JobFailure {

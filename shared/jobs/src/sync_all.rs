@@ -8,8 +8,8 @@
 //! sees all of them before any is made.
 
 use crate::hosts::{HostOutcome, HostSync, HostUpdate};
-use crate::worker::{MessageHandler, Settlement, settle};
-use crate::{store_failure, zabbix_failure};
+use crate::worker::{MessageHandler, Settlement, backoff, settle};
+use crate::{netbox_failure, store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -298,9 +298,7 @@ impl SyncHostsNow {
         kind: ObjectKind,
         after_id: u64,
     ) -> Result<(), JobFailure> {
-        let (objects, remaining) = self.netbox.page(kind, after_id, self.page_size).await.map_err(|e| {
-            if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
-        })?;
+        let (objects, remaining) = self.netbox.page(kind, after_id, self.page_size).await.map_err(netbox_failure)?;
         if after_id == 0 {
             run.expected += remaining.unwrap_or(objects.len() as u64);
         }
@@ -530,10 +528,7 @@ impl SyncWorker {
     /// message goes to the dead-letter queue.
     pub async fn handle(&self, delivery: &Delivery<SyncStep>) -> Settlement {
         let step = &delivery.job;
-        let backoff = || {
-            let factor = 2u32.saturating_pow(delivery.receive_count.saturating_sub(1));
-            self.backoff.saturating_mul(factor).min(Duration::from_secs(600))
-        };
+        let backoff = || backoff(self.backoff, delivery.receive_count, Duration::from_secs(600));
         match self.sync.run_step(step).await {
             Ok(Some(next)) => match self.queue.enqueue(&next).await {
                 Ok(()) => Settlement::Done,

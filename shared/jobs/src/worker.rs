@@ -30,6 +30,13 @@ pub enum Settlement {
     DeadLetter,
 }
 
+/// The delay before retry number `attempt` (1 for the first): `first`, doubled for each further
+/// one, at most `max`.
+pub fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+    first.saturating_mul(factor).min(max)
+}
+
 /// Settles a message on `queue` the way its handler said.
 pub async fn settle<M: Message>(
     queue: &dyn JobQueue<M>,
@@ -77,8 +84,7 @@ pub struct HostWorker {
 
 impl HostWorker {
     fn backoff_for(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.backoff.saturating_mul(factor).min(self.max_backoff)
+        backoff(self.backoff, attempt, self.max_backoff)
     }
 
     /// The job's record, taken for this worker: `Ok(None)` if it is settled already (a duplicate
@@ -152,8 +158,7 @@ impl HostWorker {
                     &fetched
                 }
                 Ok(None) => return Ok(Ok(Desired::OutOfScope("gone from NetBox".into()))),
-                Err(e) if e.is_transient() => return Err(JobFailure::transient(e.to_string())),
-                Err(e) => return Err(JobFailure::permanent(e.to_string())),
+                Err(e) => return Err(crate::netbox_failure(e)),
             },
             (None, Some(data)) => data,
             (None, None) => {
