@@ -81,23 +81,17 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
                 nzj_jobs::host_worker(&config, store.clone(), zabbix.clone(), launcher.clock.clone(), queue.clone())
                     .context("NZJ_NETBOX_URL")?;
             tokio::spawn(run_host_worker(worker));
-            if let Some(sync_hosts) = nzj_jobs::sync_hosts_now(&config, store.clone(), zabbix, launcher.clock.clone())
-                .context("NZJ_NETBOX_URL")?
+            let lease = nzj_jobs::sync_lease(&config).to_std().unwrap_or(Duration::from_secs(900));
+            let bulk: Arc<dyn JobQueue<SyncStep>> = Arc::new(
+                SqliteQueue::open(&config.data_dir.join("bulk-queue.sqlite3"), lease, config.host_job_attempts)
+                    .context("cannot open the embedded bulk queue")?,
+            );
+            if let Some(worker) =
+                nzj_jobs::sync_worker(&config, store.clone(), zabbix, launcher.clock.clone(), bulk.clone())
+                    .context("NZJ_NETBOX_URL")?
             {
-                let lease = sync_hosts.lease.to_std().unwrap_or(Duration::from_secs(900));
-                let bulk: Arc<dyn JobQueue<SyncStep>> = Arc::new(
-                    SqliteQueue::open(&config.data_dir.join("bulk-queue.sqlite3"), lease, config.host_job_attempts)
-                        .context("cannot open the embedded bulk queue")?,
-                );
-                let sync_hosts = Arc::new(sync_hosts);
-                let worker = SyncWorker {
-                    sync: sync_hosts.clone(),
-                    queue: bulk.clone(),
-                    max_attempts: config.host_job_attempts,
-                    backoff: std_secs(config.host_job_backoff),
-                };
+                sync = Some(nzj_api::SyncLauncher { sync: worker.sync.clone(), queue: bulk });
                 tokio::spawn(run_sync_worker(worker));
-                sync = Some(nzj_api::SyncLauncher { sync: sync_hosts, queue: bulk });
             }
         }
         None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),
@@ -197,10 +191,6 @@ async fn run_sync_worker(worker: SyncWorker) {
             }
         }
     }
-}
-
-fn std_secs(d: chrono::Duration) -> Duration {
-    d.to_std().unwrap_or(Duration::from_secs(1))
 }
 
 async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, every: Duration) {

@@ -150,7 +150,7 @@ pub async fn host_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue> {
 
 /// The bulk queue (SyncHostsNow's steps) from `NZJ_BULK_QUEUE_URL` and `NZJ_BULK_DLQ_URL`.
 pub async fn bulk_queue_from_env(config: &Config) -> anyhow::Result<SqsQueue<SyncStep>> {
-    let visibility = nzj_jobs::SYNC_STEP_LEASE.to_std()?;
+    let visibility = nzj_jobs::sync_lease(config).to_std()?;
     queue_from_env("NZJ_BULK_QUEUE_URL", "NZJ_BULK_DLQ_URL", visibility, config.host_job_attempts).await
 }
 
@@ -275,14 +275,8 @@ impl Deployment {
     /// The sync worker on the bulk `queue`; needs Zabbix and NetBox.
     pub fn sync_worker(&self, queue: Arc<dyn JobQueue<SyncStep>>) -> anyhow::Result<SyncWorker> {
         let zabbix = self.zabbix.clone().ok_or_else(|| anyhow::anyhow!("sync-all: {}", nzj_jobs::NEEDS_ZABBIX))?;
-        let sync = nzj_jobs::sync_hosts_now(&self.config, self.store.clone(), zabbix, self.launcher.clock.clone())?
-            .ok_or_else(|| anyhow::anyhow!("sync-all: needs NetBox: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN"))?;
-        Ok(SyncWorker {
-            sync: Arc::new(sync),
-            queue,
-            max_attempts: self.config.host_job_attempts,
-            backoff: self.config.host_job_backoff.to_std()?,
-        })
+        nzj_jobs::sync_worker(&self.config, self.store.clone(), zabbix, self.launcher.clock.clone(), queue)?
+            .ok_or_else(|| anyhow::anyhow!("sync-all: needs NetBox: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN"))
     }
 }
 

@@ -137,12 +137,33 @@ pub fn sync_hosts_now(
         hosts: HostSync { zabbix, store },
         netbox,
         clock,
-        lease: SYNC_STEP_LEASE.max(config.job_lease),
+        lease: sync_lease(config),
         retention: config.job_retention,
         page_size: nzj_netbox::PAGE_SIZE,
     }))
 }
 
-/// A sync's lease must outlast its longest step (one NetBox page of 1,000 hosts, written in
-/// batches; a Lambda runs at most 15 minutes). A sync whose process died can be replaced after it.
-pub const SYNC_STEP_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+/// A sync's lease, and the bulk queue's visibility timeout: it must outlast the longest step (one
+/// NetBox page of 1,000 hosts, written in batches; a Lambda runs at most 15 minutes). A sync whose
+/// process died can be replaced after it.
+pub fn sync_lease(config: &nzj_core::config::Config) -> chrono::Duration {
+    chrono::Duration::minutes(15).max(config.job_lease)
+}
+
+/// The sync worker of a configuration on the bulk `queue`, as `nzj serve` and the sync-all
+/// function run it; `None` without NetBox (a sync reads every object from it).
+pub fn sync_worker(
+    config: &nzj_core::config::Config,
+    store: Arc<dyn JobStore>,
+    zabbix: Arc<ZabbixClient>,
+    clock: Arc<dyn nzj_core::Clock>,
+    queue: Arc<dyn nzj_queue::JobQueue<SyncStep>>,
+) -> Result<Option<SyncWorker>, nzj_netbox::NetboxError> {
+    let Some(sync) = sync_hosts_now(config, store, zabbix, clock)? else { return Ok(None) };
+    Ok(Some(SyncWorker {
+        sync: Arc::new(sync),
+        queue,
+        max_attempts: config.host_job_attempts,
+        backoff: std_duration(config.host_job_backoff),
+    }))
+}
