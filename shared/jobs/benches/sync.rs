@@ -71,7 +71,7 @@ impl Bench {
             .measure(async {
                 let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
                 let (_, first) = self.sync.start(origin).await.unwrap();
-                self.sync.run_to_end(first.clone(), |_| {}).await.unwrap();
+                self.sync.run_to_end(first.clone()).await.unwrap();
                 self.store.get_job(&first.job_id).await.unwrap().unwrap()
             })
             .await;

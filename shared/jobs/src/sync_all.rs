@@ -187,15 +187,11 @@ impl SyncHostsNow {
         }
     }
 
-    /// Runs every step in this process, calling `progress` after each (tests, the bench, and
-    /// `nzj serve` when it has no bulk queue).
-    pub async fn run_to_end(&self, first: SyncStep, mut progress: impl FnMut(&SyncRun)) -> Result<(), JobFailure> {
+    /// Runs every step in this process, without a queue (tests, the bench).
+    pub async fn run_to_end(&self, first: SyncStep) -> Result<(), JobFailure> {
         let mut next = Some(first);
         while let Some(step) = next {
             next = self.run_step(&step).await?;
-            if let Some(run) = self.hosts.store.get_sync_run().await.map_err(store_failure)? {
-                progress(&run);
-            }
         }
         Ok(())
     }
@@ -411,8 +407,8 @@ impl SyncHostsNow {
             let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
             run.plan_deletion(deletion, settings.max_deletions);
         }
-        // Hosts found not in any host config and not found now are already gone: their configs
-        // are brought up to date below.
+        // A config whose host is not found any more keeps its stale host id: it is asked about
+        // again (in the same one `host.get` per page) by the next sync.
         run.check_deletions(settings.max_deletions).map_err(JobFailure::permanent)?;
         let objects: Vec<ObjectRef> = run.deletions.iter().map(|d| d.object).collect();
         let mut found = gone_hosts;

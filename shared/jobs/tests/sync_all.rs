@@ -84,7 +84,7 @@ impl Sync {
         let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
         let before = self.sync.hosts.zabbix.calls().snapshot();
         let (_, first) = self.sync.start(origin).await.unwrap();
-        self.sync.run_to_end(first.clone(), |_| {}).await.unwrap();
+        self.sync.run_to_end(first.clone()).await.unwrap();
         let record = self.env.store.get_job(&first.job_id).await.unwrap().unwrap();
         (record, since(&before, self.sync.hosts.zabbix.calls().snapshot()))
     }
