@@ -55,6 +55,20 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 # ---------------------------------------------------------------- install (idempotent)
+# The machine's own Debian mirror (not debian-security), so the trixie download goes wherever apt
+# already goes: a local mirror or proxy works, and no host name is written here. deb822 sources
+# first, then the one-line format.
+debian_mirror() {
+  local uri
+  uri=$(awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | grep -v -- '-security' | grep -m1 -E '^(https?|file)://' || true)
+  if [ -z "$uri" ]; then
+    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):\/\//) { print $i; break } }' \
+          /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v -- '-security' | head -1 || true)
+  fi
+  [ -n "$uri" ] && printf '%s\n' "${uri%/}"
+}
+
 install_packages() {
   local want=(zabbix-frontend-php zabbix-server-pgsql php-cli php-pgsql php-bcmath php-mbstring php-gd
               php-xml php-ldap postgresql curl debian-archive-keyring)
@@ -78,13 +92,11 @@ unpack_70() {
   if ! find_debs; then
     log "downloading zabbix-frontend-php + zabbix-server-pgsql 7.0 from trixie (apt-get download; nothing installed)"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$debs"
-    cat > "$apt_dir/trixie.sources" <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+    local mirror
+    mirror=$(debian_mirror) || die "no Debian mirror in the machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list)"
+    log "Debian mirror from the machine's apt sources: $mirror"
+    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" > "$apt_dir/trixie.sources"
     local trixie=(apt-get -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt_dir"
                   -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache")
     "${trixie[@]}" -q update >"$apt_dir/update.log" 2>&1 || { tail -20 "$apt_dir/update.log" >&2; die "apt-get update (trixie) failed"; }

@@ -215,7 +215,7 @@ async fn main() {
         })
         .collect();
     let hosts: Vec<&DesiredHost> = desired.iter().collect();
-    let (outcomes, d) = bench.measure(bench.sync.hosts.create_many(version, &bench.settings, &hosts, n)).await;
+    let (outcomes, d) = bench.measure(bench.sync.hosts.create_many(&bench.settings, &hosts, n)).await;
     let floor_ok = outcomes.iter().all(|o| o.is_ok());
     if floor_ok {
         line("(d) floor: one host.create of N hosts", &d, n);
@@ -228,7 +228,7 @@ async fn main() {
     let (_, e) = bench
         .measure(async {
             for host in &hosts {
-                let outcome = bench.sync.hosts.create_many(version, &bench.settings, &[host], 1).await;
+                let outcome = bench.sync.hosts.create_many(&bench.settings, &[*host], 1).await;
                 outcome.into_iter().for_each(|o| assert!(o.is_ok(), "{:?}", o.err()));
             }
         })

@@ -2,7 +2,7 @@
 //!
 //! A window's targets are names (hosts, host groups) and NetBox sites; they are resolved to Zabbix
 //! ids when the window is written, in one call per kind of target. The store keeps what the
-//! operator asked for; Zabbix gets the resolved window with the version's field names.
+//! operator asked for; Zabbix gets the resolved window (`nzj_zabbix::MaintenanceWrite`).
 
 use crate::{store_failure, zabbix_failure};
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use nzj_core::maintenance::{Maintenance, MaintenanceRequest, MaintenanceTargets,
 use nzj_core::{Clock, LogLevel};
 use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
 use nzj_store::{JobStore, StoreError, Write};
-use nzj_zabbix::{ZabbixClient, ZabbixError};
+use nzj_zabbix::{MaintenanceWrite, ZabbixClient, ZabbixError};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -35,79 +35,42 @@ pub struct MaintenanceService {
     pub clock: Arc<dyn Clock>,
 }
 
-fn ids(result: &Value, id: &str, name: &str) -> Vec<(String, String)> {
-    result
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|o| {
-                    (o[id].as_str().unwrap_or_default().to_string(), o[name].as_str().unwrap_or_default().to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Names asked for that Zabbix did not return.
 fn missing(asked: &[String], found: &[(String, String)]) -> Vec<String> {
     let found: BTreeSet<&str> = found.iter().map(|(_, name)| name.as_str()).collect();
     asked.iter().filter(|a| !found.contains(a.as_str())).cloned().collect()
 }
 
-impl MaintenanceService {
-    /// The ids of the objects `method` finds by exact `name_field`, and which names it did not find.
-    async fn lookup(
-        &self,
-        method: &str,
-        id_field: &str,
-        name_field: &str,
-        names: &[String],
-        what: &str,
-    ) -> Result<(Vec<String>, Option<String>), MaintenanceError> {
-        let found =
-            self.zabbix.call(method, json!({"output": [id_field, name_field], "filter": {name_field: names}})).await?;
-        let found = ids(&found, id_field, name_field);
-        let unknown = missing(names, &found);
-        let problem = (!unknown.is_empty()).then(|| format!("unknown {what}: {}", unknown.join(", ")));
-        Ok((found.into_iter().map(|(id, _)| id).collect(), problem))
-    }
+/// What a lookup found: the ids, and the problem with the names it did not find.
+fn found(found: Vec<(String, String)>, names: &[String], what: &str) -> (Vec<String>, Option<String>) {
+    let unknown = missing(names, &found);
+    let problem = (!unknown.is_empty()).then(|| format!("unknown {what}: {}", unknown.join(", ")));
+    (found.into_iter().map(|(id, _)| id).collect(), problem)
+}
 
+impl MaintenanceService {
     /// Host ids and host group ids for the targets: one call per kind of target used.
     async fn resolve(&self, targets: &MaintenanceTargets) -> Result<(Vec<String>, Vec<String>), MaintenanceError> {
         let mut host_ids = BTreeSet::new();
         let mut group_ids = BTreeSet::new();
         let mut problems = Vec::new();
         if !targets.hosts.is_empty() {
-            let (found, problem) = self.lookup("host.get", "hostid", "host", &targets.hosts, "hosts").await?;
-            host_ids.extend(found);
+            let (ids, problem) = found(self.zabbix.hosts_named(&targets.hosts).await?, &targets.hosts, "hosts");
+            host_ids.extend(ids);
             problems.extend(problem);
         }
         if !targets.host_groups.is_empty() {
-            let (found, problem) =
-                self.lookup("hostgroup.get", "groupid", "name", &targets.host_groups, "host groups").await?;
-            group_ids.extend(found);
+            let groups = self.zabbix.host_groups_named(&targets.host_groups).await?;
+            let (ids, problem) = found(groups, &targets.host_groups, "host groups");
+            group_ids.extend(ids);
             problems.extend(problem);
         }
         if !targets.sites.is_empty() {
-            // Every host tagged with one of the sites (evaltype 2: any tag matches).
-            let tags: Vec<Value> =
-                targets.sites.iter().map(|site| json!({"tag": SITE_TAG, "value": site, "operator": 1})).collect();
-            let found = self
-                .zabbix
-                .call(
-                    "host.get",
-                    json!({"output": ["hostid"], "selectTags": ["tag", "value"], "evaltype": 2, "tags": tags}),
-                )
-                .await?;
+            // Every host tagged with one of the sites.
             let mut sites_seen = BTreeSet::new();
-            for host in found.as_array().map(Vec::as_slice).unwrap_or_default() {
-                host_ids.insert(host["hostid"].as_str().unwrap_or_default().to_string());
-                for tag in host["tags"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                    if tag["tag"] == SITE_TAG {
-                        sites_seen.insert(tag["value"].as_str().unwrap_or_default().to_string());
-                    }
-                }
+            for (hostid, sites) in self.zabbix.hosts_tagged(SITE_TAG, &targets.sites).await? {
+                host_ids.insert(hostid);
+                sites_seen.extend(sites);
             }
             let empty: Vec<_> = targets.sites.iter().filter(|s| !sites_seen.contains(*s)).cloned().collect();
             if !empty.is_empty() {
@@ -120,33 +83,28 @@ impl MaintenanceService {
         Ok((host_ids.into_iter().collect(), group_ids.into_iter().collect()))
     }
 
-    /// The Zabbix parameters of a window (create and update take the same).
-    async fn zabbix_params(&self, window: &Maintenance) -> Result<Value, MaintenanceError> {
-        let (hosts, groups) = self.resolve(&window.targets).await?;
-        let since = window.active_since.timestamp();
-        let till = window.active_till.timestamp();
-        Ok(json!({
-            "name": window.name,
-            "description": window.description,
-            "active_since": since,
-            "active_till": till,
-            "maintenance_type": 0,
-            "hosts": hosts.iter().map(|id| json!({"hostid": id})).collect::<Vec<_>>(),
-            "groups": groups.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
-            "timeperiods": [{"timeperiod_type": 0, "start_date": since, "period": till - since}],
-        }))
+    /// The window as Zabbix gets it (create and update take the same).
+    async fn zabbix_window(&self, window: &Maintenance) -> Result<MaintenanceWrite, MaintenanceError> {
+        let (host_ids, group_ids) = self.resolve(&window.targets).await?;
+        Ok(MaintenanceWrite {
+            name: window.name.clone(),
+            description: window.description.clone(),
+            active_since: window.active_since.timestamp(),
+            active_till: window.active_till.timestamp(),
+            host_ids,
+            group_ids,
+        })
     }
 
     pub async fn create(&self, request: MaintenanceRequest) -> Result<Maintenance, MaintenanceError> {
         request.validate().map_err(MaintenanceError::Invalid)?;
         let mut window = Maintenance::new(request, self.clock.now());
-        let params = self.zabbix_params(&window).await?;
-        let created = self.zabbix.call("maintenance.create", params).await?;
-        let zabbix_id = created["maintenanceids"][0].as_str().unwrap_or_default().to_string();
+        let zabbix_window = self.zabbix_window(&window).await?;
+        let zabbix_id = self.zabbix.create_maintenance(&zabbix_window).await?;
         window.zabbix_id = Some(zabbix_id.clone());
         if let Err(e) = self.store.commit(vec![Write::maintenance(window.clone())]).await {
             // Never leave a window in Zabbix that the store does not know: it would never be cleaned up.
-            let _ = self.zabbix.call("maintenance.delete", json!([zabbix_id])).await;
+            let _ = self.zabbix.delete_maintenances(&[zabbix_id]).await;
             return Err(e.into());
         }
         window.version += 1;
@@ -165,23 +123,15 @@ impl MaintenanceService {
         request.validate().map_err(MaintenanceError::Invalid)?;
         let mut window = self.get(id).await?;
         window.replace(request, self.clock.now());
-        let mut params = self.zabbix_params(&window).await?;
+        let zabbix_window = self.zabbix_window(&window).await?;
         let exists = match &window.zabbix_id {
-            Some(zid) => !self
-                .zabbix
-                .call("maintenance.get", json!({"output": ["maintenanceid"], "maintenanceids": [zid]}))
-                .await?
-                .as_array()
-                .is_none_or(Vec::is_empty),
+            Some(zid) => self.zabbix.existing_maintenances(&[zid.as_str()]).await?.contains(zid),
             None => false,
         };
-        if exists {
-            params["maintenanceid"] = json!(window.zabbix_id);
-            self.zabbix.call("maintenance.update", params).await?;
-        } else {
+        match &window.zabbix_id {
+            Some(zid) if exists => self.zabbix.update_maintenance(zid, &zabbix_window).await?,
             // Gone from Zabbix (deleted by hand): the desired window is created again.
-            let created = self.zabbix.call("maintenance.create", params).await?;
-            window.zabbix_id = created["maintenanceids"][0].as_str().map(str::to_string);
+            _ => window.zabbix_id = Some(self.zabbix.create_maintenance(&zabbix_window).await?),
         }
         self.store.commit(vec![Write::maintenance(window.clone())]).await?;
         window.version += 1;
@@ -204,14 +154,9 @@ impl MaintenanceService {
             return Ok(windows.iter().collect());
         }
         // maintenance.delete refuses the whole call if one id is gone: ask first what still exists.
-        let existing = self
-            .zabbix
-            .call("maintenance.get", json!({"output": ["maintenanceid"], "maintenanceids": zabbix_ids}))
-            .await?;
-        let existing: BTreeSet<String> =
-            ids(&existing, "maintenanceid", "maintenanceid").into_iter().map(|(id, _)| id).collect();
+        let existing = self.zabbix.existing_maintenances(&zabbix_ids).await?;
         if !existing.is_empty() {
-            self.zabbix.call("maintenance.delete", json!(existing)).await?;
+            self.zabbix.delete_maintenances(&existing.iter().cloned().collect::<Vec<_>>()).await?;
         }
         Ok(windows.iter().filter(|w| w.zabbix_id.as_ref().is_none_or(|z| !existing.contains(z))).collect())
     }

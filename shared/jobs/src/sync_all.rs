@@ -25,6 +25,7 @@ use nzj_netbox::{NetboxClient, NetboxError};
 use nzj_queue::{Delivery, JobQueue, Message, QueueError};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
+use nzj_zabbix::ZabbixHost;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -325,9 +326,8 @@ impl SyncHostsNow {
                 Some((object, desired))
             })
             .collect();
-        let version = self.hosts.zabbix.version().await.map_err(zabbix_failure)?;
         let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
-        let found = self.hosts.find_managed(version, settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
+        let found = self.hosts.find_managed(settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
 
         let now = self.clock.now();
         let mut results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)> = Vec::new();
@@ -336,18 +336,17 @@ impl SyncHostsNow {
             match (desired, found.get(object)) {
                 (Err(reason), _) => results.push((*object, None, Err(JobFailure::permanent(reason.clone())))),
                 (Ok(Desired::Host(desired)), None) => creates.push((*object, desired.as_ref())),
-                (Ok(Desired::Host(desired)), Some(raw)) => {
-                    let actual = HostSync::actual(version, settings, raw);
-                    let difference = nzj_core::desired::differences(desired, &actual);
+                (Ok(Desired::Host(desired)), Some(existing)) => {
+                    let difference = nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
                     if difference.is_empty() {
-                        let outcome = HostOutcome::unchanged(actual.hostid, raw);
+                        let outcome = HostOutcome::unchanged(existing);
                         results.push((*object, Some((**desired).clone()), Ok(outcome)));
                     } else {
-                        updates.push((*object, HostUpdate { desired, raw, difference }));
+                        updates.push((*object, HostUpdate { desired, existing, difference }));
                     }
                 }
-                (Ok(Desired::OutOfScope(reason)), Some(raw)) => {
-                    let hostid = raw["hostid"].as_str().unwrap_or_default().to_string();
+                (Ok(Desired::OutOfScope(reason)), Some(existing)) => {
+                    let hostid = existing.hostid.clone();
                     let deletion = PlannedDeletion { object: *object, hostid, reason: reason.clone() };
                     run.plan_deletion(deletion, settings.max_deletions);
                 }
@@ -356,14 +355,12 @@ impl SyncHostsNow {
         }
         let batch = settings.batch_size;
         let desired: Vec<&DesiredHost> = creates.iter().map(|(_, d)| *d).collect();
-        for ((object, wanted), outcome) in
-            creates.iter().zip(self.hosts.create_many(version, settings, &desired, batch).await)
-        {
+        for ((object, wanted), outcome) in creates.iter().zip(self.hosts.create_many(settings, &desired, batch).await) {
             results.push((*object, Some((*wanted).clone()), outcome));
         }
         let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
         for ((object, update), outcome) in
-            objects.iter().zip(&updates).zip(self.hosts.update_many(version, settings, &updates, batch).await)
+            objects.iter().zip(&updates).zip(self.hosts.update_many(settings, &updates, batch).await)
         {
             results.push((*object, Some(update.desired.clone()), outcome));
         }
@@ -398,12 +395,10 @@ impl SyncHostsNow {
                     .map(|c| c.object),
             );
         }
-        let version = self.hosts.zabbix.version().await.map_err(zabbix_failure)?;
         // Only hosts that still carry the object's managed tag are the product's to delete.
-        let gone_hosts =
-            self.hosts.find_managed(version, settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
-        for (object, raw) in &gone_hosts {
-            let hostid = raw["hostid"].as_str().unwrap_or_default().to_string();
+        let gone_hosts = self.hosts.find_managed(settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
+        for (object, host) in &gone_hosts {
+            let hostid = host.hostid.clone();
             let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
             run.plan_deletion(deletion, settings.max_deletions);
         }
@@ -413,13 +408,11 @@ impl SyncHostsNow {
         let objects: Vec<ObjectRef> = run.deletions.iter().map(|d| d.object).collect();
         let mut found = gone_hosts;
         let missing: Vec<ObjectRef> = objects.iter().filter(|o| !found.contains_key(o)).copied().collect();
-        found.extend(
-            self.hosts.find_managed(version, settings, &missing, self.page_size).await.map_err(zabbix_failure)?,
-        );
-        let targets: Vec<(ObjectRef, &Value)> =
-            objects.iter().filter_map(|o| found.get(o).map(|raw| (*o, raw))).collect();
+        found.extend(self.hosts.find_managed(settings, &missing, self.page_size).await.map_err(zabbix_failure)?);
+        let targets: Vec<(ObjectRef, &ZabbixHost)> =
+            objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();
         let now = self.clock.now();
-        let outcomes = self.hosts.delete_many(version, settings, &targets, now, settings.batch_size).await;
+        let outcomes = self.hosts.delete_many(settings, &targets, now, settings.batch_size).await;
         let results = targets.iter().zip(outcomes).map(|((object, _), outcome)| (*object, None, outcome)).collect();
         run.cursor = SyncCursor::Done;
         self.record(run, record, results, now).await

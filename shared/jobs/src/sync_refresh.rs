@@ -3,7 +3,6 @@
 //! (never one per host), and store `in_sync` and the difference. A Zabbix outage counts as
 //! failed, never as out of sync.
 
-use crate::hosts::HostSync;
 use crate::{store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::Duration;
@@ -11,7 +10,7 @@ use nzj_core::LogLevel;
 use nzj_core::desired::{Difference, differences};
 use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
 use nzj_store::{JobStore, StoreError, Write};
-use nzj_zabbix::ZabbixClient;
+use nzj_zabbix::{ZabbixClient, ZabbixHost};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +30,8 @@ impl SystemJobHandler for HostConfigSyncRefresh {
         let settings = self.store.get_settings().await.map_err(store_failure)?;
         let now = ctx.now();
         let cutoff = now - Duration::minutes(settings.sync_refresh_cutoff_minutes as i64);
-        let version = self.zabbix.version().await.map_err(zabbix_failure)?;
+        // Zabbix unreachable from the start fails the run (nothing was checked).
+        self.zabbix.version().await.map_err(zabbix_failure)?;
         let (mut total, mut updated, mut failed) = (0usize, 0usize, 0usize);
         let mut after = None;
         loop {
@@ -46,9 +46,8 @@ impl SystemJobHandler for HostConfigSyncRefresh {
                 continue;
             }
             total += due.len();
-            let mut query = HostSync::host_query(version);
-            query["hostids"] = json!(due.iter().filter_map(|c| c.hostid.clone()).collect::<Vec<_>>());
-            let hosts = match self.zabbix.call("host.get", query).await {
+            let hostids: Vec<String> = due.iter().filter_map(|c| c.hostid.clone()).collect();
+            let hosts = match self.zabbix.hosts_by_id(&hostids).await {
                 Ok(hosts) => hosts,
                 Err(e) => {
                     failed += due.len();
@@ -56,17 +55,11 @@ impl SystemJobHandler for HostConfigSyncRefresh {
                     continue;
                 }
             };
-            let by_id: HashMap<String, &Value> = hosts
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|h| (h["hostid"].as_str().unwrap_or_default().to_string(), h))
-                .collect();
+            let by_id: HashMap<&str, &ZabbixHost> = hosts.iter().map(|h| (h.hostid.as_str(), h)).collect();
             for config in &mut due {
                 let desired = config.desired.as_ref().expect("filtered on desired");
-                let difference = match config.hostid.as_ref().and_then(|id| by_id.get(id)) {
-                    Some(raw) => differences(desired, &HostSync::actual(version, &settings, raw)),
+                let difference = match config.hostid.as_deref().and_then(|id| by_id.get(id)) {
+                    Some(host) => differences(desired, &host.actual(&settings.tag_prefix)),
                     None => vec![Difference {
                         field: "host".into(),
                         desired: desired.host.clone(),

@@ -1,0 +1,69 @@
+//! Host group ids for desired hosts: from the groups hosts already have, then the imported cache,
+//! creating the missing ones in one call; groups created are added to the cache.
+
+use super::HostSync;
+use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot, CachedObject};
+use nzj_store::Write;
+use nzj_zabbix::{ZabbixError, is_already_exists};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The ids of `names` in `groups` (names missing from it are left out).
+pub(super) fn ids_of(names: &BTreeSet<String>, groups: &BTreeMap<String, String>) -> Vec<String> {
+    names.iter().filter_map(|n| groups.get(n).cloned()).collect()
+}
+
+impl HostSync {
+    /// Ids of the named host groups, by name: from groups hosts already have (`known`, as
+    /// (name, id)) and the imported cache, creating the missing ones in one call. When every
+    /// group is known, no call is made.
+    pub(super) async fn group_map(
+        &self,
+        names: &BTreeSet<String>,
+        known: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, String>, ZabbixError> {
+        let cached: CacheSnapshot = self
+            .store
+            .get_cache(CacheKind::HostGroups)
+            .await
+            .unwrap_or_else(|_| CacheSnapshot::empty(CacheKind::HostGroups));
+        let mut ids: BTreeMap<String, String> = cached.objects.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
+        ids.extend(known);
+        ids.retain(|name, _| names.contains(name));
+        let missing: Vec<String> = names.iter().filter(|n| !ids.contains_key(*n)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(ids);
+        }
+        let before = ids.len();
+        match self.zabbix.create_host_groups(&missing).await {
+            Ok(created) => ids.extend(missing.iter().cloned().zip(created)),
+            // The groups exist already (the cache is older than Zabbix), or another job created
+            // them at the same moment: look them up; if they are not all there, the error stands.
+            Err(e) if is_already_exists(&e) || e.is_transient() => {
+                let found = self.zabbix.host_groups_named(&missing).await?;
+                if found.len() < missing.len() {
+                    return Err(e);
+                }
+                ids.extend(found.into_iter().map(|(id, name)| (name, id)));
+            }
+            Err(e) => return Err(e),
+        }
+        if ids.len() > before {
+            self.learn_groups(cached, &ids).await;
+        }
+        Ok(ids)
+    }
+
+    /// Adds host groups just created to the cache, so the next page or job finds them without a
+    /// call. Best effort: if the cache changed meanwhile, the next import brings them anyway.
+    async fn learn_groups(&self, mut cached: CacheSnapshot, groups: &BTreeMap<String, String>) {
+        let known: BTreeSet<String> = cached.objects.iter().map(|o| o.id.clone()).collect();
+        cached.objects.extend(groups.iter().filter(|(_, id)| !known.contains(*id)).map(|(name, id)| CachedObject {
+            id: id.clone(),
+            name: name.clone(),
+            attributes: Default::default(),
+        }));
+        if let Err(e) = self.store.commit(vec![Write::cache(cached)]).await {
+            tracing::debug!(error = %e, "host groups not added to the cache");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! A host job's record keeping around one convergence: the job recorded running, the host
+//! converged, the outcome written to the job (completed or failed, with pre/post data in its log)
+//! and to the object's host config, in one store commit.
+
+use super::{HostAction, HostSync};
+use crate::store_failure;
+use nzj_core::desired::{Desired, MappingError};
+use nzj_core::host_config::HostConfig;
+use nzj_core::job::JobOrigin;
+use nzj_core::netbox::ObjectRef;
+use nzj_core::settings::Settings;
+use nzj_core::{Clock, JobLog, JobName, JobRecord, LogLevel};
+use nzj_runtime::JobFailure;
+use nzj_store::Write;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
+/// object, or `OutOfScope` for a NetBox deletion) and records the outcome.
+pub struct HostJobs {
+    pub sync: HostSync,
+    pub clock: Arc<dyn Clock>,
+    pub lease: chrono::Duration,
+    pub retention: chrono::Duration,
+}
+
+impl HostJobs {
+    /// Records a new host job and runs it now (API, tests); the worker runs queued ones with
+    /// [`HostJobs::run_record`].
+    pub async fn run(
+        &self,
+        name: JobName,
+        object: ObjectRef,
+        desired: Result<Desired, MappingError>,
+        settings: &Settings,
+        mut origin: JobOrigin,
+    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+        origin.object = Some(object.to_string());
+        let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
+        self.sync.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+        record.version += 1;
+        self.run_record(record, object, desired, settings, false).await
+    }
+
+    /// Runs a job whose record is `running` and held by the caller, and records its outcome in the
+    /// job (completed or failed) and in the host config. With `retry_allowed`, a transient failure
+    /// leaves the record running for the caller to put back to pending; without, it fails the job
+    /// as the last attempt.
+    pub async fn run_record(
+        &self,
+        mut record: JobRecord,
+        object: ObjectRef,
+        desired: Result<Desired, MappingError>,
+        settings: &Settings,
+        retry_allowed: bool,
+    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+        let store = &self.sync.store;
+        let mut log = JobLog::default();
+        let (outcome, wanted) = match desired {
+            Ok(desired) => {
+                let outcome = self.sync.converge(object, &desired, settings, self.clock.now()).await;
+                let wanted = match desired {
+                    Desired::Host(host) => Some(*host),
+                    Desired::OutOfScope(_) => None,
+                };
+                (outcome, wanted)
+            }
+            Err(e) => (Err(JobFailure::permanent(e.to_string())), None),
+        };
+        let now = self.clock.now();
+        let mut config =
+            store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
+        match &outcome {
+            Ok(done) => {
+                if let Some(pre) = &done.pre_data {
+                    log.push(now, LogLevel::Info, format!("pre_data: {pre}"));
+                }
+                if let Some(post) = &done.post_data {
+                    log.push(now, LogLevel::Info, format!("post_data: {post}"));
+                }
+                let message = done.message();
+                log.push(now, LogLevel::Info, message.clone());
+                record.log = log;
+                record
+                    .complete(now, json!({"message": message, "hostid": done.hostid}))
+                    .map_err(|e| JobFailure::permanent(e.to_string()))?;
+                done.record_in(&mut config, wanted, now);
+            }
+            Err(failure) if failure.transient && retry_allowed => {
+                tracing::warn!(job_id = %record.id, %object, error = %failure, "host job will be retried");
+                return Ok((record, outcome.map(|done| done.action)));
+            }
+            Err(failure) => {
+                record.log = log;
+                let reason = if failure.transient {
+                    format!(
+                        "{failure}; gave up after attempt {}, the message is kept in the dead-letter queue",
+                        record.attempt
+                    )
+                } else {
+                    failure.to_string()
+                };
+                record.fail(now, reason).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            }
+        }
+        config.last_job = Some(record.id.clone());
+        store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
+        record.version += 1;
+        nzj_runtime::metrics::job_finished(&record);
+        if outcome.as_ref().is_ok_and(|done| !matches!(done.action, HostAction::Unchanged | HostAction::AlreadyGone)) {
+            nzj_runtime::metrics::hosts_changed(record.name, 1);
+        }
+        Ok((record, outcome.map(|done| done.action)))
+    }
+}

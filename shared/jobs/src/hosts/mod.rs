@@ -1,0 +1,23 @@
+//! Host jobs (CreateHost, UpdateHost, DeleteHost) and the convergence they share with
+//! SyncHostsNow. Whatever the job's name, the work is the same: compute what the host should be,
+//! read what it is (one `host.get` by the managed tag), and write the difference. So a job
+//! delivered three times, or an update that arrives before its create, converges.
+//!
+//! - `converge.rs`: the policy: create, update, adopt a brownfield host;
+//! - `delete.rs`: deletion per the delete policy (hard, or soft into the graveyard), held back by
+//!   an active maintenance window;
+//! - `groups.rs`: host group ids, creating missing groups;
+//! - `outcome.rs`: what converging did, as a message and in the host config;
+//! - `job.rs`: a host job's record keeping around one convergence.
+//!
+//! The Zabbix wire format is `nzj_zabbix`'s; nothing here names a Zabbix field.
+
+mod converge;
+mod delete;
+mod groups;
+mod job;
+mod outcome;
+
+pub use converge::{HostSync, HostUpdate};
+pub use job::HostJobs;
+pub use outcome::{HostAction, HostOutcome};

@@ -1,0 +1,110 @@
+//! The array-call policy: how a write of many objects is sent. Zabbix applies an array call
+//! atomically, so a refused array is split in halves until the refused entries are isolated and
+//! the rest go through; an outage is no entry's fault, so it is retried (twice, after 0.5 s and
+//! 2 s) and then fails the whole array, never split.
+
+use crate::client::{ZabbixClient, ZabbixError};
+use crate::host::{items, text};
+use serde_json::Value;
+use std::ops::Range;
+use std::time::Duration;
+
+/// The delays between tries of a call that failed transiently.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+
+/// Whether an array call's failure may be the fault of some of its entries: Zabbix refused it
+/// (validation), or PHP died on its size (an empty HTTP 500). An outage is no entry's fault.
+pub fn splits(e: &ZabbixError) -> bool {
+    match e {
+        ZabbixError::Api { .. } => !e.is_transient(),
+        ZabbixError::Http { status: 500, body, .. } => body.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// The ranges of `len` entries in arrays of at most `batch`, in order.
+fn chunks(len: usize, batch: usize) -> Vec<Range<usize>> {
+    let batch = batch.max(1);
+    (0..len).step_by(batch).map(|start| start..(start + batch).min(len)).collect()
+}
+
+impl ZabbixClient {
+    /// Calls `method`, trying again twice when Zabbix fails transiently (a timeout, a 5xx, its
+    /// database failing under concurrent writes) and the failure is not one to split on. A write
+    /// that timed out but was done shows up on the next try as "already exists".
+    pub async fn call_retrying(&self, method: &str, params: Value) -> Result<Value, ZabbixError> {
+        let mut delays = RETRY_DELAYS.into_iter();
+        loop {
+            match self.call(method, params.clone()).await {
+                Err(e) if e.is_transient() && !splits(&e) => match delays.next() {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => return Err(e),
+                },
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Calls `method` with `params` in arrays of at most `batch`, split on refusal. One result
+    /// per entry, in order: the id Zabbix answered under `ids_key` (e.g. `hostids`), or why that
+    /// entry failed.
+    pub async fn call_split(
+        &self,
+        method: &str,
+        params: &[Value],
+        batch: usize,
+        ids_key: &str,
+    ) -> Vec<Result<String, ZabbixError>> {
+        let mut results: Vec<Option<Result<String, ZabbixError>>> = vec![None; params.len()];
+        let mut work: Vec<Range<usize>> = chunks(params.len(), batch).into_iter().rev().collect();
+        while let Some(range) = work.pop() {
+            let call = Value::Array(params[range.clone()].to_vec());
+            match self.call_retrying(method, call).await {
+                Ok(answer) => {
+                    let ids = items(&answer[ids_key]);
+                    for (k, i) in range.enumerate() {
+                        results[i] = Some(Ok(ids.get(k).map(text).unwrap_or_default()));
+                    }
+                }
+                Err(e) if range.len() > 1 && splits(&e) => {
+                    let middle = range.start + range.len() / 2;
+                    work.push(middle..range.end);
+                    work.push(range.start..middle);
+                }
+                Err(e) => {
+                    for i in range {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.expect("every entry is answered")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_are_cut_in_order_with_a_short_last_one() {
+        assert_eq!(chunks(5, 2), vec![0..2, 2..4, 4..5]);
+        assert_eq!(chunks(3, 0), vec![0..1, 1..2, 2..3]);
+        assert!(chunks(0, 10).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_or_an_empty_500_splits_an_outage_does_not() {
+        let api = |data: &str| ZabbixError::Api {
+            method: "host.create".into(),
+            code: -32602,
+            message: "Invalid params.".into(),
+            data: data.into(),
+        };
+        assert!(splits(&api("Host with the same name \"a\" already exists.")));
+        assert!(!splits(&api("Database error occurred.")));
+        assert!(splits(&ZabbixError::Http { method: "m".into(), status: 500, body: " ".into() }));
+        assert!(!splits(&ZabbixError::Http { method: "m".into(), status: 502, body: String::new() }));
+        assert!(!splits(&ZabbixError::Transport { method: "m".into(), message: "timed out".into() }));
+    }
+}

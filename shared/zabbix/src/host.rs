@@ -1,0 +1,469 @@
+//! The Zabbix host on the wire, both ways: a `host.get` answer decoded into [`ZabbixHost`] (and
+//! from there into the product's [`ActualHost`]), and a desired host encoded into `host.create` /
+//! `host.update` parameters with the field names of the detected version. Every host field name
+//! that differs between versions is chosen here, and nowhere else (see `docs/design.md`).
+//!
+//! Pure functions only: the calls that send these live in `hosts.rs`.
+
+use crate::version::ZabbixVersion;
+use nzj_core::desired::{ActualHost, DesiredHost, DesiredInterface, MonitoredBy, Named};
+use nzj_core::netbox::ObjectRef;
+use nzj_core::settings::{HostStatus, InterfaceKind, InventoryMode};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A Zabbix host as `host.get` answered it, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZabbixHost {
+    pub hostid: String,
+    pub host: String,
+    pub name: String,
+    pub status: HostStatus,
+    pub monitored_by: MonitoredBy,
+    /// (group id, group name).
+    pub groups: Vec<(String, String)>,
+    pub template_ids: Vec<String>,
+    pub interfaces: Vec<ZabbixInterface>,
+    /// Every tag, the product's and everyone else's.
+    pub tags: Vec<(String, String)>,
+    pub inventory_mode: InventoryMode,
+    pub inventory: BTreeMap<String, String>,
+    /// The answer as Zabbix sent it, for the job log (redact it with [`redact`] first).
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZabbixInterface {
+    pub interfaceid: String,
+    /// Zabbix's interface type: 1 agent, 2 SNMP, 3 IPMI, 4 JMX.
+    pub kind: String,
+    pub main: bool,
+    pub ip: String,
+    pub dns: String,
+    pub port: String,
+    /// SNMP version from `details` ("" for other types).
+    pub snmp_version: String,
+}
+
+/// A JSON value as Zabbix's text (ids and numbers come as strings; null as empty).
+pub(crate) fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn items(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The `output` fields of a host read: the proxy fields depend on the version.
+pub fn host_output(version: ZabbixVersion) -> Vec<&'static str> {
+    let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode"];
+    if version.proxy_on_host_by_monitored_by() {
+        fields.extend(["monitored_by", "proxyid", "proxy_groupid"]);
+    } else {
+        fields.push("proxy_hostid");
+    }
+    fields
+}
+
+/// `host.get` parameters that read everything a desired host is compared on.
+pub fn host_get_params(version: ZabbixVersion) -> Value {
+    let (select_groups, _) = version.select_host_groups();
+    json!({
+        "output": host_output(version),
+        select_groups: ["groupid", "name"],
+        "selectParentTemplates": ["templateid"],
+        "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
+        "selectTags": ["tag", "value"],
+        "selectInventory": "extend",
+    })
+}
+
+impl ZabbixHost {
+    /// Decodes one host of a `host.get` answer; fields the query did not select are empty.
+    pub fn from_answer(version: ZabbixVersion, raw: &Value) -> ZabbixHost {
+        let (_, groups_key) = version.select_host_groups();
+        let monitored_by = if version.proxy_on_host_by_monitored_by() {
+            match text(&raw["monitored_by"]).as_str() {
+                "1" => MonitoredBy::Proxy(Named { id: text(&raw["proxyid"]), name: String::new() }),
+                "2" => MonitoredBy::ProxyGroup(Named { id: text(&raw["proxy_groupid"]), name: String::new() }),
+                _ => MonitoredBy::Server,
+            }
+        } else {
+            match text(&raw["proxy_hostid"]).as_str() {
+                "" | "0" => MonitoredBy::Server,
+                id => MonitoredBy::Proxy(Named { id: id.to_string(), name: String::new() }),
+            }
+        };
+        ZabbixHost {
+            hostid: text(&raw["hostid"]),
+            host: text(&raw["host"]),
+            name: text(&raw["name"]),
+            status: if text(&raw["status"]) == "0" { HostStatus::Enabled } else { HostStatus::Disabled },
+            monitored_by,
+            groups: items(&raw[groups_key]).iter().map(|g| (text(&g["groupid"]), text(&g["name"]))).collect(),
+            template_ids: items(&raw["parentTemplates"]).iter().map(|t| text(&t["templateid"])).collect(),
+            interfaces: items(&raw["interfaces"])
+                .iter()
+                .map(|i| ZabbixInterface {
+                    interfaceid: text(&i["interfaceid"]),
+                    kind: text(&i["type"]),
+                    main: text(&i["main"]) == "1",
+                    ip: text(&i["ip"]),
+                    dns: text(&i["dns"]),
+                    port: text(&i["port"]),
+                    snmp_version: text(&i["details"]["version"]),
+                })
+                .collect(),
+            tags: items(&raw["tags"]).iter().map(|t| (text(&t["tag"]), text(&t["value"]))).collect(),
+            inventory_mode: match text(&raw["inventory_mode"]).as_str() {
+                "0" => InventoryMode::Manual,
+                "1" => InventoryMode::Automatic,
+                _ => InventoryMode::Disabled,
+            },
+            inventory: raw["inventory"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).filter(|(_, v)| !v.is_empty()).collect())
+                .unwrap_or_default(),
+            raw: raw.clone(),
+        }
+    }
+
+    /// The value of tag `name`, if the host has it.
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags.iter().find(|(tag, _)| tag == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The host in the desired host's terms; only tags starting with `tag_prefix` count.
+    pub fn actual(&self, tag_prefix: &str) -> ActualHost {
+        let interface = self.interfaces.iter().find(|i| i.main).map(|i| DesiredInterface {
+            kind: match (i.kind.as_str(), i.snmp_version.as_str()) {
+                ("2", "3") => InterfaceKind::SnmpV3,
+                ("2", _) => InterfaceKind::SnmpV2c,
+                _ => InterfaceKind::Agent,
+            },
+            ip: i.ip.clone(),
+            dns: i.dns.clone(),
+            port: i.port.clone(),
+        });
+        ActualHost {
+            hostid: self.hostid.clone(),
+            host: self.host.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            host_groups: self.groups.iter().map(|(_, name)| name.clone()).collect(),
+            template_ids: self.template_ids.iter().cloned().collect(),
+            monitored_by: self.monitored_by.clone(),
+            interface,
+            tags: self.tags.iter().filter(|(tag, _)| tag.starts_with(tag_prefix)).cloned().collect(),
+            inventory_mode: self.inventory_mode,
+            inventory: self.inventory.clone(),
+        }
+    }
+}
+
+/// One host to write: what it should be, its host group ids, and (for an update or an adoption)
+/// the host as read, whose interface id and foreign tags are kept.
+pub struct HostWrite<'a> {
+    pub desired: &'a DesiredHost,
+    pub group_ids: Vec<String>,
+    pub existing: Option<&'a ZabbixHost>,
+    /// Unlink (and clear) the existing host's templates that are not desired.
+    pub clear_other_templates: bool,
+}
+
+/// The `host.create` parameters of `write` (`host.update` adds the host id: [`host_update_params`]).
+pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
+    let desired = write.desired;
+    let iface = &desired.interface;
+    let mut interface = json!({"type": 1, "main": 1, "useip": 1, "ip": iface.ip, "dns": iface.dns, "port": iface.port});
+    match iface.kind {
+        InterfaceKind::Agent => {}
+        InterfaceKind::SnmpV2c => {
+            interface["type"] = json!(2);
+            interface["details"] = json!({"version": 2, "bulk": 1, "community": "{$SNMP_COMMUNITY}"});
+        }
+        InterfaceKind::SnmpV3 => {
+            interface["type"] = json!(2);
+            interface["details"] = json!({
+                "version": 3, "bulk": 1, "securityname": "{$SNMPV3_SECURITYNAME}", "securitylevel": 2,
+                "authprotocol": 1, "authpassphrase": "{$SNMPV3_AUTHPASS}",
+                "privprotocol": 1, "privpassphrase": "{$SNMPV3_PRIVPASS}",
+            });
+        }
+    }
+    let mut tags: Vec<Value> = desired.tags.iter().map(|(tag, value)| json!({"tag": tag, "value": value})).collect();
+    if let Some(existing) = write.existing {
+        // Keep the existing interface id (items and triggers refer to it) when the type is the same.
+        let kind = text(&interface["type"]);
+        if let Some(same) = existing.interfaces.iter().find(|i| i.main && i.kind == kind) {
+            interface["interfaceid"] = json!(same.interfaceid);
+        }
+        // Tags without the product's prefix belong to someone else: keep them.
+        tags.extend(
+            existing
+                .tags
+                .iter()
+                .filter(|(tag, _)| !tag.starts_with(tag_prefix))
+                .map(|(tag, value)| json!({"tag": tag, "value": value})),
+        );
+    }
+    let mut params = json!({
+        "host": desired.host,
+        "name": desired.name,
+        "status": if desired.status == HostStatus::Enabled { 0 } else { 1 },
+        "groups": write.group_ids.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+        "templates": desired.templates.iter().map(|t| json!({"templateid": t.id})).collect::<Vec<_>>(),
+        "interfaces": [interface],
+        "tags": tags,
+        "inventory_mode": match desired.inventory_mode {
+            InventoryMode::Disabled => -1,
+            InventoryMode::Manual => 0,
+            InventoryMode::Automatic => 1,
+        },
+    });
+    if desired.inventory_mode == InventoryMode::Manual {
+        params["inventory"] = json!(desired.inventory);
+    }
+    if version.proxy_on_host_by_monitored_by() {
+        let (by, proxy, group) = match &desired.monitored_by {
+            MonitoredBy::Server => (0, "0".to_string(), "0".to_string()),
+            MonitoredBy::Proxy(p) => (1, p.id.clone(), "0".to_string()),
+            MonitoredBy::ProxyGroup(g) => (2, "0".to_string(), g.id.clone()),
+        };
+        params["monitored_by"] = json!(by);
+        params["proxyid"] = json!(proxy);
+        params["proxy_groupid"] = json!(group);
+    } else {
+        params["proxy_hostid"] = json!(match &desired.monitored_by {
+            MonitoredBy::Proxy(p) => p.id.clone(),
+            _ => "0".to_string(),
+        });
+    }
+    params
+}
+
+/// The `host.update` parameters of `write`, whose `existing` host is the one updated.
+pub fn host_update_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
+    let mut params = host_create_params(version, write, tag_prefix);
+    let Some(existing) = write.existing else { return params };
+    params["hostid"] = json!(existing.hostid);
+    if write.clear_other_templates {
+        let wanted: BTreeSet<&String> = write.desired.templates.iter().map(|t| &t.id).collect();
+        let removed: Vec<Value> = existing
+            .template_ids
+            .iter()
+            .filter(|id| !wanted.contains(id))
+            .map(|id| json!({"templateid": id}))
+            .collect();
+        if !removed.is_empty() {
+            params["templates_clear"] = json!(removed);
+        }
+    }
+    params
+}
+
+/// A soft deletion: the host renamed, moved to the graveyard group(s), disabled, and its managed
+/// tag replaced by one that names its object.
+pub struct SoftDelete<'a> {
+    pub host: &'a ZabbixHost,
+    pub object: ObjectRef,
+    pub renamed_to: String,
+    pub graveyard_group_ids: Vec<String>,
+    /// The managed tag to drop (`netbox:object`).
+    pub object_tag: String,
+    /// The tag that names the object instead (`netbox:deleted`).
+    pub deleted_tag: String,
+}
+
+/// The `host.update` parameters of a soft deletion.
+pub fn soft_delete_params(delete: &SoftDelete<'_>) -> Value {
+    let host = delete.host;
+    let mut tags: Vec<Value> = host
+        .tags
+        .iter()
+        .filter(|(tag, _)| *tag != delete.object_tag)
+        .map(|(tag, value)| json!({"tag": tag, "value": value}))
+        .collect();
+    tags.push(json!({"tag": delete.deleted_tag, "value": delete.object.to_string()}));
+    let suffix = delete.renamed_to.strip_prefix(host.host.as_str()).unwrap_or_default();
+    json!({
+        "hostid": host.hostid,
+        "host": delete.renamed_to,
+        "name": format!("{}{suffix}", host.name),
+        "status": 1,
+        "groups": delete.graveyard_group_ids.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
+        "tags": tags,
+    })
+}
+
+/// Keys whose values are secrets when they are not a user macro reference.
+const SECRET_KEYS: [&str; 6] =
+    ["tls_psk", "tls_psk_identity", "community", "authpassphrase", "privpassphrase", "password"];
+
+/// A copy of `value` with every secret replaced, for job logs.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let secret = SECRET_KEYS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.starts_with("{$"));
+                    (k.clone(), if secret { Value::String("<redacted>".into()) } else { redact(v) })
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nzj_core::netbox::ObjectKind;
+
+    fn v(s: &str) -> ZabbixVersion {
+        s.parse().unwrap()
+    }
+
+    fn desired(monitored_by: MonitoredBy) -> DesiredHost {
+        DesiredHost {
+            object: ObjectRef { kind: ObjectKind::Device, id: 7 },
+            host: "sw1".into(),
+            name: "sw1".into(),
+            status: HostStatus::Enabled,
+            host_groups: BTreeSet::from(["Site A".to_string()]),
+            templates: BTreeSet::from([Named { id: "10001".into(), name: "Linux".into() }]),
+            monitored_by,
+            interface: DesiredInterface {
+                kind: InterfaceKind::Agent,
+                ip: "10.0.0.1".into(),
+                dns: String::new(),
+                port: "10050".into(),
+            },
+            tags: BTreeSet::from([("netbox:object".to_string(), "dcim.device/7".to_string())]),
+            inventory_mode: InventoryMode::Disabled,
+            inventory: BTreeMap::new(),
+            rule: "default".into(),
+        }
+    }
+
+    fn write(d: &DesiredHost) -> HostWrite<'_> {
+        HostWrite { desired: d, group_ids: vec!["5".into()], existing: None, clear_other_templates: false }
+    }
+
+    #[test]
+    fn host_get_selects_groups_by_the_versions_name() {
+        assert!(host_get_params(v("6.0.14")).get("selectGroups").is_some());
+        assert!(host_get_params(v("6.0.14")).get("selectHostGroups").is_none());
+        for version in ["6.4.5", "7.0.22", "7.2.1"] {
+            let params = host_get_params(v(version));
+            assert!(params.get("selectHostGroups").is_some(), "{version}");
+            assert!(params.get("selectGroups").is_none(), "{version}");
+        }
+    }
+
+    #[test]
+    fn host_get_reads_the_proxy_by_the_versions_fields() {
+        for (version, fields) in [
+            ("6.0.14", vec!["proxy_hostid"]),
+            ("6.4.5", vec!["proxy_hostid"]),
+            ("7.0.22", vec!["monitored_by", "proxyid", "proxy_groupid"]),
+            ("7.2.1", vec!["monitored_by", "proxyid", "proxy_groupid"]),
+        ] {
+            let output = host_output(v(version));
+            for field in &fields {
+                assert!(output.contains(field), "{version}: {field}");
+            }
+            assert_eq!(output.contains(&"proxy_hostid"), version.starts_with('6'), "{version}");
+        }
+    }
+
+    #[test]
+    fn create_names_the_proxy_with_the_versions_fields() {
+        let proxy = desired(MonitoredBy::Proxy(Named { id: "42".into(), name: "p1".into() }));
+        for version in ["6.0.14", "6.4.5"] {
+            let params = host_create_params(v(version), &write(&proxy), "netbox:");
+            assert_eq!(params["proxy_hostid"], "42", "{version}");
+            assert!(params.get("monitored_by").is_none(), "{version}");
+        }
+        for version in ["7.0.22", "7.2.1"] {
+            let params = host_create_params(v(version), &write(&proxy), "netbox:");
+            assert_eq!((params["monitored_by"].clone(), params["proxyid"].clone()), (json!(1), json!("42")));
+            assert_eq!(params["proxy_groupid"], "0");
+            assert!(params.get("proxy_hostid").is_none(), "{version}");
+        }
+        let group = desired(MonitoredBy::ProxyGroup(Named { id: "3".into(), name: "g".into() }));
+        let params = host_create_params(v("7.0.22"), &write(&group), "netbox:");
+        assert_eq!((params["monitored_by"].clone(), params["proxy_groupid"].clone()), (json!(2), json!("3")));
+        let params = host_create_params(v("6.0.14"), &write(&desired(MonitoredBy::Server)), "netbox:");
+        assert_eq!(params["proxy_hostid"], "0");
+    }
+
+    #[test]
+    fn decoding_reads_groups_and_proxy_by_version() {
+        let old =
+            json!({"hostid": "1", "proxy_hostid": "42", "groups": [{"groupid": "5", "name": "A"}], "status": "0"});
+        let host = ZabbixHost::from_answer(v("6.0.14"), &old);
+        assert_eq!(host.groups, vec![("5".to_string(), "A".to_string())]);
+        assert_eq!(host.monitored_by, MonitoredBy::Proxy(Named { id: "42".into(), name: String::new() }));
+        let new = json!({"hostid": "1", "monitored_by": "2", "proxy_groupid": "3",
+                         "hostgroups": [{"groupid": "5", "name": "A"}], "status": "1"});
+        for version in ["7.0.22", "7.2.1"] {
+            let host = ZabbixHost::from_answer(v(version), &new);
+            assert_eq!(host.groups.len(), 1, "{version}");
+            assert_eq!(host.monitored_by, MonitoredBy::ProxyGroup(Named { id: "3".into(), name: String::new() }));
+            assert_eq!(host.status, HostStatus::Disabled);
+        }
+        // 6.4 answers `hostgroups`, as asked with selectHostGroups.
+        assert_eq!(ZabbixHost::from_answer(v("6.4.5"), &new).groups.len(), 1);
+    }
+
+    #[test]
+    fn an_update_keeps_the_interface_id_and_foreign_tags_and_clears_unwanted_templates() {
+        let raw = json!({"hostid": "9", "host": "sw1", "parentTemplates": [{"templateid": "10001"}, {"templateid": "777"}],
+            "interfaces": [{"interfaceid": "31", "type": "1", "main": "1"}],
+            "tags": [{"tag": "netbox:object", "value": "dcim.device/7"}, {"tag": "owner", "value": "ops"}]});
+        let existing = ZabbixHost::from_answer(v("7.0.22"), &raw);
+        let d = desired(MonitoredBy::Server);
+        let write = HostWrite { existing: Some(&existing), clear_other_templates: true, ..write(&d) };
+        let params = host_update_params(v("7.0.22"), &write, "netbox:");
+        assert_eq!(params["hostid"], "9");
+        assert_eq!(params["interfaces"][0]["interfaceid"], "31");
+        assert_eq!(params["templates_clear"], json!([{"templateid": "777"}]));
+        assert!(params["tags"].as_array().unwrap().contains(&json!({"tag": "owner", "value": "ops"})));
+    }
+
+    #[test]
+    fn a_soft_delete_renames_disables_and_swaps_the_managed_tag() {
+        let raw = json!({"hostid": "9", "host": "sw1", "name": "Switch 1",
+            "tags": [{"tag": "netbox:object", "value": "dcim.device/7"}, {"tag": "owner", "value": "ops"}]});
+        let host = ZabbixHost::from_answer(v("6.0.14"), &raw);
+        let params = soft_delete_params(&SoftDelete {
+            host: &host,
+            object: ObjectRef { kind: ObjectKind::Device, id: 7 },
+            renamed_to: "sw1-deleted-1".into(),
+            graveyard_group_ids: vec!["99".into()],
+            object_tag: "netbox:object".into(),
+            deleted_tag: "netbox:deleted".into(),
+        });
+        assert_eq!(params["name"], "Switch 1-deleted-1");
+        assert_eq!(params["status"], 1);
+        assert_eq!(
+            params["tags"],
+            json!([{"tag": "owner", "value": "ops"}, {"tag": "netbox:deleted", "value": "dcim.device/7"}])
+        );
+    }
+
+    #[test]
+    fn redaction_hides_secrets_but_not_macro_references() {
+        let params = json!({"interfaces": [{"details": {"community": "public", "authpassphrase": "{$SNMPV3_AUTHPASS}"}}],
+                            "tls_psk": "abcdef"});
+        let shown = redact(&params).to_string();
+        assert!(!shown.contains("public") && !shown.contains("abcdef"));
+        assert!(shown.contains("{$SNMPV3_AUTHPASS}"));
+    }
+}
