@@ -38,6 +38,7 @@ mod names {
 }
 
 pub mod clock;
+pub mod retry;
 pub mod config;
 pub mod desired;
 pub mod host_config;

@@ -13,10 +13,10 @@ pub mod worker;
 pub use hosts::{HostAction, HostJobs, HostSync};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
-pub use sync_all::{NetboxInMemory, NetboxPages, StartError, SyncHostsNow, SyncStep, SyncWorker};
+pub use sync_all::{StartError, SyncHostsNow, SyncStep, SyncWorker};
 pub use sync_refresh::HostConfigSyncRefresh;
 pub use webhook::{Answer, WebhookIntake};
-pub use worker::{EnqueueError, HostWorker, MessageHandler, Settlement, enqueue_host_job, settle};
+pub use worker::{EnqueueError, HostWorker, enqueue_host_job};
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;
@@ -105,6 +105,12 @@ pub fn zabbix_client(config: &nzj_core::config::Config) -> Result<Option<Arc<Zab
     Ok(Some(Arc::new(client)))
 }
 
+/// The retry policy of both queues: the configured attempts (the queues' redrive setting) and
+/// first backoff.
+pub fn retry_policy(config: &nzj_core::config::Config) -> nzj_core::retry::RetryPolicy {
+    nzj_core::retry::RetryPolicy::new(config.host_job_attempts, std_duration(config.host_job_backoff))
+}
+
 /// The host worker of a configuration on `queue`, as `nzj serve` and the host-worker function run it.
 pub fn host_worker(
     config: &nzj_core::config::Config,
@@ -115,14 +121,8 @@ pub fn host_worker(
 ) -> Result<HostWorker, nzj_netbox::NetboxError> {
     let jobs =
         HostJobs { sync: HostSync { zabbix, store }, clock, lease: config.job_lease, retention: config.job_retention };
-    Ok(HostWorker {
-        jobs,
-        netbox: netbox_client(config)?,
-        queue,
-        max_attempts: config.host_job_attempts,
-        backoff: std_duration(config.host_job_backoff),
-        max_backoff: std::time::Duration::from_secs(600),
-    })
+    let netbox = netbox_client(config)?.map(|n| n as Arc<dyn nzj_netbox::NetboxSource>);
+    Ok(HostWorker::new(jobs, netbox, queue, retry_policy(config)))
 }
 
 /// SyncHostsNow on a configuration, if NetBox is configured (a sync reads every object from it).
@@ -160,10 +160,5 @@ pub fn sync_worker(
     queue: Arc<dyn nzj_queue::JobQueue<SyncStep>>,
 ) -> Result<Option<SyncWorker>, nzj_netbox::NetboxError> {
     let Some(sync) = sync_hosts_now(config, store, zabbix, clock)? else { return Ok(None) };
-    Ok(Some(SyncWorker {
-        sync: Arc::new(sync),
-        queue,
-        max_attempts: config.host_job_attempts,
-        backoff: std_duration(config.host_job_backoff),
-    }))
+    Ok(Some(SyncWorker::new(Arc::new(sync), queue, retry_policy(config))))
 }

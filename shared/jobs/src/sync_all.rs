@@ -8,7 +8,6 @@
 //! sees all of them before any is made.
 
 use crate::hosts::{HostOutcome, HostSync, HostUpdate};
-use crate::worker::{MessageHandler, Settlement, backoff, settle};
 use crate::{netbox_failure, store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,75 +20,15 @@ use nzj_core::settings::Settings;
 use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{Clock, JobId, JobName, JobRecord, JobStatus, LogLevel};
-use nzj_netbox::{NetboxClient, NetboxError};
-use nzj_queue::{Delivery, JobQueue, Message, QueueError};
+use nzj_netbox::NetboxSource;
+use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
+use nzj_queue::{Delivery, JobQueue, Message, MessageHandler, QueueError, settle};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
 use nzj_zabbix::ZabbixHost;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Where a sync reads NetBox: pages of devices or VMs in id order.
-#[async_trait]
-pub trait NetboxPages: Send + Sync {
-    /// Up to `limit` objects of `kind` with ids above `after_id`, in id order, and how many there
-    /// are from `after_id` on (if NetBox says).
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
-}
-
-#[async_trait]
-impl NetboxPages for NetboxClient {
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        self.list_page(kind, after_id, limit).await
-    }
-}
-
-/// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
-/// benchmarks, where no NetBox runs.
-#[derive(Default)]
-pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>);
-
-impl NetboxInMemory {
-    /// Objects in their REST representation (`id` set).
-    pub fn new(kind: ObjectKind, objects: impl IntoIterator<Item = Value>) -> NetboxInMemory {
-        let objects = objects.into_iter().map(|o| (ObjectRef { kind, id: o["id"].as_u64().expect("an id") }, o));
-        NetboxInMemory(std::sync::Mutex::new(objects.collect()))
-    }
-
-    pub fn objects(&self) -> Vec<ObjectRef> {
-        self.0.lock().expect("objects").keys().copied().collect()
-    }
-}
-
-#[async_trait]
-impl NetboxPages for NetboxInMemory {
-    async fn page(
-        &self,
-        kind: ObjectKind,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        let objects = self.0.lock().expect("objects");
-        let after: Vec<&Value> = objects
-            .range(ObjectRef { kind, id: after_id + 1 }..)
-            .take_while(|(o, _)| o.kind == kind)
-            .map(|(_, v)| v)
-            .collect();
-        Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
-    }
-}
 
 /// One step of a sync: the bulk queue's message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +62,7 @@ pub enum StartError {
 
 pub struct SyncHostsNow {
     pub hosts: HostSync,
-    pub netbox: Arc<dyn NetboxPages>,
+    pub netbox: Arc<dyn NetboxSource>,
     pub clock: Arc<dyn Clock>,
     /// How long a step may take before another process may take the sync over.
     pub lease: chrono::Duration,
@@ -232,7 +171,7 @@ impl SyncHostsNow {
         let now = self.clock.now();
         match done {
             Ok(()) => {}
-            Err(failure) if failure.transient => return Err(failure),
+            Err(failure) if failure.is_transient() => return Err(failure),
             Err(failure) => {
                 record.fail(now, failure.message.clone()).ok();
                 record.result = Some(summary(&run, &failure.message));
@@ -366,7 +305,7 @@ impl SyncHostsNow {
         }
         // An outage that outlasted the retries: the whole step is tried again later (everything
         // it did is desired state, so the retry converges).
-        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.transient)) {
+        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.is_transient())) {
             return Err(failure.clone());
         }
         run.counts.total += planned.len() as u64;
@@ -504,35 +443,41 @@ fn summary(run: &SyncRun, message: &str) -> Value {
 /// Takes sync steps off the bulk queue and runs them, one at a time; the same code runs in the
 /// sync-all Lambda (an SQS batch of one) and in `nzj serve` (a poll loop of its own).
 pub struct SyncWorker {
-    pub sync: Arc<SyncHostsNow>,
-    pub queue: Arc<dyn JobQueue<SyncStep>>,
-    /// Receives of a step before it goes to the dead-letter queue (the queue's redrive setting).
-    pub max_attempts: u32,
-    pub backoff: Duration,
+    sync: Arc<SyncHostsNow>,
+    queue: Arc<dyn JobQueue<SyncStep>>,
+    /// Attempts and backoff: the same numbers as the bulk queue's redrive setting.
+    retry: RetryPolicy,
 }
 
 impl SyncWorker {
+    pub fn new(sync: Arc<SyncHostsNow>, queue: Arc<dyn JobQueue<SyncStep>>, retry: RetryPolicy) -> SyncWorker {
+        SyncWorker { sync, queue, retry }
+    }
+
+    pub fn sync(&self) -> &Arc<SyncHostsNow> {
+        &self.sync
+    }
+
     /// Runs the step and enqueues the next one, and says how to settle the message: done; back
-    /// for a retry after a transient failure; after the last attempt the sync is failed and the
-    /// message goes to the dead-letter queue.
+    /// for a retry when the step (or enqueueing the next) failed; after the last attempt the sync
+    /// is failed and the message goes to the dead-letter queue.
     pub async fn handle(&self, delivery: &Delivery<SyncStep>) -> Settlement {
         let step = &delivery.job;
-        let backoff = || backoff(self.backoff, delivery.receive_count, Duration::from_secs(600));
-        match self.sync.run_step(step).await {
+        let outcome = match self.sync.run_step(step).await {
             Ok(Some(next)) => match self.queue.enqueue(&next).await {
-                Ok(()) => Settlement::Done,
+                Ok(()) => Ok(()),
                 // The message comes back, and its step (done) hands out `next` again.
-                Err(e) => {
-                    tracing::warn!(job_id = %step.job_id, error = %e, "could not enqueue the next sync step");
-                    Settlement::RetryAfter(backoff())
-                }
+                Err(e) => Err(format!("could not enqueue the next sync step: {e}")),
             },
-            Ok(None) => Settlement::Done,
-            Err(failure) if delivery.receive_count < self.max_attempts => {
+            Ok(None) => Ok(()),
+            Err(failure) => Err(failure.to_string()),
+        };
+        let settlement = self.retry.settle(outcome.as_ref().map(|_| ()).map_err(|_| FailureKind::Transient), delivery.receive_count);
+        match (&outcome, &settlement) {
+            (Err(failure), Settlement::RetryAfter(_)) => {
                 tracing::warn!(job_id = %step.job_id, step = step.step, error = %failure, "sync step will be retried");
-                Settlement::RetryAfter(backoff())
             }
-            Err(failure) => {
+            (Err(failure), Settlement::DeadLetter) => {
                 let reason = format!(
                     "{failure}; gave up after attempt {}, the step is kept in the dead-letter queue",
                     delivery.receive_count
@@ -540,9 +485,10 @@ impl SyncWorker {
                 if let Err(e) = self.sync.fail(&step.job_id, &reason).await {
                     tracing::error!(job_id = %step.job_id, error = %e, "could not record the failed sync");
                 }
-                Settlement::DeadLetter
             }
+            _ => {}
         }
+        settlement
     }
 
     /// One poll of the bulk queue (for `nzj serve`): at most one step. Returns whether a step ran.

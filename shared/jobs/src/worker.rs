@@ -3,9 +3,10 @@
 //!
 //! Every message ends settled: its job `completed`, `failed` with a reason, or back to `pending`
 //! for a retry with backoff; after the last attempt the job is failed and the message kept in
-//! the dead-letter queue. A redelivered message of a settled job changes nothing.
+//! the dead-letter queue (`nzj_core::retry` decides which). A redelivered message of a settled job
+//! changes nothing.
 
-use crate::hosts::{HostAction, HostJobs};
+use crate::hosts::HostJobs;
 use crate::store_failure;
 use nzj_core::desired::{CacheView, Desired, desired_host};
 use nzj_core::job::JobOrigin;
@@ -13,50 +14,13 @@ use nzj_core::netbox::NetboxObject;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobRecord, JobStatus, Trigger};
-use nzj_queue::{Delivery, JobQueue, Message, QueueError, QueuedJob};
+use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
+use nzj_netbox::NetboxSource;
+use nzj_queue::{Delivery, JobQueue, Message, MessageHandler, QueueError, QueuedJob, run_fifo_groups, settle};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How a message is to be settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
-    /// Gone from the queue: the job is completed or failed for good (or was settled already).
-    Done,
-    /// Back in the queue, visible again after the delay.
-    RetryAfter(Duration),
-    /// The last attempt failed: the job is failed, the message goes to the dead-letter queue.
-    DeadLetter,
-}
-
-/// The delay before retry number `attempt` (1 for the first): `first`, doubled for each further
-/// one, at most `max`.
-pub fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-    first.saturating_mul(factor).min(max)
-}
-
-/// Settles a message on `queue` the way its handler said.
-pub async fn settle<M: Message>(
-    queue: &dyn JobQueue<M>,
-    delivery: &Delivery<M>,
-    settlement: &Settlement,
-) -> Result<(), QueueError> {
-    match settlement {
-        Settlement::Done => queue.delete(&delivery.receipt).await,
-        Settlement::RetryAfter(delay) => queue.release(delivery, *delay).await,
-        Settlement::DeadLetter => queue.release(delivery, Duration::ZERO).await,
-    }
-}
-
-/// What a queue consumer does with one message: run it and say how to settle it. The host worker
-/// and the sync worker both are one, so the Lambda batch handling is shared.
-#[async_trait::async_trait]
-pub trait MessageHandler<M: Message>: Send + Sync {
-    async fn handle(&self, delivery: &Delivery<M>) -> Settlement;
-    fn queue(&self) -> &dyn JobQueue<M>;
-}
 
 #[async_trait::async_trait]
 impl MessageHandler<QueuedJob> for HostWorker {
@@ -70,21 +34,27 @@ impl MessageHandler<QueuedJob> for HostWorker {
 }
 
 pub struct HostWorker {
-    pub jobs: HostJobs,
+    jobs: HostJobs,
     /// Where host jobs read the current state of their object; without it, the state the event
     /// carried is used.
-    pub netbox: Option<Arc<nzj_netbox::NetboxClient>>,
-    pub queue: Arc<dyn JobQueue>,
-    /// Receives before a message goes to the dead-letter queue (the queue's redrive setting).
-    pub max_attempts: u32,
-    /// Backoff of the first retry; doubled for each further one, up to `max_backoff`.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
+    netbox: Option<Arc<dyn NetboxSource>>,
+    queue: Arc<dyn JobQueue>,
+    /// Attempts and backoff: the same numbers as the queue's redrive setting.
+    retry: RetryPolicy,
 }
 
 impl HostWorker {
-    fn backoff_for(&self, attempt: u32) -> Duration {
-        backoff(self.backoff, attempt, self.max_backoff)
+    pub fn new(
+        jobs: HostJobs,
+        netbox: Option<Arc<dyn NetboxSource>>,
+        queue: Arc<dyn JobQueue>,
+        retry: RetryPolicy,
+    ) -> HostWorker {
+        HostWorker { jobs, netbox, queue, retry }
+    }
+
+    pub fn jobs(&self) -> &HostJobs {
+        &self.jobs
     }
 
     /// The job's record, taken for this worker: `Ok(None)` if it is settled already (a duplicate
@@ -189,86 +159,77 @@ impl HostWorker {
 
     /// Runs one delivery to its end and says how to settle its message.
     pub async fn handle(&self, delivery: &Delivery) -> Settlement {
-        match self.try_handle(delivery).await {
-            Ok(settlement) => settlement,
-            // The store itself is away: nothing was recorded; try again later.
+        let outcome = match self.try_handle(delivery).await {
+            Ok(outcome) => outcome,
+            // The store itself is away: nothing was recorded; the message must come back.
             Err(failure) => {
                 tracing::warn!(job_id = %delivery.job.job_id, error = %failure, "host job not recorded");
-                if delivery.receive_count >= self.max_attempts {
-                    Settlement::DeadLetter
-                } else {
-                    Settlement::RetryAfter(self.backoff_for(delivery.receive_count))
-                }
+                Err(FailureKind::Transient)
             }
-        }
+        };
+        self.retry.settle(outcome, delivery.receive_count)
     }
 
-    async fn try_handle(&self, delivery: &Delivery) -> Result<Settlement, JobFailure> {
+    /// Runs the job: `Ok` when it is settled (completed, failed for good, or settled already),
+    /// `Err(kind)` when it failed and is not (a transient failure left it pending for a retry, or
+    /// failed it as the last attempt); `Err` of the outer result when the store could not record it.
+    async fn try_handle(&self, delivery: &Delivery) -> Result<Result<(), FailureKind>, JobFailure> {
         let job = &delivery.job;
-        let Some(record) = self.claim(job).await? else { return Ok(Settlement::Done) };
-        let last_attempt = delivery.receive_count >= self.max_attempts;
+        let Some(record) = self.claim(job).await? else { return Ok(Ok(())) };
+        let may_retry = self.retry.has_attempts_left(delivery.receive_count);
         let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
         // The job is ours now: whatever fails from here on settles its record.
         let (mut record, outcome) = match self.desired(job, &settings).await {
-            Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, !last_attempt).await?,
-            Err(failure) if failure.transient && !last_attempt => (record, Err(failure)),
+            Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, may_retry).await?,
+            Err(failure) if failure.is_transient() && may_retry => (record, Err(failure)),
             Err(failure) => {
                 let reason = Err(nzj_core::desired::MappingError(failure.message.clone()));
                 let (record, _) = self.jobs.run_record(record, job.object, reason, &settings, false).await?;
                 (record, Err(failure))
             }
         };
-        // A transient failure before the last attempt leaves the job pending, not failed.
-        Ok(match outcome {
-            Ok(HostAction::Created | HostAction::Updated | HostAction::Unchanged | HostAction::Adopted)
-            | Ok(HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone) => {
-                Settlement::Done
-            }
-            Err(failure) if failure.transient && !last_attempt => {
-                let delay = self.backoff_for(delivery.receive_count);
+        match outcome {
+            Ok(_) => Ok(Ok(())),
+            // A transient failure before the last attempt leaves the job pending, not failed.
+            Err(failure) if failure.is_transient() && may_retry => {
+                let delay = self.retry.backoff(delivery.receive_count);
                 let now = self.jobs.clock.now();
                 record
                     .retry_later(now, &failure.to_string(), chrono::Duration::from_std(delay).unwrap_or_default())
                     .ok();
                 self.jobs.sync.store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
-                Settlement::RetryAfter(delay)
+                Ok(Err(FailureKind::Transient))
             }
-            Err(failure) if failure.transient => Settlement::DeadLetter,
-            Err(_) => Settlement::Done,
-        })
-    }
-
-    /// Settles a message the way `handle` said.
-    pub async fn settle(&self, delivery: &Delivery, settlement: &Settlement) -> Result<(), QueueError> {
-        settle(self.queue.as_ref(), delivery, settlement).await
+            Err(failure) => Ok(Err(failure.kind)),
+        }
     }
 
     /// One poll of the queue (for `nzj serve`): objects in parallel, each object's jobs in order;
     /// once a job of an object is not done, that object's later jobs wait. Returns how many
-    /// messages were handled.
+    /// messages were received.
     pub async fn poll_once(&self, max: usize) -> Result<usize, QueueError> {
         let deliveries = self.queue.receive(max).await?;
-        let mut groups: Vec<Vec<Delivery>> = Vec::new();
-        for delivery in deliveries {
-            match groups.iter_mut().find(|g| g[0].job.object == delivery.job.object) {
-                Some(group) => group.push(delivery),
-                None => groups.push(vec![delivery]),
-            }
+        let received = deliveries.len();
+        let ran = run_fifo_groups(
+            deliveries,
+            |d| d.job.group(),
+            |delivery| async move {
+                let settlement = self.handle(&delivery).await;
+                self.settle(&delivery, &settlement).await;
+                (delivery, settlement)
+            },
+        )
+        .await;
+        for (delivery, _) in ran.iter().filter(|(_, settlement)| settlement.is_none()) {
+            self.settle(delivery, &Settlement::RetryAfter(Duration::ZERO)).await;
         }
-        let handled = groups.iter().map(|g| g.len()).sum();
-        let runs = groups.into_iter().map(|group| async move {
-            let mut blocked = false;
-            for delivery in group {
-                let settlement =
-                    if blocked { Settlement::RetryAfter(Duration::ZERO) } else { self.handle(&delivery).await };
-                blocked |= settlement != Settlement::Done;
-                if let Err(e) = self.settle(&delivery, &settlement).await {
-                    tracing::error!(job_id = %delivery.job.job_id, error = %e, "could not settle a host-job message");
-                }
-            }
-        });
-        futures_util::future::join_all(runs).await;
-        Ok(handled)
+        Ok(received)
+    }
+
+    async fn settle(&self, delivery: &Delivery, settlement: &Settlement) {
+        if let Err(e) = settle(self.queue.as_ref(), delivery, settlement).await {
+            tracing::error!(job_id = %delivery.job.job_id, error = %e, "could not settle a host-job message");
+        }
     }
 }
 

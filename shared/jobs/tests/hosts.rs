@@ -92,7 +92,7 @@ impl Hosts {
             let desired = Ok(self.desired(data).await);
             let (record, action) = self.jobs.run(name, device.object, desired, &self.settings, origin).await.unwrap();
             match &action {
-                Err(f) if f.transient && attempt < 5 => attempt += 1,
+                Err(f) if f.is_transient() && attempt < 5 => attempt += 1,
                 _ => break (record, action),
             }
         };
@@ -328,7 +328,7 @@ async fn a_host_in_an_active_maintenance_window_is_not_deleted(peer: Peer) {
         .unwrap();
     assert_eq!(record.status, JobStatus::Failed);
     let failure = action.unwrap_err();
-    assert!(failure.message.contains("active maintenance window") && !failure.transient, "{failure}");
+    assert!(failure.message.contains("active maintenance window") && !failure.is_transient(), "{failure}");
     assert!(hosts.zabbix_host(&device).await.is_some(), "the host is still there");
 
     maintenance.delete(&window.id).await.unwrap();

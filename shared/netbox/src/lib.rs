@@ -1,9 +1,14 @@
-//! NetBox webhooks (SPEC §7, §8): the `X-Hook-Signature` check, the NetBox 4.x payload, and which
-//! host job a delivery means. Pure: no I/O, so every rule is tested on the real captured deliveries.
+//! NetBox for the product: webhooks (the `X-Hook-Signature` check, the NetBox 4.x payload, and
+//! which host job a delivery means; pure, so every rule is tested on the real captured deliveries),
+//! the REST client, and the port jobs read NetBox through ([`NetboxSource`]).
 
 mod client;
+mod source;
 
 pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE};
+#[cfg(any(test, feature = "test-util"))]
+pub use source::NetboxInMemory;
+pub use source::NetboxSource;
 
 use hmac::{Hmac, Mac};
 use nzj_core::JobName;

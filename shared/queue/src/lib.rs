@@ -16,9 +16,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod consumer;
 mod sqlite;
 mod sqs;
 
+pub use consumer::{MessageHandler, run_fifo_groups, settle};
 pub use sqlite::SqliteQueue;
 pub use sqs::SqsQueue;
 

@@ -3,27 +3,33 @@
 use crate::scheduler::{ClaimedRun, RuntimeError, Scheduler};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::retry::FailureKind;
 use nzj_core::{Clock, JobLog, JobRecord, LogLevel};
 use std::sync::{Arc, Mutex};
 
 /// Why a job's work failed; becomes the record's `error`, prefixed with `transient:` when a
-/// later run may succeed (a peer was unreachable, timed out or answered 5xx).
+/// later run may succeed (a peer was unreachable, timed out or answered 5xx). What is done about
+/// it is `nzj_core::retry`'s to say.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", if *transient { "transient: " } else { "" })]
+#[error("{}{message}", if self.is_transient() { "transient: " } else { "" })]
 pub struct JobFailure {
     pub message: String,
-    pub transient: bool,
+    pub kind: FailureKind,
 }
 
 impl JobFailure {
     /// A failure that retrying will not fix (validation, a breaker, bad credentials).
     pub fn permanent(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into(), transient: false }
+        JobFailure { message: message.into(), kind: FailureKind::Permanent }
     }
 
     /// A failure that a later run may not meet (an outage, a timeout).
     pub fn transient(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into(), transient: true }
+        JobFailure { message: message.into(), kind: FailureKind::Transient }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == FailureKind::Transient
     }
 }
 

@@ -1,16 +1,13 @@
 //! The array-call policy: how a write of many objects is sent. Zabbix applies an array call
 //! atomically, so a refused array is split in halves until the refused entries are isolated and
-//! the rest go through; an outage is no entry's fault, so it is retried (twice, after 0.5 s and
-//! 2 s) and then fails the whole array, never split.
+//! the rest go through; an outage is no entry's fault, so it is retried (at the delays of
+//! `nzj_core::retry`) and then fails the whole array, never split.
 
 use crate::client::{ZabbixClient, ZabbixError};
 use crate::host::{items, text};
+use nzj_core::retry::CALL_RETRY_DELAYS;
 use serde_json::Value;
 use std::ops::Range;
-use std::time::Duration;
-
-/// The delays between tries of a call that failed transiently.
-const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
 
 /// Whether an array call's failure may be the fault of some of its entries: Zabbix refused it
 /// (validation), or PHP died on its size (an empty HTTP 500). An outage is no entry's fault.
@@ -33,7 +30,7 @@ impl ZabbixClient {
     /// database failing under concurrent writes) and the failure is not one to split on. A write
     /// that timed out but was done shows up on the next try as "already exists".
     pub async fn call_retrying(&self, method: &str, params: Value) -> Result<Value, ZabbixError> {
-        let mut delays = RETRY_DELAYS.into_iter();
+        let mut delays = CALL_RETRY_DELAYS.into_iter();
         loop {
             match self.call(method, params.clone()).await {
                 Err(e) if e.is_transient() && !splits(&e) => match delays.next() {

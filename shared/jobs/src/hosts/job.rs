@@ -86,13 +86,13 @@ impl HostJobs {
                     .map_err(|e| JobFailure::permanent(e.to_string()))?;
                 done.record_in(&mut config, wanted, now);
             }
-            Err(failure) if failure.transient && retry_allowed => {
+            Err(failure) if failure.is_transient() && retry_allowed => {
                 tracing::warn!(job_id = %record.id, %object, error = %failure, "host job will be retried");
                 return Ok((record, outcome.map(|done| done.action)));
             }
             Err(failure) => {
                 record.log = log;
-                let reason = if failure.transient {
+                let reason = if failure.is_transient() {
                     format!(
                         "{failure}; gave up after attempt {}, the message is kept in the dead-letter queue",
                         record.attempt

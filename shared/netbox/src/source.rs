@@ -1,0 +1,78 @@
+//! The NetBox port: what the jobs read from NetBox (one object's current state, pages of objects
+//! in id order), implemented by the REST client and, for tests and benchmarks, by an in-memory
+//! NetBox behind the `test-util` feature.
+
+use crate::client::{NetboxClient, NetboxError};
+use async_trait::async_trait;
+use nzj_core::netbox::{ObjectKind, ObjectRef};
+use serde_json::Value;
+
+/// Where jobs read NetBox.
+#[async_trait]
+pub trait NetboxSource: Send + Sync {
+    /// The current state of one device or VM; `None` if NetBox no longer has it.
+    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError>;
+
+    /// Up to `limit` objects of `kind` with ids above `after_id`, in id order, and how many there
+    /// are from `after_id` on (if NetBox says).
+    async fn page(&self, kind: ObjectKind, after_id: u64, limit: usize)
+    -> Result<(Vec<Value>, Option<u64>), NetboxError>;
+}
+
+#[async_trait]
+impl NetboxSource for NetboxClient {
+    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
+        NetboxClient::get_object(self, object).await
+    }
+
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        self.list_page(kind, after_id, limit).await
+    }
+}
+
+/// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
+/// benchmarks, where no NetBox runs.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Default)]
+pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>);
+
+#[cfg(any(test, feature = "test-util"))]
+impl NetboxInMemory {
+    /// Objects in their REST representation (`id` set).
+    pub fn new(kind: ObjectKind, objects: impl IntoIterator<Item = Value>) -> NetboxInMemory {
+        let objects = objects.into_iter().map(|o| (ObjectRef { kind, id: o["id"].as_u64().expect("an id") }, o));
+        NetboxInMemory(std::sync::Mutex::new(objects.collect()))
+    }
+
+    pub fn objects(&self) -> Vec<ObjectRef> {
+        self.0.lock().expect("objects").keys().copied().collect()
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+#[async_trait]
+impl NetboxSource for NetboxInMemory {
+    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
+        Ok(self.0.lock().expect("objects").get(&object).cloned())
+    }
+
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        let objects = self.0.lock().expect("objects");
+        let after: Vec<&Value> = objects
+            .range(ObjectRef { kind, id: after_id + 1 }..)
+            .take_while(|(o, _)| o.kind == kind)
+            .map(|(_, v)| v)
+            .collect();
+        Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
+    }
+}
