@@ -2,12 +2,12 @@
 //! process, on the embedded store (or DynamoDB with NZJ_STORE=dynamodb).
 
 use anyhow::{Context, bail};
-use nzj_api::AppState;
+use nzj_app::{App, Queues};
+use nzj_core::Secret;
 use nzj_core::config::{Config, StoreConfig};
-use nzj_core::{Clock, Secret, SystemClock};
-use nzj_jobs::{HostWorker, SyncStep, SyncWorker, WebhookIntake};
+use nzj_jobs::{HostWorker, SyncStep, SyncWorker};
 use nzj_queue::{JobQueue, SqliteQueue};
-use nzj_runtime::{Launcher, Scheduler, TriggerOutcome};
+use nzj_runtime::{Launcher, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,14 +50,21 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         }
     };
     let token = api_token(&config)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
-    // One Zabbix client per process: keep-alive, the version detected once, one login.
-    let zabbix = nzj_jobs::zabbix_client(&config)?;
-    let (registry, maintenance) =
-        nzj_jobs::system_jobs(store.clone(), zabbix.clone(), clock.clone(), config.max_deletions);
-    let timeout = config.job_timeout.to_std().unwrap_or(Duration::from_secs(3600));
-    let launcher = Launcher { scheduler, clock, registry, timeout };
+
+    // Host jobs: the embedded queue (SQS's semantics) and its worker, as the host-worker Lambda on
+    // AWS. Bulk work (SyncHostsNow) has a queue and a worker of its own: webhooks never wait
+    // behind it.
+    let lease = config.job_lease.to_std().context("NZJ_JOB_LEASE_SECONDS")?;
+    let host: Arc<dyn JobQueue> = Arc::new(
+        SqliteQueue::open(&config.data_dir.join("queue.sqlite3"), lease, config.host_job_attempts)
+            .context("cannot open the embedded host-job queue")?,
+    );
+    let bulk_lease = nzj_app::sync_lease(&config).to_std().context("NZJ_JOB_LEASE_SECONDS")?;
+    let bulk: Arc<dyn JobQueue<SyncStep>> = Arc::new(
+        SqliteQueue::open(&config.data_dir.join("bulk-queue.sqlite3"), bulk_lease, config.host_job_attempts)
+            .context("cannot open the embedded bulk queue")?,
+    );
+    let app = App::build(&config, store, Queues { host: Some(host), bulk: Some(bulk) })?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -65,61 +72,20 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
 
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
-    tokio::spawn(run_scheduler(launcher.clone(), store.clone(), tick_every));
-
-    // Host jobs: the embedded queue (SQS's semantics) and its worker, as the host-worker Lambda on AWS.
-    let lease = config.job_lease.to_std().unwrap_or(Duration::from_secs(120));
-    let queue: Arc<dyn JobQueue> = Arc::new(
-        SqliteQueue::open(&config.data_dir.join("queue.sqlite3"), lease, config.host_job_attempts)
-            .context("cannot open the embedded host-job queue")?,
-    );
-    // Bulk work (SyncHostsNow) has a queue and a worker of its own: webhooks never wait behind it.
-    let mut sync = None;
-    match zabbix {
-        Some(zabbix) => {
-            let worker =
-                nzj_jobs::host_worker(&config, store.clone(), zabbix.clone(), launcher.clock.clone(), queue.clone())
-                    .context("NZJ_NETBOX_URL")?;
+    tokio::spawn(run_scheduler(app.launcher.clone(), app.store.clone(), tick_every));
+    match app.host_worker() {
+        Some(worker) => {
             tokio::spawn(run_host_worker(worker));
-            let lease = nzj_jobs::sync_lease(&config).to_std().unwrap_or(Duration::from_secs(900));
-            let bulk: Arc<dyn JobQueue<SyncStep>> = Arc::new(
-                SqliteQueue::open(&config.data_dir.join("bulk-queue.sqlite3"), lease, config.host_job_attempts)
-                    .context("cannot open the embedded bulk queue")?,
-            );
-            if let Some(worker) =
-                nzj_jobs::sync_worker(&config, store.clone(), zabbix, launcher.clock.clone(), bulk.clone())
-                    .context("NZJ_NETBOX_URL")?
-            {
-                sync = Some(nzj_api::SyncLauncher { sync: worker.sync.clone(), queue: bulk });
-                tokio::spawn(run_sync_worker(worker));
-            }
         }
         None => tracing::warn!("Zabbix is not configured: host jobs stay queued until it is"),
     }
-
-    let webhook = config.webhook_secret.clone().map(|secret| {
-        Arc::new(WebhookIntake {
-            secret,
-            store: store.clone(),
-            queue: queue.clone(),
-            clock: launcher.clock.clone(),
-            retention: config.job_retention,
-        })
-    });
-    if webhook.is_none() {
+    if let Some(worker) = app.sync_worker() {
+        tokio::spawn(run_sync_worker(worker));
+    }
+    if config.webhook_secret.is_none() {
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
-    let host_queue = config.netbox.as_ref().map(|_| queue.clone());
-    let state = Arc::new(AppState {
-        store,
-        launcher,
-        maintenance,
-        webhook,
-        host_queue,
-        sync,
-        auth: nzj_api::ApiAuth::Bearer(token),
-        runs_in_request: false,
-    });
+    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Bearer(token), false));
     nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

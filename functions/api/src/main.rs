@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nzj_aws::run_api_function().await
+    nzj_lambda::run_api_function().await
 }

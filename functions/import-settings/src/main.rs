@@ -4,5 +4,5 @@ use nzj_core::SystemJob;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nzj_aws::run_scheduled_function(SystemJob::ImportZabbixSettings).await
+    nzj_lambda::run_scheduled_function(SystemJob::ImportZabbixSettings).await
 }

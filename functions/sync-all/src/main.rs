@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nzj_aws::run_sync_all_function().await
+    nzj_lambda::run_sync_all_function().await
 }

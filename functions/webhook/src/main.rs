@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nzj_aws::run_webhook_function().await
+    nzj_lambda::run_webhook_function().await
 }

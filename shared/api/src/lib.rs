@@ -33,7 +33,7 @@ pub const DEFAULT_PAGE: usize = 50;
 
 /// What `POST /api/jobs {"name": "SyncHostsNow"}` starts: the sync, on its own (bulk) queue.
 #[derive(Clone)]
-pub struct SyncLauncher {
+pub struct SyncHostsNowLauncher {
     pub sync: Arc<nzj_jobs::SyncHostsNow>,
     pub queue: Arc<dyn nzj_queue::JobQueue<nzj_jobs::SyncStep>>,
 }
@@ -62,7 +62,7 @@ pub struct AppState {
     pub maintenance: Option<Arc<MaintenanceService>>,
     /// SyncHostsNow and the bulk queue its steps go on; `None` unless Zabbix and NetBox are both
     /// configured.
-    pub sync: Option<SyncLauncher>,
+    pub sync: Option<SyncHostsNowLauncher>,
     pub auth: ApiAuth,
     /// Run a manual system-job run within its request and answer with the finished job, instead
     /// of in the background: on Lambda, nothing runs after the answer.

@@ -1,23 +1,23 @@
 //! Black-box tests of the jobs API: each test starts the router on its own random port with its
-//! own embedded store, and talks HTTP to it.
+//! own embedded store (the app as `nzj serve` builds it, see `support`), and talks HTTP to it.
 
 use chrono::Duration;
-use nzj_api::{AppState, router};
 use nzj_core::job::JobOrigin;
-use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, SystemJob, Trigger};
-use nzj_runtime::{JobContext, JobFailure, Launcher, Registry, Scheduler, SystemJobHandler};
-use nzj_store::{JobStore, SqliteStore, Write};
+use nzj_core::{JobName, JobRecord, SystemJob, Trigger};
+use nzj_runtime::{JobContext, JobFailure, Registry, SystemJobHandler};
+use nzj_store::{JobStore, Write};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const TOKEN: &str = "test-token-0123456789abcdef";
+mod support;
+use support::TOKEN;
 
 struct TestApi {
     base: String,
     store: Arc<dyn JobStore>,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _app: support::TestApp,
 }
 
 impl TestApi {
@@ -29,61 +29,23 @@ impl TestApi {
         TestApi::spawn_full(registry, false).await
     }
 
-    /// With `host_queue`, host syncs go to an embedded queue and SyncHostsNow to an embedded bulk
-    /// queue (as with Zabbix and NetBox configured; nothing here runs the queued work).
+    /// With `host_queue`, Zabbix and NetBox are configured (at addresses nothing answers), so host
+    /// syncs go to the embedded queue and SyncHostsNow to the embedded bulk queue; nothing here
+    /// runs the queued work.
     async fn spawn_full(registry: Registry, host_queue: bool) -> TestApi {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let scheduler =
-            Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
-        let launcher =
-            Launcher { scheduler, clock: clock.clone(), registry, timeout: std::time::Duration::from_secs(60) };
-        let state = Arc::new(AppState {
-            store: store.clone(),
-            launcher,
-            maintenance: None,
-            sync: host_queue.then(|| {
-                let queue = nzj_queue::SqliteQueue::open(
-                    &dir.path().join("bulk.sqlite3"),
-                    std::time::Duration::from_secs(60),
-                    5,
-                );
-                let zabbix = nzj_zabbix::ZabbixClient::new(nzj_zabbix::ZabbixClientConfig {
-                    url: "http://127.0.0.1:9/api_jsonrpc.php".into(),
-                    auth: nzj_zabbix::ZabbixAuth::Token(Secret::new("unused")),
-                    connect_timeout: std::time::Duration::from_secs(1),
-                    request_timeout: std::time::Duration::from_secs(1),
-                });
-                let netbox = nzj_netbox::NetboxClient::new(nzj_netbox::NetboxClientConfig {
-                    url: "http://127.0.0.1:9".into(),
-                    token: Secret::new("unused"),
-                    connect_timeout: std::time::Duration::from_secs(1),
-                    request_timeout: std::time::Duration::from_secs(1),
-                });
-                let sync = nzj_jobs::SyncHostsNow {
-                    hosts: nzj_jobs::HostSync { zabbix: Arc::new(zabbix.unwrap()), store: store.clone() },
-                    netbox: Arc::new(netbox.unwrap()),
-                    clock,
-                    lease: Duration::minutes(15),
-                    retention: Duration::days(30),
-                    page_size: 1000,
-                };
-                nzj_api::SyncLauncher { sync: Arc::new(sync), queue: Arc::new(queue.unwrap()) }
-            }),
-            webhook: None,
-            host_queue: host_queue.then(|| {
-                let queue =
-                    nzj_queue::SqliteQueue::open(&dir.path().join("q.sqlite3"), std::time::Duration::from_secs(60), 5);
-                Arc::new(queue.unwrap()) as Arc<dyn nzj_queue::JobQueue>
-            }),
-            auth: nzj_api::ApiAuth::Bearer(Secret::new(TOKEN)),
-            runs_in_request: false,
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-        TestApi { base, store, client: reqwest::Client::new(), _dir: dir }
+        let peers = [
+            ("NZJ_ZABBIX_URL", "http://127.0.0.1:9/api_jsonrpc.php"),
+            ("NZJ_ZABBIX_TOKEN", "unused"),
+            ("NZJ_ZABBIX_CONNECT_TIMEOUT_SECONDS", "1"),
+            ("NZJ_ZABBIX_TIMEOUT_SECONDS", "1"),
+            ("NZJ_NETBOX_URL", "http://127.0.0.1:9"),
+            ("NZJ_NETBOX_TOKEN", "0123456789abcdef0123456789abcdef01234567"),
+            ("NZJ_NETBOX_CONNECT_TIMEOUT_SECONDS", "1"),
+            ("NZJ_NETBOX_TIMEOUT_SECONDS", "1"),
+        ];
+        let env: &[(&str, &str)] = if host_queue { &peers } else { &[] };
+        let app = support::spawn_app(env, Some(registry)).await;
+        TestApi { base: app.base.clone(), store: app.store.clone(), client: reqwest::Client::new(), _app: app }
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {

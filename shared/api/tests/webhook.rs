@@ -1,61 +1,29 @@
 //! `POST /webhook/netbox` on `nzj serve`'s router, with the real NetBox 4.7 deliveries and their
 //! captured signatures (secret `s3cret`): every row of SPEC §8 that concerns webhooks.
 
-use chrono::Duration;
-use nzj_api::{AppState, router};
-use nzj_core::{Clock, JobStatus, Secret, SystemClock};
-use nzj_jobs::WebhookIntake;
-use nzj_queue::{JobQueue, SqliteQueue};
-use nzj_runtime::{Launcher, Registry, Scheduler};
-use nzj_store::{JobQuery, JobStore, SqliteStore};
+use nzj_core::JobStatus;
+use nzj_queue::JobQueue;
+use nzj_runtime::Registry;
+use nzj_store::{JobQuery, JobStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
+
+mod support;
 
 struct Hook {
     url: String,
     store: Arc<dyn JobStore>,
     queue: Arc<dyn JobQueue>,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _app: support::TestApp,
 }
 
 async fn spawn(secret: Option<&str>) -> Hook {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
-    let queue: Arc<dyn JobQueue> =
-        Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), std::time::Duration::from_secs(60), 5).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(30)));
-    let launcher = Launcher {
-        scheduler,
-        clock: clock.clone(),
-        registry: Registry::default(),
-        timeout: std::time::Duration::from_secs(60),
-    };
-    let webhook = secret.map(|s| {
-        Arc::new(WebhookIntake {
-            secret: Secret::new(s),
-            store: store.clone(),
-            queue: queue.clone(),
-            clock,
-            retention: Duration::days(30),
-        })
-    });
-    let state = Arc::new(AppState {
-        store: store.clone(),
-        launcher,
-        maintenance: None,
-        sync: None,
-        webhook,
-        host_queue: None,
-        auth: nzj_api::ApiAuth::Bearer(Secret::new("t".repeat(32))),
-        runs_in_request: false,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook/netbox", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    Hook { url, store, queue, client: reqwest::Client::new(), _dir: dir }
+    let env: Vec<(&str, &str)> = secret.map(|s| ("NZJ_WEBHOOK_SECRET", s)).into_iter().collect();
+    let app = support::spawn_app(&env, Some(Registry::default())).await;
+    let url = format!("{}/webhook/netbox", app.base);
+    Hook { url, store: app.store.clone(), queue: app.host_queue.clone(), client: reqwest::Client::new(), _app: app }
 }
 
 fn fixture(name: &str) -> (Vec<u8>, String) {

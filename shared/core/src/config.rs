@@ -46,6 +46,16 @@ pub struct ZabbixConfig {
 pub struct NetboxConfig {
     pub url: url::Url,
     pub token: Secret,
+    pub connect_timeout: Duration,
+    /// Per-request timeout: a request that takes longer is a transient failure.
+    pub request_timeout: Duration,
+}
+
+/// An SQS queue and its dead-letter queue (AWS deployments; `nzj serve` has embedded queues).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls {
+    pub url: String,
+    pub dlq: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +64,12 @@ pub struct Config {
     pub api_token: Option<Secret>,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
+    /// The DynamoDB table (`NZJ_DYNAMODB_TABLE`), for `NZJ_STORE=dynamodb` and the Lambda functions.
+    pub dynamodb_table: String,
+    /// The host-job queue on AWS (`NZJ_HOST_QUEUE_URL`, `NZJ_HOST_DLQ_URL`).
+    pub host_queue: Option<QueueUrls>,
+    /// The bulk queue of SyncHostsNow's steps on AWS (`NZJ_BULK_QUEUE_URL`, `NZJ_BULK_DLQ_URL`).
+    pub bulk_queue: Option<QueueUrls>,
     pub zabbix: Option<ZabbixConfig>,
     pub netbox: Option<NetboxConfig>,
     pub webhook_secret: Option<Secret>,
@@ -75,6 +91,7 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".nzj";
+pub const DEFAULT_DYNAMODB_TABLE: &str = "nzj-jobs";
 
 /// Where values come from: the environment over an optional file.
 struct Source {
@@ -151,11 +168,10 @@ impl Config {
             return Err(problem("NZJ_API_TOKEN", "must be at least 16 characters"));
         }
 
+        let dynamodb_table = src.get("NZJ_DYNAMODB_TABLE").unwrap_or(DEFAULT_DYNAMODB_TABLE).trim().to_string();
         let store = match src.get("NZJ_STORE").map(str::trim) {
             None | Some("embedded") => StoreConfig::Embedded,
-            Some("dynamodb") => {
-                StoreConfig::DynamoDb { table: src.get("NZJ_DYNAMODB_TABLE").unwrap_or("nzj-jobs").trim().to_string() }
-            }
+            Some("dynamodb") => StoreConfig::DynamoDb { table: dynamodb_table.clone() },
             Some(other) => {
                 return Err(problem("NZJ_STORE", format!("{other:?} is not one of: embedded, dynamodb")));
             }
@@ -178,7 +194,12 @@ impl Config {
                         "must be a 40-character v1 token or a v2 token nbt_<key>.<token>",
                     ));
                 }
-                Some(NetboxConfig { url, token })
+                Some(NetboxConfig {
+                    url,
+                    token,
+                    connect_timeout: src.seconds("NZJ_NETBOX_CONNECT_TIMEOUT_SECONDS", 5, 1..=300)?,
+                    request_timeout: src.seconds("NZJ_NETBOX_TIMEOUT_SECONDS", 30, 1..=3600)?,
+                })
             }
         };
 
@@ -187,6 +208,9 @@ impl Config {
             api_token,
             data_dir: PathBuf::from(src.get("NZJ_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),
             store,
+            dynamodb_table,
+            host_queue: queue_urls(src, "NZJ_HOST_QUEUE_URL", "NZJ_HOST_DLQ_URL")?,
+            bulk_queue: queue_urls(src, "NZJ_BULK_QUEUE_URL", "NZJ_BULK_DLQ_URL")?,
             zabbix,
             netbox,
             webhook_secret: src.secret("NZJ_WEBHOOK_SECRET"),
@@ -198,6 +222,16 @@ impl Config {
             host_job_attempts: src.whole_number("NZJ_HOST_JOB_ATTEMPTS", 5, 1..=100)? as u32,
             host_job_backoff: src.seconds("NZJ_HOST_JOB_BACKOFF_SECONDS", 10, 0..=600)?,
         })
+    }
+}
+
+/// A queue URL and its dead-letter queue's: both or neither.
+fn queue_urls(src: &Source, url: &str, dlq: &str) -> Result<Option<QueueUrls>, ConfigError> {
+    match (src.url(url)?, src.url(dlq)?) {
+        (None, None) => Ok(None),
+        (Some(u), Some(d)) => Ok(Some(QueueUrls { url: u.to_string(), dlq: d.to_string() })),
+        (Some(_), None) => Err(problem(dlq, format!("is required with {url}"))),
+        (None, Some(_)) => Err(problem(url, format!("is required with {dlq}"))),
     }
 }
 
@@ -311,6 +345,21 @@ mod tests {
         assert_eq!(e.name, "NZJ_ZABBIX_TOKEN");
         assert_eq!(err(&[("NZJ_NETBOX_URL", "https://netbox")]).name, "NZJ_NETBOX_TOKEN");
         assert_eq!(err(&[("NZJ_ZABBIX_TOKEN", "abc")]).name, "NZJ_ZABBIX_URL");
+    }
+
+    #[test]
+    fn the_table_and_the_queues_are_read_once_here() {
+        let c = Config::from_sources(env(&[("NZJ_DYNAMODB_TABLE", "jobs-prod")]), None).unwrap();
+        assert_eq!((c.dynamodb_table.as_str(), &c.store), ("jobs-prod", &StoreConfig::Embedded));
+        let c = Config::from_sources(env(&[("NZJ_STORE", "dynamodb")]), None).unwrap();
+        assert_eq!(c.store, StoreConfig::DynamoDb { table: DEFAULT_DYNAMODB_TABLE.into() });
+        let q = "https://sqs.eu-west-1.amazonaws.com/123456789012/nzj-hosts.fifo";
+        let d = "https://sqs.eu-west-1.amazonaws.com/123456789012/nzj-hosts-dlq.fifo";
+        let c = Config::from_sources(env(&[("NZJ_HOST_QUEUE_URL", q), ("NZJ_HOST_DLQ_URL", d)]), None).unwrap();
+        assert_eq!(c.host_queue, Some(QueueUrls { url: q.into(), dlq: d.into() }));
+        assert!(c.bulk_queue.is_none());
+        assert_eq!(err(&[("NZJ_BULK_QUEUE_URL", q)]).name, "NZJ_BULK_DLQ_URL");
+        assert_eq!(err(&[("NZJ_HOST_DLQ_URL", d)]).name, "NZJ_HOST_QUEUE_URL");
     }
 
     #[test]

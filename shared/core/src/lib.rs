@@ -38,7 +38,6 @@ mod names {
 }
 
 pub mod clock;
-pub mod retry;
 pub mod config;
 pub mod desired;
 pub mod host_config;
@@ -46,6 +45,7 @@ pub mod interval;
 pub mod job;
 pub mod maintenance;
 pub mod netbox;
+pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

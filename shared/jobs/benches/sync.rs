@@ -18,7 +18,7 @@ use nzj_core::netbox::{NetboxObject, ObjectKind};
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, Trigger};
-use nzj_jobs::{HostSync, ImportZabbixSettings, SyncHostsNow};
+use nzj_jobs::{HostConverger, ImportZabbixSettings, SyncHostsNow};
 use nzj_netbox::NetboxInMemory;
 use nzj_runtime::{JobContext, SystemJobHandler};
 use nzj_store::{JobStore, SqliteStore, Write};
@@ -130,7 +130,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: store.clone(), max_deletions: 1_000_000 };
+    let import = ImportZabbixSettings::new(zabbix.clone(), store.clone(), 1_000_000);
     let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
     let record = JobRecord::new_running(
         JobName::ImportZabbixSettings,
@@ -159,14 +159,14 @@ async fn main() {
             d
         })
         .collect();
-    let sync = SyncHostsNow {
-        hosts: HostSync { zabbix: zabbix.clone(), store: store.clone() },
-        netbox: Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone())),
-        clock: clock.clone(),
-        lease: chrono::Duration::minutes(15),
-        retention: chrono::Duration::days(1),
-        page_size: nzj_netbox::PAGE_SIZE,
-    };
+    let sync = SyncHostsNow::new(
+        HostConverger::new(zabbix.clone(), store.clone()),
+        Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone())),
+        clock.clone(),
+        chrono::Duration::minutes(15),
+        chrono::Duration::days(1),
+    )
+    .with_page_size(nzj_netbox::PAGE_SIZE);
     let bench = Bench { zabbix: zabbix.clone(), store: store.clone(), sync, settings: settings.clone() };
     let version = zabbix.version().await.unwrap();
     println!(
@@ -216,7 +216,7 @@ async fn main() {
         })
         .collect();
     let hosts: Vec<&DesiredHost> = desired.iter().collect();
-    let (outcomes, d) = bench.measure(bench.sync.hosts.create_many(&bench.settings, &hosts, n)).await;
+    let (outcomes, d) = bench.measure(bench.sync.converger().create_many(&bench.settings, &hosts, n)).await;
     let floor_ok = outcomes.iter().all(|o| o.is_ok());
     if floor_ok {
         line("(d) floor: one host.create of N hosts", &d, n);
@@ -229,7 +229,7 @@ async fn main() {
     let (_, e) = bench
         .measure(async {
             for host in &hosts {
-                let outcome = bench.sync.hosts.create_many(&bench.settings, &[*host], 1).await;
+                let outcome = bench.sync.converger().create_many(&bench.settings, &[*host], 1).await;
                 outcome.into_iter().for_each(|o| assert!(o.is_ok(), "{:?}", o.err()));
             }
         })

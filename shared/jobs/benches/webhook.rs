@@ -53,13 +53,13 @@ async fn main() {
         baseline.push(count as f64 / start.elapsed().as_secs_f64());
 
         let dir = tempfile::tempdir().unwrap();
-        let intake = WebhookIntake {
-            secret: Secret::new("s3cret"),
-            store: Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap()),
-            queue: Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), Duration::from_secs(60), 5).unwrap()),
-            clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-            retention: chrono::Duration::days(30),
-        };
+        let intake = WebhookIntake::new(
+            Secret::new("s3cret"),
+            Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap()),
+            Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), Duration::from_secs(60), 5).unwrap()),
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+            chrono::Duration::days(30),
+        );
         let start = Instant::now();
         for (body, sig) in &input {
             let answer = intake.receive(Some(sig), body).await;

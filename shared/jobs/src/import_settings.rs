@@ -15,10 +15,16 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub struct ImportZabbixSettings {
-    pub zabbix: Arc<ZabbixClient>,
-    pub store: Arc<dyn JobStore>,
+    zabbix: Arc<ZabbixClient>,
+    store: Arc<dyn JobStore>,
     /// The breaker: an import that would drop more cached objects than this changes nothing.
-    pub max_deletions: usize,
+    max_deletions: usize,
+}
+
+impl ImportZabbixSettings {
+    pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>, max_deletions: usize) -> ImportZabbixSettings {
+        ImportZabbixSettings { zabbix, store, max_deletions }
+    }
 }
 
 #[async_trait]

@@ -30,9 +30,9 @@ pub enum MaintenanceError {
 }
 
 pub struct MaintenanceService {
-    pub zabbix: Arc<ZabbixClient>,
-    pub store: Arc<dyn JobStore>,
-    pub clock: Arc<dyn Clock>,
+    zabbix: Arc<ZabbixClient>,
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Names asked for that Zabbix did not return.
@@ -49,6 +49,14 @@ fn found(found: Vec<(String, String)>, names: &[String], what: &str) -> (Vec<Str
 }
 
 impl MaintenanceService {
+    pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>, clock: Arc<dyn Clock>) -> MaintenanceService {
+        MaintenanceService { zabbix, store, clock }
+    }
+
+    pub fn zabbix(&self) -> &Arc<ZabbixClient> {
+        &self.zabbix
+    }
+
     /// Host ids and host group ids for the targets: one call per kind of target used.
     async fn resolve(&self, targets: &MaintenanceTargets) -> Result<(Vec<String>, Vec<String>), MaintenanceError> {
         let mut host_ids = BTreeSet::new();
@@ -164,7 +172,13 @@ impl MaintenanceService {
 
 /// MaintenanceCleanup: deletes windows whose end has passed, from Zabbix and from the store.
 pub struct MaintenanceCleanup {
-    pub service: Arc<MaintenanceService>,
+    service: Arc<MaintenanceService>,
+}
+
+impl MaintenanceCleanup {
+    pub fn new(service: Arc<MaintenanceService>) -> MaintenanceCleanup {
+        MaintenanceCleanup { service }
+    }
 }
 
 #[async_trait]

@@ -19,9 +19,21 @@ use std::sync::Arc;
 pub const PAGE_SIZE: usize = 100;
 
 pub struct HostConfigSyncRefresh {
-    pub zabbix: Arc<ZabbixClient>,
-    pub store: Arc<dyn JobStore>,
-    pub page_size: usize,
+    zabbix: Arc<ZabbixClient>,
+    store: Arc<dyn JobStore>,
+    page_size: usize,
+}
+
+impl HostConfigSyncRefresh {
+    pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>) -> HostConfigSyncRefresh {
+        HostConfigSyncRefresh { zabbix, store, page_size: PAGE_SIZE }
+    }
+
+    /// With smaller pages (tests).
+    pub fn with_page_size(mut self, page_size: usize) -> HostConfigSyncRefresh {
+        self.page_size = page_size.max(1);
+        self
+    }
 }
 
 #[async_trait]

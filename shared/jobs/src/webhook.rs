@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub struct WebhookIntake {
-    pub secret: Secret,
-    pub store: Arc<dyn JobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub clock: Arc<dyn Clock>,
-    pub retention: chrono::Duration,
+    secret: Secret,
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+    retention: chrono::Duration,
 }
 
 /// An HTTP answer: status and JSON body.
@@ -35,6 +35,16 @@ fn error(status: u16, message: impl Into<String>) -> Answer {
 }
 
 impl WebhookIntake {
+    pub fn new(
+        secret: Secret,
+        store: Arc<dyn JobStore>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+        retention: chrono::Duration,
+    ) -> WebhookIntake {
+        WebhookIntake { secret, store, queue, clock, retention }
+    }
+
     /// Handles one delivery: `signature` is the `X-Hook-Signature` header, `body` the raw body.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
         let answer = self.answer(signature, body).await;

@@ -11,10 +11,10 @@ use crate::store_failure;
 use nzj_core::desired::{CacheView, Desired, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::NetboxObject;
+use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobRecord, JobStatus, Trigger};
-use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
 use nzj_netbox::NetboxSource;
 use nzj_queue::{Delivery, JobQueue, Message, MessageHandler, QueueError, QueuedJob, run_fifo_groups, settle};
 use nzj_runtime::JobFailure;
@@ -60,7 +60,7 @@ impl HostWorker {
     /// The job's record, taken for this worker: `Ok(None)` if it is settled already (a duplicate
     /// delivery) or another worker holds it with a live lease.
     async fn claim(&self, job: &QueuedJob) -> Result<Option<JobRecord>, JobFailure> {
-        let store = &self.jobs.sync.store;
+        let store = &self.jobs.converger.store;
         for _ in 0..16 {
             let now = self.jobs.clock.now();
             let mut writes = Vec::new();
@@ -142,7 +142,7 @@ impl HostWorker {
             Ok(object) => object,
             Err(e) => return Ok(Err(nzj_core::desired::MappingError(format!("the NetBox object is malformed: {e}")))),
         };
-        let store = &self.jobs.sync.store;
+        let store = &self.jobs.converger.store;
         let mut snapshots = Vec::new();
         for kind in CacheKind::ALL {
             snapshots.push(store.get_cache(*kind).await.map_err(store_failure)?);
@@ -177,7 +177,7 @@ impl HostWorker {
         let job = &delivery.job;
         let Some(record) = self.claim(job).await? else { return Ok(Ok(())) };
         let may_retry = self.retry.has_attempts_left(delivery.receive_count);
-        let settings = self.jobs.sync.store.get_settings().await.map_err(store_failure)?;
+        let settings = self.jobs.converger.store.get_settings().await.map_err(store_failure)?;
         // The job is ours now: whatever fails from here on settles its record.
         let (mut record, outcome) = match self.desired(job, &settings).await {
             Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, may_retry).await?,
@@ -197,7 +197,7 @@ impl HostWorker {
                 record
                     .retry_later(now, &failure.to_string(), chrono::Duration::from_std(delay).unwrap_or_default())
                     .ok();
-                self.jobs.sync.store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
+                self.jobs.converger.store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
                 Ok(Err(FailureKind::Transient))
             }
             Err(failure) => Ok(Err(failure.kind)),

@@ -8,7 +8,7 @@ use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
 use nzj_core::settings::{DeletePolicy, Settings};
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobStatus, SystemJob, Trigger};
-use nzj_jobs::{HostAction, HostJobs, HostSync, ImportZabbixSettings};
+use nzj_jobs::{HostAction, HostConverger, HostJobs, ImportZabbixSettings};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use support::{Env, Peer, first_id, setup_call, unique};
@@ -53,23 +53,19 @@ impl Hosts {
     async fn new(peer: &Peer) -> Hosts {
         let env = Env::new();
         let zabbix = peer.client();
-        let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: env.store.clone(), max_deletions: 100_000 };
+        let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
         assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
-        let jobs = HostJobs {
-            sync: HostSync { zabbix, store: env.store.clone() },
-            clock: env.clock.clone(),
-            lease: chrono::Duration::seconds(60),
-            retention: chrono::Duration::days(1),
-        };
+        let jobs = HostJobs::new(
+            HostConverger::new(zabbix, env.store.clone()),
+            env.clock.clone(),
+            chrono::Duration::seconds(60),
+            chrono::Duration::days(1),
+        );
         Hosts { env, jobs, settings: Settings::default() }
     }
 
     async fn reimport(&self) {
-        let import = ImportZabbixSettings {
-            zabbix: self.jobs.sync.zabbix.clone(),
-            store: self.env.store.clone(),
-            max_deletions: 100_000,
-        };
+        let import = ImportZabbixSettings::new(self.jobs.converger().zabbix().clone(), self.env.store.clone(), 100_000);
         assert_eq!(self.env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
     }
 
@@ -115,7 +111,7 @@ impl Hosts {
 
     /// The Zabbix host of `device` by its managed tag.
     async fn zabbix_host(&self, device: &Device) -> Option<Value> {
-        let zbx = &self.jobs.sync.zabbix;
+        let zbx = &self.jobs.converger().zabbix();
         let (select, key) = zbx.version().await.unwrap().select_host_groups();
         let found = zbx
             .call(
@@ -173,7 +169,7 @@ async fn create_update_and_both_delete_policies_each_end_in_sync(peer: Peer) {
     assert!(hosts.zabbix_host(&device).await.unwrap()["parentTemplates"].as_array().unwrap().is_empty());
 
     // Monitored by a proxy (7.0: monitored_by + proxyid; 6.0: proxy_hostid).
-    let zbx = hosts.jobs.sync.zabbix.clone();
+    let zbx = hosts.jobs.converger().zabbix().clone();
     let seven = peer.major_minor == "7.0";
     let proxy = unique("nzj-px");
     let params = if seven { json!({"name": proxy, "operating_mode": 0}) } else { json!({"host": proxy, "status": 5}) };
@@ -226,8 +222,8 @@ async fn the_same_job_three_times_and_update_before_create_converge_to_one_host(
     assert_eq!(actions, [HostAction::Created, HostAction::Unchanged, HostAction::Unchanged]);
     let by_name = hosts
         .jobs
-        .sync
-        .zabbix
+        .converger()
+        .zabbix()
         .call("host.get", json!({"output": ["hostid"], "filter": {"host": [device.name()]}}))
         .await
         .unwrap();
@@ -241,7 +237,7 @@ async fn the_same_job_three_times_and_update_before_create_converge_to_one_host(
     // A host with the same name but no managed tag is not taken over while adoption is off.
     let mut adopted = Settings { adoption: false, ..Settings::default() };
     let stranger = Device::new();
-    let zbx = hosts.jobs.sync.zabbix.clone();
+    let zbx = hosts.jobs.converger().zabbix().clone();
     let group_id =
         first_id(&setup_call(&zbx, "hostgroup.create", json!({"name": unique("nzj-brownfield")})).await, "groupids");
     setup_call(&zbx, "host.create", json!({"host": stranger.name(), "groups": [{"groupid": group_id}]})).await;
@@ -285,9 +281,9 @@ async fn an_update_of_a_changed_host_is_one_read_and_one_write(peer: Peer) {
     let mut device = Device::new();
     assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
     device.data["primary_ip4"]["address"] = json!("192.0.2.99/24");
-    let before = hosts.jobs.sync.zabbix.calls().snapshot();
+    let before = hosts.jobs.converger().zabbix().calls().snapshot();
     assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
-    let after = hosts.jobs.sync.zabbix.calls().snapshot();
+    let after = hosts.jobs.converger().zabbix().calls().snapshot();
     let used: BTreeMap<String, u64> = after
         .into_iter()
         .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
@@ -295,7 +291,7 @@ async fn an_update_of_a_changed_host_is_one_read_and_one_write(peer: Peer) {
         .collect();
     assert_eq!(used, pinned("UpdateHost of a changed host", peer.major_minor));
     let host = hosts.zabbix_host(&device).await.unwrap();
-    setup_call(&hosts.jobs.sync.zabbix, "host.delete", json!([host["hostid"]])).await;
+    setup_call(hosts.jobs.converger().zabbix(), "host.delete", json!([host["hostid"]])).await;
 }
 
 async fn a_host_in_an_active_maintenance_window_is_not_deleted(peer: Peer) {
@@ -303,11 +299,11 @@ async fn a_host_in_an_active_maintenance_window_is_not_deleted(peer: Peer) {
     let hosts = Hosts::new(&peer).await;
     let device = Device::new();
     assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
-    let maintenance = nzj_jobs::MaintenanceService {
-        zabbix: hosts.jobs.sync.zabbix.clone(),
-        store: hosts.env.store.clone(),
-        clock: hosts.env.clock.clone(),
-    };
+    let maintenance = nzj_jobs::MaintenanceService::new(
+        hosts.jobs.converger().zabbix().clone(),
+        hosts.env.store.clone(),
+        hosts.env.clock.clone(),
+    );
     let now = chrono::Utc::now();
     let window = maintenance
         .create(MaintenanceRequest {
@@ -343,7 +339,7 @@ async fn refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_
         assert_eq!(hosts.run(JobName::CreateHost, device, Some(&device.data)).await, HostAction::Created);
     }
     // Someone disables one host by hand in Zabbix.
-    let zbx = hosts.jobs.sync.zabbix.clone();
+    let zbx = hosts.jobs.converger().zabbix().clone();
     let edited = hosts.zabbix_host(&devices[2]).await.unwrap();
     setup_call(&zbx, "host.update", json!({"hostid": edited["hostid"], "status": 1})).await;
 
@@ -353,7 +349,7 @@ async fn refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_
     hosts.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let client = peer.client();
-    let refresh = HostConfigSyncRefresh { zabbix: client.clone(), store: hosts.env.store.clone(), page_size: 2 };
+    let refresh = HostConfigSyncRefresh::new(client.clone(), hosts.env.store.clone()).with_page_size(2);
     let job = hosts.env.run(SystemJob::HostConfigSyncRefresh, &refresh).await;
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     let result = job.result.unwrap();
@@ -376,11 +372,8 @@ async fn refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_
     // Zabbix unreachable: every config counts as failed and none is marked out of sync.
     let proxy = support::CutProxy::start(&peer.url).await;
     proxy.allow(1); // apiinfo.version gets through, host.get does not
-    let refresh = HostConfigSyncRefresh {
-        zabbix: support::client_at(&proxy.url, &peer.token),
-        store: hosts.env.store.clone(),
-        page_size: 2,
-    };
+    let refresh = HostConfigSyncRefresh::new(support::client_at(&proxy.url, &peer.token), hosts.env.store.clone())
+        .with_page_size(2);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let job = hosts.env.run(SystemJob::HostConfigSyncRefresh, &refresh).await;
     let result = job.result.unwrap();

@@ -18,7 +18,7 @@ for_each_zabbix!(
 );
 
 fn import(zabbix: std::sync::Arc<nzj_zabbix::ZabbixClient>, env: &Env, max_deletions: usize) -> ImportZabbixSettings {
-    ImportZabbixSettings { zabbix, store: env.store.clone(), max_deletions }
+    ImportZabbixSettings::new(zabbix, env.store.clone(), max_deletions)
 }
 
 fn find<'a>(snapshot: &'a CacheSnapshot, name: &str) -> Option<&'a CachedObject> {

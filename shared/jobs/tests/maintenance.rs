@@ -18,7 +18,7 @@ for_each_zabbix!(
 
 fn service(peer: &Peer, env: &Env) -> MaintenanceService {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    MaintenanceService { zabbix: peer.client(), store: env.store.clone(), clock }
+    MaintenanceService::new(peer.client(), env.store.clone(), clock)
 }
 
 fn window(name: &str, from_minutes: i64, to_minutes: i64, targets: MaintenanceTargets) -> MaintenanceRequest {
@@ -115,10 +115,10 @@ async fn a_maintenance_window_round_trips_through_zabbix_with_the_versions_field
 async fn a_window_without_targets_or_with_unknown_targets_is_refused_before_zabbix_changes(peer: Peer) {
     let env = Env::new();
     let svc = service(&peer, &env);
-    let before = svc.zabbix.calls().total();
+    let before = svc.zabbix().calls().total();
     let err = svc.create(window("no targets", 0, 60, MaintenanceTargets::default())).await.unwrap_err();
     assert!(matches!(err, MaintenanceError::Invalid(ref m) if m.contains("at least one")), "{err}");
-    assert_eq!(svc.zabbix.calls().total(), before, "refused without asking Zabbix");
+    assert_eq!(svc.zabbix().calls().total(), before, "refused without asking Zabbix");
 
     let ghost = unique("nzj-ghost");
     let targets =
@@ -141,9 +141,9 @@ async fn cleanup_deletes_expired_windows_and_reports_those_already_gone_from_zab
     let gone = svc.create(window(&unique("nzj-gone"), -120, -60, targets())).await.unwrap();
     let active = svc.create(window(&unique("nzj-active"), -10, 60, targets())).await.unwrap();
     // Someone deletes one expired window in Zabbix by hand.
-    svc.zabbix.call("maintenance.delete", json!([gone.zabbix_id.clone().unwrap()])).await.unwrap();
+    svc.zabbix().call("maintenance.delete", json!([gone.zabbix_id.clone().unwrap()])).await.unwrap();
 
-    let job = env.run(SystemJob::MaintenanceCleanup, &MaintenanceCleanup { service: svc.clone() }).await;
+    let job = env.run(SystemJob::MaintenanceCleanup, &MaintenanceCleanup::new(svc.clone())).await;
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     let result = job.result.unwrap();
     assert_eq!(

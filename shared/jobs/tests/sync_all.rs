@@ -12,7 +12,7 @@ use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::settings::{DeletePolicy, Settings};
 use nzj_core::{JobRecord, JobStatus, ManualClock, SystemJob, Trigger};
-use nzj_jobs::{HostSync, ImportZabbixSettings, StartError, SyncHostsNow};
+use nzj_jobs::{HostConverger, ImportZabbixSettings, StartError, SyncHostsNow};
 use nzj_netbox::NetboxInMemory;
 use nzj_store::Write;
 use serde_json::{Value, json};
@@ -64,35 +64,35 @@ impl Sync {
     async fn new(peer: &Peer, count: usize, page_size: usize, settings: Settings) -> Sync {
         let env = Env::new();
         let zabbix = peer.client();
-        let import = ImportZabbixSettings { zabbix: zabbix.clone(), store: env.store.clone(), max_deletions: 100_000 };
+        let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
         assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
         env.store.commit(vec![Write::settings(settings)]).await.unwrap();
         let inventory = Arc::new(devices(count));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let sync = SyncHostsNow {
-            hosts: HostSync { zabbix, store: env.store.clone() },
-            netbox: inventory.clone(),
-            clock: clock.clone(),
-            lease: Duration::minutes(5),
-            retention: Duration::days(1),
-            page_size,
-        };
+        let sync = SyncHostsNow::new(
+            HostConverger::new(zabbix, env.store.clone()),
+            inventory.clone(),
+            clock.clone(),
+            Duration::minutes(5),
+            Duration::days(1),
+        )
+        .with_page_size(page_size);
         Sync { env, sync, inventory, clock }
     }
 
     /// Runs a whole sync and returns its record and the Zabbix calls it made.
     async fn run(&self) -> (JobRecord, BTreeMap<String, u64>) {
         let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
-        let before = self.sync.hosts.zabbix.calls().snapshot();
+        let before = self.sync.converger().zabbix().calls().snapshot();
         let (_, first) = self.sync.start(origin).await.unwrap();
         self.sync.run_to_end(first.clone()).await.unwrap();
         let record = self.env.store.get_job(&first.job_id).await.unwrap().unwrap();
-        (record, since(&before, self.sync.hosts.zabbix.calls().snapshot()))
+        (record, since(&before, self.sync.converger().zabbix().calls().snapshot()))
     }
 
     /// The managed hosts of the inventory's devices in Zabbix, by object.
     async fn hosts(&self) -> BTreeMap<String, Vec<Value>> {
-        let zabbix = &self.sync.hosts.zabbix;
+        let zabbix = &self.sync.converger().zabbix();
         let tags: Vec<Value> = self
             .inventory
             .objects()
@@ -239,7 +239,7 @@ async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limi
     assert!(error.contains("would delete 5 hosts") && error.contains("nothing was deleted"), "{error}");
     assert_eq!(writes(&calls), 0, "{calls:?}");
     let objects = removed;
-    let zabbix = &s.sync.hosts.zabbix;
+    let zabbix = &s.sync.converger().zabbix();
     let tags: Vec<Value> =
         objects.iter().map(|o| json!({"tag": "netbox:object", "value": o.to_string(), "operator": 1})).collect();
     let still = setup_call(zabbix, "host.get", json!({"output": ["hostid"], "tags": tags, "evaltype": 2})).await;

@@ -4,8 +4,9 @@ mod support;
 
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::retry::{RetryPolicy, Settlement};
 use nzj_core::{JobId, JobName, JobStatus, SystemJob, Trigger};
-use nzj_jobs::{HostJobs, HostSync, HostWorker, ImportZabbixSettings, Settlement, enqueue_host_job};
+use nzj_jobs::{HostConverger, HostJobs, HostWorker, ImportZabbixSettings, enqueue_host_job};
 use nzj_queue::{JobQueue, QueuedJob, SqliteQueue};
 use nzj_store::JobQuery;
 use serde_json::{Value, json};
@@ -38,7 +39,7 @@ async fn setup(peer: &Peer, zabbix_url: &str) -> Setup {
 }
 
 async fn import(peer: &Peer, s: &Setup) {
-    let import = ImportZabbixSettings { zabbix: peer.client(), store: s.env.store.clone(), max_deletions: 100_000 };
+    let import = ImportZabbixSettings::new(peer.client(), s.env.store.clone(), 100_000);
     assert_eq!(s.env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
 }
 
@@ -47,20 +48,10 @@ async fn setup_before_import(peer: &Peer, zabbix_url: &str) -> Setup {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
     let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3"), VISIBILITY, 2).unwrap());
-    let jobs = HostJobs {
-        sync: HostSync { zabbix: support::client_at(zabbix_url, &peer.token), store: env.store.clone() },
-        clock: env.clock.clone(),
-        lease: LEASE,
-        retention: chrono::Duration::days(1),
-    };
-    let worker = HostWorker {
-        jobs,
-        netbox: None,
-        queue: queue.clone(),
-        max_attempts: 2,
-        backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
+    let converger = HostConverger::new(support::client_at(zabbix_url, &peer.token), env.store.clone());
+    let jobs = HostJobs::new(converger, env.clock.clone(), LEASE, chrono::Duration::days(1));
+    let retry = RetryPolicy { max_attempts: 2, backoff: Duration::ZERO, max_backoff: Duration::ZERO };
+    let worker = HostWorker::new(jobs, None, queue.clone(), retry);
     Setup { env, worker, queue, _queue_dir: dir }
 }
 
@@ -202,12 +193,12 @@ async fn a_permanent_failure_fails_the_job_at_once_without_retries(peer: Peer) {
     s.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
     let (object, data) = device();
     let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
-    let before = s.worker.jobs.sync.zabbix.calls().total();
+    let before = s.worker.jobs().converger().zabbix().calls().total();
     assert_eq!(s.worker.poll_once(10).await.unwrap(), 1);
     let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
     assert_eq!((record.status, record.attempt), (JobStatus::Failed, 1));
     assert!(record.error.unwrap().contains("No such template"));
-    assert_eq!(s.worker.jobs.sync.zabbix.calls().total(), before, "a mapping error costs no Zabbix call");
+    assert_eq!(s.worker.jobs().converger().zabbix().calls().total(), before, "a mapping error costs no Zabbix call");
     assert!(s.queue.receive(10).await.unwrap().is_empty(), "no retry storm");
     assert_eq!(s.queue.dead_letters().await.unwrap(), 0);
 }

@@ -15,8 +15,12 @@ pub trait NetboxSource: Send + Sync {
 
     /// Up to `limit` objects of `kind` with ids above `after_id`, in id order, and how many there
     /// are from `after_id` on (if NetBox says).
-    async fn page(&self, kind: ObjectKind, after_id: u64, limit: usize)
-    -> Result<(Vec<Value>, Option<u64>), NetboxError>;
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
 }
 
 #[async_trait]

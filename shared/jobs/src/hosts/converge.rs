@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Converges Zabbix hosts to their desired state; shared by host jobs and SyncHostsNow.
-pub struct HostSync {
-    pub zabbix: Arc<ZabbixClient>,
-    pub store: Arc<dyn JobStore>,
+pub struct HostConverger {
+    pub(crate) zabbix: Arc<ZabbixClient>,
+    pub(crate) store: Arc<dyn JobStore>,
 }
 
 /// An existing host to bring to its desired state.
@@ -30,9 +30,13 @@ pub struct HostUpdate<'a> {
     pub difference: Vec<Difference>,
 }
 
-impl HostSync {
-    pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>) -> HostSync {
-        HostSync { zabbix, store }
+impl HostConverger {
+    pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>) -> HostConverger {
+        HostConverger { zabbix, store }
+    }
+
+    pub fn zabbix(&self) -> &Arc<ZabbixClient> {
+        &self.zabbix
     }
 
     /// The managed hosts of `objects`, by their exact managed tag, `page` objects per `host.get`.

@@ -2,7 +2,7 @@
 //! `host.delete`, or soft by renaming, moving to the graveyard group and disabling. A host in an
 //! active maintenance window is not deleted; a host already gone is success.
 
-use super::{HostAction, HostOutcome, HostSync};
+use super::{HostAction, HostConverger, HostOutcome};
 use crate::zabbix_failure;
 use chrono::{DateTime, Utc};
 use nzj_core::netbox::ObjectRef;
@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 /// Graveyard names tried per host: `<host><suffix>`, then `-1` to `-20` after it.
 const GRAVEYARD_NAMES: usize = 21;
 
-impl HostSync {
+impl HostConverger {
     /// Deletes managed hosts per the delete policy, `batch` per call; one result per host.
     pub async fn delete_many(
         &self,

@@ -1,7 +1,7 @@
 //! Host group ids for desired hosts: from the groups hosts already have, then the imported cache,
 //! creating the missing ones in one call; groups created are added to the cache.
 
-use super::HostSync;
+use super::HostConverger;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot, CachedObject};
 use nzj_store::Write;
 use nzj_zabbix::{ZabbixError, is_already_exists};
@@ -12,7 +12,7 @@ pub(super) fn ids_of(names: &BTreeSet<String>, groups: &BTreeMap<String, String>
     names.iter().filter_map(|n| groups.get(n).cloned()).collect()
 }
 
-impl HostSync {
+impl HostConverger {
     /// Ids of the named host groups, by name: from groups hosts already have (`known`, as
     /// (name, id)) and the imported cache, creating the missing ones in one call. When every
     /// group is known, no call is made.

@@ -2,7 +2,7 @@
 //! converged, the outcome written to the job (completed or failed, with pre/post data in its log)
 //! and to the object's host config, in one store commit.
 
-use super::{HostAction, HostSync};
+use super::{HostAction, HostConverger};
 use crate::store_failure;
 use nzj_core::desired::{Desired, MappingError};
 use nzj_core::host_config::HostConfig;
@@ -18,13 +18,27 @@ use std::sync::Arc;
 /// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
 /// object, or `OutOfScope` for a NetBox deletion) and records the outcome.
 pub struct HostJobs {
-    pub sync: HostSync,
-    pub clock: Arc<dyn Clock>,
-    pub lease: chrono::Duration,
-    pub retention: chrono::Duration,
+    pub(crate) converger: HostConverger,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) lease: chrono::Duration,
+    pub(crate) retention: chrono::Duration,
 }
 
 impl HostJobs {
+    /// `lease`: how long a running job holds its record; `retention`: how long records are kept.
+    pub fn new(
+        converger: HostConverger,
+        clock: Arc<dyn Clock>,
+        lease: chrono::Duration,
+        retention: chrono::Duration,
+    ) -> HostJobs {
+        HostJobs { converger, clock, lease, retention }
+    }
+
+    pub fn converger(&self) -> &HostConverger {
+        &self.converger
+    }
+
     /// Records a new host job and runs it now (API, tests); the worker runs queued ones with
     /// [`HostJobs::run_record`].
     pub async fn run(
@@ -37,7 +51,7 @@ impl HostJobs {
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
         origin.object = Some(object.to_string());
         let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
-        self.sync.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
+        self.converger.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
         record.version += 1;
         self.run_record(record, object, desired, settings, false).await
     }
@@ -54,11 +68,11 @@ impl HostJobs {
         settings: &Settings,
         retry_allowed: bool,
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
-        let store = &self.sync.store;
+        let store = &self.converger.store;
         let mut log = JobLog::default();
         let (outcome, wanted) = match desired {
             Ok(desired) => {
-                let outcome = self.sync.converge(object, &desired, settings, self.clock.now()).await;
+                let outcome = self.converger.converge(object, &desired, settings, self.clock.now()).await;
                 let wanted = match desired {
                     Desired::Host(host) => Some(*host),
                     Desired::OutOfScope(_) => None,

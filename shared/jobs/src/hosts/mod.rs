@@ -18,6 +18,6 @@ mod groups;
 mod job;
 mod outcome;
 
-pub use converge::{HostSync, HostUpdate};
+pub use converge::{HostConverger, HostUpdate};
 pub use job::HostJobs;
 pub use outcome::{HostAction, HostOutcome};

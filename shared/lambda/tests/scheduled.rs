@@ -2,21 +2,22 @@
 //! real Zabbix 7.0: the SAM-local workflow without Docker.
 
 use chrono::{Duration, Utc};
-use nzj_aws::{Deployment, ScheduledEvent};
+use nzj_app::{App, Queues};
 use nzj_core::SystemJob;
 use nzj_core::config::Config;
+use nzj_lambda::{ScheduledEvent, handle_scheduled};
 use nzj_store::JobQuery;
 use std::sync::Arc;
 use support::var;
 
 mod support;
 
-async fn deployment() -> Deployment {
+async fn deployment() -> App {
     let env =
         [("NZJ_ZABBIX_URL".to_string(), var("ZBX70_API_URL")), ("NZJ_ZABBIX_TOKEN".to_string(), var("ZBX70_TOKEN"))];
     let config = Config::from_sources(env, None).unwrap();
     let store = support::fresh_store(&support::moto().await).await;
-    Deployment::new(&config, Arc::new(store)).unwrap()
+    App::build(&config, Arc::new(store), Queues::default()).unwrap()
 }
 
 fn event(file: &str) -> ScheduledEvent {
@@ -36,14 +37,14 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
         assert!(event.scheduled_time.is_some());
         let deadline = Utc::now() + Duration::minutes(15);
 
-        let first = deployment.handle_scheduled(job, &event, deadline).await.unwrap();
+        let first = handle_scheduled(&deployment, job, &event, deadline).await.unwrap();
         assert_eq!(first["status"], "completed", "{first}");
 
         // EventBridge and async Lambda retries deliver the same tick again, even at once.
         let duplicates: Vec<_> = (0..8)
             .map(|_| {
                 let (deployment, event) = (deployment.clone(), event.clone());
-                tokio::spawn(async move { deployment.handle_scheduled(job, &event, deadline).await.unwrap() })
+                tokio::spawn(async move { handle_scheduled(&deployment, job, &event, deadline).await.unwrap() })
             })
             .collect();
         for duplicate in duplicates {
@@ -60,9 +61,9 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
 async fn a_function_without_zabbix_configured_fails_with_what_is_missing() {
     let store = support::fresh_store(&support::moto().await).await;
     let config = Config::from_sources(Vec::<(String, String)>::new(), None).unwrap();
-    let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
-    let err =
-        deployment.handle_scheduled(SystemJob::ImportZabbixSettings, &event("import-settings.json"), Utc::now()).await;
+    let deployment = App::build(&config, Arc::new(store), Queues::default()).unwrap();
+    let event = event("import-settings.json");
+    let err = handle_scheduled(&deployment, SystemJob::ImportZabbixSettings, &event, Utc::now()).await;
     assert!(err.unwrap_err().to_string().contains("NZJ_ZABBIX_URL"));
 }
 
@@ -82,12 +83,12 @@ async fn secrets_named_by_parameter_are_read_from_ssm_and_a_missing_one_names_th
         ("NZJ_ZABBIX_URL".to_string(), "http://127.0.0.1:9/api_jsonrpc.php".to_string()),
         ("NZJ_ZABBIX_TOKEN_PARAMETER".to_string(), name.clone()),
     ];
-    let resolved = nzj_aws::with_secrets_from_ssm(&ssm, env).await.unwrap();
+    let resolved = nzj_lambda::with_secrets_from_ssm(&ssm, env).await.unwrap();
     assert!(resolved.contains(&("NZJ_ZABBIX_TOKEN".to_string(), "zbx-secret-value".to_string())));
     let config = nzj_core::config::Config::from_sources(resolved, None).unwrap();
     assert!(config.zabbix.is_some());
 
     let missing = vec![("NZJ_WEBHOOK_SECRET_PARAMETER".to_string(), "/nzj-test/nope".to_string())];
-    let error = nzj_aws::with_secrets_from_ssm(&ssm, missing).await.unwrap_err().to_string();
+    let error = nzj_lambda::with_secrets_from_ssm(&ssm, missing).await.unwrap_err().to_string();
     assert!(error.contains("NZJ_WEBHOOK_SECRET_PARAMETER") && error.contains("/nzj-test/nope"), "{error}");
 }

@@ -2,7 +2,7 @@
 //! authenticated by IAM when it reaches the function), against moto's DynamoDB: the same jobs API
 //! as `nzj serve`, with no bearer token.
 
-use nzj_aws::Deployment;
+use nzj_app::{App, Queues};
 use nzj_core::config::Config;
 use nzj_queue::SqliteQueue;
 use std::sync::Arc;
@@ -23,11 +23,12 @@ async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bea
     let aws = support::moto().await;
     let store = Arc::new(support::fresh_store(&aws).await);
     let config = Config::from_sources(Vec::<(String, String)>::new(), None).unwrap();
-    let deployment = Deployment::new(&config, store.clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let host_queue = Arc::new(SqliteQueue::open(&dir.path().join("h.sqlite3"), Duration::from_secs(60), 3).unwrap());
     let bulk_queue = Arc::new(SqliteQueue::open(&dir.path().join("b.sqlite3"), Duration::from_secs(60), 3).unwrap());
-    let state = Arc::new(deployment.api_state(host_queue, bulk_queue).unwrap());
+    let queues = Queues { host: Some(host_queue), bulk: Some(bulk_queue) };
+    let deployment = App::build(&config, store.clone(), queues).unwrap();
+    let state = Arc::new(deployment.api_state(nzj_api::ApiAuth::Upstream, true));
 
     let response = nzj_api::router(state.clone()).oneshot(sample_event()).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -4,12 +4,14 @@
 //! e2e` syncs from a real one).
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use nzj_aws::{Deployment, handle_sqs_batch};
+use nzj_app::{App, Queues};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::ObjectKind;
+use nzj_core::retry::RetryPolicy;
 use nzj_core::{JobStatus, SystemClock, Trigger};
-use nzj_jobs::{HostSync, SyncHostsNow, SyncStep, SyncWorker};
+use nzj_jobs::{HostConverger, SyncHostsNow, SyncStep, SyncWorker};
+use nzj_lambda::{handle_scheduled, handle_sqs_batch};
 use nzj_netbox::NetboxInMemory;
 use nzj_queue::SqsQueue;
 use serde_json::{Value, json};
@@ -41,11 +43,11 @@ async fn steps_on_the_bulk_queue_run_a_sync_to_its_end_one_page_per_step() {
     let config = Config::from_sources(env, None).unwrap();
     let aws = support::moto().await;
     let store = Arc::new(support::fresh_store(&aws).await);
-    let deployment = Deployment::new(&config, store.clone()).unwrap();
+    let deployment = App::build(&config, store.clone(), Queues::default()).unwrap();
     let deadline = chrono::Utc::now() + chrono::Duration::minutes(5);
-    let import = nzj_aws::ScheduledEvent::default();
+    let import = nzj_lambda::ScheduledEvent::default();
     let imported =
-        deployment.handle_scheduled(nzj_core::SystemJob::ImportZabbixSettings, &import, deadline).await.unwrap();
+        handle_scheduled(&deployment, nzj_core::SystemJob::ImportZabbixSettings, &import, deadline).await.unwrap();
     assert_eq!(imported["status"], "completed", "{imported}");
 
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -56,18 +58,15 @@ async fn steps_on_the_bulk_queue_run_a_sync_to_its_end_one_page_per_step() {
         sqs.get_queue_url().queue_name(format!("{name}.fifo")).send().await.unwrap().queue_url().unwrap().to_string();
     let zabbix = deployment.zabbix.clone().unwrap();
     let devices = devices(5);
-    let sync = SyncHostsNow {
-        hosts: HostSync { zabbix: zabbix.clone(), store: store.clone() },
-        netbox: Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone())),
-        clock: Arc::new(SystemClock),
-        lease: chrono::Duration::minutes(15),
-        retention: chrono::Duration::days(1),
-        page_size: 2,
-    };
-    let worker =
-        SyncWorker { sync: Arc::new(sync), queue: bulk.clone(), max_attempts: 3, backoff: Duration::from_secs(1) };
+    // NetBox in memory (this test has no NetBox), so the sync is built from its parts.
+    let netbox = Arc::new(NetboxInMemory::new(ObjectKind::Device, devices.clone()));
+    let (lease, retention) = (chrono::Duration::minutes(15), chrono::Duration::days(1));
+    let converger = HostConverger::new(zabbix.clone(), store.clone());
+    let sync = SyncHostsNow::new(converger, netbox, Arc::new(SystemClock), lease, retention).with_page_size(2);
+    let retry = RetryPolicy::new(3, Duration::from_secs(1));
+    let worker = SyncWorker::new(Arc::new(sync), bulk.clone(), retry);
     let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
-    let job = worker.sync.launch(bulk.as_ref(), origin).await.unwrap();
+    let job = worker.sync().launch(bulk.as_ref(), origin).await.unwrap();
 
     // Lambda's poller: each invocation runs one step, which enqueues the next.
     let mut invocations = 0;
@@ -102,7 +101,7 @@ async fn poll(sqs: &aws_sdk_sqs::Client, url: &str) -> SqsEvent {
     support::poll(sqs, url).await
 }
 
-async fn store_job(deployment: &Deployment, id: &nzj_core::JobId) -> nzj_core::JobRecord {
+async fn store_job(deployment: &App, id: &nzj_core::JobId) -> nzj_core::JobRecord {
     deployment.store.get_job(id).await.unwrap().unwrap()
 }
 

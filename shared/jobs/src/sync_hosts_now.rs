@@ -7,7 +7,7 @@
 //! Deletions wait for the last step, when every page has been read, so the max-deletions breaker
 //! sees all of them before any is made.
 
-use crate::hosts::{HostOutcome, HostSync, HostUpdate};
+use crate::hosts::{HostConverger, HostOutcome, HostUpdate};
 use crate::{netbox_failure, store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,12 +16,12 @@ use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
 use nzj_core::host_config::HostConfig;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
+use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
 use nzj_core::settings::Settings;
 use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{Clock, JobId, JobName, JobRecord, JobStatus, LogLevel};
 use nzj_netbox::NetboxSource;
-use nzj_core::retry::{FailureKind, RetryPolicy, Settlement};
 use nzj_queue::{Delivery, JobQueue, Message, MessageHandler, QueueError, settle};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
@@ -61,20 +61,40 @@ pub enum StartError {
 }
 
 pub struct SyncHostsNow {
-    pub hosts: HostSync,
-    pub netbox: Arc<dyn NetboxSource>,
-    pub clock: Arc<dyn Clock>,
+    converger: HostConverger,
+    netbox: Arc<dyn NetboxSource>,
+    clock: Arc<dyn Clock>,
     /// How long a step may take before another process may take the sync over.
-    pub lease: chrono::Duration,
-    pub retention: chrono::Duration,
-    /// Objects per NetBox page, and per `host.get`: 1,000 (NetBox's largest page).
-    pub page_size: usize,
+    lease: chrono::Duration,
+    retention: chrono::Duration,
+    /// Objects per NetBox page, and per `host.get`: 1,000 (NetBox's largest page) by default.
+    page_size: usize,
 }
 
 /// Host configs written per store commit (DynamoDB transactions take at most 100 items).
 const CONFIGS_PER_COMMIT: usize = 50;
 
 impl SyncHostsNow {
+    pub fn new(
+        converger: HostConverger,
+        netbox: Arc<dyn NetboxSource>,
+        clock: Arc<dyn Clock>,
+        lease: chrono::Duration,
+        retention: chrono::Duration,
+    ) -> SyncHostsNow {
+        SyncHostsNow { converger, netbox, clock, lease, retention, page_size: nzj_netbox::PAGE_SIZE }
+    }
+
+    /// With smaller pages (tests).
+    pub fn with_page_size(mut self, page_size: usize) -> SyncHostsNow {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    pub fn converger(&self) -> &HostConverger {
+        &self.converger
+    }
+
     /// Records a new sync and puts its first step on `queue`; refused while a sync is pending or
     /// running. A sync whose process died (lease expired) is marked stalled and replaced.
     pub async fn launch(&self, queue: &dyn JobQueue<SyncStep>, origin: JobOrigin) -> Result<JobRecord, StartError> {
@@ -89,7 +109,7 @@ impl SyncHostsNow {
 
     /// Records a new sync (pending) and takes the single-instance lock; returns its first step.
     pub async fn start(&self, origin: JobOrigin) -> Result<(JobRecord, SyncStep), StartError> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         loop {
             let now = self.clock.now();
             let existing = store.get_sync_run().await?;
@@ -140,7 +160,7 @@ impl SyncHostsNow {
     /// delivered again after it was done only hands out the next step again. A permanent failure
     /// fails the sync; a transient one is returned for the queue to retry.
     pub async fn run_step(&self, step: &SyncStep) -> Result<Option<SyncStep>, JobFailure> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         let Some(mut run) = store.get_sync_run().await.map_err(store_failure)? else { return Ok(None) };
         // A step of a sync that was replaced, or that is settled: nothing to do.
         if run.job_id != step.job_id || run.cursor == SyncCursor::Done || run.step < step.step {
@@ -204,7 +224,7 @@ impl SyncHostsNow {
 
     /// Fails the sync `job` (e.g. its step went to the dead-letter queue) and frees the lock.
     pub async fn fail(&self, job: &JobId, reason: &str) -> Result<(), StoreError> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         for _ in 0..8 {
             let now = self.clock.now();
             let mut writes = Vec::new();
@@ -243,7 +263,7 @@ impl SyncHostsNow {
         if objects.is_empty() {
             return Ok(());
         }
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         let mut snapshots = Vec::new();
         for cache in CacheKind::ALL {
             snapshots.push(store.get_cache(*cache).await.map_err(store_failure)?);
@@ -266,7 +286,7 @@ impl SyncHostsNow {
             })
             .collect();
         let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
-        let found = self.hosts.find_managed(settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
+        let found = self.converger.find_managed(settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
 
         let now = self.clock.now();
         let mut results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)> = Vec::new();
@@ -294,18 +314,21 @@ impl SyncHostsNow {
         }
         let batch = settings.batch_size;
         let desired: Vec<&DesiredHost> = creates.iter().map(|(_, d)| *d).collect();
-        for ((object, wanted), outcome) in creates.iter().zip(self.hosts.create_many(settings, &desired, batch).await) {
+        for ((object, wanted), outcome) in
+            creates.iter().zip(self.converger.create_many(settings, &desired, batch).await)
+        {
             results.push((*object, Some((*wanted).clone()), outcome));
         }
         let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
         for ((object, update), outcome) in
-            objects.iter().zip(&updates).zip(self.hosts.update_many(settings, &updates, batch).await)
+            objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, batch).await)
         {
             results.push((*object, Some(update.desired.clone()), outcome));
         }
         // An outage that outlasted the retries: the whole step is tried again later (everything
         // it did is desired state, so the retry converges).
-        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.is_transient())) {
+        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.is_transient()))
+        {
             return Err(failure.clone());
         }
         run.counts.total += planned.len() as u64;
@@ -320,7 +343,7 @@ impl SyncHostsNow {
         record: &mut JobRecord,
         settings: &Settings,
     ) -> Result<(), JobFailure> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         let mut gone = Vec::new();
         let mut after = None;
         loop {
@@ -335,7 +358,7 @@ impl SyncHostsNow {
             );
         }
         // Only hosts that still carry the object's managed tag are the product's to delete.
-        let gone_hosts = self.hosts.find_managed(settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
+        let gone_hosts = self.converger.find_managed(settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
         for (object, host) in &gone_hosts {
             let hostid = host.hostid.clone();
             let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
@@ -347,11 +370,11 @@ impl SyncHostsNow {
         let objects: Vec<ObjectRef> = run.deletions.iter().map(|d| d.object).collect();
         let mut found = gone_hosts;
         let missing: Vec<ObjectRef> = objects.iter().filter(|o| !found.contains_key(o)).copied().collect();
-        found.extend(self.hosts.find_managed(settings, &missing, self.page_size).await.map_err(zabbix_failure)?);
+        found.extend(self.converger.find_managed(settings, &missing, self.page_size).await.map_err(zabbix_failure)?);
         let targets: Vec<(ObjectRef, &ZabbixHost)> =
             objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();
         let now = self.clock.now();
-        let outcomes = self.hosts.delete_many(settings, &targets, now, settings.batch_size).await;
+        let outcomes = self.converger.delete_many(settings, &targets, now, settings.batch_size).await;
         let results = targets.iter().zip(outcomes).map(|((object, _), outcome)| (*object, None, outcome)).collect();
         run.cursor = SyncCursor::Done;
         self.record(run, record, results, now).await
@@ -366,7 +389,7 @@ impl SyncHostsNow {
         results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)>,
         now: DateTime<Utc>,
     ) -> Result<(), JobFailure> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         let objects: Vec<ObjectRef> = results.iter().map(|(o, _, _)| *o).collect();
         let configs: Vec<HostConfig> = futures_util::stream::iter(objects)
             .map(|object| {
@@ -412,7 +435,7 @@ impl SyncHostsNow {
     /// Writes host configs in chunks; a chunk that lost a race with a host job is written one by
     /// one, and a config a host job changed meanwhile keeps the host job's state (it is newer).
     async fn save_configs(&self, configs: Vec<HostConfig>) -> Result<(), JobFailure> {
-        let store = &self.hosts.store;
+        let store = &self.converger.store;
         for chunk in configs.chunks(CONFIGS_PER_COMMIT) {
             match store.commit(chunk.iter().cloned().map(Write::host_config).collect()).await {
                 Ok(()) => {}
@@ -472,7 +495,8 @@ impl SyncWorker {
             Ok(None) => Ok(()),
             Err(failure) => Err(failure.to_string()),
         };
-        let settlement = self.retry.settle(outcome.as_ref().map(|_| ()).map_err(|_| FailureKind::Transient), delivery.receive_count);
+        let settlement =
+            self.retry.settle(outcome.as_ref().map(|_| ()).map_err(|_| FailureKind::Transient), delivery.receive_count);
         match (&outcome, &settlement) {
             (Err(failure), Settlement::RetryAfter(_)) => {
                 tracing::warn!(job_id = %step.job_id, step = step.step, error = %failure, "sync step will be retried");

@@ -3,8 +3,9 @@
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
-use nzj_aws::{Deployment, handle_webhook_request};
+use nzj_app::{App, Queues};
 use nzj_core::config::Config;
+use nzj_lambda::handle_webhook_request;
 use nzj_queue::{JobQueue, SqsQueue};
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,11 +23,12 @@ async fn a_signed_delivery_is_queued_once_and_a_forged_one_is_refused() {
     let aws = support::moto().await;
     let store = support::fresh_store(&aws).await;
     let config = Config::from_sources([("NZJ_WEBHOOK_SECRET".to_string(), "s3cret".to_string())], None).unwrap();
-    let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
     let name = format!("nzj-wh-{}", uuid::Uuid::now_v7().simple());
     let queue =
         Arc::new(SqsQueue::ensure(aws_sdk_sqs::Client::new(&aws), &name, Duration::from_secs(30), 3).await.unwrap());
-    let intake = deployment.webhook_intake(queue.clone()).unwrap();
+    let queues = Queues { host: Some(queue.clone()), bulk: None };
+    let deployment = App::build(&config, Arc::new(store), queues).unwrap();
+    let intake = deployment.webhook_intake().unwrap();
 
     let first = handle_webhook_request(&intake, event()).await;
     let answer: Value = serde_json::from_str(first.body.as_deref().unwrap()).unwrap();

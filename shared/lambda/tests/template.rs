@@ -83,7 +83,7 @@ fn every_function_is_in_the_template_with_the_trigger_its_handler_takes() {
             "import-settings" | "maintenance-cleanup" | "sync-refresh" => {
                 assert_eq!(kinds, ["ScheduleV2"], "{id}");
                 let input = events[0]["Properties"]["Input"].as_str().unwrap();
-                let event: nzj_aws::ScheduledEvent = serde_json::from_str(input).unwrap_or_default();
+                let event: nzj_lambda::ScheduledEvent = serde_json::from_str(input).unwrap_or_default();
                 assert!(input.contains("<aws.scheduler.scheduled-time>"), "{id}: {event:?}");
                 assert_eq!(props["ReservedConcurrentExecutions"], 1, "{id}: one instance");
             }

@@ -2,12 +2,13 @@
 //! Zabbix 7.0: Lambda's SQS poller is played by receiving the messages and building its event.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use nzj_aws::{Deployment, handle_sqs_batch};
+use nzj_app::{App, Queues};
 use nzj_core::config::Config;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::{JobId, JobName, JobStatus, Trigger};
 use nzj_jobs::enqueue_host_job;
+use nzj_lambda::{handle_scheduled, handle_sqs_batch};
 use nzj_queue::{QueuedJob, SqsQueue};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use support::var;
 mod support;
 
 struct Setup {
-    deployment: Deployment,
+    deployment: App,
     queue: Arc<SqsQueue>,
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -32,10 +33,10 @@ async fn setup(zabbix_url: String) -> Setup {
     let config = Config::from_sources(env, None).unwrap();
     let aws = support::moto().await;
     let store = support::fresh_store(&aws).await;
-    let deployment = Deployment::new(&config, Arc::new(store)).unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!("nzj-hw-{}", uuid::Uuid::now_v7().simple());
     let queue = Arc::new(SqsQueue::ensure(sqs.clone(), &name, Duration::from_secs(30), 3).await.unwrap());
+    let deployment = App::build(&config, Arc::new(store), Queues { host: Some(queue.clone()), bulk: None }).unwrap();
     let url =
         sqs.get_queue_url().queue_name(format!("{name}.fifo")).send().await.unwrap().queue_url().unwrap().to_string();
     Setup { deployment, queue, sqs, url }
@@ -82,12 +83,12 @@ async fn status(s: &Setup, id: &JobId) -> (JobStatus, u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_runs_each_objects_jobs_in_order_and_reports_no_failures() {
     let s = setup(var("ZBX70_API_URL")).await;
-    let import = nzj_aws::ScheduledEvent::default();
+    let import = nzj_lambda::ScheduledEvent::default();
     let deadline = chrono::Utc::now() + chrono::Duration::minutes(5);
     let imported =
-        s.deployment.handle_scheduled(nzj_core::SystemJob::ImportZabbixSettings, &import, deadline).await.unwrap();
+        handle_scheduled(&s.deployment, nzj_core::SystemJob::ImportZabbixSettings, &import, deadline).await.unwrap();
     assert_eq!(imported["status"], "completed", "{imported}");
-    let worker = s.deployment.host_worker(s.queue.clone()).unwrap();
+    let worker = s.deployment.host_worker().unwrap();
     let ((a, mut a_data), (b, b_data)) = (device(), device());
     let a1 = enqueue(&s, JobName::CreateHost, a, a_data.clone()).await;
     a_data["primary_ip4"]["address"] = json!("192.0.2.55/24");
@@ -109,7 +110,7 @@ async fn a_batch_runs_each_objects_jobs_in_order_and_reports_no_failures() {
         }
         assert!(std::time::Instant::now() < deadline, "jobs did not complete");
     }
-    let zbx = worker.jobs.sync.zabbix.clone();
+    let zbx = worker.jobs().converger().zabbix().clone();
     let host = zbx
         .call(
             "host.get",
@@ -133,7 +134,7 @@ async fn when_zabbix_is_unreachable_the_failed_objects_later_jobs_are_not_run() 
     let mut settings = s.deployment.store.get_settings().await.unwrap();
     settings.rules[0].templates.clear();
     s.deployment.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
-    let worker = s.deployment.host_worker(s.queue.clone()).unwrap();
+    let worker = s.deployment.host_worker().unwrap();
     let ((a, a_data), (b, b_data)) = (device(), device());
     let a1 = enqueue(&s, JobName::CreateHost, a, a_data.clone()).await;
     let a2 = enqueue(&s, JobName::UpdateHost, a, a_data).await;

@@ -1,0 +1,45 @@
+//! What the API tests share: the app as `nzj serve` builds it (`nzj_app::App`, on an embedded
+//! store and embedded queues of its own in a temporary directory), served on a random port.
+#![allow(dead_code)]
+
+use nzj_app::{App, Queues};
+use nzj_core::config::Config;
+use nzj_jobs::SyncStep;
+use nzj_queue::{JobQueue, SqliteQueue};
+use nzj_runtime::Registry;
+use nzj_store::{JobStore, SqliteStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub store: Arc<dyn JobStore>,
+    pub host_queue: Arc<dyn JobQueue>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the API for the configuration `env` (NZJ_* pairs), with `registry`'s system jobs when
+/// given (else those the configuration allows).
+pub async fn spawn_app(env: &[(&str, &str)], registry: Option<Registry>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = Config::from_sources(env, None).unwrap();
+    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+    let host_queue: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), Duration::from_secs(60), 5).unwrap());
+    let bulk_queue: Arc<dyn JobQueue<SyncStep>> =
+        Arc::new(SqliteQueue::open(&dir.path().join("bulk.sqlite3"), Duration::from_secs(60), 5).unwrap());
+    let queues = Queues { host: Some(host_queue.clone()), bulk: Some(bulk_queue) };
+    let mut app = App::build(&config, store.clone(), queues).unwrap();
+    if let Some(registry) = registry {
+        app = app.with_registry(registry);
+    }
+    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Bearer(nzj_core::Secret::new(TOKEN)), false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, nzj_api::router(state)).await.unwrap() });
+    TestApp { base, store, host_queue, _dir: dir }
+}
