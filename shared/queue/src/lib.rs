@@ -21,7 +21,7 @@ mod sqlite;
 mod sqs;
 
 pub use consumer::{MessageHandler, run_fifo_groups, settle};
-pub use sqlite::SqliteQueue;
+pub use sqlite::{SCHEMA_VERSION as SQLITE_SCHEMA_VERSION, SqliteQueue};
 pub use sqs::SqsQueue;
 
 /// One host job to run.

@@ -4,12 +4,21 @@
 use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SCHEMA: &str = "
+/// The schema, one migration per version (`PRAGMA user_version` counts them). Never edit a
+/// migration that has shipped: add the next one. The first is written with `IF NOT EXISTS` so a
+/// queue created before versioning (user_version 0, these tables) is taken over as it is.
+const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1)];
+
+/// The schema version this build writes: the number of migrations.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     grp TEXT NOT NULL,
@@ -61,12 +70,20 @@ fn now_ms() -> i64 {
 }
 
 impl<M> SqliteQueue<M> {
-    /// Opens (creating) the queue in the SQLite file at `path` (it may share the store's file).
+    /// Opens (creating) the queue in the SQLite file at `path`, a file of its own (its schema
+    /// version is the file's `user_version`).
     pub fn open(path: &Path, visibility: Duration, max_receives: u32) -> Result<Self, QueueError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
+        let mut conn = Connection::open(path).map_err(unavailable)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        let found: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(unavailable)?;
+        if found > SCHEMA_VERSION {
+            return Err(QueueError::Corrupt(format!(
+                "{} was written by a newer nzj (schema {found}; this one knows up to {SCHEMA_VERSION}): upgrade nzj",
+                path.display()
+            )));
+        }
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).map_err(unavailable)?;
         Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), visibility, max_receives, message: PhantomData })
     }
 

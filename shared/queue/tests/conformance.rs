@@ -126,3 +126,31 @@ async fn a_released_message_comes_back_and_after_the_last_receive_goes_to_the_de
     assert!(queue.receive(1).await.unwrap().is_empty());
     assert_eq!(queue.dead_letters().await.unwrap(), 1);
 }
+
+/// A queue file written before schema versions (user_version 0) keeps its messages; one from a
+/// newer nzj is refused with a message naming it.
+#[tokio::test]
+async fn an_embedded_queue_written_before_schema_versions_keeps_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.sqlite3");
+    let job = QueuedJob {
+        job_id: JobId::new_at(chrono::Utc::now()),
+        name: JobName::UpdateHost,
+        object: ObjectRef { kind: ObjectKind::Device, id: 7 },
+        data: None,
+    };
+    SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).unwrap().enqueue(&job).await.unwrap();
+    // Version 1 is the unversioned schema as it was; user_version 0 is what that release left.
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 0).unwrap();
+    let queue = SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).unwrap();
+    let received = queue.receive(10).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].job, job);
+    let version: i64 =
+        rusqlite::Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, nzj_queue::SQLITE_SCHEMA_VERSION as i64);
+
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let error = SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).err().expect("refused").to_string();
+    assert!(error.contains("newer nzj") && error.contains("queue.sqlite3"), "{error}");
+}

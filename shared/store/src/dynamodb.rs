@@ -67,7 +67,26 @@ fn job_list_pk(name: JobName) -> String {
     format!("job#{name}")
 }
 
+/// The item format this build writes, in every item's `schema` attribute. Readers accept every
+/// format up to theirs: an item without the attribute is format 0 (written before it existed; its
+/// body is the same JSON). A newer item is refused, never misread. Bump it when an item's
+/// attributes or body change in a way older readers would misread, and keep reading the old one.
+pub const ITEM_SCHEMA: u64 = 1;
+
 fn body_and_version(item: &Item) -> Result<(&str, u64), StoreError> {
+    let schema = match item.get("schema") {
+        None => 0,
+        Some(value) => value
+            .as_n()
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Corrupt("item with a malformed schema attribute".into()))?,
+    };
+    if schema > ITEM_SCHEMA {
+        return Err(StoreError::Corrupt(format!(
+            "item written by a newer nzj (schema {schema}; this one reads up to {ITEM_SCHEMA}): upgrade nzj"
+        )));
+    }
     let body =
         item.get("body").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
     let version = item
@@ -169,6 +188,7 @@ impl DynamoDbStore {
                     ("list_sk".to_string(), s(record.id.to_string())),
                     ("status".to_string(), s(record.status.as_str())),
                     ("version".to_string(), n(record.version)),
+                    ("schema".to_string(), n(ITEM_SCHEMA)),
                     (TTL_ATTRIBUTE.to_string(), n(record.expires_at)),
                     ("body".to_string(), s(encode(&record)?)),
                 ]);
@@ -178,6 +198,7 @@ impl DynamoDbStore {
                 let mut item = HashMap::from([
                     ("pk".to_string(), s(doc.key.clone())),
                     ("version".to_string(), n(doc.expected_version + 1)),
+                    ("schema".to_string(), n(ITEM_SCHEMA)),
                     ("body".to_string(), s(doc.body)),
                 ]);
                 if let Some(list) = doc.list {

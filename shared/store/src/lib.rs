@@ -18,8 +18,8 @@ use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
 mod dynamodb;
 mod sqlite;
 
-pub use dynamodb::DynamoDbStore;
-pub use sqlite::SqliteStore;
+pub use dynamodb::{DynamoDbStore, ITEM_SCHEMA as DYNAMODB_ITEM_SCHEMA};
+pub use sqlite::{SCHEMA_VERSION as SQLITE_SCHEMA_VERSION, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

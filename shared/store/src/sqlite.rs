@@ -16,10 +16,19 @@ use nzj_core::sync::SyncRun;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-const SCHEMA: &str = "
+/// The schema, one migration per version (`PRAGMA user_version` counts them). Never edit a
+/// migration that has shipped: add the next one. The first is written with `IF NOT EXISTS` so a
+/// database created before versioning (user_version 0, these tables) is taken over as it is.
+const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1)];
+
+/// The schema version this build writes: the number of migrations.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -50,11 +59,18 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
+        let mut conn = Connection::open(path).map_err(unavailable)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        let found: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(unavailable)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "{} was written by a newer nzj (schema {found}; this one knows up to {SCHEMA_VERSION}): upgrade nzj",
+                path.display()
+            )));
+        }
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).map_err(unavailable)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
