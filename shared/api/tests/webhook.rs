@@ -53,10 +53,7 @@ impl Hook {
 }
 
 fn sign(body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(b"s3cret").unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    nzj_netbox::sign(b"s3cret", body)
 }
 
 #[tokio::test]

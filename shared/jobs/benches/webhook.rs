@@ -3,7 +3,6 @@
 //! baseline measured in the same run: signature check and parse alone. Medians of 5 rounds.
 //! Set NZJ_BENCH_DELIVERIES to change the deliveries per round (default 2000).
 
-use hmac::{Hmac, Mac};
 use nzj_core::{Clock, Secret, SystemClock};
 use nzj_jobs::WebhookIntake;
 use nzj_queue::SqliteQueue;
@@ -23,9 +22,8 @@ fn deliveries(count: usize) -> Vec<(Vec<u8>, String)> {
             body["data"]["id"] = serde_json::json!(i + 1);
             body["data"]["name"] = serde_json::json!(format!("bench-{i}"));
             let bytes = serde_json::to_vec(&body).unwrap();
-            let mut mac = Hmac::<sha2::Sha512>::new_from_slice(b"s3cret").unwrap();
-            mac.update(&bytes);
-            (bytes, hex::encode(mac.finalize().into_bytes()))
+            let signature = nzj_netbox::sign(b"s3cret", &bytes);
+            (bytes, signature)
         })
         .collect()
 }

@@ -1,13 +1,13 @@
 //! `template.yaml` against the code: every function in `functions/` is deployed with the trigger
 //! its handler expects, and every IAM policy names only resources the function itself uses.
 
-use serde_yaml::Value;
-use serde_yaml::value::TaggedValue;
+use serde_norway::Value;
+use serde_norway::value::TaggedValue;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn template() -> Value {
     let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn function_dirs() -> BTreeSet<String> {

@@ -10,7 +10,7 @@ pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZ
 pub use source::NetboxInMemory;
 pub use source::NetboxSource;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use nzj_core::JobName;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
 use serde_json::Value;
@@ -36,9 +36,18 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Res
     if signature.len() != 64 {
         return Err(SignatureError::Malformed);
     }
+    mac(secret, body).verify_slice(&signature).map_err(|_| SignatureError::Mismatch)
+}
+
+/// The `X-Hook-Signature` NetBox sends for `body`: what a test or a bench sending a delivery signs with.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    hex::encode(mac(secret, body).finalize().into_bytes())
+}
+
+fn mac(secret: &[u8], body: &[u8]) -> Hmac<Sha512> {
     let mut mac = Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(body);
-    mac.verify_slice(&signature).map_err(|_| SignatureError::Mismatch)
+    mac
 }
 
 /// The identity of a delivery for idempotency: the same body twice is the same delivery.

@@ -17,11 +17,15 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod consumer;
+#[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqs")]
 mod sqs;
 
 pub use consumer::{MessageHandler, run_fifo_groups, settle};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION as SQLITE_SCHEMA_VERSION, SqliteQueue};
+#[cfg(feature = "sqs")]
 pub use sqs::SqsQueue;
 
 /// One host job to run.
