@@ -2,6 +2,7 @@
 //! commands talk to its HTTP API (or to a deployment's, with `--endpoint`).
 
 mod client;
+mod cmd;
 mod serve;
 mod sigv4;
 mod table;
@@ -13,12 +14,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "nzj", version, about = "Keeps Zabbix monitoring in step with NetBox")]
 struct Cli {
-    /// Base URL of the nzj API [default: http://$NZJ_LISTEN, else http://127.0.0.1:8080]
-    #[arg(long, env = "NZJ_ENDPOINT", global = true)]
-    endpoint: Option<String>,
-    /// API bearer token [default: $NZJ_DATA_DIR/api-token, written by `nzj serve`]
-    #[arg(long, env = "NZJ_API_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    target: client::ApiTarget,
     /// Print JSON instead of tables (for scripts)
     #[arg(long, global = true)]
     json: bool,
@@ -114,12 +111,12 @@ enum MaintenanceCommand {
     /// One window
     Show { id: String },
     /// Create a window; at least one --host, --group or --site
-    Create(client::WindowArgs),
+    Create(cmd::maintenance::WindowArgs),
     /// Replace a window's name, times and targets
     Update {
         id: String,
         #[command(flatten)]
-        window: client::WindowArgs,
+        window: cmd::maintenance::WindowArgs,
     },
     /// Delete a window from Zabbix and from the store
     Rm { id: String },
@@ -151,46 +148,50 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { listen, config } => serve::serve(listen, config).await,
         Command::Jobs { command } => {
-            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            let api = client::ApiClient::new(cli.target);
             match command {
                 JobsCommand::Ls { name, status, limit, cursor } => {
-                    client::jobs_ls(&api, name, status, limit, cursor, cli.json).await
+                    cmd::jobs::jobs_ls(&api, name, status, limit, cursor, cli.json).await
                 }
-                JobsCommand::Show { id } => client::jobs_show(&api, &id, cli.json).await,
-                JobsCommand::Run { name, no_wait } => client::jobs_run(&api, &name, !no_wait, cli.json).await,
+                JobsCommand::Show { id } => cmd::jobs::jobs_show(&api, &id, cli.json).await,
+                JobsCommand::Run { name, no_wait } => cmd::jobs::jobs_run(&api, &name, !no_wait, cli.json).await,
             }
         }
         Command::Hosts { command } => {
-            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            let api = client::ApiClient::new(cli.target);
             match command {
                 HostsCommand::Ls { out_of_sync, limit, cursor } => {
-                    client::hosts_ls(&api, out_of_sync, limit, cursor, cli.json).await
+                    cmd::hosts::hosts_ls(&api, out_of_sync, limit, cursor, cli.json).await
                 }
-                HostsCommand::Show { object } => client::hosts_show(&api, &object).await,
+                HostsCommand::Show { object } => cmd::hosts::hosts_show(&api, &object).await,
             }
         }
         Command::Maintenance { command } => {
-            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            let api = client::ApiClient::new(cli.target);
             match command {
-                MaintenanceCommand::Ls => client::maintenance_ls(&api, cli.json).await,
-                MaintenanceCommand::Show { id } => client::maintenance_show(&api, &id).await,
-                MaintenanceCommand::Create(window) => client::maintenance_create(&api, None, window).await,
-                MaintenanceCommand::Update { id, window } => client::maintenance_create(&api, Some(&id), window).await,
-                MaintenanceCommand::Rm { id } => client::maintenance_rm(&api, &id).await,
+                MaintenanceCommand::Ls => cmd::maintenance::maintenance_ls(&api, cli.json).await,
+                MaintenanceCommand::Show { id } => cmd::maintenance::maintenance_show(&api, &id).await,
+                MaintenanceCommand::Create(window) => cmd::maintenance::maintenance_create(&api, None, window).await,
+                MaintenanceCommand::Update { id, window } => {
+                    cmd::maintenance::maintenance_create(&api, Some(&id), window).await
+                }
+                MaintenanceCommand::Rm { id } => cmd::maintenance::maintenance_rm(&api, &id).await,
             }
         }
         Command::Settings { command } => {
-            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            let api = client::ApiClient::new(cli.target);
             match command {
-                SettingsCommand::Show => client::settings_show(&api).await,
-                SettingsCommand::Set { pairs } => client::settings_set(&api, &pairs).await,
+                SettingsCommand::Show => cmd::settings::settings_show(&api).await,
+                SettingsCommand::Set { pairs } => cmd::settings::settings_set(&api, &pairs).await,
             }
         }
         Command::Schedule { command } => {
-            let api = client::ApiClient::from_cli(cli.endpoint, cli.token);
+            let api = client::ApiClient::new(cli.target);
             match command {
-                ScheduleCommand::Show => client::schedule_show(&api, cli.json).await,
-                ScheduleCommand::Set { job, interval } => client::schedule_set(&api, &job, &interval, cli.json).await,
+                ScheduleCommand::Show => cmd::schedule::schedule_show(&api, cli.json).await,
+                ScheduleCommand::Set { job, interval } => {
+                    cmd::schedule::schedule_set(&api, &job, &interval, cli.json).await
+                }
             }
         }
     };

@@ -1,0 +1,134 @@
+//! `nzj maintenance ls|show|create|update|rm`: maintenance windows, with times given as RFC 3339,
+//! `now` or relative (`+30m`, `-2h`, `+1d`).
+
+use crate::client::{ApiClient, print_json, text};
+use crate::table;
+use anyhow::anyhow;
+use serde_json::{Value, json};
+
+/// A maintenance window as given on the command line.
+#[derive(clap::Args)]
+pub struct WindowArgs {
+    #[arg(long)]
+    name: String,
+    /// Start: RFC 3339 (2026-12-01T22:00:00Z), `now`, or relative to now (+30m, +2h, +1d)
+    #[arg(long, default_value = "now")]
+    from: String,
+    /// End, in the same forms
+    #[arg(long)]
+    until: String,
+    /// A Zabbix host name (repeatable)
+    #[arg(long = "host")]
+    hosts: Vec<String>,
+    /// A Zabbix host group name (repeatable)
+    #[arg(long = "group")]
+    host_groups: Vec<String>,
+    /// A NetBox site: every host tagged with it (repeatable)
+    #[arg(long = "site")]
+    sites: Vec<String>,
+    #[arg(long, default_value = "")]
+    description: String,
+}
+
+/// `now`, `+30m` / `-2h` / `+1d` relative to now, or RFC 3339.
+fn parse_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    if text == "now" {
+        return Ok(now);
+    }
+    if let Some(sign @ ('+' | '-')) = text.chars().next() {
+        let (amount, unit) = text[1..].split_at(text.len() - 2);
+        let amount: i64 = amount.parse().map_err(|_| anyhow!("{text:?}: expected a number before the unit"))?;
+        let span = match unit {
+            "m" => chrono::Duration::minutes(amount),
+            "h" => chrono::Duration::hours(amount),
+            "d" => chrono::Duration::days(amount),
+            _ => return Err(anyhow!("{text:?}: the unit must be m, h or d")),
+        };
+        return Ok(if sign == '+' { now + span } else { now - span });
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| anyhow!("{text:?} is not a time (RFC 3339, now, +30m, +2h, +1d): {e}"))
+}
+
+fn window_row(w: &Value) -> Vec<String> {
+    let targets = ["hosts", "host_groups", "sites"]
+        .iter()
+        .filter_map(|k| {
+            let list: Vec<String> = w["targets"][k].as_array()?.iter().map(text).collect();
+            (!list.is_empty()).then(|| format!("{k}: {}", list.join(", ")))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    vec![
+        text(&w["id"]),
+        text(&w["name"]),
+        text(&w["active_since"]),
+        text(&w["active_till"]),
+        text(&w["zabbix_id"]),
+        targets,
+    ]
+}
+
+const WINDOW_HEADERS: [&str; 6] = ["ID", "NAME", "FROM", "UNTIL", "ZABBIX ID", "TARGETS"];
+
+pub async fn maintenance_ls(api: &ApiClient, json: bool) -> anyhow::Result<()> {
+    let listed = api.get("/api/maintenances", &[]).await?;
+    if json {
+        print_json(&listed);
+        return Ok(());
+    }
+    let rows: Vec<_> =
+        listed["maintenances"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(window_row).collect();
+    print!("{}", table::render(&WINDOW_HEADERS, &rows));
+    Ok(())
+}
+
+pub async fn maintenance_show(api: &ApiClient, id: &str) -> anyhow::Result<()> {
+    print_json(&api.get(&format!("/api/maintenances/{id}"), &[]).await?);
+    Ok(())
+}
+
+/// Creates a window, or replaces window `id`.
+pub async fn maintenance_create(api: &ApiClient, id: Option<&str>, args: WindowArgs) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let body = json!({
+        "name": args.name,
+        "description": args.description,
+        "active_since": parse_time(&args.from, now)?,
+        "active_till": parse_time(&args.until, now)?,
+        "hosts": args.hosts,
+        "host_groups": args.host_groups,
+        "sites": args.sites,
+    });
+    let window = match id {
+        None => api.post("/api/maintenances", body).await?,
+        Some(id) => api.put(&format!("/api/maintenances/{id}"), body).await?,
+    };
+    print!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
+    Ok(())
+}
+
+pub async fn maintenance_rm(api: &ApiClient, id: &str) -> anyhow::Result<()> {
+    api.delete(&format!("/api/maintenances/{id}")).await?;
+    println!("deleted maintenance window {id}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_absolute_now_or_relative() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-01-01T12:00:00Z".parse().unwrap();
+        assert_eq!(parse_time("now", now).unwrap(), now);
+        assert_eq!(parse_time("+30m", now).unwrap().to_rfc3339(), "2026-01-01T12:30:00+00:00");
+        assert_eq!(parse_time("-2h", now).unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
+        assert_eq!(parse_time("+1d", now).unwrap().to_rfc3339(), "2026-01-02T12:00:00+00:00");
+        assert_eq!(parse_time("2026-03-01T00:00:00Z", now).unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
+        assert!(parse_time("+5y", now).is_err());
+        assert!(parse_time("tomorrow", now).is_err());
+    }
+}
