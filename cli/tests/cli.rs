@@ -132,7 +132,7 @@ fn the_cli_shows_and_changes_the_schedule() {
     let schedule: Value = serde_json::from_slice(&show.stdout).unwrap();
     let refresh = schedule["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "HostConfigSyncRefresh").unwrap();
     assert_eq!(refresh["interval"], 30);
-    assert_eq!(refresh["scheduled"], false, "not implemented in this build");
+    assert_eq!(refresh["scheduled"], false, "Zabbix is not configured in this serve");
 
     let off = serve.nzj(&["schedule", "set", "HostConfigSyncRefresh", "off"]);
     assert!(stdout(&off).contains("off"));

@@ -175,10 +175,10 @@ async fn the_schedule_shows_every_system_job_and_changes_take_effect() {
     assert_eq!(jobs.len(), 3);
     for job in jobs {
         assert_eq!(job["interval"], 1440);
-        // Nothing is implemented in this build yet: the API must not pretend it runs.
+        // This API's registry runs no job: it must not pretend one runs, and says so.
         assert_eq!(job["implemented"], false);
         assert_eq!(job["scheduled"], false);
-        assert!(job["note"].as_str().unwrap().contains("not implemented"));
+        assert!(job["note"].as_str().unwrap().contains("does not run in this process"), "{job}");
     }
 
     let set: Value = api

@@ -1,5 +1,5 @@
 //! `POST /webhook/netbox` on `nzj serve`'s router, with the real NetBox 4.7 deliveries and their
-//! captured signatures (secret `s3cret`): every row of SPEC §8 that concerns webhooks.
+//! captured signatures (secret `s3cret`): every row of docs/product.md §8 that concerns webhooks.
 
 use nzj_core::JobStatus;
 use nzj_queue::JobQueue;

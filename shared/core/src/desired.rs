@@ -1,4 +1,4 @@
-//! The desired Zabbix host of a NetBox device or VM (SPEC §3): a pure function of the object,
+//! The desired Zabbix host of a NetBox device or VM (docs/product.md §3): a pure function of the object,
 //! the settings and mappings, and the imported Zabbix cache. Host jobs converge Zabbix to it;
 //! replays, duplicates and reordering are harmless because nothing here depends on history.
 

@@ -1,4 +1,4 @@
-//! System-job intervals: only the values the plugin allows (SPEC §2.2), plus "off".
+//! System-job intervals: only the values the plugin allows (docs/product.md §2.2), plus "off".
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};

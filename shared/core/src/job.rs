@@ -1,4 +1,4 @@
-//! Job records and their state machine (SPEC §2, §2.1).
+//! Job records and their state machine (docs/product.md §2, §2.1).
 
 use crate::interval::Interval;
 use chrono::{DateTime, Duration, Utc};
@@ -154,7 +154,7 @@ impl JobLog {
     }
 }
 
-/// The record of one job run, like NetBox's Job (SPEC §2.1).
+/// The record of one job run, like NetBox's Job (docs/product.md §2.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: JobId,

@@ -1,4 +1,4 @@
-//! Single-instance scheduling rules for system jobs (SPEC §2.2), as pure decisions.
+//! Single-instance scheduling rules for system jobs (docs/product.md §2.2), as pure decisions.
 //!
 //! Each system job has one [`ScheduleEntry`]. A trigger reads it, asks [`ScheduleEntry::decide`]
 //! what to do, and writes the outcome back with a conditional write on the entry's version: of any

@@ -1,4 +1,4 @@
-//! Settings and mappings (SPEC §3, §4): which NetBox objects are in scope, how they map to Zabbix,
+//! Settings and mappings (docs/product.md §3, §4): which NetBox objects are in scope, how they map to Zabbix,
 //! and how deletions behave. One document with a version: a write based on a stale read is refused.
 
 use serde::{Deserialize, Serialize};

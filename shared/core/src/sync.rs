@@ -1,4 +1,4 @@
-//! SyncHostsNow's progress (SPEC §2, §2.3): a sync of every NetBox object runs in steps, one NetBox
+//! SyncHostsNow's progress (docs/product.md §2, §2.3): a sync of every NetBox object runs in steps, one NetBox
 //! page each, so work that does not fit in one Lambda invocation continues in the next. The run
 //! document says which step is next, what was counted, and which hosts are to be deleted at the
 //! end (deletions wait until every page has been read, so the breaker sees all of them first).
@@ -111,7 +111,7 @@ impl SyncRun {
         }
     }
 
-    /// The breaker (SPEC §4): `Err` with the message the job fails with when the run would delete
+    /// The breaker (docs/product.md §4): `Err` with the message the job fails with when the run would delete
     /// more hosts than `limit`; then nothing is deleted.
     pub fn check_deletions(&self, limit: usize) -> Result<(), String> {
         if self.deletions_planned as usize > limit {

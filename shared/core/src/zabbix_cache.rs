@@ -1,5 +1,5 @@
 //! The store's cache of Zabbix settings (templates, proxies, proxy groups, host groups), what an
-//! import changes in it, and the breaker that stops a mass disappearance (SPEC §4). Removing an
+//! import changes in it, and the breaker that stops a mass disappearance (docs/product.md §4). Removing an
 //! object from the cache never touches a host.
 
 use chrono::{DateTime, Utc};

@@ -10,7 +10,7 @@
 //! are built in memory from the real NetBox 4.7 device payload (the cost measured is Zabbix's).
 //! NZJ_BENCH_HOSTS sets N (default 1000), NZJ_BENCH_BATCH the hosts per array call (default 200),
 //! NZJ_BENCH_TEMPLATE=1 links the default rule's template (then about 45 ms per host in Zabbix, and
-//! the floor's single call may run PHP out of memory: DESIGN.md measured 1,000 templated hosts do).
+//! the floor's single call may run PHP out of memory: 1,000 templated hosts did on a 512M frontend, see docs/design.md).
 
 use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
 use nzj_core::job::JobOrigin;

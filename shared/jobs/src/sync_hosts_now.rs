@@ -1,4 +1,4 @@
-//! SyncHostsNow: reconcile every NetBox device and VM with Zabbix at once (SPEC §2, §2.3, §6).
+//! SyncHostsNow: reconcile every NetBox device and VM with Zabbix at once (docs/product.md §2, §2.3, §6).
 //!
 //! A sync runs in steps, one NetBox page of up to 1,000 objects each, so work that does not fit in
 //! one Lambda invocation continues in the next through the bulk queue (its own queue: webhooks

@@ -1,6 +1,6 @@
 //! The NetBox webhook intake, shared by `nzj serve` (`POST /webhook/netbox`) and the webhook
 //! function (Function URL): verify, parse, record the job and enqueue it, and answer 2xx only
-//! once the job is on the queue. Every answer says what happened (SPEC §8).
+//! once the job is on the queue. Every answer says what happened (docs/product.md §8).
 
 use crate::worker::{EnqueueError, enqueue_host_job};
 use nzj_core::job::JobOrigin;

@@ -1,4 +1,4 @@
-//! Metrics in CloudWatch Embedded Metric Format (SPEC §7): one JSON line on stdout per event, which
+//! Metrics in CloudWatch Embedded Metric Format (docs/product.md §7): one JSON line on stdout per event, which
 //! CloudWatch Logs turns into metrics without an API call. Off unless [`enable`]d: the Lambda
 //! functions enable it; `nzj serve` keeps its stdout for people.
 //!

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The system jobs this process can run. A job without a handler is never triggered: it is not
-/// scheduled, and the API says why (not built yet, or a peer it needs is not configured).
+/// scheduled, and the API says why (a peer it needs is not configured, or this process does not
+/// run it: each scheduled Lambda function registers only its own job).
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: BTreeMap<SystemJob, Arc<dyn SystemJobHandler>>,
@@ -32,7 +33,7 @@ impl Registry {
         if self.implements(job) {
             return None;
         }
-        Some(self.unavailable.get(&job).cloned().unwrap_or_else(|| "not implemented in this build yet".to_string()))
+        Some(self.unavailable.get(&job).cloned().unwrap_or_else(|| format!("{job} does not run in this process")))
     }
 
     pub fn implements(&self, job: SystemJob) -> bool {

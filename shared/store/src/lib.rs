@@ -1,6 +1,7 @@
 //! The job store: one port, two adapters.
 //!
-//! The store is deliberately small: read a job or a schedule entry, list jobs, and commit a set of
+//! The store reads each kind of document (jobs, schedules, caches, settings, host configs,
+//! maintenance windows, the sync run, delivery records), lists jobs, and commits a set of
 //! conditional writes all-or-nothing. Every rule (who may claim a job, when a run is stalled) lives
 //! in `nzj-core` and `nzj-runtime`; the adapters only guarantee atomicity, so both behave alike
 //! and one conformance suite checks them both.

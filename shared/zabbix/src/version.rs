@@ -1,4 +1,4 @@
-//! Zabbix versions and every difference between them that the product relies on (SPEC §5),
+//! Zabbix versions and every difference between them that the product relies on (docs/product.md §5),
 //! in one place. Field names are chosen from the version, never guessed from errors: 7.0
 //! silently accepts `proxy_hostid` without moving the host, and 6.0 silently ignores
 //! parameters it does not know.
