@@ -178,7 +178,7 @@ async fn the_schedule_shows_every_system_job_and_changes_take_effect() {
         // This API's registry runs no job: it must not pretend one runs, and says so.
         assert_eq!(job["implemented"], false);
         assert_eq!(job["scheduled"], false);
-        assert!(job["note"].as_str().unwrap().contains("does not run in this process"), "{job}");
+        assert!(job["note"].as_str().unwrap().contains("this process does not run it"), "{job}");
     }
 
     let set: Value = api
@@ -320,7 +320,7 @@ async fn a_manual_run_of_what_cannot_run_here_says_why() {
         (r#"{"name": "SyncHostsNow"}"#, StatusCode::SERVICE_UNAVAILABLE, "needs Zabbix and NetBox"),
         (r#"{"name": "CreateHost"}"#, StatusCode::BAD_REQUEST, "/api/hosts/"),
         (r#"{"name": "ImportZabbixSettings"}"#, StatusCode::SERVICE_UNAVAILABLE, "NZJ_ZABBIX_URL"),
-        (r#"{"name": "MaintenanceCleanup"}"#, StatusCode::SERVICE_UNAVAILABLE, "not implemented"),
+        (r#"{"name": "MaintenanceCleanup"}"#, StatusCode::SERVICE_UNAVAILABLE, "this process does not run it"),
     ] {
         let (got, message) = error_of(api.post("/api/jobs", body).send().await.unwrap()).await;
         assert_eq!(got, status, "{body}: {message}");

@@ -33,7 +33,7 @@ impl Registry {
         if self.implements(job) {
             return None;
         }
-        Some(self.unavailable.get(&job).cloned().unwrap_or_else(|| format!("{job} does not run in this process")))
+        Some(self.unavailable.get(&job).cloned().unwrap_or_else(|| "this process does not run it".to_string()))
     }
 
     pub fn implements(&self, job: SystemJob) -> bool {

@@ -1,0 +1,97 @@
+//! `/api/schedule`: each system job's interval, next due time and current run, whether this
+//! process can run it and why not, and interval changes.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::request::object_body;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use nzj_core::{Interval, JobId, ScheduleEntry, SystemJob};
+use nzj_runtime::Registry;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A system job's schedule as the API shows it (the plugin's `get_current_job_interval()` and
+/// `system_jobs_scheduled()` in one view).
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub job: SystemJob,
+    /// Minutes, or null when off.
+    pub interval: Interval,
+    pub next_due: Option<DateTime<Utc>>,
+    pub current_run: Option<JobId>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_run: Option<JobId>,
+    /// Whether this process can run the job (implemented, and the peers it needs configured).
+    pub implemented: bool,
+    /// Whether triggers will run it: runnable and not off.
+    pub scheduled: bool,
+    pub note: Option<String>,
+}
+
+impl ScheduleView {
+    fn new(entry: ScheduleEntry, registry: &Registry) -> Self {
+        let unavailable = registry.unavailable_reason(entry.job);
+        let implemented = unavailable.is_none();
+        let scheduled = implemented && entry.interval != Interval::Off;
+        let note = match (unavailable, entry.interval) {
+            (Some(reason), _) => Some(format!("{reason}: never triggered")),
+            (None, Interval::Off) => Some("off: never triggered".to_string()),
+            (None, _) => None,
+        };
+        ScheduleView {
+            job: entry.job,
+            interval: entry.interval,
+            next_due: entry.next_due,
+            current_run: entry.current_run,
+            lease_until: entry.lease_until,
+            last_run: entry.last_run,
+            implemented,
+            scheduled,
+            note,
+        }
+    }
+}
+
+pub(crate) fn system_job(name: &str) -> ApiResult<SystemJob> {
+    name.parse::<SystemJob>().map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+pub(crate) async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let mut views = Vec::new();
+    for job in SystemJob::ALL {
+        let entry = state.launcher.scheduler.schedule(*job).await?;
+        views.push(ScheduleView::new(entry, &state.launcher.registry));
+    }
+    Ok(Json(json!({"jobs": views})))
+}
+
+pub(crate) async fn show_one_schedule(
+    State(state): State<Arc<AppState>>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<ScheduleView>> {
+    let job = system_job(&job)?;
+    let entry = state.launcher.scheduler.schedule(job).await?;
+    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
+}
+
+/// `{"interval": <minutes or null>}`; null turns the job off.
+pub(crate) async fn set_schedule(
+    State(state): State<Arc<AppState>>,
+    Path(job): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ScheduleView>> {
+    let job = system_job(&job)?;
+    let object = object_body(&body, &["interval"], r#"{"interval": 60}"#)?;
+    let raw = object
+        .get("interval")
+        .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
+    let interval: Interval =
+        serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
+    let entry = state.launcher.scheduler.set_interval(job, interval).await?;
+    tracing::info!(job = %job, interval = %interval, "interval changed");
+    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
+}

@@ -1,0 +1,59 @@
+//! The last step of a sync: the hosts whose NetBox object is gone or out of scope, planned from
+//! the host configs the sync did not see, checked against the max-deletions breaker, then deleted
+//! per the delete policy.
+
+use super::SyncHostsNow;
+use crate::{store_failure, zabbix_failure};
+use nzj_core::JobRecord;
+use nzj_core::netbox::ObjectRef;
+use nzj_core::settings::Settings;
+use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
+use nzj_runtime::JobFailure;
+use nzj_zabbix::ZabbixHost;
+
+impl SyncHostsNow {
+    /// The last step: plan the deletion of hosts whose NetBox object is gone (a host config with a
+    /// host that this sync has not seen), check the breaker, then delete.
+    pub(super) async fn deletions(
+        &self,
+        run: &mut SyncRun,
+        record: &mut JobRecord,
+        settings: &Settings,
+    ) -> Result<(), JobFailure> {
+        let store = &self.converger.store;
+        let mut gone = Vec::new();
+        let mut after = None;
+        loop {
+            let configs = store.list_host_configs(after, 500).await.map_err(store_failure)?;
+            let Some(last) = configs.last() else { break };
+            after = Some(last.object);
+            gone.extend(
+                configs
+                    .iter()
+                    .filter(|c| c.hostid.is_some() && c.seen_by_sync.as_ref() != Some(&run.job_id))
+                    .map(|c| c.object),
+            );
+        }
+        // Only hosts that still carry the object's managed tag are the product's to delete.
+        let gone_hosts = self.converger.find_managed(settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
+        for (object, host) in &gone_hosts {
+            let hostid = host.hostid.clone();
+            let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
+            run.plan_deletion(deletion, settings.max_deletions);
+        }
+        // A config whose host is not found any more keeps its stale host id: it is asked about
+        // again (in the same one `host.get` per page) by the next sync.
+        run.check_deletions(settings.max_deletions).map_err(JobFailure::permanent)?;
+        let objects: Vec<ObjectRef> = run.deletions.iter().map(|d| d.object).collect();
+        let mut found = gone_hosts;
+        let missing: Vec<ObjectRef> = objects.iter().filter(|o| !found.contains_key(o)).copied().collect();
+        found.extend(self.converger.find_managed(settings, &missing, self.page_size).await.map_err(zabbix_failure)?);
+        let targets: Vec<(ObjectRef, &ZabbixHost)> =
+            objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();
+        let now = self.clock.now();
+        let outcomes = self.converger.delete_many(settings, &targets, now, settings.batch_size).await;
+        let results = targets.iter().zip(outcomes).map(|((object, _), outcome)| (*object, None, outcome)).collect();
+        run.cursor = SyncCursor::Done;
+        self.record(run, record, results, now).await
+    }
+}

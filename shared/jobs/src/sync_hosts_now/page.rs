@@ -1,0 +1,184 @@
+//! One step of a sync: one NetBox page converged (every desired host computed, the page's hosts
+//! read in one `host.get`, creates and updates in array calls), its results recorded in the job
+//! and the run document, and the host configs written.
+
+use super::{CONFIGS_PER_COMMIT, SyncHostsNow};
+use crate::hosts::{HostOutcome, HostUpdate};
+use crate::{netbox_failure, store_failure, zabbix_failure};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
+use nzj_core::host_config::HostConfig;
+use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
+use nzj_core::settings::Settings;
+use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
+use nzj_core::zabbix_cache::CacheKind;
+use nzj_core::{JobRecord, LogLevel};
+use nzj_runtime::JobFailure;
+use nzj_store::{StoreError, Write};
+
+impl SyncHostsNow {
+    /// One NetBox page: compute every desired host, read the page's hosts in one `host.get`, and
+    /// create and update in batches. Hosts to delete are only planned.
+    pub(super) async fn page(
+        &self,
+        run: &mut SyncRun,
+        record: &mut JobRecord,
+        settings: &Settings,
+        kind: ObjectKind,
+        after_id: u64,
+    ) -> Result<(), JobFailure> {
+        let (objects, remaining) = self.netbox.page(kind, after_id, self.page_size).await.map_err(netbox_failure)?;
+        if after_id == 0 {
+            run.expected += remaining.unwrap_or(objects.len() as u64);
+        }
+        let last_id = objects.iter().filter_map(|o| o["id"].as_u64()).max();
+        run.cursor = SyncCursor::after_page(kind, last_id, objects.len(), self.page_size);
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let store = &self.converger.store;
+        let mut snapshots = Vec::new();
+        for cache in CacheKind::ALL {
+            snapshots.push(store.get_cache(*cache).await.map_err(store_failure)?);
+        }
+        if snapshots.iter().any(|s| s.kind == CacheKind::Templates && s.version == 0) {
+            return Err(JobFailure::permanent(
+                "the Zabbix settings are not imported yet: run ImportZabbixSettings first, then sync again",
+            ));
+        }
+        let view = CacheView::new(&snapshots);
+        let planned: Vec<(ObjectRef, Result<Desired, String>)> = objects
+            .iter()
+            .filter_map(|raw| {
+                let id = raw["id"].as_u64()?;
+                let object = ObjectRef { kind, id };
+                let desired = NetboxObject::from_rest(kind, raw)
+                    .map_err(|e| format!("the NetBox object is malformed: {e}"))
+                    .and_then(|o| desired_host(&o, settings, &view).map_err(|e| e.to_string()));
+                Some((object, desired))
+            })
+            .collect();
+        let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
+        let found = self.converger.find_managed(settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
+
+        let now = self.clock.now();
+        let mut results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)> = Vec::new();
+        let (mut creates, mut updates) = (Vec::new(), Vec::new());
+        for (object, desired) in &planned {
+            match (desired, found.get(object)) {
+                (Err(reason), _) => results.push((*object, None, Err(JobFailure::permanent(reason.clone())))),
+                (Ok(Desired::Host(desired)), None) => creates.push((*object, desired.as_ref())),
+                (Ok(Desired::Host(desired)), Some(existing)) => {
+                    let difference = nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
+                    if difference.is_empty() {
+                        let outcome = HostOutcome::unchanged(existing);
+                        results.push((*object, Some((**desired).clone()), Ok(outcome)));
+                    } else {
+                        updates.push((*object, HostUpdate { desired, existing, difference }));
+                    }
+                }
+                (Ok(Desired::OutOfScope(reason)), Some(existing)) => {
+                    let hostid = existing.hostid.clone();
+                    let deletion = PlannedDeletion { object: *object, hostid, reason: reason.clone() };
+                    run.plan_deletion(deletion, settings.max_deletions);
+                }
+                (Ok(Desired::OutOfScope(_)), None) => {}
+            }
+        }
+        let batch = settings.batch_size;
+        let desired: Vec<&DesiredHost> = creates.iter().map(|(_, d)| *d).collect();
+        for ((object, wanted), outcome) in
+            creates.iter().zip(self.converger.create_many(settings, &desired, batch).await)
+        {
+            results.push((*object, Some((*wanted).clone()), outcome));
+        }
+        let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
+        for ((object, update), outcome) in
+            objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, batch).await)
+        {
+            results.push((*object, Some(update.desired.clone()), outcome));
+        }
+        // An outage that outlasted the retries: the whole step is tried again later (everything
+        // it did is desired state, so the retry converges).
+        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.is_transient()))
+        {
+            return Err(failure.clone());
+        }
+        run.counts.total += planned.len() as u64;
+        self.record(run, record, results, now).await
+    }
+
+    /// Counts and logs each host's outcome (one log line per changed or failed host) and records it
+    /// in the host configs, marked as seen by this sync.
+    pub(super) async fn record(
+        &self,
+        run: &mut SyncRun,
+        record: &mut JobRecord,
+        results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobFailure> {
+        let store = &self.converger.store;
+        let objects: Vec<ObjectRef> = results.iter().map(|(o, _, _)| *o).collect();
+        let configs: Vec<HostConfig> = futures_util::stream::iter(objects)
+            .map(|object| {
+                let store = store.clone();
+                async move { Ok(store.get_host_config(object).await?.unwrap_or_else(|| HostConfig::new(object))) }
+            })
+            .buffered(16)
+            .collect::<Vec<Result<HostConfig, StoreError>>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(store_failure)?;
+        let mut updated = Vec::with_capacity(configs.len());
+        for ((object, wanted, outcome), mut config) in results.into_iter().zip(configs) {
+            match &outcome {
+                Ok(done) => {
+                    use crate::hosts::HostAction::*;
+                    match done.action {
+                        Created | Adopted => run.counts.created += 1,
+                        Updated => run.counts.updated += 1,
+                        Unchanged => run.counts.unchanged += 1,
+                        SoftDeleted { .. } | HardDeleted | AlreadyGone => run.counts.deleted += 1,
+                    }
+                    if done.action != Unchanged {
+                        record.log.push(now, LogLevel::Info, format!("{object}: {}", done.message()));
+                        tracing::info!(job_id = %record.id, %object, hostid = ?done.hostid, "{}", done.message());
+                    }
+                    done.record_in(&mut config, wanted, now);
+                }
+                Err(failure) => {
+                    run.counts.failed += 1;
+                    record.log.push(now, LogLevel::Error, format!("{object}: {failure}"));
+                    tracing::warn!(job_id = %record.id, %object, error = %failure, "host not synced");
+                }
+            }
+            config.seen_by_sync = Some(run.job_id.clone());
+            config.last_job = Some(record.id.clone());
+            updated.push(config);
+        }
+        self.save_configs(updated).await
+    }
+
+    /// Writes host configs in chunks; a chunk that lost a race with a host job is written one by
+    /// one, and a config a host job changed meanwhile keeps the host job's state (it is newer).
+    pub(super) async fn save_configs(&self, configs: Vec<HostConfig>) -> Result<(), JobFailure> {
+        let store = &self.converger.store;
+        for chunk in configs.chunks(CONFIGS_PER_COMMIT) {
+            match store.commit(chunk.iter().cloned().map(Write::host_config).collect()).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => {
+                    for config in chunk {
+                        match store.commit(vec![Write::host_config(config.clone())]).await {
+                            Ok(()) | Err(StoreError::Conflict) => {}
+                            Err(e) => return Err(store_failure(e)),
+                        }
+                    }
+                }
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
+        Ok(())
+    }
+}
