@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use nzj_app::{App, Queues};
 use nzj_core::Secret;
 use nzj_core::config::{Config, StoreConfig};
-use nzj_jobs::{HostWorker, SyncStep, SyncWorker};
+use nzj_jobs::{HostWorker, OutboxSweeper, SyncStep, SyncWorker};
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, TriggerOutcome};
 use nzj_store::{DynamoDbStore, JobStore, SqliteStore};
@@ -72,7 +72,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
 
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
-    tokio::spawn(run_scheduler(app.launcher.clone(), app.store.clone(), tick_every));
+    tokio::spawn(run_scheduler(app.launcher.clone(), app.store.clone(), app.outbox_sweeper(), tick_every));
     match app.host_worker() {
         Some(worker) => {
             tokio::spawn(run_host_worker(worker));
@@ -159,13 +159,18 @@ async fn run_sync_worker(worker: SyncWorker) {
     }
 }
 
-async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, every: Duration) {
+async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, outbox: Option<OutboxSweeper>, every: Duration) {
     const PURGE_EVERY: Duration = Duration::from_secs(3600);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_purge: Option<tokio::time::Instant> = None;
     loop {
         ticker.tick().await;
+        if let Some(outbox) = &outbox
+            && let Err(e) = outbox.sweep().await
+        {
+            tracing::error!(error = %e, "outbox sweep failed");
+        }
         for (job, outcome) in launcher.tick().await {
             match outcome {
                 Ok(TriggerOutcome::Claimed(run)) => tracing::info!(job = %job, job_id = %run.record.id, "run claimed"),

@@ -11,7 +11,7 @@ use nzj_core::retry::RetryPolicy;
 use nzj_core::{Clock, SystemClock, SystemJob};
 use nzj_jobs::{
     HostConfigSyncRefresh, HostConverger, HostJobs, HostWorker, ImportZabbixSettings, MaintenanceCleanup,
-    MaintenanceService, SyncHostsNow, SyncStep, SyncWorker, WebhookIntake,
+    MaintenanceService, OutboxSweeper, SyncHostsNow, SyncStep, SyncWorker, WebhookIntake,
 };
 use nzj_netbox::{NetboxClient, NetboxClientConfig, NetboxSource};
 use nzj_queue::JobQueue;
@@ -122,6 +122,12 @@ impl App {
             self.clock.clone(),
             self.config.job_retention,
         ))
+    }
+
+    /// The outbox sweeper: sends host jobs recorded but never enqueued; `None` without a host
+    /// queue. Runs on every scheduler tick (`nzj serve`'s, and the SyncRefresh function's).
+    pub fn outbox_sweeper(&self) -> Option<OutboxSweeper> {
+        Some(OutboxSweeper::new(self.store.clone(), self.queues.host.clone()?, self.clock.clone()))
     }
 
     /// The jobs API's state. `runs_in_request`: a manual system-job run runs within its request

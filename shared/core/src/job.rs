@@ -181,6 +181,18 @@ pub struct JobRecord {
     pub lease_until: Option<DateTime<Utc>>,
     /// Epoch seconds after which the record may be deleted (DynamoDB TTL attribute).
     pub expires_at: i64,
+    /// A queued job's message while it is not known to be on the queue. A host job is recorded
+    /// with its message and then enqueued (the outbox, docs/design.md); a crash in between
+    /// leaves it here, and the sweeper sends it. `None` once sent (or received by a worker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<Value>,
+    /// The job that took over from this one (a stalled run's retry): a message naming this job
+    /// runs that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_by: Option<JobId>,
+    /// The job this one retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<JobId>,
     /// Optimistic-concurrency version, set by the store on every write.
     #[serde(default)]
     pub version: u64,
@@ -231,8 +243,22 @@ impl JobRecord {
             log: JobLog::default(),
             lease_until: Some(now + lease),
             expires_at: (now + retention).timestamp(),
+            outbox: None,
+            retried_by: None,
+            retry_of: None,
             version: 0,
         }
+    }
+
+    /// The run that takes over from this stalled one: pending, the next attempt, linked both ways.
+    pub fn retry_of_stalled(&mut self, user: &str, now: DateTime<Utc>, retention: Duration) -> JobRecord {
+        let origin = JobOrigin { trigger: Trigger::Retry, user: user.into(), object: self.object.clone() };
+        let mut retry = JobRecord::new_pending(self.name, origin, now, retention);
+        retry.attempt = self.attempt + 1;
+        retry.retry_of = Some(self.id.clone());
+        retry.log.push(now, LogLevel::Warning, format!("retry of stalled job {}", self.id));
+        self.retried_by = Some(retry.id.clone());
+        retry
     }
 
     /// A job recorded now and run later by a worker (host jobs from webhooks, the API, a sync).
@@ -253,6 +279,8 @@ impl JobRecord {
         self.status = JobStatus::Running;
         self.started = Some(now);
         self.lease_until = Some(now + lease);
+        // A worker received it, so its message was on the queue.
+        self.outbox = None;
         Ok(())
     }
 

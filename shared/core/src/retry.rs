@@ -31,6 +31,9 @@ pub enum Settlement {
     RetryAfter(Duration),
     /// The last attempt failed: the job is failed, the message goes to the dead-letter queue.
     DeadLetter,
+    /// Not an attempt: another worker holds the job with a live lease. Back in the queue after
+    /// the delay (when the lease is over), without counting toward the dead-letter queue.
+    Postpone(Duration),
 }
 
 /// The delays between the tries of one call that failed transiently (so three tries in all).

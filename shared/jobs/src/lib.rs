@@ -6,6 +6,7 @@
 pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
+pub mod outbox;
 pub mod sync_hosts_now;
 pub mod sync_refresh;
 pub mod webhook;
@@ -14,10 +15,11 @@ pub mod worker;
 pub use hosts::{HostAction, HostConverger, HostJobs};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};
+pub use outbox::{EnqueueError, OutboxSweeper, enqueue_host_job};
 pub use sync_hosts_now::{StartError, SyncHostsNow, SyncStep, SyncWorker};
 pub use sync_refresh::HostConfigSyncRefresh;
 pub use webhook::{Answer, WebhookIntake};
-pub use worker::{EnqueueError, HostWorker, enqueue_host_job};
+pub use worker::HostWorker;
 
 use nzj_runtime::JobFailure;
 use nzj_store::StoreError;

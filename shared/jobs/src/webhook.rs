@@ -2,9 +2,9 @@
 //! function (Function URL): verify, parse, record the job and enqueue it, and answer 2xx only
 //! once the job is on the queue. Every answer says what happened (docs/product.md §8).
 
-use crate::worker::{EnqueueError, enqueue_host_job};
+use crate::outbox::{EnqueueError, enqueue_host_job, send};
 use nzj_core::job::JobOrigin;
-use nzj_core::{Clock, JobId, Secret, Trigger};
+use nzj_core::{Clock, JobId, JobStatus, Secret, Trigger};
 use nzj_netbox::{MAX_BODY_BYTES, Routing, delivery_key, parse, route, verify_signature};
 use nzj_queue::{JobQueue, QueuedJob};
 use nzj_store::{JobStore, StoreError, Write};
@@ -73,7 +73,7 @@ impl WebhookIntake {
         };
         let key = delivery_key(body);
         match self.store.get_delivery(&key).await {
-            Ok(Some(job)) => return duplicate(job),
+            Ok(Some(job)) => return self.duplicate(job).await,
             Ok(None) => {}
             Err(e) => return error(503, e.to_string()),
         }
@@ -100,14 +100,26 @@ impl WebhookIntake {
             }
             // The same delivery arrived at the same moment: the other one recorded it.
             Err(EnqueueError::Store(StoreError::Conflict)) => match self.store.get_delivery(&key).await {
-                Ok(Some(job)) => duplicate(job),
+                Ok(Some(job)) => self.duplicate(job).await,
                 _ => error(503, "a concurrent delivery could not be read back; retry"),
             },
             Err(e) => error(503, e.to_string()),
         }
     }
-}
 
-fn duplicate(job: JobId) -> Answer {
-    answer(200, json!({"status": "duplicate", "job": job}))
+    /// A delivery seen before names the job it became, once that job is surely on the queue: a
+    /// job recorded but not sent (its first delivery's process died in between) is sent now.
+    async fn duplicate(&self, id: JobId) -> Answer {
+        let record = match self.store.get_job(&id).await {
+            Ok(record) => record,
+            Err(e) => return error(503, e.to_string()),
+        };
+        if let Some(record) = record.filter(|r| r.outbox.is_some() && r.status == JobStatus::Pending) {
+            if let Err(e) = send(self.store.as_ref(), self.queue.as_ref(), record).await {
+                return error(503, e.to_string());
+            }
+            tracing::warn!(job_id = %id, "a resent delivery sent its job, recorded but never enqueued");
+        }
+        answer(200, json!({"status": "duplicate", "job": id}))
+    }
 }

@@ -33,6 +33,25 @@ impl MessageHandler<QueuedJob> for HostWorker {
     }
 }
 
+/// What the claim of a message's job found.
+enum Claim {
+    /// The live job, now running and leased to this worker.
+    Run(Box<JobRecord>),
+    /// Settled already (a duplicate delivery): nothing to do.
+    Settled,
+    /// Another worker holds it with a live lease: look again after this long.
+    Held(Duration),
+}
+
+/// How a delivery ended: ran (settled, or failed with a kind), or found its job held elsewhere.
+enum Handled {
+    Ran(Result<(), FailureKind>),
+    Held(Duration),
+}
+
+/// Past a holder's lease, so the message comes back when the lease is surely over.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
 pub struct HostWorker {
     jobs: HostJobs,
     /// Where host jobs read the current state of their object; without it, the state the event
@@ -57,31 +76,35 @@ impl HostWorker {
         &self.jobs
     }
 
-    /// The job's record, taken for this worker: `Ok(None)` if it is settled already (a duplicate
-    /// delivery) or another worker holds it with a live lease.
-    async fn claim(&self, job: &QueuedJob) -> Result<Option<JobRecord>, JobFailure> {
+    /// The job's record, taken for this worker. The message names the job it was enqueued for;
+    /// if that run stalled, its retry (`retried_by`) is the live job, and the claim follows the
+    /// link, so a retry is never left pending without a message (docs/guarantees.md).
+    async fn claim(&self, job: &QueuedJob) -> Result<Claim, JobFailure> {
         let store = &self.jobs.converger.store;
-        for _ in 0..16 {
+        let mut id = job.job_id.clone();
+        for _ in 0..64 {
             let now = self.jobs.clock.now();
             let mut writes = Vec::new();
-            let mut record = match store.get_job(&job.job_id).await.map_err(store_failure)? {
-                Some(record) if record.status.is_final() => return Ok(None),
+            let mut record = match store.get_job(&id).await.map_err(store_failure)? {
+                Some(record) if record.status == JobStatus::Stalled => match record.retried_by.clone() {
+                    Some(next) => {
+                        id = next;
+                        continue;
+                    }
+                    // Stalled before runs were linked to their retries: its retry starts now.
+                    None => self.retry_stalled(record, now, &mut writes),
+                },
+                Some(record) if record.status.is_final() => return Ok(Claim::Settled),
                 Some(mut record) if record.status == JobStatus::Running => {
                     if !record.lease_expired(now) {
-                        return Ok(None);
+                        // Another worker holds it: the message must come back after the lease,
+                        // never vanish (that worker may die, or lose its final commit).
+                        let left = record.lease_until.map_or(chrono::Duration::zero(), |l| l - now);
+                        return Ok(Claim::Held(left.to_std().unwrap_or_default() + LEASE_MARGIN));
                     }
                     // Its worker died mid-job: the run is stalled, and a retry converges.
                     record.mark_stalled(now).map_err(|e| JobFailure::permanent(e.to_string()))?;
-                    let origin = JobOrigin {
-                        trigger: Trigger::Retry,
-                        user: "host-worker".into(),
-                        object: record.object.clone(),
-                    };
-                    let mut retry = JobRecord::new_pending(record.name, origin, now, self.jobs.retention);
-                    retry.attempt = record.attempt + 1;
-                    retry.log.push(now, nzj_core::LogLevel::Warning, format!("retry of stalled job {}", record.id));
-                    writes.push(Write::job(record));
-                    retry
+                    self.retry_stalled(record, now, &mut writes)
                 }
                 Some(record) => record,
                 // Enqueued without a record (or the record expired): record it now.
@@ -92,7 +115,7 @@ impl HostWorker {
                         object: Some(job.object.to_string()),
                     };
                     let mut record = JobRecord::new_pending(job.name, origin, now, self.jobs.retention);
-                    record.id = job.job_id.clone();
+                    record.id = id.clone();
                     record
                 }
             };
@@ -101,13 +124,25 @@ impl HostWorker {
             match store.commit(writes).await {
                 Ok(()) => {
                     record.version += 1;
-                    return Ok(Some(record));
+                    return Ok(Claim::Run(Box::new(record)));
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(store_failure(e)),
             }
         }
-        Ok(None)
+        Err(JobFailure::transient(format!("job {} kept changing while it was claimed", job.job_id)))
+    }
+
+    /// The retry of a stalled run, linked to it; the stalled record's write goes into `writes`.
+    fn retry_stalled(
+        &self,
+        mut stalled: JobRecord,
+        now: chrono::DateTime<chrono::Utc>,
+        writes: &mut Vec<Write>,
+    ) -> JobRecord {
+        let retry = stalled.retry_of_stalled("host-worker", now, self.jobs.retention);
+        writes.push(Write::job(stalled));
+        retry
     }
 
     /// The desired host of the message's object, from `settings` and the cache in the store.
@@ -160,7 +195,8 @@ impl HostWorker {
     /// Runs one delivery to its end and says how to settle its message.
     pub async fn handle(&self, delivery: &Delivery) -> Settlement {
         let outcome = match self.try_handle(delivery).await {
-            Ok(outcome) => outcome,
+            Ok(Handled::Held(wait)) => return Settlement::Postpone(wait),
+            Ok(Handled::Ran(outcome)) => outcome,
             // The store itself is away: nothing was recorded; the message must come back.
             Err(failure) => {
                 tracing::warn!(job_id = %delivery.job.job_id, error = %failure, "host job not recorded");
@@ -173,9 +209,13 @@ impl HostWorker {
     /// Runs the job: `Ok` when it is settled (completed, failed for good, or settled already),
     /// `Err(kind)` when it failed and is not (a transient failure left it pending for a retry, or
     /// failed it as the last attempt); `Err` of the outer result when the store could not record it.
-    async fn try_handle(&self, delivery: &Delivery) -> Result<Result<(), FailureKind>, JobFailure> {
+    async fn try_handle(&self, delivery: &Delivery) -> Result<Handled, JobFailure> {
         let job = &delivery.job;
-        let Some(record) = self.claim(job).await? else { return Ok(Ok(())) };
+        let record = match self.claim(job).await? {
+            Claim::Run(record) => *record,
+            Claim::Settled => return Ok(Handled::Ran(Ok(()))),
+            Claim::Held(wait) => return Ok(Handled::Held(wait)),
+        };
         let may_retry = self.retry.has_attempts_left(delivery.receive_count);
         let settings = self.jobs.converger.store.get_settings().await.map_err(store_failure)?;
         // The job is ours now: whatever fails from here on settles its record.
@@ -188,8 +228,8 @@ impl HostWorker {
                 (record, Err(failure))
             }
         };
-        match outcome {
-            Ok(_) => Ok(Ok(())),
+        Ok(Handled::Ran(match outcome {
+            Ok(_) => Ok(()),
             // A transient failure before the last attempt leaves the job pending, not failed.
             Err(failure) if failure.is_transient() && may_retry => {
                 let delay = self.retry.backoff(delivery.receive_count);
@@ -198,10 +238,10 @@ impl HostWorker {
                     .retry_later(now, &failure.to_string(), chrono::Duration::from_std(delay).unwrap_or_default())
                     .ok();
                 self.jobs.converger.store.commit(vec![Write::job(record)]).await.map_err(store_failure)?;
-                Ok(Err(FailureKind::Transient))
+                Err(FailureKind::Transient)
             }
-            Err(failure) => Ok(Err(failure.kind)),
-        }
+            Err(failure) => Err(failure.kind),
+        }))
     }
 
     /// One poll of the queue (for `nzj serve`): objects in parallel, each object's jobs in order;
@@ -231,41 +271,4 @@ impl HostWorker {
             tracing::error!(job_id = %delivery.job.job_id, error = %e, "could not settle a host-job message");
         }
     }
-}
-
-/// Records a host job as `pending` (with `extra` writes, atomically: a webhook's delivery record)
-/// and puts it on the queue; what a webhook or a manual sync does. If the queue refuses it, the job
-/// is failed with that reason, so nothing is silently lost. A store conflict is returned as is.
-pub async fn enqueue_host_job(
-    store: &dyn nzj_store::JobStore,
-    queue: &dyn JobQueue,
-    job: QueuedJob,
-    origin: JobOrigin,
-    now: chrono::DateTime<chrono::Utc>,
-    retention: chrono::Duration,
-    extra: Vec<Write>,
-) -> Result<JobRecord, EnqueueError> {
-    let mut record =
-        JobRecord::new_pending(job.name, JobOrigin { object: Some(job.object.to_string()), ..origin }, now, retention);
-    record.id = job.job_id.clone();
-    let mut writes = extra;
-    writes.push(Write::job(record.clone()));
-    store.commit(writes).await?;
-    record.version += 1;
-    if let Err(e) = queue.enqueue(&job).await {
-        let message = format!("could not enqueue: {e}");
-        record.fail(now, message.clone()).expect("a pending job can fail");
-        store.commit(vec![Write::job(record)]).await?;
-        return Err(EnqueueError::Queue(message));
-    }
-    Ok(record)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The job was recorded, then failed because the queue refused it.
-    #[error("{0}")]
-    Queue(String),
 }

@@ -20,6 +20,8 @@ for_each_zabbix!(
     an_unreachable_zabbix_is_retried_with_backoff_then_failed_and_dead_lettered,
     a_permanent_failure_fails_the_job_at_once_without_retries,
     a_job_before_the_first_import_waits_for_it_instead_of_failing,
+    a_stalled_jobs_retry_survives_a_transient_failure_and_converges,
+    a_message_delivered_while_another_worker_holds_the_job_comes_back_later,
 );
 
 const LEASE: chrono::Duration = chrono::Duration::seconds(1);
@@ -45,12 +47,17 @@ async fn import(peer: &Peer, s: &Setup) {
 
 /// A fresh deployment: nothing imported from Zabbix yet.
 async fn setup_before_import(peer: &Peer, zabbix_url: &str) -> Setup {
+    setup_with_attempts(peer, zabbix_url, 2).await
+}
+
+async fn setup_with_attempts(peer: &Peer, zabbix_url: &str, attempts: u32) -> Setup {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3"), VISIBILITY, 2).unwrap());
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3"), VISIBILITY, attempts).unwrap());
     let converger = HostConverger::new(support::client_at(zabbix_url, &peer.token), env.store.clone());
     let jobs = HostJobs::new(converger, env.clock.clone(), LEASE, chrono::Duration::days(1));
-    let retry = RetryPolicy { max_attempts: 2, backoff: Duration::ZERO, max_backoff: Duration::ZERO };
+    let retry = RetryPolicy { max_attempts: attempts, backoff: Duration::ZERO, max_backoff: Duration::ZERO };
     let worker = HostWorker::new(jobs, None, queue.clone(), retry);
     Setup { env, worker, queue, _queue_dir: dir }
 }
@@ -216,5 +223,79 @@ async fn a_job_before_the_first_import_waits_for_it_instead_of_failing(peer: Pee
     import(&peer, &s).await;
     let record = settled(&s, &job.job_id).await;
     assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    cleanup(&peer, &name).await;
+}
+
+/// Takes the message and starts its job as a worker would, then "dies": no result, no
+/// settlement. `lease`: how long the dead worker's lease runs.
+async fn start_and_die(s: &Setup, job: &QueuedJob, lease: chrono::Duration) {
+    let taken = s.queue.receive(1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let mut record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    record.start(chrono::Utc::now(), lease).unwrap();
+    s.env.store.commit(vec![nzj_store::Write::job(record)]).await.unwrap();
+}
+
+/// Polls until a message is handled (it comes back after its visibility timeout); how many.
+async fn poll_until_handled(s: &Setup) -> usize {
+    for _ in 0..80 {
+        let handled = s.worker.poll_once(10).await.unwrap();
+        if handled > 0 {
+            return handled;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    0
+}
+
+async fn a_stalled_jobs_retry_survives_a_transient_failure_and_converges(peer: Peer) {
+    let proxy = CutProxy::start(&peer.url).await;
+    let s = setup_with_attempts(&peer, &proxy.url, 4).await;
+    import(&peer, &s).await;
+    let (object, data) = device();
+    let name = data["name"].as_str().unwrap().to_string();
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
+    start_and_die(&s, &job, LEASE).await;
+
+    // The message comes back: the run is stalled, and its retry meets a Zabbix that is away.
+    proxy.allow(0);
+    assert_eq!(poll_until_handled(&s).await, 1);
+    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(stalled.status, JobStatus::Stalled);
+    let retry_id = stalled.retried_by.clone().expect("the stalled run names its retry");
+    let retry = s.env.store.get_job(&retry_id).await.unwrap().unwrap();
+    assert_eq!((retry.status, retry.retry_of.as_ref()), (JobStatus::Pending, Some(&job.job_id)), "{:?}", retry.error);
+
+    // The message still names the stalled job; its next delivery runs the live retry.
+    proxy.allow_all();
+    let retry = settled(&s, &retry_id).await;
+    assert_eq!(retry.status, JobStatus::Completed, "{:?}", retry.error);
+    assert_eq!(host_count(&peer, &name).await, 1);
+    assert!(s.queue.receive(10).await.unwrap().is_empty(), "settled: the message is gone");
+    assert_eq!(s.queue.dead_letters().await.unwrap(), 0);
+    cleanup(&peer, &name).await;
+}
+
+async fn a_message_delivered_while_another_worker_holds_the_job_comes_back_later(peer: Peer) {
+    let s = setup(&peer, &peer.url).await;
+    let (object, data) = device();
+    let name = data["name"].as_str().unwrap().to_string();
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
+    // The holder's lease outlasts the message's visibility: a redelivery in the gap finds the job
+    // running with a live lease. Then the holder dies.
+    start_and_die(&s, &job, chrono::Duration::seconds(3)).await;
+    assert_eq!(poll_until_handled(&s).await, 1);
+    let record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Running, "held by the other worker: left alone");
+
+    // The message was postponed, not deleted: after the lease it comes back, and the retry of the
+    // stalled run converges.
+    assert_eq!(poll_until_handled(&s).await, 1);
+    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(stalled.status, JobStatus::Stalled);
+    let retry = settled(&s, stalled.retried_by.as_ref().unwrap()).await;
+    assert_eq!(retry.status, JobStatus::Completed, "{:?}", retry.error);
+    assert_eq!(host_count(&peer, &name).await, 1);
+    assert_eq!(s.queue.dead_letters().await.unwrap(), 0, "a postponement is not an attempt");
     cleanup(&peer, &name).await;
 }

@@ -42,6 +42,12 @@ pub async fn handle_scheduled(
     if let Some(reason) = launcher.registry.unavailable_reason(job) {
         anyhow::bail!("{job} cannot run here: {reason}");
     }
+    // The tick also sweeps the host-job outbox, where the function has the host queue.
+    if let Some(outbox) = app.outbox_sweeper()
+        && let Err(e) = outbox.sweep().await
+    {
+        tracing::error!(error = %e, "outbox sweep failed");
+    }
     let origin = JobOrigin { trigger: Trigger::Schedule, user: "eventbridge-scheduler".into(), object: None };
     let run = match launcher.scheduler.trigger(job, origin).await? {
         TriggerOutcome::Claimed(run) => *run,

@@ -36,9 +36,12 @@ pub async fn handle_sqs_batch<M: Message>(worker: &dyn MessageHandler<M>, event:
         |(_, group, _)| group.clone(),
         |item| async move {
             let settlement = worker.handle(&item.2).await;
-            if let Settlement::RetryAfter(delay) = settlement
-                && let Err(e) = worker.queue().release(&item.2, delay).await
-            {
+            let delayed = match settlement {
+                Settlement::RetryAfter(delay) => worker.queue().release(&item.2, delay).await,
+                Settlement::Postpone(delay) => worker.queue().postpone(&item.2, delay).await,
+                Settlement::Done | Settlement::DeadLetter => Ok(()),
+            };
+            if let Err(e) = delayed {
                 tracing::warn!(message_id = %item.0, error = %e, "could not set the retry delay");
             }
             (item, settlement)

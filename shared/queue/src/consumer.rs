@@ -27,6 +27,7 @@ pub async fn settle<M: Message>(
         Settlement::Done => queue.delete(&delivery.receipt).await,
         Settlement::RetryAfter(delay) => queue.release(delivery, *delay).await,
         Settlement::DeadLetter => queue.release(delivery, Duration::ZERO).await,
+        Settlement::Postpone(delay) => queue.postpone(delivery, *delay).await,
     }
 }
 

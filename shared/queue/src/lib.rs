@@ -91,6 +91,11 @@ pub trait JobQueue<M: Message = QueuedJob>: Send + Sync {
     /// goes to the dead-letter queue instead.
     async fn release(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError>;
 
+    /// The message's job is held elsewhere: visible again after `delay`, and this receive does
+    /// not count as an attempt (the embedded queue takes it back; SQS's redrive counts receives
+    /// itself, so its `maxReceiveCount` must leave room for these, docs/design.md).
+    async fn postpone(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError>;
+
     /// How many messages the dead-letter queue holds.
     async fn dead_letters(&self) -> Result<usize, QueueError>;
 }

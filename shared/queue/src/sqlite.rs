@@ -204,6 +204,20 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
         .await
     }
 
+    async fn postpone(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
+        let receipt = delivery.receipt.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE queue SET receipt = NULL, visible_at = ?1, receive_count = MAX(receive_count - 1, 0)
+                 WHERE receipt = ?2",
+                params![now_ms() + delay.as_millis() as i64, receipt],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn dead_letters(&self) -> Result<usize, QueueError> {
         self.with_conn(|conn| {
             conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get::<_, i64>(0))

@@ -147,6 +147,18 @@ impl<M: Message> JobQueue<M> for SqsQueue<M> {
         Ok(())
     }
 
+    async fn postpone(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(&delivery.receipt)
+            .visibility_timeout(delay.as_secs().clamp(1, 43_200) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn dead_letters(&self) -> Result<usize, QueueError> {
         let out = self
             .client

@@ -47,6 +47,7 @@ for_each_queue!(
     the_same_job_enqueued_twice_is_delivered_once,
     a_message_whose_worker_died_comes_back_after_the_visibility_timeout,
     a_released_message_comes_back_and_after_the_last_receive_goes_to_the_dead_letters,
+    a_postponed_message_comes_back_after_its_delay_and_is_not_dead_lettered,
 );
 
 fn job(device: u64) -> QueuedJob {
@@ -125,6 +126,26 @@ async fn a_released_message_comes_back_and_after_the_last_receive_goes_to_the_de
     // That was the last allowed receive: the message is dead, not delivered again.
     assert!(queue.receive(1).await.unwrap().is_empty());
     assert_eq!(queue.dead_letters().await.unwrap(), 1);
+}
+
+async fn a_postponed_message_comes_back_after_its_delay_and_is_not_dead_lettered(queue: Arc<dyn JobQueue>) {
+    let j = job(13);
+    queue.enqueue(&j).await.unwrap();
+    let first = queue.receive(1).await.unwrap();
+    queue.postpone(&first[0], Duration::from_secs(2)).await.unwrap();
+    assert!(queue.receive(1).await.unwrap().is_empty(), "not before its delay");
+    let mut again = Vec::new();
+    for _ in 0..40 {
+        again = queue.receive(1).await.unwrap();
+        if !again.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(again.len(), 1, "it comes back");
+    // On the last allowed receive a release would dead-letter it; a postponement never does.
+    queue.postpone(&again[0], Duration::ZERO).await.unwrap();
+    assert_eq!(queue.dead_letters().await.unwrap(), 0);
 }
 
 /// A queue file written before schema versions (user_version 0) keeps its messages; one from a

@@ -3,8 +3,9 @@
 //! functions enable it; `nzj serve` keeps its stdout for people.
 //!
 //! Metrics (namespace [`NAMESPACE`]): `JobsStarted`, `JobsCompleted`, `JobsFailed`, `JobsStalled`
-//! and `JobDuration` per `JobName`; `HostsChanged` per `JobName`; `ZabbixCalls` and
-//! `WebhooksRejected` per `Service`. No secret is ever a dimension or a value.
+//! and `JobDuration` per `JobName`; `HostsChanged` per `JobName`; `ZabbixCalls`,
+//! `WebhooksRejected`, `OutboxResent` (a job recorded but not enqueued, sent by the sweeper) and
+//! `DuplicateHostsRemoved` (extra hosts of one object, soft-deleted) per `Service`. No secret is ever a dimension or a value.
 
 use nzj_core::{JobName, JobRecord, JobStatus};
 use serde_json::{Map, Value, json};
@@ -97,6 +98,18 @@ pub fn zabbix_calls(count: u64) {
 
 pub fn webhook_rejected() {
     emit(&[("Service", SERVICE)], &[("WebhooksRejected", 1.0, Unit::Count)]);
+}
+
+/// The outbox sweeper sent a job that was recorded but never enqueued (a crash in between).
+pub fn outbox_resent() {
+    emit(&[("Service", SERVICE)], &[("OutboxResent", 1.0, Unit::Count)]);
+}
+
+/// Hosts found managed for an object that already has one, and soft-deleted.
+pub fn duplicate_hosts_removed(count: u64) {
+    if count > 0 {
+        emit(&[("Service", SERVICE)], &[("DuplicateHostsRemoved", count as f64, Unit::Count)]);
+    }
 }
 
 #[cfg(test)]

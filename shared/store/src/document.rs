@@ -75,7 +75,7 @@ impl Write {
         Ok(match self {
             Write::Job { mut record, expected_version } => {
                 record.version = expected_version + 1;
-                Prepared::Job { record: Box::new(record), expected_version }
+                Prepared::Job { record, expected_version }
             }
             Write::Schedule { mut entry, expected_version } => {
                 entry.version = expected_version + 1;

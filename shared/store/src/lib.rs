@@ -47,7 +47,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub enum Write {
     Job {
-        record: JobRecord,
+        record: Box<JobRecord>,
         expected_version: u64,
     },
     Schedule {
@@ -91,7 +91,7 @@ impl Write {
     /// Write `record` over the version it was read at (its current `version`).
     pub fn job(record: JobRecord) -> Write {
         let expected_version = record.version;
-        Write::Job { record, expected_version }
+        Write::Job { record: Box::new(record), expected_version }
     }
 
     /// Write `maintenance` over the version it was read at (its current `version`).

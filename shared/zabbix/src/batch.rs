@@ -19,6 +19,13 @@ pub fn splits(e: &ZabbixError) -> bool {
     }
 }
 
+/// Whether a failed call may have been done all the same: a transient failure that is not a
+/// refusal (a timeout, a cut connection, an empty or truncated answer, a 5xx). A call that is not
+/// idempotent is read back after one, never resent blindly.
+pub fn is_ambiguous(e: &ZabbixError) -> bool {
+    e.is_transient() && !splits(e)
+}
+
 /// The ranges of `len` entries in arrays of at most `batch`, in order.
 fn chunks(len: usize, batch: usize) -> Vec<Range<usize>> {
     let batch = batch.max(1);
@@ -33,7 +40,7 @@ impl ZabbixClient {
         let mut delays = CALL_RETRY_DELAYS.into_iter();
         loop {
             match self.call(method, params.clone()).await {
-                Err(e) if e.is_transient() && !splits(&e) => match delays.next() {
+                Err(e) if is_ambiguous(&e) => match delays.next() {
                     Some(delay) => tokio::time::sleep(delay).await,
                     None => return Err(e),
                 },
@@ -52,11 +59,35 @@ impl ZabbixClient {
         batch: usize,
         ids_key: &str,
     ) -> Vec<Result<String, ZabbixError>> {
+        self.split(method, params, batch, ids_key, true).await
+    }
+
+    /// [`ZabbixClient::call_split`] for a call that is not idempotent: each array is sent once;
+    /// an ambiguous failure is the caller's to resolve (see `create_hosts`).
+    pub async fn call_split_once(
+        &self,
+        method: &str,
+        params: &[Value],
+        batch: usize,
+        ids_key: &str,
+    ) -> Vec<Result<String, ZabbixError>> {
+        self.split(method, params, batch, ids_key, false).await
+    }
+
+    async fn split(
+        &self,
+        method: &str,
+        params: &[Value],
+        batch: usize,
+        ids_key: &str,
+        retry: bool,
+    ) -> Vec<Result<String, ZabbixError>> {
         let mut results: Vec<Option<Result<String, ZabbixError>>> = vec![None; params.len()];
         let mut work: Vec<Range<usize>> = chunks(params.len(), batch).into_iter().rev().collect();
         while let Some(range) = work.pop() {
             let call = Value::Array(params[range.clone()].to_vec());
-            match self.call_retrying(method, call).await {
+            let answer = if retry { self.call_retrying(method, call).await } else { self.call(method, call).await };
+            match answer {
                 Ok(answer) => {
                     let ids = items(&answer[ids_key]);
                     for (k, i) in range.enumerate() {

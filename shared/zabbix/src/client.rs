@@ -96,6 +96,11 @@ fn is_auth_refusal(data: &str) -> bool {
 }
 
 impl ZabbixClient {
+    /// How long one request may take before it counts as unanswered.
+    pub fn request_timeout(&self) -> Duration {
+        self.config.request_timeout
+    }
+
     pub fn new(config: ZabbixClientConfig) -> Result<Self, ZabbixError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -220,9 +225,14 @@ impl ZabbixClient {
                 body: excerpt(&text),
             });
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|_| ZabbixError::Protocol {
-            method: method.to_string(),
-            message: format!("answer is not JSON: {}", excerpt(&text)),
+        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+            // An empty or cut-off body is the connection dropping mid-answer (Zabbix 7.0's own
+            // server closes it): a transport failure, not a malformed answer.
+            if e.is_eof() {
+                ZabbixError::Transport { method: method.to_string(), message: "the answer was cut off".into() }
+            } else {
+                ZabbixError::Protocol { method: method.to_string(), message: format!("answer is not JSON: {}", excerpt(&text)) }
+            }
         })?;
         if let Some(error) = answer.get("error") {
             return Err(ZabbixError::Api {

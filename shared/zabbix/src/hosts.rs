@@ -2,14 +2,51 @@
 //! `host.update` and `host.delete` in split-on-refusal arrays (`batch.rs`). What the product
 //! decides (create or adopt, which host to delete) is the caller's; this file only speaks Zabbix.
 
+use crate::batch::is_ambiguous;
 use crate::client::{ZabbixClient, ZabbixError};
 use crate::host::{
     HostWrite, SoftDelete, ZabbixHost, host_create_params, host_get_params, host_output, host_update_params, items,
     redact, soft_delete_params, text,
 };
 use nzj_core::netbox::ObjectRef;
+use nzj_core::retry::CALL_RETRY_DELAYS;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The managed hosts found for some objects: one per object, and any further ones.
+#[derive(Debug, Clone, Default)]
+pub struct Managed {
+    pub hosts: BTreeMap<ObjectRef, ZabbixHost>,
+    /// Hosts carrying the managed tag of an object that has an older host.
+    pub duplicates: Vec<(ObjectRef, ZabbixHost)>,
+}
+
+impl Managed {
+    fn add(&mut self, object: ObjectRef, host: ZabbixHost) {
+        match self.hosts.get_mut(&object) {
+            None => {
+                self.hosts.insert(object, host);
+            }
+            Some(kept) => {
+                // The oldest host keeps its history; Zabbix ids only grow.
+                let older = |a: &ZabbixHost, b: &ZabbixHost| host_id_order(&a.hostid, &b.hostid).is_lt();
+                let extra = if older(&host, kept) { std::mem::replace(kept, host) } else { host };
+                self.duplicates.push((object, extra));
+            }
+        }
+    }
+}
+
+/// How often a create with an ambiguous failure is sent again (after reading back), at most.
+const CREATE_RESENDS: usize = 2;
+
+/// The longest a create that got no answer is waited for before it is read back a second time.
+const MAX_CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Host ids are decimal numbers: compare them as numbers, not as text.
+fn host_id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
 
 /// A host written: its id, and the parameters sent (secrets redacted), for the job log.
 #[derive(Debug, Clone)]
@@ -30,16 +67,12 @@ pub fn is_gone(e: &ZabbixError) -> bool {
 
 impl ZabbixClient {
     /// The hosts that carry `tag` = one of `objects` (exact values, never a name search): one
-    /// `host.get` per `page` objects. An object with no host is absent; of several hosts with
-    /// one object's tag, the first answered is kept.
-    pub async fn find_managed(
-        &self,
-        tag: &str,
-        objects: &[ObjectRef],
-        page: usize,
-    ) -> Result<BTreeMap<ObjectRef, ZabbixHost>, ZabbixError> {
+    /// `host.get` per `page` objects. An object with no host is absent. Of several hosts with one
+    /// object's tag (an overlapping create, a human's copy), the oldest (lowest host id) is the
+    /// object's host and the others are reported as duplicates for the caller to repair.
+    pub async fn find_managed(&self, tag: &str, objects: &[ObjectRef], page: usize) -> Result<Managed, ZabbixError> {
         let version = self.version().await?;
-        let mut found = BTreeMap::new();
+        let mut managed = Managed::default();
         for chunk in objects.chunks(page.max(1)) {
             let mut query = host_get_params(version);
             query["tags"] =
@@ -48,11 +81,11 @@ impl ZabbixClient {
             for raw in items(&self.call("host.get", query).await?) {
                 let host = ZabbixHost::from_answer(version, raw);
                 if let Some(object) = host.tag(tag).and_then(|v| v.parse::<ObjectRef>().ok()) {
-                    found.entry(object).or_insert(host);
+                    managed.add(object, host);
                 }
             }
         }
-        Ok(found)
+        Ok(managed)
     }
 
     /// The hosts with these ids, everything a desired host is compared on: one `host.get`.
@@ -85,10 +118,17 @@ impl ZabbixClient {
     }
 
     /// Creates the hosts, `batch` per `host.create`; one result per host, in order.
+    ///
+    /// A create is not idempotent: Zabbix checks a name with a read, not an index, so two
+    /// creates that overlap both commit. After an ambiguous failure (a timeout, a cut connection,
+    /// an empty answer: the create may have been done) it is never sent again blindly: the hosts
+    /// are read back by their managed tag `object_tag`, and only those still missing are created
+    /// again, at the delays of `nzj_core::retry`.
     pub async fn create_hosts(
         &self,
         hosts: &[HostWrite<'_>],
         tag_prefix: &str,
+        object_tag: &str,
         batch: usize,
     ) -> Vec<Result<Written, ZabbixError>> {
         let version = match self.version().await {
@@ -96,7 +136,54 @@ impl ZabbixClient {
             Err(e) => return hosts.iter().map(|_| Err(e.clone())).collect(),
         };
         let params: Vec<Value> = hosts.iter().map(|h| host_create_params(version, h, tag_prefix)).collect();
-        self.write_split("host.create", params, batch).await
+        let mut answers = self.call_split_once("host.create", &params, batch, "hostids").await;
+        for _ in 0..CREATE_RESENDS {
+            let unsure: Vec<usize> = (0..hosts.len()).filter(|&i| answers[i].as_ref().is_err_and(is_ambiguous)).collect();
+            // Read back soon; what is still missing gets as long again as the create was given
+            // (it may still be running), and is read back once more before it is sent again.
+            let Some(missing) = self.read_back(hosts, &mut answers, unsure, object_tag, batch, CALL_RETRY_DELAYS[0]).await
+            else {
+                break;
+            };
+            let settle = self.request_timeout().min(MAX_CREATE_SETTLE);
+            let Some(missing) = self.read_back(hosts, &mut answers, missing, object_tag, batch, settle).await else { break };
+            if missing.is_empty() {
+                break;
+            }
+            let again: Vec<Value> = missing.iter().map(|&i| params[i].clone()).collect();
+            for (i, answer) in missing.into_iter().zip(self.call_split_once("host.create", &again, batch, "hostids").await) {
+                answers[i] = answer;
+            }
+        }
+        params.iter().zip(answers).map(|(params, answer)| answer.map(|hostid| Written { hostid, sent: redact(params) })).collect()
+    }
+
+    /// After `wait`, reads back the hosts `unsure` (indexes into `hosts`) by their managed tag:
+    /// those found are answered with their id; returns those still missing, or `None` if there
+    /// was nothing to read or the read failed too (the errors stand, and a later job reads first).
+    async fn read_back(
+        &self,
+        hosts: &[HostWrite<'_>],
+        answers: &mut [Result<String, ZabbixError>],
+        unsure: Vec<usize>,
+        object_tag: &str,
+        batch: usize,
+        wait: std::time::Duration,
+    ) -> Option<Vec<usize>> {
+        if unsure.is_empty() {
+            return None;
+        }
+        tokio::time::sleep(wait).await;
+        let objects: Vec<ObjectRef> = unsure.iter().map(|&i| hosts[i].desired.object).collect();
+        let found = self.find_managed(object_tag, &objects, batch).await.ok()?;
+        let mut missing = Vec::new();
+        for i in unsure {
+            match found.hosts.get(&hosts[i].desired.object) {
+                Some(host) => answers[i] = Ok(host.hostid.clone()),
+                None => missing.push(i),
+            }
+        }
+        Some(missing)
     }
 
     /// Updates the hosts (each `existing` is the one updated), `batch` per `host.update`.

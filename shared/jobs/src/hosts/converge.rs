@@ -12,7 +12,7 @@ use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_runtime::JobFailure;
 use nzj_store::JobStore;
-use nzj_zabbix::{HostWrite, ZabbixClient, ZabbixError, ZabbixHost, is_already_exists};
+use nzj_zabbix::{HostWrite, ZabbixClient, ZabbixHost, is_already_exists};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -39,16 +39,6 @@ impl HostConverger {
         &self.zabbix
     }
 
-    /// The managed hosts of `objects`, by their exact managed tag, `page` objects per `host.get`.
-    pub async fn find_managed(
-        &self,
-        settings: &Settings,
-        objects: &[ObjectRef],
-        page: usize,
-    ) -> Result<BTreeMap<ObjectRef, ZabbixHost>, ZabbixError> {
-        self.zabbix.find_managed(&settings.tag_name("object"), objects, page).await
-    }
-
     /// Brings the Zabbix host of `object` to `desired`. `Desired::OutOfScope` (or a NetBox
     /// deletion) deletes the host per the delete policy; a host already gone is success.
     pub async fn converge(
@@ -58,13 +48,15 @@ impl HostConverger {
         settings: &Settings,
         now: DateTime<Utc>,
     ) -> Result<HostOutcome, JobFailure> {
-        let existing = self.find_managed(settings, &[object], 1).await.map_err(zabbix_failure)?.remove(&object);
+        let mut notes = Vec::new();
+        let existing =
+            self.find_managed(settings, &[object], 1, &mut notes).await.map_err(zabbix_failure)?.remove(&object);
         let mut outcomes = match (desired, existing) {
             (Desired::Host(desired), None) => self.create_many(settings, &[desired], 1).await,
             (Desired::Host(desired), Some(existing)) => {
                 let difference = differences(desired, &existing.actual(&settings.tag_prefix));
                 if difference.is_empty() {
-                    return Ok(HostOutcome::unchanged(&existing));
+                    return Ok(HostOutcome::unchanged(&existing).noting(notes));
                 }
                 self.update_many(settings, &[HostUpdate { desired, existing: &existing, difference }], 1).await
             }
@@ -73,7 +65,7 @@ impl HostConverger {
             }
             (Desired::OutOfScope(_), None) => vec![Ok(HostOutcome::new(HostAction::AlreadyGone, None))],
         };
-        outcomes.pop().expect("one outcome per host")
+        outcomes.pop().expect("one outcome per host").map(|outcome| outcome.noting(notes))
     }
 
     /// Creates the hosts, `batch` per `host.create`. A host Zabbix refuses because a host of that
@@ -98,7 +90,7 @@ impl HostConverger {
                 clear_other_templates: false,
             })
             .collect();
-        let answers = self.zabbix.create_hosts(&writes, &settings.tag_prefix, batch).await;
+        let answers = self.zabbix.create_hosts(&writes, &settings.tag_prefix, &settings.tag_name("object"), batch).await;
         let mut outcomes = Vec::with_capacity(hosts.len());
         for (desired, answer) in hosts.iter().zip(answers) {
             outcomes.push(match answer {
@@ -125,8 +117,19 @@ impl HostConverger {
             .ok_or_else(|| JobFailure::transient(format!("host {:?} vanished while adopting it", desired.host)))?;
         // Ours already: an earlier try created it (its answer was lost) or another job did.
         let tag = settings.tag_name("object");
-        if existing.tag(&tag) == Some(desired.object.to_string().as_str()) {
-            return Ok(HostOutcome::new(HostAction::Created, Some(existing.hostid.clone())));
+        let ours = desired.object.to_string();
+        match existing.tag(&tag) {
+            Some(object) if object == ours => {
+                return Ok(HostOutcome::new(HostAction::Created, Some(existing.hostid.clone())));
+            }
+            // Managed for another object: never taken over (two objects would flip it back and forth).
+            Some(other) => {
+                return Err(JobFailure::permanent(format!(
+                    "a Zabbix host named {:?} is the host of {other} (its tag {tag}); {ours} cannot have it: rename one of the two in NetBox",
+                    desired.host,
+                )));
+            }
+            None => {}
         }
         if !settings.adoption {
             return Err(JobFailure::permanent(format!(

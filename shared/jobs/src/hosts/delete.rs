@@ -82,7 +82,7 @@ impl HostConverger {
 
     /// The soft deletion of each host, renamed to the first free graveyard name (one `host.get`
     /// for all of them).
-    async fn soft_deletes<'a>(
+    pub(super) async fn soft_deletes<'a>(
         &self,
         settings: &Settings,
         hosts: &[(ObjectRef, &'a ZabbixHost)],

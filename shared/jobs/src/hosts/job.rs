@@ -84,6 +84,11 @@ impl HostJobs {
         let now = self.clock.now();
         let mut config =
             store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
+        if let Ok(done) = &outcome {
+            for note in &done.notes {
+                log.push(now, LogLevel::Warning, note.clone());
+            }
+        }
         match &outcome {
             Ok(done) => {
                 if let Some(pre) = &done.pre_data {

@@ -4,6 +4,7 @@
 //! delivered three times, or an update that arrives before its create, converges.
 //!
 //! - `converge.rs`: the policy: create, update, adopt a brownfield host;
+//! - `duplicates.rs`: every read of managed hosts, repairing an object found with several;
 //! - `delete.rs`: deletion per the delete policy (hard, or soft into the graveyard), held back by
 //!   an active maintenance window;
 //! - `groups.rs`: host group ids, creating missing groups;
@@ -14,6 +15,7 @@
 
 mod converge;
 mod delete;
+mod duplicates;
 mod groups;
 mod job;
 mod outcome;

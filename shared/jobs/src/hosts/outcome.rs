@@ -30,11 +30,20 @@ pub struct HostOutcome {
     pub pre_data: Option<Value>,
     pub post_data: Option<Value>,
     pub difference: Vec<Difference>,
+    /// What else happened on the way, for the job log (a duplicate host repaired).
+    pub notes: Vec<String>,
 }
 
 impl HostOutcome {
     pub fn new(action: HostAction, hostid: Option<String>) -> HostOutcome {
-        HostOutcome { action, hostid, pre_data: None, post_data: None, difference: Vec::new() }
+        HostOutcome { action, hostid, pre_data: None, post_data: None, difference: Vec::new(), notes: Vec::new() }
+    }
+
+    /// With these notes for the log before its own.
+    pub fn noting(mut self, mut notes: Vec<String>) -> HostOutcome {
+        notes.append(&mut self.notes);
+        self.notes = notes;
+        self
     }
 
     /// The host already is as desired.

@@ -35,7 +35,9 @@ impl SyncHostsNow {
             );
         }
         // Only hosts that still carry the object's managed tag are the product's to delete.
-        let gone_hosts = self.converger.find_managed(settings, &gone, self.page_size).await.map_err(zabbix_failure)?;
+        let mut notes = Vec::new();
+        let gone_hosts =
+            self.converger.find_managed(settings, &gone, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
         for (object, host) in &gone_hosts {
             let hostid = host.hostid.clone();
             let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
@@ -47,10 +49,15 @@ impl SyncHostsNow {
         let objects: Vec<ObjectRef> = run.deletions.iter().map(|d| d.object).collect();
         let mut found = gone_hosts;
         let missing: Vec<ObjectRef> = objects.iter().filter(|o| !found.contains_key(o)).copied().collect();
-        found.extend(self.converger.find_managed(settings, &missing, self.page_size).await.map_err(zabbix_failure)?);
+        found.extend(
+            self.converger.find_managed(settings, &missing, self.page_size, &mut notes).await.map_err(zabbix_failure)?,
+        );
         let targets: Vec<(ObjectRef, &ZabbixHost)> =
             objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();
         let now = self.clock.now();
+        for note in notes {
+            record.log.push(now, nzj_core::LogLevel::Warning, note);
+        }
         let outcomes = self.converger.delete_many(settings, &targets, now, settings.batch_size).await;
         let results = targets.iter().zip(outcomes).map(|((object, _), outcome)| (*object, None, outcome)).collect();
         run.cursor = SyncCursor::Done;

@@ -60,9 +60,14 @@ impl SyncHostsNow {
             })
             .collect();
         let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
-        let found = self.converger.find_managed(settings, &refs, self.page_size).await.map_err(zabbix_failure)?;
+        let mut notes = Vec::new();
+        let found =
+            self.converger.find_managed(settings, &refs, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
 
         let now = self.clock.now();
+        for note in notes {
+            record.log.push(now, LogLevel::Warning, note);
+        }
         let mut results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)> = Vec::new();
         let (mut creates, mut updates) = (Vec::new(), Vec::new());
         for (object, desired) in &planned {
