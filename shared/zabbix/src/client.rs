@@ -231,7 +231,10 @@ impl ZabbixClient {
             if e.is_eof() {
                 ZabbixError::Transport { method: method.to_string(), message: "the answer was cut off".into() }
             } else {
-                ZabbixError::Protocol { method: method.to_string(), message: format!("answer is not JSON: {}", excerpt(&text)) }
+                ZabbixError::Protocol {
+                    method: method.to_string(),
+                    message: format!("answer is not JSON: {}", excerpt(&text)),
+                }
             }
         })?;
         if let Some(error) = answer.get("error") {

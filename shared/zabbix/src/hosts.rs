@@ -138,24 +138,34 @@ impl ZabbixClient {
         let params: Vec<Value> = hosts.iter().map(|h| host_create_params(version, h, tag_prefix)).collect();
         let mut answers = self.call_split_once("host.create", &params, batch, "hostids").await;
         for _ in 0..CREATE_RESENDS {
-            let unsure: Vec<usize> = (0..hosts.len()).filter(|&i| answers[i].as_ref().is_err_and(is_ambiguous)).collect();
+            let unsure: Vec<usize> =
+                (0..hosts.len()).filter(|&i| answers[i].as_ref().is_err_and(is_ambiguous)).collect();
             // Read back soon; what is still missing gets as long again as the create was given
             // (it may still be running), and is read back once more before it is sent again.
-            let Some(missing) = self.read_back(hosts, &mut answers, unsure, object_tag, batch, CALL_RETRY_DELAYS[0]).await
+            let Some(missing) =
+                self.read_back(hosts, &mut answers, unsure, object_tag, batch, CALL_RETRY_DELAYS[0]).await
             else {
                 break;
             };
             let settle = self.request_timeout().min(MAX_CREATE_SETTLE);
-            let Some(missing) = self.read_back(hosts, &mut answers, missing, object_tag, batch, settle).await else { break };
+            let Some(missing) = self.read_back(hosts, &mut answers, missing, object_tag, batch, settle).await else {
+                break;
+            };
             if missing.is_empty() {
                 break;
             }
             let again: Vec<Value> = missing.iter().map(|&i| params[i].clone()).collect();
-            for (i, answer) in missing.into_iter().zip(self.call_split_once("host.create", &again, batch, "hostids").await) {
+            for (i, answer) in
+                missing.into_iter().zip(self.call_split_once("host.create", &again, batch, "hostids").await)
+            {
                 answers[i] = answer;
             }
         }
-        params.iter().zip(answers).map(|(params, answer)| answer.map(|hostid| Written { hostid, sent: redact(params) })).collect()
+        params
+            .iter()
+            .zip(answers)
+            .map(|(params, answer)| answer.map(|hostid| Written { hostid, sent: redact(params) }))
+            .collect()
     }
 
     /// After `wait`, reads back the hosts `unsure` (indexes into `hosts`) by their managed tag:

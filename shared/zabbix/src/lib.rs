@@ -19,10 +19,10 @@ mod import;
 mod maintenance;
 mod version;
 
+pub use batch::is_ambiguous;
 pub use batch::splits;
 pub use client::{CallCounts, ZabbixAuth, ZabbixClient, ZabbixClientConfig, ZabbixError};
 pub use host::{HostWrite, SoftDelete, ZabbixHost, ZabbixInterface, host_get_params, redact};
-pub use batch::is_ambiguous;
 pub use hosts::{Managed, Written, is_already_exists, is_gone};
 pub use maintenance::{MaintenanceWindow, MaintenanceWrite};
 pub use version::ZabbixVersion;

@@ -90,7 +90,8 @@ impl HostConverger {
                 clear_other_templates: false,
             })
             .collect();
-        let answers = self.zabbix.create_hosts(&writes, &settings.tag_prefix, &settings.tag_name("object"), batch).await;
+        let answers =
+            self.zabbix.create_hosts(&writes, &settings.tag_prefix, &settings.tag_name("object"), batch).await;
         let mut outcomes = Vec::with_capacity(hosts.len());
         for (desired, answer) in hosts.iter().zip(answers) {
             outcomes.push(match answer {

@@ -50,7 +50,10 @@ impl SyncHostsNow {
         let mut found = gone_hosts;
         let missing: Vec<ObjectRef> = objects.iter().filter(|o| !found.contains_key(o)).copied().collect();
         found.extend(
-            self.converger.find_managed(settings, &missing, self.page_size, &mut notes).await.map_err(zabbix_failure)?,
+            self.converger
+                .find_managed(settings, &missing, self.page_size, &mut notes)
+                .await
+                .map_err(zabbix_failure)?,
         );
         let targets: Vec<(ObjectRef, &ZabbixHost)> =
             objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();

@@ -38,15 +38,7 @@ macro_rules! for_each_zabbix {
 }
 
 pub fn client_at(url: &str, token: &str) -> Arc<ZabbixClient> {
-    Arc::new(
-        ZabbixClient::new(ZabbixClientConfig {
-            url: url.to_string(),
-            auth: ZabbixAuth::Token(Secret::new(token)),
-            connect_timeout: std::time::Duration::from_secs(5),
-            request_timeout: std::time::Duration::from_secs(60),
-        })
-        .unwrap(),
-    )
+    client_with_timeout(url, token, std::time::Duration::from_secs(60))
 }
 
 impl Peer {
@@ -165,6 +157,75 @@ async fn pump(mut client: tokio::net::TcpStream, mut server: tokio::net::TcpStre
             }
         }
     }
+}
+
+/// A TCP proxy in front of a real Zabbix that holds every `host.create` answer for `delay`
+/// before passing it on, and counts the `host.create` requests: a Zabbix slower than the
+/// client's timeout, on demand. Zabbix itself gets each request at once and does the work.
+pub struct SlowCreateProxy {
+    pub url: String,
+    pub creates: Arc<AtomicI64>,
+}
+
+impl SlowCreateProxy {
+    pub async fn start(zabbix_url: &str, delay: std::time::Duration) -> SlowCreateProxy {
+        let target = zabbix_url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api_jsonrpc.php", listener.local_addr().unwrap());
+        let creates = Arc::new(AtomicI64::new(0));
+        let counted = creates.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (target, counted) = (target.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (mut from_client, mut to_client) = client.split();
+                    let (mut from_server, mut to_server) = server.split();
+                    let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+                    let mut hold = false;
+                    loop {
+                        tokio::select! {
+                            n = from_client.read(&mut up) => {
+                                let Ok(n) = n else { return };
+                                if n == 0 { return; }
+                                if up[..n].windows(13).any(|w| w == b"\"host.create\"") {
+                                    counted.fetch_add(1, Ordering::SeqCst);
+                                    hold = true;
+                                }
+                                if to_server.write_all(&up[..n]).await.is_err() { return; }
+                            }
+                            n = from_server.read(&mut down) => {
+                                let Ok(n) = n else { return };
+                                if n == 0 { return; }
+                                if std::mem::take(&mut hold) {
+                                    tokio::time::sleep(delay).await;
+                                }
+                                if to_client.write_all(&down[..n]).await.is_err() { return; }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SlowCreateProxy { url, creates }
+    }
+
+    pub fn creates(&self) -> i64 {
+        self.creates.load(Ordering::SeqCst)
+    }
+}
+
+/// A client with a short request timeout (what `NZJ_ZABBIX_TIMEOUT_SECONDS` sets).
+pub fn client_with_timeout(url: &str, token: &str, timeout: std::time::Duration) -> Arc<ZabbixClient> {
+    Arc::new(
+        ZabbixClient::new(ZabbixClientConfig {
+            url: url.to_string(),
+            auth: ZabbixAuth::Token(Secret::new(token)),
+            connect_timeout: std::time::Duration::from_secs(5),
+            request_timeout: timeout,
+        })
+        .unwrap(),
+    )
 }
 
 /// A test's own setup or teardown call to Zabbix. Zabbix's database can fail a write when another
