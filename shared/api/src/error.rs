@@ -55,6 +55,28 @@ impl From<RuntimeError> for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// The body limit is enforced below the handlers, whose 413 is plain text: said in JSON like
+/// every other error (docs/product.md §6).
+pub(crate) async fn json_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the request body is too large: the API takes up to {} bytes, a NetBox delivery up to {} bytes",
+            crate::MAX_BODY_BYTES,
+            nzj_netbox::MAX_BODY_BYTES
+        ),
+    )
+    .into_response()
+}
+
 impl From<MaintenanceError> for ApiError {
     fn from(e: MaintenanceError) -> Self {
         match e {

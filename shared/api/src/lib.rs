@@ -95,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(error::json_too_large))
         .with_state(state)
 }
 

@@ -165,6 +165,10 @@ async fn an_oversized_body_is_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Refused below the handler, and said in JSON like every other error.
+    let (status, message) = error_of(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(message.contains("too large") && message.contains("65536"), "{message}");
 }
 
 #[tokio::test]

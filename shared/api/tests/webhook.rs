@@ -128,7 +128,13 @@ async fn malformed_oversized_and_unhandled_deliveries_get_clear_answers() {
     let mut huge = br#"{"event": "created", "object_type": "dcim.device", "data": {"id": 1, "pad": ""#.to_vec();
     huge.extend(std::iter::repeat_n(b'x', nzj_netbox::MAX_BODY_BYTES));
     huge.extend(br#""}}"#);
-    let (status, _) = hook.post(huge.clone(), Some(&sign(&huge))).await;
+    let (status, answer) = hook.post(huge.clone(), Some(&sign(&huge))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"].as_str().unwrap().contains("over the limit"), "{answer}");
+    // Far over: refused before the intake reads it, and still in JSON.
+    let far = vec![b'x'; 3 * nzj_netbox::MAX_BODY_BYTES];
+    let (status, answer) = hook.post(far.clone(), Some(&sign(&far))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"].as_str().unwrap().contains("too large"), "{answer}");
     assert_eq!((hook.recorded().await, hook.queued().await), (0, 0), "nothing recorded for any of them");
 }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// The tag that carries a host's NetBox site; maintenance windows find a site's hosts by it.
 pub const SITE_TAG: &str = "netbox:site";
 
+/// Zabbix keeps times as 32-bit Unix timestamps: a window must lie between 1970 and
+/// 2038-01-19T03:14:07Z.
+pub const ZABBIX_TIME_RANGE: (i64, i64) = (0, i32::MAX as i64);
+
 /// Zabbix refuses one-time periods shorter than five minutes.
 pub const MIN_DURATION: Duration = Duration::minutes(5);
 
@@ -50,6 +54,15 @@ impl MaintenanceRequest {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 128 {
             return Err("name: must be 1 to 128 characters".into());
+        }
+        let (first, last) = ZABBIX_TIME_RANGE;
+        for (field, time) in [("active_since", self.active_since), ("active_till", self.active_till)] {
+            if !(first..=last).contains(&time.timestamp()) {
+                return Err(format!(
+                    "{field}: {} is outside what Zabbix can store (1970-01-01T00:00:00Z to 2038-01-19T03:14:07Z)",
+                    time.to_rfc3339()
+                ));
+            }
         }
         if self.active_till - self.active_since < MIN_DURATION {
             return Err("active_till must be at least 5 minutes after active_since".into());
@@ -145,6 +158,18 @@ mod tests {
             "active_till": "2026-01-01T01:00:00Z", "hosts": [], "sites": []}))
         .unwrap_err();
         assert!(err.contains("at least one"), "{err}");
+    }
+
+    #[test]
+    fn a_window_outside_what_zabbix_can_store_is_refused_before_zabbix_sees_it() {
+        let window = |since: &str, till: &str| {
+            request(json!({"name": "w", "active_since": since, "active_till": till, "sites": ["ams1"]}))
+        };
+        let late = window("2038-01-19T00:00:00Z", "2038-02-01T00:00:00Z").unwrap_err();
+        assert!(late.starts_with("active_till:") && late.contains("2038-01-19T03:14:07Z"), "{late}");
+        let early = window("1969-12-31T00:00:00Z", "1970-01-02T00:00:00Z").unwrap_err();
+        assert!(early.starts_with("active_since:"), "{early}");
+        assert!(window("1970-01-01T00:00:00Z", "2038-01-19T03:14:07Z").is_ok(), "the edges are Zabbix's own");
     }
 
     #[test]

@@ -35,7 +35,13 @@ impl FromStr for ObjectRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, id) = s.split_once('/').ok_or_else(|| format!("{s:?} is not like dcim.device/123"))?;
         let kind = kind.parse::<ObjectKind>().map_err(|e| e.to_string())?;
-        let id = id.parse::<u64>().map_err(|_| format!("{s:?}: the id must be a whole number"))?;
+        // Canonical only: `+1`, `01` or ` 1` would name object 1 under a second spelling.
+        let canonical = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+        let id = id
+            .parse::<u64>()
+            .ok()
+            .filter(|_| canonical)
+            .ok_or_else(|| format!("{s:?}: the id must be a whole number written plainly (like 123)"))?;
         Ok(ObjectRef { kind, id })
     }
 }
@@ -155,6 +161,18 @@ mod tests {
         assert!("dcim.interface/1".parse::<ObjectRef>().is_err());
         assert!("dcim.device/x".parse::<ObjectRef>().is_err());
         assert!("dcim.device".parse::<ObjectRef>().is_err());
+    }
+
+    #[test]
+    fn object_ids_are_canonical_so_one_object_has_one_spelling() {
+        for spelling in
+            ["dcim.device/+1", "dcim.device/01", "dcim.device/ 1", "dcim.device/1 ", "dcim.device/", "dcim.device/-1"]
+        {
+            let e = spelling.parse::<ObjectRef>().unwrap_err();
+            assert!(e.contains("written plainly"), "{spelling}: {e}");
+        }
+        assert_eq!("dcim.device/10".parse::<ObjectRef>().unwrap().id, 10);
+        assert_eq!("virtualization.virtualmachine/0".parse::<ObjectRef>().unwrap().id, 0);
     }
 
     #[test]
