@@ -86,7 +86,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
     let state = Arc::new(app.api_state(nzj_api::ApiAuth::Bearer(token), false));
-    nzj_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
+    nzj_api::serve(listener, state, config.http, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())
 }

@@ -19,12 +19,14 @@ mod auth;
 mod error;
 mod request;
 mod routes;
+mod server;
 
 use auth::require_token;
 pub use error::ApiError;
 use error::ApiResult;
 pub use routes::schedule::ScheduleView;
 use routes::{hosts, jobs, maintenance, schedule, settings, webhook};
+pub use server::serve;
 
 /// The API never needs a large body; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -103,13 +105,4 @@ async fn healthz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     // A cheap read proves the store answers.
     state.store.get_schedule(SystemJob::ImportZabbixSettings).await?;
     Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
-}
-
-/// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

@@ -87,6 +87,22 @@ pub struct Config {
     pub host_job_attempts: u32,
     /// The first retry of a host job waits this long; each further one twice as long (to 10 min).
     pub host_job_backoff: Duration,
+    /// What `nzj serve`'s HTTP server allows a connection.
+    pub http: HttpLimits,
+}
+
+/// What one client may hold of `nzj serve`'s HTTP server, so idle or slow connections cannot
+/// stop it answering (docs/product.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's headers must arrive within this time, and a kept-alive connection is closed
+    /// after this long without a new request (`NZJ_HTTP_HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this time (`NZJ_HTTP_BODY_TIMEOUT_SECONDS`).
+    pub body_timeout: Duration,
+    /// Connections open at once; one more is closed at once (`NZJ_HTTP_MAX_CONNECTIONS`). Keep
+    /// it under the process's file limit (`ulimit -n`).
+    pub max_connections: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -221,6 +237,11 @@ impl Config {
             max_deletions: src.whole_number("NZJ_MAX_DELETIONS", 50, 0..=1_000_000)? as usize,
             host_job_attempts: src.whole_number("NZJ_HOST_JOB_ATTEMPTS", 5, 1..=100)? as u32,
             host_job_backoff: src.seconds("NZJ_HOST_JOB_BACKOFF_SECONDS", 10, 0..=600)?,
+            http: HttpLimits {
+                header_timeout: src.seconds("NZJ_HTTP_HEADER_TIMEOUT_SECONDS", 15, 1..=3600)?,
+                body_timeout: src.seconds("NZJ_HTTP_BODY_TIMEOUT_SECONDS", 30, 1..=3600)?,
+                max_connections: src.whole_number("NZJ_HTTP_MAX_CONNECTIONS", 512, 1..=1_000_000)? as usize,
+            },
         })
     }
 }
