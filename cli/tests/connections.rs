@@ -3,69 +3,21 @@
 //! it (its own port and data dir), under a low `ulimit -n` (a common systemd default is 1,024;
 //! 256 here keeps the test small).
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
+use support::Serve;
 
-const NZJ: &str = env!("CARGO_BIN_EXE_nzj");
-
-struct Serve {
-    child: Child,
-    listen: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_with_file_limit(limit: u32, env: &[(&str, &str)]) -> Serve {
+fn serve_with_file_limit(limit: u32, env: &[(&str, &str)]) -> (Serve, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -n {limit} && exec \"$0\" serve"))
-        .arg(NZJ)
-        .env_clear()
-        .env("NZJ_LISTEN", &listen)
-        .env("NZJ_DATA_DIR", dir.path().join("data"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let serve = Serve { child, listen, _dir: dir };
-    assert!(healthz_within(&serve, Duration::from_secs(30)), "nzj serve did not start");
-    serve
+    let serve = Serve::start(&dir.path().join("data"), &format!("ulimit -n {limit};"), env);
+    (serve, dir)
 }
 
-/// `GET /healthz` on a new connection: whether it answered 200.
 fn healthz(serve: &Serve) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&serve.listen.parse().unwrap(), Duration::from_secs(1)) else {
-        return false;
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    if stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: nzj\r\nConnection: close\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
-}
-
-fn healthz_within(serve: &Serve, budget: Duration) -> bool {
-    let deadline = Instant::now() + budget;
-    while Instant::now() < deadline {
-        if healthz(serve) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+    serve.healthz() == Some(200)
 }
 
 /// Whether the server closed `stream` (a read returns end of stream or an error, not a timeout).
@@ -81,7 +33,7 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn idle_and_half_sent_connections_beyond_the_file_limit_do_not_stop_the_service() {
-    let serve =
+    let (serve, _dir) =
         serve_with_file_limit(256, &[("NZJ_HTTP_HEADER_TIMEOUT_SECONDS", "2"), ("NZJ_HTTP_MAX_CONNECTIONS", "150")]);
     // More connections than the server has file descriptors: most say nothing, some send half a
     // request's headers; the test holds every one of them open.
@@ -97,7 +49,7 @@ fn idle_and_half_sent_connections_beyond_the_file_limit_do_not_stop_the_service(
 
     // Other clients get answers: at once or, while the held ones take every slot, within the
     // header timeout.
-    assert!(healthz_within(&serve, Duration::from_secs(10)), "healthz must answer while connections are held");
+    assert!(serve.healthy_within(Duration::from_secs(10)), "healthz must answer while connections are held");
     let mut answered = 0;
     for _ in 0..20 {
         answered += usize::from(healthz(&serve));
@@ -112,7 +64,7 @@ fn idle_and_half_sent_connections_beyond_the_file_limit_do_not_stop_the_service(
 
 #[test]
 fn a_kept_alive_connection_serves_requests_and_is_closed_when_idle() {
-    let serve = serve_with_file_limit(1024, &[("NZJ_HTTP_HEADER_TIMEOUT_SECONDS", "1")][..]);
+    let (serve, _dir) = serve_with_file_limit(1024, &[("NZJ_HTTP_HEADER_TIMEOUT_SECONDS", "1")][..]);
     let mut stream = TcpStream::connect(&serve.listen).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     for _ in 0..3 {
@@ -127,7 +79,7 @@ fn a_kept_alive_connection_serves_requests_and_is_closed_when_idle() {
 
 #[test]
 fn a_body_that_trickles_in_is_cut_off_after_the_body_timeout() {
-    let serve = serve_with_file_limit(1024, &[("NZJ_HTTP_BODY_TIMEOUT_SECONDS", "1")][..]);
+    let (serve, _dir) = serve_with_file_limit(1024, &[("NZJ_HTTP_BODY_TIMEOUT_SECONDS", "1")][..]);
     let mut stream = TcpStream::connect(&serve.listen).unwrap();
     stream
         .write_all(b"POST /webhook/netbox HTTP/1.1\r\nHost: nzj\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event\":")

@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
-use nzj_core::{Secret, SystemJob};
+use nzj_core::Secret;
 use nzj_jobs::{MaintenanceService, WebhookIntake};
 use nzj_runtime::Launcher;
 use nzj_store::JobStore;
@@ -59,6 +59,9 @@ pub struct AppState {
     /// Where `POST /api/hosts/{object}/sync` puts its job; `None` when NetBox is not configured
     /// (the job reads the object's current state from NetBox).
     pub host_queue: Option<Arc<dyn nzj_queue::JobQueue>>,
+    /// The queue webhooks and host syncs enqueue on, whatever is configured: `/healthz` reports
+    /// whether it takes writes.
+    pub intake_queue: Option<Arc<dyn nzj_queue::JobQueue>>,
     /// Maintenance windows in Zabbix; `None` when Zabbix is not configured.
     pub maintenance: Option<Arc<MaintenanceService>>,
     /// SyncHostsNow and the bulk queue its steps go on; `None` unless Zabbix and NetBox are both
@@ -101,8 +104,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Ready only if the store takes writes (a removed data dir, a full disk or read-only files are
+/// 503 here, not only when a delivery is refused).
 async fn healthz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
-    // A cheap read proves the store answers.
-    state.store.get_schedule(SystemJob::ImportZabbixSettings).await?;
+    state.store.check_writable().await?;
+    if let Some(queue) = &state.intake_queue {
+        queue.check_writable().await.map_err(|e| {
+            tracing::error!(error = %e, "host-job queue cannot be written");
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        })?;
+    }
     Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
 }

@@ -143,6 +143,7 @@ impl App {
             webhook: self.webhook_intake().map(Arc::new),
             // A host sync reads the object's current state from NetBox.
             host_queue: self.netbox.as_ref().and(self.queues.host.clone()),
+            intake_queue: self.queues.host.clone(),
             maintenance: self.maintenance.clone(),
             sync,
             auth,

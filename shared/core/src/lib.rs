@@ -43,6 +43,7 @@ pub mod desired;
 pub mod host_config;
 pub mod interval;
 pub mod job;
+pub mod last_write;
 pub mod maintenance;
 pub mod netbox;
 pub mod retry;

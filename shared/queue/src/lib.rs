@@ -96,6 +96,12 @@ pub trait JobQueue<M: Message = QueuedJob>: Send + Sync {
     /// itself, so its `maxReceiveCount` must leave room for these, docs/design.md).
     async fn postpone(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError>;
 
+    /// Whether the queue takes messages now, for `/healthz`: cheap. By default yes; the embedded
+    /// queue says whether its last write failed (a full disk, read-only files).
+    async fn check_writable(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
     /// How many messages the dead-letter queue holds.
     async fn dead_letters(&self) -> Result<usize, QueueError>;
 }

@@ -3,6 +3,7 @@
 
 use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
+use nzj_core::last_write::LastWrite;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use std::marker::PhantomData;
@@ -45,6 +46,8 @@ const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// A queue of `M` messages in one SQLite file (one file per queue).
 pub struct SqliteQueue<M = QueuedJob> {
     conn: Arc<Mutex<Connection>>,
+    /// How the last enqueue ended: what `check_writable` reports.
+    last_write: Arc<LastWrite>,
     visibility: Duration,
     max_receives: u32,
     message: PhantomData<fn() -> M>,
@@ -54,6 +57,7 @@ impl<M> Clone for SqliteQueue<M> {
     fn clone(&self) -> Self {
         SqliteQueue {
             conn: self.conn.clone(),
+            last_write: self.last_write.clone(),
             visibility: self.visibility,
             max_receives: self.max_receives,
             message: PhantomData,
@@ -84,7 +88,13 @@ impl<M> SqliteQueue<M> {
             )));
         }
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).map_err(unavailable)?;
-        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), visibility, max_receives, message: PhantomData })
+        Ok(SqliteQueue {
+            conn: Arc::new(Mutex::new(conn)),
+            last_write: Arc::default(),
+            visibility,
+            max_receives,
+            message: PhantomData,
+        })
     }
 
     async fn with_conn<T: Send + 'static>(
@@ -106,18 +116,24 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
     async fn enqueue(&self, job: &M) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
         let (group, dedup) = (job.group(), job.dedup_id());
-        self.with_conn(move |conn| {
-            let now = now_ms();
-            conn.execute("DELETE FROM queue WHERE done_at IS NOT NULL AND done_at < ?1", [now - DEDUP_WINDOW_MS])
+        let written = self
+            .with_conn(move |conn| {
+                let now = now_ms();
+                conn.execute("DELETE FROM queue WHERE done_at IS NOT NULL AND done_at < ?1", [now - DEDUP_WINDOW_MS])
+                    .map_err(unavailable)?;
+                conn.execute(
+                    "INSERT OR IGNORE INTO queue (grp, dedup, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![group, dedup, body, now],
+                )
                 .map_err(unavailable)?;
-            conn.execute(
-                "INSERT OR IGNORE INTO queue (grp, dedup, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
-                params![group, dedup, body, now],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
-        .await
+                Ok(())
+            })
+            .await;
+        self.last_write.record(written)
+    }
+
+    async fn check_writable(&self) -> Result<(), QueueError> {
+        self.last_write.check().map_err(QueueError::Unavailable)
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Delivery<M>>, QueueError> {

@@ -190,6 +190,12 @@ pub trait JobStore: Send + Sync {
     /// Applies every write or none; [`StoreError::Conflict`] if any expected version is stale.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
+    /// Whether the store can take writes now, for `/healthz`: cheap (one small write or read).
+    /// By default a read; the embedded store also checks its file and probes a write.
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.get_schedule(SystemJob::ImportZabbixSettings).await.map(|_| ())
+    }
+
     /// Deletes job records whose `expires_at` has passed; returns how many. On DynamoDB the
     /// table's TTL does this, and readers never rely on it for correctness.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;

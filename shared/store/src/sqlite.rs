@@ -1,5 +1,9 @@
 //! The embedded store for `nzj serve`: SQLite in one file, one connection behind a mutex, each
 //! commit one `BEGIN IMMEDIATE` transaction, so conditional writes are atomic.
+//!
+//! A file removed or replaced under the open connection (the data directory deleted) would take
+//! writes into an unlinked file and lose them at the next start: every write first checks that
+//! the path still names the file that was opened, and refuses if not (docs/guarantees.md).
 
 use crate::{HOST_CONFIG_LIST, host_config_key};
 use crate::{
@@ -9,6 +13,7 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nzj_core::host_config::HostConfig;
+use nzj_core::last_write::LastWrite;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
@@ -17,7 +22,7 @@ use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The schema, one migration per version (`PRAGMA user_version` counts them). Never edit a
@@ -50,6 +55,41 @@ CREATE TABLE IF NOT EXISTS documents (
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    file: Arc<OpenedFile>,
+    /// How the last commit ended (a probe that still fits proves little when commits fail).
+    last_write: Arc<LastWrite>,
+}
+
+/// The database file as opened: its path and its identity (device and inode) at the time.
+struct OpenedFile {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl OpenedFile {
+    fn identity(path: &Path) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).ok().map(|_| (0, 0))
+        }
+    }
+
+    /// Whether the path still names the opened file; a clear error if not.
+    fn check(&self) -> Result<(), StoreError> {
+        if Self::identity(&self.path) == self.identity {
+            return Ok(());
+        }
+        Err(StoreError::Unavailable(format!(
+            "the embedded store {} was removed or replaced while nzj had it open: nothing more is written \
+             (it would be lost); restore the data directory and restart nzj serve",
+            self.path.display()
+        )))
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -71,7 +111,21 @@ impl SqliteStore {
             )));
         }
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).map_err(unavailable)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        let file = OpenedFile { path: path.to_path_buf(), identity: OpenedFile::identity(path) };
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), file: Arc::new(file), last_write: Arc::default() })
+    }
+
+    /// Runs the write `f` on the connection once the file is known to be the one opened.
+    async fn with_write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let file = self.file.clone();
+        self.with_conn(move |conn| {
+            file.check()?;
+            f(conn)
+        })
+        .await
     }
 
     /// Runs `f` on the connection off the async runtime's threads.
@@ -239,65 +293,88 @@ impl JobStore for SqliteStore {
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let prepared = writes.into_iter().map(Write::prepare).collect::<Result<Vec<_>, _>>()?;
-        self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            for write in prepared {
-                match write {
-                    Prepared::Job { record, expected_version } => {
-                        let id = record.id.to_string();
-                        let found: Option<i64> = tx
-                            .query_row("SELECT version FROM jobs WHERE id = ?1", [&id], |r| r.get(0))
-                            .optional()
-                            .map_err(unavailable)?;
-                        check_version(found, expected_version)?;
-                        tx.execute(
-                            "INSERT OR REPLACE INTO jobs (id, name, status, version, expires_at, body)
+        let committed = self
+            .with_write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+                for write in prepared {
+                    match write {
+                        Prepared::Job { record, expected_version } => {
+                            let id = record.id.to_string();
+                            let found: Option<i64> = tx
+                                .query_row("SELECT version FROM jobs WHERE id = ?1", [&id], |r| r.get(0))
+                                .optional()
+                                .map_err(unavailable)?;
+                            check_version(found, expected_version)?;
+                            tx.execute(
+                                "INSERT OR REPLACE INTO jobs (id, name, status, version, expires_at, body)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![
-                                id,
-                                record.name.as_str(),
-                                record.status.as_str(),
-                                record.version as i64,
-                                record.expires_at,
-                                encode(&record)?
-                            ],
-                        )
-                        .map_err(unavailable)?;
-                    }
-                    Prepared::Delete { key, expected_version } => {
-                        let found: Option<i64> = tx
-                            .query_row("SELECT version FROM documents WHERE key = ?1", [&key], |r| r.get(0))
-                            .optional()
+                                params![
+                                    id,
+                                    record.name.as_str(),
+                                    record.status.as_str(),
+                                    record.version as i64,
+                                    record.expires_at,
+                                    encode(&record)?
+                                ],
+                            )
                             .map_err(unavailable)?;
-                        if found.is_none() {
-                            return Err(StoreError::Conflict);
                         }
-                        check_version(found, expected_version)?;
-                        tx.execute("DELETE FROM documents WHERE key = ?1", [&key]).map_err(unavailable)?;
-                    }
-                    Prepared::Document(doc) => {
-                        let found: Option<i64> = tx
-                            .query_row("SELECT version FROM documents WHERE key = ?1", [&doc.key], |r| r.get(0))
-                            .optional()
+                        Prepared::Delete { key, expected_version } => {
+                            let found: Option<i64> = tx
+                                .query_row("SELECT version FROM documents WHERE key = ?1", [&key], |r| r.get(0))
+                                .optional()
+                                .map_err(unavailable)?;
+                            if found.is_none() {
+                                return Err(StoreError::Conflict);
+                            }
+                            check_version(found, expected_version)?;
+                            tx.execute("DELETE FROM documents WHERE key = ?1", [&key]).map_err(unavailable)?;
+                        }
+                        Prepared::Document(doc) => {
+                            let found: Option<i64> = tx
+                                .query_row("SELECT version FROM documents WHERE key = ?1", [&doc.key], |r| r.get(0))
+                                .optional()
+                                .map_err(unavailable)?;
+                            check_version(found, doc.expected_version)?;
+                            tx.execute(
+                                "INSERT OR REPLACE INTO documents (key, version, body) VALUES (?1, ?2, ?3)",
+                                params![doc.key, (doc.expected_version + 1) as i64, doc.body],
+                            )
                             .map_err(unavailable)?;
-                        check_version(found, doc.expected_version)?;
-                        tx.execute(
-                            "INSERT OR REPLACE INTO documents (key, version, body) VALUES (?1, ?2, ?3)",
-                            params![doc.key, (doc.expected_version + 1) as i64, doc.body],
-                        )
-                        .map_err(unavailable)?;
+                        }
                     }
                 }
-            }
-            // Dropping `tx` on an early return above rolls everything back.
-            tx.commit().map_err(unavailable)
+                // Dropping `tx` on an early return above rolls everything back.
+                tx.commit().map_err(unavailable)
+            })
+            .await;
+        // A conflict is the store working: only a failure to write counts against readiness.
+        self.last_write.set(match &committed {
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Corrupt(_))) => Some(e.to_string()),
+            _ => None,
+        });
+        committed
+    }
+
+    /// Writable now: the file is the one opened, and a probe write (one small row) commits, so a
+    /// full disk or read-only files show here and not only when a delivery is refused.
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.last_write.check().map_err(StoreError::Unavailable)?;
+        self.with_write(|conn| {
+            conn.execute(
+                "INSERT INTO documents (key, version, body) VALUES ('health#probe', 1, ?1)
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                [Utc::now().to_rfc3339()],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
         })
         .await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let cutoff = now.timestamp();
-        self.with_conn(move |conn| {
+        self.with_write(move |conn| {
             conn.execute("DELETE FROM jobs WHERE expires_at < ?1", [cutoff]).map(|n| n as u64).map_err(unavailable)
         })
         .await
