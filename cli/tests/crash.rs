@@ -70,6 +70,26 @@ impl Harness {
 
 #[test]
 fn killed_at_random_during_a_burst_nothing_acknowledged_is_lost_and_each_device_has_one_host() {
+    crash_burst(1_000_000_000, Vec::new());
+}
+
+#[test]
+fn on_dynamodb_killed_at_random_during_a_burst_nothing_acknowledged_is_lost_and_each_device_has_one_host() {
+    let mut store = vec![
+        ("NZJ_STORE".to_string(), "dynamodb".to_string()),
+        ("NZJ_DYNAMODB_TABLE".to_string(), format!("nzj-crash-{}", std::process::id())),
+    ];
+    for name in
+        ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"]
+    {
+        store.push((name.to_string(), env_var(name)));
+    }
+    crash_burst(2_000_000_000, store);
+}
+
+/// The burst and its checks, with `nzj serve` on the store `store_env` configures; device ids
+/// from `first_id` on.
+fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
     let seed = std::env::var("NZJ_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
     });
@@ -87,7 +107,10 @@ fn killed_at_random_during_a_burst_nothing_acknowledged_is_lost_and_each_device_
             ("NZJ_SCHEDULER_TICK_SECONDS".into(), "1".into()),
             ("NZJ_HOST_JOB_BACKOFF_SECONDS".into(), "1".into()),
             ("NZJ_HOST_JOB_ATTEMPTS".into(), "20".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(store_env)
+        .collect(),
     });
     let serve = Arc::new(Mutex::new(harness.spawn()));
     assert!(serve.lock().unwrap().healthy_within(Duration::from_secs(30)));
@@ -95,7 +118,7 @@ fn killed_at_random_during_a_burst_nothing_acknowledged_is_lost_and_each_device_
     assert!(status == 202 || status == 409, "{import}");
 
     // Devices of this run only: ids far from other tests', names unique to the run.
-    let base = 1_000_000 + (seed % 1_000_000) * 1_000;
+    let base = first_id + (seed % 1_000_000) * 1_000;
     let devices: Vec<u64> = (0..DELIVERIES).map(|n| base + n).collect();
 
     // The killer: kill -9 at random moments of the burst, restart on the same data dir.
