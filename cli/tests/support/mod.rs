@@ -74,12 +74,16 @@ impl Serve {
         false
     }
 
-    /// Posts a signed delivery: the status and JSON answer, or `None` if no answer came.
     pub fn deliver(&self, body: &[u8], signature: &str) -> Option<(u16, Value)> {
-        let headers = [("Content-Type", "application/json"), ("X-Hook-Signature", signature)];
-        let (status, text) = request(&self.listen, "POST", "/webhook/netbox", &headers, body)?;
-        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        deliver(&self.listen, body, signature)
     }
+}
+
+/// Posts a signed delivery to `listen`: the status and JSON answer, or `None` if no answer came.
+pub fn deliver(listen: &str, body: &[u8], signature: &str) -> Option<(u16, Value)> {
+    let headers = [("Content-Type", "application/json"), ("X-Hook-Signature", signature)];
+    let (status, text) = request(listen, "POST", "/webhook/netbox", &headers, body)?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 /// One HTTP/1.1 request on a new connection (`Connection: close`): the status and the body, or
