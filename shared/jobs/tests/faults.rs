@@ -92,7 +92,11 @@ async fn a_create_that_outlasts_the_timeout_is_read_back_not_resent_and_each_obj
         assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
         assert_eq!(action.unwrap(), HostAction::Created);
     }
-    assert_eq!(proxy.creates(), 3, "one host.create per object: none sent again blindly");
+    // Never resent blindly: sent again only after a read back found nothing (which a create that
+    // Zabbix's database refused under the other tests' load, DBEXECUTE_ERROR, can cause once).
+    // Blind resending sent each one three times.
+    let creates = proxy.creates();
+    assert!((3..=4).contains(&creates), "one host.create per object, not three: {creates}");
 
     // An array create of several objects (what SyncHostsNow sends): the same.
     let batch: Vec<(ObjectRef, Value)> = (0..4).map(|_| device()).collect();
@@ -104,7 +108,8 @@ async fn a_create_that_outlasts_the_timeout_is_read_back_not_resent_and_each_obj
     let refs: Vec<&DesiredHost> = wanted.iter().collect();
     let outcomes = jobs.converger().create_many(&settings, &refs, 10).await;
     assert!(outcomes.iter().all(|o| o.as_ref().is_ok_and(|o| o.action == HostAction::Created)), "{outcomes:?}");
-    assert_eq!(proxy.creates(), 4, "one array call for the four");
+    let creates = proxy.creates() - creates;
+    assert!((1..=2).contains(&creates), "one array call for the four: {creates}");
 
     for (object, _) in devices.iter().chain(&batch) {
         let ids = managed_ids(&peer, *object).await;
