@@ -24,12 +24,7 @@ for_each_zabbix!(
 );
 
 fn device() -> (ObjectRef, Value) {
-    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
-    let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
-    let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
-    data["id"] = json!(id);
-    data["name"] = json!(unique("nzj-ft"));
-    (ObjectRef { kind: ObjectKind::Device, id }, data)
+    support::device("nzj-ft")
 }
 
 /// A fresh store with the Zabbix settings imported (through the real Zabbix), and host jobs

@@ -3,7 +3,7 @@
 mod support;
 
 use nzj_core::job::JobOrigin;
-use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::netbox::ObjectRef;
 use nzj_core::retry::{RetryPolicy, Settlement};
 use nzj_core::{JobId, JobName, JobStatus, SystemJob, Trigger};
 use nzj_jobs::{HostConverger, HostJobs, HostWorker, ImportZabbixSettings, enqueue_host_job};
@@ -12,7 +12,7 @@ use nzj_store::JobQuery;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{CutProxy, Env, Peer, setup_call, unique};
+use support::{CutProxy, Env, Peer, setup_call};
 
 for_each_zabbix!(
     a_queued_job_runs_once_even_when_its_message_comes_again,
@@ -63,12 +63,7 @@ async fn setup_with_attempts(peer: &Peer, zabbix_url: &str, attempts: u32) -> Se
 }
 
 fn device() -> (ObjectRef, Value) {
-    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
-    let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
-    let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
-    data["id"] = json!(id);
-    data["name"] = json!(unique("nzj-wk"));
-    (ObjectRef { kind: ObjectKind::Device, id }, data)
+    support::device("nzj-wk")
 }
 
 async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Option<Value>) -> QueuedJob {
@@ -145,22 +140,10 @@ async fn a_worker_killed_mid_job_leaves_a_stalled_job_whose_retry_converges(peer
     let name = data["name"].as_str().unwrap().to_string();
     let job = enqueue(&s, JobName::CreateHost, object, Some(data)).await;
     // A worker takes the message and starts the job, then dies: no result, no settlement.
-    let taken = s.queue.receive(1).await.unwrap();
-    assert_eq!(taken.len(), 1);
-    let mut record = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
-    record.start(chrono::Utc::now(), LEASE).unwrap();
-    s.env.store.commit(vec![nzj_store::Write::job(record)]).await.unwrap();
+    start_and_die(&s, &job, LEASE).await;
 
     // After the lease and the visibility timeout, the message comes back.
-    let mut handled = 0;
-    for _ in 0..40 {
-        handled += s.worker.poll_once(10).await.unwrap();
-        if handled > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(handled, 1);
+    assert_eq!(poll_until_handled(&s).await, 1);
     let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
     assert_eq!(stalled.status, JobStatus::Stalled);
     let runs = jobs_of(&s, object).await;

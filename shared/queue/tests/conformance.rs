@@ -59,6 +59,18 @@ fn job(device: u64) -> QueuedJob {
     }
 }
 
+/// Receives until a message comes (or 10 s have passed: then nothing).
+async fn receive_within_10s(queue: &dyn JobQueue) -> Vec<nzj_queue::Delivery> {
+    for _ in 0..40 {
+        let got = queue.receive(1).await.unwrap();
+        if !got.is_empty() {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Vec::new()
+}
+
 async fn jobs_of_one_object_run_in_order_and_objects_in_parallel(queue: Arc<dyn JobQueue>) {
     let (a1, a2, b1) = (job(1), job(1), job(2));
     for j in [&a1, &a2, &b1] {
@@ -101,14 +113,7 @@ async fn a_message_whose_worker_died_comes_back_after_the_visibility_timeout(que
     let first = queue.receive(1).await.unwrap();
     assert_eq!(first[0].receive_count, 1);
     // The worker dies: no delete, no release.
-    let mut again = Vec::new();
-    for _ in 0..40 {
-        again = queue.receive(1).await.unwrap();
-        if !again.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let again = receive_within_10s(queue.as_ref()).await;
     assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
     assert_eq!(again[0].job, j);
     assert_eq!(again[0].receive_count, 2);
@@ -134,14 +139,7 @@ async fn a_postponed_message_comes_back_after_its_delay_and_is_not_dead_lettered
     let first = queue.receive(1).await.unwrap();
     queue.postpone(&first[0], Duration::from_secs(2)).await.unwrap();
     assert!(queue.receive(1).await.unwrap().is_empty(), "not before its delay");
-    let mut again = Vec::new();
-    for _ in 0..40 {
-        again = queue.receive(1).await.unwrap();
-        if !again.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let again = receive_within_10s(queue.as_ref()).await;
     assert_eq!(again.len(), 1, "it comes back");
     // On the last allowed receive a release would dead-letter it; a postponement never does.
     queue.postpone(&again[0], Duration::ZERO).await.unwrap();

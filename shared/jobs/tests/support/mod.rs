@@ -78,6 +78,17 @@ impl Env {
     }
 }
 
+/// A device from the real NetBox 4.7 "device updated" payload, with an id and a name
+/// (`<prefix>-...`) of its own, so tests on the shared Zabbix do not collide.
+pub fn device(prefix: &str) -> (nzj_core::netbox::ObjectRef, Value) {
+    let text = include_str!("../../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+    let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
+    let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
+    data["id"] = serde_json::json!(id);
+    data["name"] = serde_json::json!(unique(prefix));
+    (nzj_core::netbox::ObjectRef { kind: nzj_core::netbox::ObjectKind::Device, id }, data)
+}
+
 /// A unique name for objects a test creates in the shared Zabbix.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
