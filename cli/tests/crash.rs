@@ -202,12 +202,11 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
     eprintln!("{retried} jobs were killed mid-run and completed by the retry of the stalled run");
 
     // Exactly one host per device.
-    let zabbix = zabbix_client();
     let mut cleanup = Vec::new();
     for device in &devices {
         let object = format!("dcim.device/{device}");
-        let hosts =
-            zabbix(json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]}));
+        let query = json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
+        let hosts = zabbix_call("host.get", query).expect("host.get");
         let ids: Vec<Value> = hosts.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect();
         assert_eq!(ids.len(), 1, "{object}: {ids:?}");
         cleanup.extend(ids);
@@ -216,11 +215,7 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
     let _ = zabbix_call("host.delete", Value::Array(cleanup));
 }
 
-/// `host.get` with `params` on the Zabbix 7.0 the test uses.
-fn zabbix_client() -> impl Fn(Value) -> Value {
-    |params| zabbix_call("host.get", params).expect("host.get")
-}
-
+/// A call to the Zabbix 7.0 the test uses: its result, or `None` if it failed.
 fn zabbix_call(method: &str, params: Value) -> Option<Value> {
     let url = env_var("ZBX70_API_URL");
     let token = env_var("ZBX70_TOKEN");
