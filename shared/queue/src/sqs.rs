@@ -85,6 +85,21 @@ impl<M> SqsQueue<M> {
     }
 }
 
+impl<M> SqsQueue<M> {
+    /// Makes a received message visible again after `seconds` (SQS allows up to 12 hours).
+    async fn visible_after(&self, delivery: &Delivery<M>, seconds: u64) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(&delivery.receipt)
+            .visibility_timeout(seconds.min(43_200) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<M: Message> JobQueue<M> for SqsQueue<M> {
     async fn enqueue(&self, job: &M) -> Result<(), QueueError> {
@@ -136,27 +151,11 @@ impl<M: Message> JobQueue<M> for SqsQueue<M> {
     async fn release(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
         // After the last allowed receive, visible at once: SQS's redrive moves it to the DLQ.
         let delay = if delivery.receive_count >= self.max_receives { Duration::ZERO } else { delay };
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(&delivery.receipt)
-            .visibility_timeout(delay.as_secs().min(43_200) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.visible_after(delivery, delay.as_secs()).await
     }
 
     async fn postpone(&self, delivery: &Delivery<M>, delay: Duration) -> Result<(), QueueError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(&delivery.receipt)
-            .visibility_timeout(delay.as_secs().clamp(1, 43_200) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.visible_after(delivery, delay.as_secs().max(1)).await
     }
 
     async fn dead_letters(&self) -> Result<usize, QueueError> {
