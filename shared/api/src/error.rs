@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nzj_jobs::MaintenanceError;
+use nzj_queue::QueueError;
 use nzj_runtime::RuntimeError;
 use nzj_store::StoreError;
 use serde_json::json;
@@ -40,6 +41,13 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        tracing::error!(error = %e, "queue error");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
     }
 }
