@@ -280,6 +280,11 @@ fn maintenance_windows_are_created_listed_and_removed_from_the_cli() {
     assert!(stderr(&again).contains("404"), "{}", stderr(&again));
 }
 
+/// The host id a job's result names.
+fn job_hostid(serve: &Serve, job: &str) -> Value {
+    wait_for_job(serve, job)["result"]["hostid"].clone()
+}
+
 #[test]
 fn settings_are_shown_and_changed_from_the_cli() {
     let serve = Serve::start();
@@ -290,8 +295,8 @@ fn settings_are_shown_and_changed_from_the_cli() {
         "hard",
         "max_deletions",
         "7",
-        "monitored_statuses",
-        r#"["active","staged"]"#,
+        "statuses",
+        r#"{"active":"monitor","staged":"monitor","offline":"remove"}"#,
     ]);
     assert!(set.status.success(), "{}", stderr(&set));
     assert!(stdout(&set).contains("version 1"));
@@ -299,7 +304,13 @@ fn settings_are_shown_and_changed_from_the_cli() {
     let settings: Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(settings["delete_policy"], "hard");
     assert_eq!(settings["max_deletions"], 7);
-    assert_eq!(settings["monitored_statuses"], serde_json::json!(["active", "staged"]));
+    assert_eq!(settings["statuses"]["staged"], "monitor");
+    assert_eq!(settings["statuses"]["offline"], "remove");
+    assert!(
+        settings["statuses"].get("planned").is_none(),
+        "the table is replaced: unnamed statuses get other_statuses"
+    );
+    assert_eq!(settings["other_statuses"], "disable");
     let bad = serve.nzj(&["settings", "set", "delete_policy", "shred"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("400"), "{}", stderr(&bad));
@@ -416,15 +427,17 @@ fn netbox_deliveries_reach_zabbix_through_serve_and_the_job_records_show_it() {
     let (code, again) = post_delivery(&serve.listen, "04_dcim.device_updated");
     assert_eq!((code, &again["job"]), (200, &answer["job"]));
 
-    // Status planned (not monitored): the host is soft-deleted. Then the device is deleted.
+    // Renamed and status planned: the same host, disabled (its history stays). Then the device
+    // is deleted in NetBox: soft-deleted.
     let (_, planned) = post_delivery(&serve.listen, "08_dcim.device_updated");
     let job = wait_for_job(&serve, planned["job"].as_str().unwrap());
-    assert_eq!(job["result"]["message"], "host soft-deleted as rtr-76683-deleted", "{job}");
+    assert_eq!(job["result"]["message"], "host updated: host, name, status, tags", "{job}");
+    assert_eq!(job["result"]["hostid"], job_hostid(&serve, answer["job"].as_str().unwrap()), "the same host");
     let (_, deleted) = post_delivery(&serve.listen, "12_dcim.device_deleted");
     let job = wait_for_job(&serve, deleted["job"].as_str().unwrap());
     assert_eq!(
         (job["name"].as_str(), job["result"]["message"].as_str()),
-        (Some("DeleteHost"), Some("no host to delete"))
+        (Some("DeleteHost"), Some("host soft-deleted as rtr-76683-renamed-deleted"))
     );
 
     let hosts = serve.nzj(&["--json", "hosts", "show", "dcim.device/1"]);

@@ -3,7 +3,9 @@
 //! replays, duplicates and reordering are harmless because nothing here depends on history.
 
 use crate::netbox::{NetboxObject, ObjectRef};
-use crate::settings::{Attribute, HostStatus, InterfaceKind, InventoryMode, MappingRule, Settings};
+use crate::settings::{
+    Attribute, HostStatus, InterfaceKind, InventoryMode, MappingRule, Settings, StatusAction, WithoutPrimaryIp,
+};
 use crate::zabbix_cache::{CacheKind, CacheSnapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -81,6 +83,22 @@ pub enum Desired {
     Host(Box<DesiredHost>),
     /// Not monitored: a host that exists is deleted per the delete policy.
     OutOfScope(String),
+    /// No host can be computed, but the object is not gone (it has no primary IP): a host that
+    /// exists is kept as it is (or disabled, with `disable`), none is created; `reason` says why.
+    Keep {
+        reason: String,
+        disable: bool,
+    },
+}
+
+impl Desired {
+    /// Why the object has no desired host, if it has none.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Desired::Host(_) => None,
+            Desired::OutOfScope(reason) | Desired::Keep { reason, .. } => Some(reason),
+        }
+    }
 }
 
 /// Why no desired host can be computed (a mapping names something Zabbix does not have).
@@ -169,19 +187,26 @@ fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
 
 pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
     let out = |reason: String| Ok(Desired::OutOfScope(reason));
-    if !settings.monitored_statuses.contains(&object.status) {
-        return out(format!("status {:?} is not monitored", object.status));
-    }
+    let status = match settings.status_action(&object.status) {
+        StatusAction::Remove => return out(format!("status {:?} is set to remove", object.status)),
+        StatusAction::Disable => HostStatus::Disabled,
+        StatusAction::Monitor => HostStatus::Enabled,
+    };
     if let Some(tag) = &settings.scope_tag
         && !object.tags.contains(tag)
     {
         return out(format!("no tag {tag:?}"));
     }
-    let Some(ip) = object.primary_ip() else { return out("no primary IP".into()) };
-    let Some(netbox_name) = object.name.as_deref() else { return out("no name".into()) };
+    // Losing an address (or a name) is an edit in progress, not a decommission: never a deletion.
+    let keep = |reason: &str| {
+        let disable = settings.without_primary_ip == WithoutPrimaryIp::Disable;
+        Ok(Desired::Keep { reason: reason.to_string(), disable })
+    };
+    let Some(ip) = object.primary_ip() else { return keep("no primary IP") };
+    let Some(netbox_name) = object.name.as_deref() else { return keep("no name") };
     let host = technical_name(netbox_name);
     if host.is_empty() {
-        return out(format!("name {netbox_name:?} has nothing Zabbix accepts"));
+        return keep(&format!("name {netbox_name:?} has nothing Zabbix accepts"));
     }
     let rule = choose_rule(settings, object)
         .ok_or_else(|| MappingError("no mapping rule matches, and there is no default rule".into()))?;
@@ -250,7 +275,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         object: object.reference,
         host,
         name: netbox_name.to_string(),
-        status: settings.status_mapping.get(&object.status).copied().unwrap_or(HostStatus::Disabled),
+        status,
         host_groups,
         templates,
         monitored_by,
@@ -382,9 +407,13 @@ mod tests {
     }
 
     #[test]
-    fn a_device_without_a_primary_ip_is_out_of_scope() {
+    fn a_device_without_a_primary_ip_keeps_its_host_and_is_never_deleted_for_it() {
         let d = desired_host(&fixture("01"), &Settings::default(), &cache()).unwrap();
-        assert_eq!(d, Desired::OutOfScope("no primary IP".into()));
+        assert_eq!(d, Desired::Keep { reason: "no primary IP".into(), disable: false });
+        let disabling =
+            Settings { without_primary_ip: crate::settings::WithoutPrimaryIp::Disable, ..Settings::default() };
+        let d = desired_host(&fixture("01"), &disabling, &cache()).unwrap();
+        assert_eq!(d, Desired::Keep { reason: "no primary IP".into(), disable: true });
     }
 
     #[test]
@@ -428,17 +457,20 @@ mod tests {
     }
 
     #[test]
-    fn status_scope_and_the_status_mapping_follow_the_settings() {
+    fn the_status_table_monitors_disables_or_removes() {
         let planned = fixture("08");
-        assert_eq!(
-            desired_host(&planned, &Settings::default(), &cache()).unwrap(),
-            Desired::OutOfScope("status \"planned\" is not monitored".into())
-        );
-        let settings = Settings { monitored_statuses: vec!["active".into(), "planned".into()], ..Settings::default() };
-        let h = host(desired_host(&planned, &settings, &cache()).unwrap());
-        assert_eq!(h.status, HostStatus::Disabled);
+        let h = host(desired_host(&planned, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.status, HostStatus::Disabled, "planned disables by default: the host and its history stay");
         assert_eq!(h.host, "rtr-76683-renamed");
         assert!(h.tags.contains(&("netbox:tag".into(), "edge-76683".into())));
+        let mut settings = Settings::default();
+        settings.statuses.insert("planned".into(), StatusAction::Monitor);
+        assert_eq!(host(desired_host(&planned, &settings, &cache()).unwrap()).status, HostStatus::Enabled);
+        settings.statuses.insert("planned".into(), StatusAction::Remove);
+        assert_eq!(
+            desired_host(&planned, &settings, &cache()).unwrap(),
+            Desired::OutOfScope("status \"planned\" is set to remove".into())
+        );
         let scoped = Settings { scope_tag: Some("monitor-me".into()), ..Settings::default() };
         assert!(matches!(desired_host(&fixture("04"), &scoped, &cache()).unwrap(), Desired::OutOfScope(_)));
     }

@@ -25,6 +25,10 @@ pub struct HostConfig {
     /// running sync has not seen belongs to an object gone from NetBox.
     #[serde(default)]
     pub seen_by_sync: Option<JobId>,
+    /// Why the object has no desired host (out of scope by status, no primary IP, ...): the answer
+    /// to "why is my switch not in Zabbix?".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Hash of the write-only fields last written (PSK, secret macros): they cannot be read back.
     pub secrets_hash: Option<String>,
     #[serde(default)]
@@ -43,6 +47,7 @@ impl HostConfig {
             last_job: None,
             desired: None,
             seen_by_sync: None,
+            note: None,
             secrets_hash: None,
             version: 0,
         }

@@ -28,6 +28,18 @@ named_enum!(
 
 named_enum!(DeletePolicy { Soft => "soft", Hard => "hard" });
 
+named_enum!(
+    /// What a NetBox status means for the object's host: monitored (enabled), kept but disabled
+    /// (history survives), or removed per the delete policy.
+    StatusAction { Monitor => "monitor", Disable => "disable", Remove => "remove" }
+);
+
+named_enum!(
+    /// What happens to the host of an object that loses its primary IP: kept as it was, or
+    /// disabled. Never deleted for that.
+    WithoutPrimaryIp { Keep => "keep", Disable => "disable" }
+);
+
 named_enum!(TagNameCase { Lower => "lower", Preserve => "preserve" });
 
 named_enum!(InventoryMode { Disabled => "disabled", Manual => "manual", Automatic => "automatic" });
@@ -76,15 +88,19 @@ fn default_interface() -> InterfaceKind {
     InterfaceKind::Agent
 }
 
+/// The settings document. Stored settings written before the status table (with
+/// `monitored_statuses` and `status_mapping`) are upgraded when read: see [`upgrade_statuses`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct Settings {
-    /// NetBox statuses whose objects are monitored.
-    pub monitored_statuses: Vec<String>,
+    /// NetBox status -> what happens to the host (docs/product.md §3.1).
+    pub statuses: BTreeMap<String, StatusAction>,
+    /// A status the table does not name (one NetBox adds later): never removed by default.
+    pub other_statuses: StatusAction,
+    /// An object without a primary IP keeps its host as it was, or disabled.
+    pub without_primary_ip: WithoutPrimaryIp,
     /// When set, only objects with this NetBox tag are in scope.
     pub scope_tag: Option<String>,
-    /// NetBox status -> Zabbix host status; unmapped statuses are disabled.
-    pub status_mapping: BTreeMap<String, HostStatus>,
     /// The most specific matching rule wins; there is always a default rule (no match criteria).
     pub rules: Vec<MappingRule>,
     /// Prefix of every tag the product writes (the managed tag is `<prefix>object`).
@@ -118,15 +134,10 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            monitored_statuses: vec!["active".into()],
+            statuses: default_statuses(),
+            other_statuses: StatusAction::Disable,
+            without_primary_ip: WithoutPrimaryIp::Keep,
             scope_tag: None,
-            status_mapping: BTreeMap::from([
-                ("active".to_string(), HostStatus::Enabled),
-                ("staged".to_string(), HostStatus::Disabled),
-                ("planned".to_string(), HostStatus::Disabled),
-                ("failed".to_string(), HostStatus::Disabled),
-                ("offline".to_string(), HostStatus::Disabled),
-            ]),
             rules: vec![MappingRule {
                 name: "default".into(),
                 matches: RuleMatch::default(),
@@ -156,11 +167,81 @@ impl Default for Settings {
     }
 }
 
+/// The default status table: only what is being taken out of service is removed.
+fn default_statuses() -> BTreeMap<String, StatusAction> {
+    use StatusAction::*;
+    [
+        ("active", Monitor),
+        ("offline", Disable),
+        ("planned", Disable),
+        ("staged", Disable),
+        ("failed", Disable),
+        ("decommissioning", Remove),
+        ("inventory", Remove),
+    ]
+    .into_iter()
+    .map(|(status, action)| (status.to_string(), action))
+    .collect()
+}
+
+/// Rewrites settings stored before the status table: `monitored_statuses` (in scope) with
+/// `status_mapping` (enabled or disabled) become `statuses`. A monitored status maps to `monitor`
+/// or `disable`; every other status keeps the new default (so no status that used to disable
+/// starts deleting, and none that used to delete silently keeps deleting history).
+pub fn upgrade_statuses(value: &mut serde_json::Value) {
+    let Some(fields) = value.as_object_mut() else { return };
+    // Beside a status table the old fields are an error (unknown field), not silently dropped.
+    if fields.contains_key("statuses") {
+        return;
+    }
+    let monitored = fields.remove("monitored_statuses");
+    let mapping = fields.remove("status_mapping");
+    if monitored.is_none() && mapping.is_none() {
+        return;
+    }
+    let mapping: BTreeMap<String, HostStatus> =
+        mapping.and_then(|m| serde_json::from_value(m).ok()).unwrap_or_default();
+    let mut statuses = default_statuses();
+    let monitored: Vec<String> = monitored.and_then(|m| serde_json::from_value(m).ok()).unwrap_or_default();
+    for status in monitored {
+        let action = match mapping.get(&status) {
+            Some(HostStatus::Enabled) => StatusAction::Monitor,
+            _ => StatusAction::Disable,
+        };
+        statuses.insert(status, action);
+    }
+    fields.insert("statuses".into(), serde_json::json!(statuses));
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        upgrade_statuses(&mut value);
+        Settings::deserialize(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Settings::serialize(self, serializer)
+    }
+}
+
 impl Settings {
+    /// What the NetBox status `status` means for the host.
+    pub fn status_action(&self, status: &str) -> StatusAction {
+        self.statuses.get(status).copied().unwrap_or(self.other_statuses)
+    }
+
     /// Every rule settings must follow, with a message that says what to change.
     pub fn validate(&self) -> Result<(), String> {
-        if self.monitored_statuses.is_empty() {
-            return Err("monitored_statuses: at least one status".into());
+        if !self.statuses.values().any(|a| *a == StatusAction::Monitor) {
+            return Err("statuses: at least one status must be \"monitor\" (else nothing is monitored)".into());
+        }
+        if let Some(status) = self.statuses.keys().find(|s| s.trim().is_empty() || s.chars().any(char::is_uppercase)) {
+            return Err(format!(
+                "statuses: {status:?} is not a NetBox status value (lower case, like \"active\" or \"offline\")"
+            ));
         }
         if !self.rules.iter().any(|r| r.matches == RuleMatch::default()) {
             return Err("rules: a default rule (one without match criteria) must exist".into());
@@ -221,5 +302,49 @@ mod tests {
         s.rules[0].proxy_group = Some("g".into());
         assert!(s.validate().unwrap_err().contains("not both"));
         assert!(serde_json::from_str::<Settings>(r#"{"max_deletes": 3}"#).is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn by_default_only_decommissioning_and_inventory_remove_and_unknown_statuses_disable() {
+        let s = Settings::default();
+        assert_eq!(s.status_action("active"), StatusAction::Monitor);
+        for status in ["offline", "planned", "staged", "failed"] {
+            assert_eq!(s.status_action(status), StatusAction::Disable, "{status}");
+        }
+        for status in ["decommissioning", "inventory"] {
+            assert_eq!(s.status_action(status), StatusAction::Remove, "{status}");
+        }
+        assert_eq!(s.status_action("a-status-netbox-adds-later"), StatusAction::Disable);
+    }
+
+    #[test]
+    fn stored_settings_with_monitored_statuses_and_a_status_mapping_are_upgraded() {
+        let old = serde_json::json!({
+            "monitored_statuses": ["active", "staged"],
+            "status_mapping": {"active": "enabled", "staged": "disabled", "offline": "disabled"},
+            "adoption": true,
+            "version": 4,
+        });
+        let s: Settings = serde_json::from_value(old).unwrap();
+        assert_eq!(s.status_action("active"), StatusAction::Monitor);
+        assert_eq!(s.status_action("staged"), StatusAction::Disable);
+        // Not monitored before (deleted): now the safe default, never silently deleting.
+        assert_eq!(s.status_action("offline"), StatusAction::Disable);
+        assert_eq!(s.status_action("decommissioning"), StatusAction::Remove);
+        assert!(s.adoption);
+        let written = serde_json::to_value(&s).unwrap();
+        assert!(written.get("monitored_statuses").is_none() && written.get("status_mapping").is_none());
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn a_status_table_that_monitors_nothing_or_names_no_status_is_refused() {
+        let mut s = Settings::default();
+        s.statuses.insert("active".into(), StatusAction::Disable);
+        assert!(s.validate().unwrap_err().contains("at least one status"));
+        let mut s = Settings::default();
+        s.statuses.insert("Active".into(), StatusAction::Monitor);
+        assert!(s.validate().unwrap_err().contains("not a NetBox status value"));
+        assert!(serde_json::from_str::<Settings>(r#"{"statuses": {"active": "delete"}}"#).is_err());
     }
 }

@@ -49,6 +49,15 @@ pub struct SyncCounts {
     pub unchanged: u64,
     pub deleted: u64,
     pub failed: u64,
+    /// Graveyard hosts brought back (history kept) instead of created.
+    #[serde(default)]
+    pub restored: u64,
+    /// Hosts disabled because their object has no address any more.
+    #[serde(default)]
+    pub disabled: u64,
+    /// Objects with no host, wanted none (out of scope, no primary IP): each host config says why.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// A managed host to delete at the end of the sync.

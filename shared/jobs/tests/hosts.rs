@@ -2,16 +2,15 @@
 
 mod support;
 
-use nzj_core::desired::{CacheView, Desired, desired_host};
+use nzj_core::desired::Desired;
 use nzj_core::job::JobOrigin;
-use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
 use nzj_core::settings::{DeletePolicy, Settings};
-use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobStatus, SystemJob, Trigger};
-use nzj_jobs::{HostAction, HostConverger, HostJobs, ImportZabbixSettings};
+use nzj_jobs::HostAction;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use support::{Env, Peer, first_id, setup_call, unique};
+use support::hosts::{Device, Hosts};
+use support::{Peer, first_id, setup_call, unique};
 
 for_each_zabbix!(
     create_update_and_both_delete_policies_each_end_in_sync,
@@ -20,113 +19,6 @@ for_each_zabbix!(
     a_host_in_an_active_maintenance_window_is_not_deleted,
     refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_not_out_of_sync,
 );
-
-/// A device from the real NetBox 4.7 payload, with its own id and name so tests do not collide.
-struct Device {
-    data: Value,
-    object: ObjectRef,
-}
-
-impl Device {
-    fn new() -> Device {
-        let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
-        let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
-        let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
-        data["id"] = json!(id);
-        data["name"] = json!(unique("nzj-dev"));
-        Device { data, object: ObjectRef { kind: ObjectKind::Device, id } }
-    }
-
-    fn name(&self) -> String {
-        self.data["name"].as_str().unwrap().to_string()
-    }
-}
-
-struct Hosts {
-    env: Env,
-    jobs: HostJobs,
-    settings: Settings,
-}
-
-impl Hosts {
-    /// A fresh store with the Zabbix settings imported, and host jobs on it.
-    async fn new(peer: &Peer) -> Hosts {
-        let env = Env::new();
-        let zabbix = peer.client();
-        let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
-        assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
-        let jobs = HostJobs::new(
-            HostConverger::new(zabbix, env.store.clone()),
-            env.clock.clone(),
-            chrono::Duration::seconds(60),
-            chrono::Duration::days(1),
-        );
-        Hosts { env, jobs, settings: Settings::default() }
-    }
-
-    async fn reimport(&self) {
-        let import = ImportZabbixSettings::new(self.jobs.converger().zabbix().clone(), self.env.store.clone(), 100_000);
-        assert_eq!(self.env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
-    }
-
-    async fn desired(&self, data: Option<&Value>) -> Desired {
-        let Some(data) = data else { return Desired::OutOfScope("deleted in NetBox".into()) };
-        let object = NetboxObject::from_rest(ObjectKind::Device, data).unwrap();
-        let mut snapshots = Vec::new();
-        for kind in CacheKind::ALL {
-            snapshots.push(self.env.store.get_cache(*kind).await.unwrap());
-        }
-        desired_host(&object, &self.settings, &CacheView::new(&snapshots)).unwrap()
-    }
-
-    /// Runs a host job to its end, retrying a transient failure as the worker does (the tests run
-    /// side by side on one Zabbix); panics if it failed.
-    async fn run(&self, name: JobName, device: &Device, data: Option<&Value>) -> HostAction {
-        let mut attempt = 0;
-        let (record, action) = loop {
-            let origin = JobOrigin { trigger: Trigger::Webhook, user: "tests".into(), object: None };
-            let desired = Ok(self.desired(data).await);
-            let (record, action) = self.jobs.run(name, device.object, desired, &self.settings, origin).await.unwrap();
-            match &action {
-                Err(f) if f.is_transient() && attempt < 5 => attempt += 1,
-                _ => break (record, action),
-            }
-        };
-        let action = action.unwrap_or_else(|f| panic!("{name} failed: {f}"));
-        assert_eq!(record.status, JobStatus::Completed);
-        assert_eq!(record.object.as_deref(), Some(device.object.to_string().as_str()));
-        action
-    }
-
-    /// In sync: a further UpdateHost changes nothing, and the host config says so.
-    async fn assert_in_sync(&self, device: &Device, data: Option<&Value>) {
-        assert_eq!(
-            self.run(JobName::UpdateHost, device, data).await,
-            if data.is_some() { HostAction::Unchanged } else { HostAction::AlreadyGone }
-        );
-        let config = self.env.store.get_host_config(device.object).await.unwrap().unwrap();
-        assert_eq!(config.in_sync, Some(true));
-        assert!(config.difference.is_empty());
-    }
-
-    /// The Zabbix host of `device` by its managed tag.
-    async fn zabbix_host(&self, device: &Device) -> Option<Value> {
-        let zbx = &self.jobs.converger().zabbix();
-        let (select, key) = zbx.version().await.unwrap().select_host_groups();
-        let found = zbx
-            .call(
-                "host.get",
-                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip"],
-                       "tags": [{"tag": "netbox:object", "value": device.object.to_string(), "operator": 1}]}),
-            )
-            .await
-            .unwrap();
-        found.as_array().unwrap().first().cloned().map(|mut h| {
-            h["groups_normalised"] = h[key].clone();
-            h
-        })
-    }
-}
 
 async fn create_update_and_both_delete_policies_each_end_in_sync(peer: Peer) {
     let mut hosts = Hosts::new(&peer).await;
@@ -155,8 +47,7 @@ async fn create_update_and_both_delete_policies_each_end_in_sync(peer: Peer) {
     );
     assert_eq!(host["interfaces"][0]["interfaceid"], interface_id, "interface ids are kept");
 
-    // Status planned, monitored but disabled.
-    hosts.settings.monitored_statuses = vec!["active".into(), "planned".into()];
+    // Status planned: disabled by default, the host stays.
     device.data["status"] = json!({"value": "planned", "label": "Planned"});
     assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
     hosts.assert_in_sync(&device, Some(&device.data)).await;
@@ -201,13 +92,15 @@ async fn create_update_and_both_delete_policies_each_end_in_sync(peer: Peer) {
     assert!(graveyard[0]["tags"].as_array().unwrap().iter().any(|t| t["tag"] == "netbox:deleted"));
     assert!(hosts.zabbix_host(&device).await.is_none());
 
-    // Back in NetBox, then deleted with the hard policy: a new host, then none at all.
-    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    // Back in NetBox (the delete undone), then deleted with the hard policy: the graveyard host
+    // comes back (same id: history kept), then is gone for good.
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Restored);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    assert_eq!(hosts.zabbix_host(&device).await.unwrap()["hostid"].as_str(), Some(hostid.as_str()));
     hosts.settings.delete_policy = DeletePolicy::Hard;
     assert_eq!(hosts.run(JobName::DeleteHost, &device, None).await, HostAction::HardDeleted);
     hosts.assert_in_sync(&device, None).await;
     assert!(hosts.zabbix_host(&device).await.is_none());
-    setup_call(&zbx, "host.delete", json!([hostid])).await;
     setup_call(&zbx, "proxy.delete", json!([proxy_id])).await;
 }
 

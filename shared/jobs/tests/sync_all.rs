@@ -25,6 +25,7 @@ for_each_zabbix!(
     a_batch_with_a_host_zabbix_rejects_creates_every_other_host,
     a_sync_killed_half_way_and_run_again_converges_without_duplicates,
     the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limit,
+    a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_accounted_for,
 );
 
 /// NetBox's devices, as the sync pages through them.
@@ -137,7 +138,9 @@ async fn a_sync_creates_then_changes_nothing_then_fixes_drift_with_pinned_calls(
     let (record, calls) = s.run().await;
     assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
     assert_eq!(counts(&record), [30, 30, 0, 0, 0, 0]);
-    assert_eq!(calls.get("host.get"), Some(&3), "{calls:?}");
+    // Per page: one host.get of its managed hosts and one of its graveyard hosts (to restore
+    // instead of create).
+    assert_eq!(calls.get("host.get"), Some(&6), "{calls:?}");
     assert_eq!(calls.get("host.create"), Some(&6), "{calls:?}");
     assert!(calls.get("hostgroup.create").copied().unwrap_or(0) <= 1, "{calls:?}");
     let hosts = s.hosts().await;
@@ -227,12 +230,12 @@ async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limi
     let s = Sync::new(&peer, 8, 1000, settings.clone()).await;
     assert_eq!(s.run().await.0.status, JobStatus::Completed);
 
-    // NetBox answers with 4 devices gone and 1 out of scope: 5 deletions, over the limit of 3.
+    // NetBox answers with 4 devices gone and 1 decommissioning: 5 deletions, over the limit of 3.
     let removed: Vec<ObjectRef> = s.inventory.objects().into_iter().take(4).collect();
     for object in &removed {
         s.inventory.0.lock().unwrap().remove(object);
     }
-    edit(&s.inventory, 0, |d| d["status"] = json!({"value": "offline", "label": "Offline"}));
+    edit(&s.inventory, 0, |d| d["status"] = json!({"value": "decommissioning", "label": "Decommissioning"}));
     let (record, calls) = s.run().await;
     assert_eq!(record.status, JobStatus::Failed);
     let error = record.error.unwrap();
@@ -257,4 +260,63 @@ async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limi
     let (record, calls) = s.run().await;
     assert_eq!(counts(&record), [4, 0, 0, 3, 0, 0]);
     assert_eq!(writes(&calls), 0, "deleted hosts stay deleted: {calls:?}");
+}
+
+/// The result's count of `key`.
+fn count(record: &JobRecord, key: &str) -> u64 {
+    record.result.as_ref().unwrap()[key].as_u64().unwrap_or_else(|| panic!("no {key} in {:?}", record.result))
+}
+
+async fn a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_accounted_for(peer: Peer) {
+    let s = Sync::new(&peer, 6, 1000, Settings::default()).await;
+    assert_eq!(s.run().await.0.status, JobStatus::Completed);
+    let objects = s.inventory.objects();
+    let first_hosts = s.hosts().await;
+
+    // Device 0 deleted in NetBox, device 1 loses its address, device 2 goes offline, device 3 is
+    // decommissioning.
+    let deleted = s.inventory.0.lock().unwrap().remove(&objects[0]).unwrap();
+    edit(&s.inventory, 0, |d| {
+        d["primary_ip4"] = Value::Null;
+        d["primary_ip"] = Value::Null;
+    });
+    edit(&s.inventory, 1, |d| d["status"] = json!({"value": "offline", "label": "Offline"}));
+    edit(&s.inventory, 2, |d| d["status"] = json!({"value": "decommissioning", "label": "Decommissioning"}));
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    // 5 read: 1 disabled by status (an update), 1 kept without an address, 2 unchanged;
+    // deleted: the one gone from NetBox and the decommissioning one.
+    assert_eq!(counts(&record), [5, 0, 1, 3, 2, 0]);
+    let hosts = s.hosts().await;
+    assert_eq!(hosts[&objects[2].to_string()][0]["status"], "1", "offline: disabled, not deleted");
+    assert!(hosts.contains_key(&objects[1].to_string()), "no address: kept");
+    let config = s.env.store.get_host_config(objects[1]).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("no primary IP"));
+    let config = s.env.store.get_host_config(objects[3]).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("status \"decommissioning\" is set to remove"));
+
+    // Again: the decommissioning device is skipped, with its reason, not silently dropped.
+    let (record, _) = s.run().await;
+    assert_eq!((count(&record, "skipped"), count(&record, "deleted")), (1, 0));
+    let config = s.env.store.get_host_config(objects[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (config.hostid.as_deref(), config.note.as_deref()),
+        (None, Some("status \"decommissioning\" is set to remove"))
+    );
+
+    // The NetBox delete undone (the same id) and the device active again: both get their
+    // graveyard hosts back, with no host.create.
+    s.inventory.0.lock().unwrap().insert(objects[0], deleted);
+    edit(&s.inventory, 3, |d| d["status"] = json!({"value": "active", "label": "Active"}));
+    let (record, calls) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!(count(&record, "restored"), 2, "{:?}", record.result);
+    assert_eq!(calls.get("host.create"), None, "{calls:?}");
+    let hosts = s.hosts().await;
+    for object in [objects[0], objects[3]] {
+        let key = object.to_string();
+        assert_eq!(hosts[&key].len(), 1);
+        assert_eq!(hosts[&key][0]["hostid"], first_hosts[&key][0]["hostid"], "the same host: history kept");
+        assert_eq!(hosts[&key][0]["status"], "0");
+    }
 }

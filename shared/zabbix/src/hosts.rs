@@ -221,6 +221,12 @@ impl ZabbixClient {
         Ok(Written { hostid: host.existing.map(|h| h.hostid.clone()).unwrap_or_default(), sent: redact(&params) })
     }
 
+    /// Disables the hosts (`host.update` of the status only), `batch` per call.
+    pub async fn disable_hosts(&self, hostids: &[String], batch: usize) -> Vec<Result<Written, ZabbixError>> {
+        self.write_split("host.update", hostids.iter().map(|id| json!({"hostid": id, "status": 1})).collect(), batch)
+            .await
+    }
+
     /// Soft-deletes the hosts (`host.update`), `batch` per call.
     pub async fn soft_delete_hosts(&self, hosts: &[SoftDelete<'_>], batch: usize) -> Vec<Result<Written, ZabbixError>> {
         self.write_split("host.update", hosts.iter().map(soft_delete_params).collect(), batch).await

@@ -64,28 +64,67 @@ impl HostConverger {
                 self.delete_many(settings, &[(object, &existing)], now, 1).await
             }
             (Desired::OutOfScope(_), None) => vec![Ok(HostOutcome::new(HostAction::AlreadyGone, None))],
+            (Desired::Keep { reason, disable }, existing) => {
+                self.keep_many(&[(existing.as_ref(), reason.as_str(), *disable)], 1).await
+            }
         };
         outcomes.pop().expect("one outcome per host").map(|outcome| outcome.noting(notes))
     }
 
-    /// Creates the hosts, `batch` per `host.create`. A host Zabbix refuses because a host of that
-    /// name exists without the managed tag is adopted (when adoption is on) or reported.
+    /// Gives each object its host: a graveyard host of the object is restored (one `host.get`
+    /// finds them all), the others are created, `batch` per call. A host Zabbix refuses because a
+    /// host of that name exists without the managed tag is adopted (when adoption is on) or
+    /// reported. One result per host, in order.
     pub async fn create_many(
         &self,
         settings: &Settings,
         hosts: &[&DesiredHost],
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let fail_all = |e: nzj_zabbix::ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
+        let objects: Vec<ObjectRef> = hosts.iter().map(|d| d.object).collect();
+        let graveyard = match self.find_graveyard(settings, &objects).await {
+            Ok(graveyard) => graveyard,
+            Err(e) => return fail_all(e),
+        };
         let names: BTreeSet<String> = hosts.iter().flat_map(|d| d.host_groups.iter().cloned()).collect();
         let groups = match self.group_map(&names, []).await {
             Ok(groups) => groups,
-            Err(e) => return hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect(),
+            Err(e) => return fail_all(e),
         };
+        let (restores, creates): (Vec<&DesiredHost>, Vec<&DesiredHost>) =
+            hosts.iter().partition(|d| graveyard.contains_key(&d.object));
+        let restores: Vec<(&DesiredHost, &ZabbixHost)> = restores.iter().map(|d| (*d, &graveyard[&d.object])).collect();
+        let mut restored: BTreeMap<ObjectRef, Result<HostOutcome, JobFailure>> = restores
+            .iter()
+            .map(|(d, _)| d.object)
+            .zip(self.restore_many(settings, &restores, &groups, batch).await)
+            .collect();
+        let mut created = self.create_new(settings, &creates, &groups, batch).await.into_iter();
+        hosts
+            .iter()
+            .map(|d| match restored.remove(&d.object) {
+                Some(outcome) => outcome,
+                None => created.next().expect("one answer per created host"),
+            })
+            .collect()
+    }
+
+    async fn create_new(
+        &self,
+        settings: &Settings,
+        hosts: &[&DesiredHost],
+        groups: &BTreeMap<String, String>,
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
         let writes: Vec<HostWrite> = hosts
             .iter()
             .map(|d| HostWrite {
                 desired: d,
-                group_ids: ids_of(&d.host_groups, &groups),
+                group_ids: ids_of(&d.host_groups, groups),
                 existing: None,
                 clear_other_templates: false,
             })
@@ -97,7 +136,7 @@ impl HostConverger {
             outcomes.push(match answer {
                 Ok(written) => Ok(HostOutcome::new(HostAction::Created, Some(written.hostid)).sent(written.sent)),
                 // A host with this name exists but is not ours (no managed tag): brownfield.
-                Err(e) if is_already_exists(&e) => self.adopt(settings, desired, &groups).await,
+                Err(e) if is_already_exists(&e) => self.adopt(settings, desired, groups).await,
                 Err(e) => Err(zabbix_failure(e)),
             });
         }

@@ -111,7 +111,8 @@ impl HostConverger {
                 object: *object,
                 renamed_to,
                 graveyard_group_ids: graveyard.values().cloned().collect(),
-                // The managed tag goes, so a NetBox object created again gets a new host.
+                // The managed tag goes (the host is no longer the object's); the deleted tag lets
+                // the object, when wanted again, restore this host with its history (restore.rs).
                 object_tag: settings.tag_name("object"),
                 deleted_tag: settings.tag_name("deleted"),
             });

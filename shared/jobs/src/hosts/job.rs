@@ -2,7 +2,7 @@
 //! converged, the outcome written to the job (completed or failed, with pre/post data in its log)
 //! and to the object's host config, in one store commit.
 
-use super::{HostAction, HostConverger};
+use super::{HostAction, HostConverger, HostOutcome};
 use crate::store_failure;
 use nzj_core::desired::{Desired, MappingError};
 use nzj_core::host_config::HostConfig;
@@ -70,16 +70,17 @@ impl HostJobs {
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
         let store = &self.converger.store;
         let mut log = JobLog::default();
-        let (outcome, wanted) = match desired {
+        let (outcome, wanted, note) = match desired {
             Ok(desired) => {
                 let outcome = self.converger.converge(object, &desired, settings, self.clock.now()).await;
+                let note = desired.reason().map(str::to_string);
                 let wanted = match desired {
                     Desired::Host(host) => Some(*host),
-                    Desired::OutOfScope(_) => None,
+                    Desired::OutOfScope(_) | Desired::Keep { .. } => None,
                 };
-                (outcome, wanted)
+                (outcome, wanted, note)
             }
-            Err(e) => (Err(JobFailure::permanent(e.to_string())), None),
+            Err(e) => (Err(JobFailure::permanent(e.to_string())), None, None),
         };
         let now = self.clock.now();
         let mut config =
@@ -103,7 +104,7 @@ impl HostJobs {
                 record
                     .complete(now, json!({"message": message, "hostid": done.hostid}))
                     .map_err(|e| JobFailure::permanent(e.to_string()))?;
-                done.record_in(&mut config, wanted, now);
+                done.record_in(&mut config, wanted, note, now);
             }
             Err(failure) if failure.is_transient() && retry_allowed => {
                 tracing::warn!(job_id = %record.id, %object, error = %failure, "host job will be retried");
@@ -126,7 +127,7 @@ impl HostJobs {
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;
         nzj_runtime::metrics::job_finished(&record);
-        if outcome.as_ref().is_ok_and(|done| !matches!(done.action, HostAction::Unchanged | HostAction::AlreadyGone)) {
+        if outcome.as_ref().is_ok_and(HostOutcome::changed) {
             nzj_runtime::metrics::hosts_changed(record.name, 1);
         }
         Ok((record, outcome.map(|done| done.action)))

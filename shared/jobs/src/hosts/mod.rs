@@ -7,6 +7,8 @@
 //! - `duplicates.rs`: every read of managed hosts, repairing an object found with several;
 //! - `delete.rs`: deletion per the delete policy (hard, or soft into the graveyard), held back by
 //!   an active maintenance window;
+//! - `restore.rs`: a graveyard host brought back instead of a new one created (history survives);
+//! - `keep.rs`: objects without an address keep (or disable) their host, never lose it;
 //! - `groups.rs`: host group ids, creating missing groups;
 //! - `outcome.rs`: what converging did, as a message and in the host config;
 //! - `job.rs`: a host job's record keeping around one convergence.
@@ -18,7 +20,9 @@ mod delete;
 mod duplicates;
 mod groups;
 mod job;
+mod keep;
 mod outcome;
+mod restore;
 
 pub use converge::{HostConverger, HostUpdate};
 pub use job::HostJobs;

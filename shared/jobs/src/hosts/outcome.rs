@@ -20,6 +20,20 @@ pub enum HostAction {
     HardDeleted,
     /// Out of scope or deleted in NetBox, and no host in Zabbix: nothing to do.
     AlreadyGone,
+    /// A graveyard host of the object brought back (same host id, history kept).
+    Restored,
+    /// The object has no desired host but is not gone (no primary IP): its host is kept as is.
+    Kept {
+        reason: String,
+    },
+    /// As `Kept`, and the host disabled (the `without_primary_ip` setting).
+    Disabled {
+        reason: String,
+    },
+    /// No host, and none wanted: `reason` says why (out of scope, no primary IP).
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -76,19 +90,47 @@ impl HostOutcome {
             HostAction::SoftDeleted { renamed_to } => format!("host soft-deleted as {renamed_to}"),
             HostAction::HardDeleted => "host deleted".to_string(),
             HostAction::AlreadyGone => "no host to delete".to_string(),
+            HostAction::Restored => "host restored from the graveyard (same host, history kept)".to_string(),
+            HostAction::Kept { reason } => format!("host kept as it is: {reason}"),
+            HostAction::Disabled { reason } => format!("host disabled: {reason}"),
+            HostAction::Skipped { reason } => format!("no host: {reason}"),
         }
     }
 
     /// Whether the host is gone from the product's view (deleted, or never there).
     pub fn is_gone(&self) -> bool {
-        matches!(self.action, HostAction::SoftDeleted { .. } | HostAction::HardDeleted | HostAction::AlreadyGone)
+        matches!(
+            self.action,
+            HostAction::SoftDeleted { .. }
+                | HostAction::HardDeleted
+                | HostAction::AlreadyGone
+                | HostAction::Skipped { .. }
+        )
     }
 
-    /// Records the outcome in the object's host config: the host is now as `wanted` (`None`: gone).
-    pub fn record_in(&self, config: &mut HostConfig, wanted: Option<DesiredHost>, now: DateTime<Utc>) {
+    /// Whether Zabbix was written.
+    pub fn changed(&self) -> bool {
+        !matches!(
+            self.action,
+            HostAction::Unchanged | HostAction::AlreadyGone | HostAction::Kept { .. } | HostAction::Skipped { .. }
+        )
+    }
+
+    /// Records the outcome in the object's host config: the host is now as `wanted` (`None`: gone,
+    /// or kept without a desired state), and `note` says why there is no desired host.
+    pub fn record_in(
+        &self,
+        config: &mut HostConfig,
+        wanted: Option<DesiredHost>,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) {
         config.hostid = if self.is_gone() { None } else { self.hostid.clone() };
-        config.host = wanted.as_ref().map(|d| d.host.clone());
+        if wanted.is_some() || self.is_gone() {
+            config.host = wanted.as_ref().map(|d| d.host.clone());
+        }
         config.desired = wanted;
+        config.note = note;
         config.in_sync = Some(true);
         config.difference = Vec::new();
         config.last_sync_update = Some(now);

@@ -62,7 +62,16 @@ impl SyncHostsNow {
             record.log.push(now, nzj_core::LogLevel::Warning, note);
         }
         let outcomes = self.converger.delete_many(settings, &targets, now, settings.batch_size).await;
-        let results = targets.iter().zip(outcomes).map(|((object, _), outcome)| (*object, None, outcome)).collect();
+        let reasons: std::collections::HashMap<ObjectRef, &str> =
+            run.deletions.iter().map(|d| (d.object, d.reason.as_str())).collect();
+        let results = targets
+            .iter()
+            .zip(outcomes)
+            .map(|((object, _), outcome)| {
+                let note = reasons.get(object).map(|r| r.to_string());
+                super::page::Outcome { object: *object, wanted: None, note, outcome }
+            })
+            .collect();
         run.cursor = SyncCursor::Done;
         self.record(run, record, results, now).await
     }

@@ -199,15 +199,16 @@ impl SyncHostsNow {
         if run.cursor == SyncCursor::Done && !record.status.is_final() {
             let c = &run.counts;
             let message = format!(
-                "{} objects: {} created, {} updated, {} unchanged, {} deleted, {} failed",
-                c.total, c.created, c.updated, c.unchanged, c.deleted, c.failed
+                "{} objects: {} created, {} restored, {} updated, {} disabled, {} unchanged, {} deleted, {} skipped, {} failed",
+                c.total, c.created, c.restored, c.updated, c.disabled, c.unchanged, c.deleted, c.skipped, c.failed
             );
             record.complete(now, summary(&run, &message)).map_err(|e| JobFailure::permanent(e.to_string()))?;
         } else if !record.status.is_final() {
             record.result = Some(summary(&run, "running"));
         }
         let next = (run.cursor != SyncCursor::Done).then(|| SyncStep { job_id: run.job_id.clone(), step: run.step });
-        let changed = run.counts.created + run.counts.updated + run.counts.deleted;
+        let c = &run.counts;
+        let changed = c.created + c.restored + c.updated + c.disabled + c.deleted;
         // A conflict means a duplicate delivery of this step got there first: retry, and the
         // retry sees the step done.
         store.commit(vec![Write::job(record.clone()), Write::sync_run(run)]).await.map_err(store_failure)?;
@@ -246,6 +247,7 @@ fn summary(run: &SyncRun, message: &str) -> Value {
     let c = &run.counts;
     json!({
         "total": c.total, "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
-        "deleted": c.deleted, "failed": c.failed, "message": message, "expected": run.expected,
+        "deleted": c.deleted, "failed": c.failed, "restored": c.restored, "disabled": c.disabled,
+        "skipped": c.skipped, "message": message, "expected": run.expected,
     })
 }

@@ -3,7 +3,7 @@
 //! and the run document, and the host configs written.
 
 use super::{CONFIGS_PER_COMMIT, SyncHostsNow};
-use crate::hosts::{HostOutcome, HostUpdate};
+use crate::hosts::{HostAction, HostOutcome, HostUpdate};
 use crate::{netbox_failure, store_failure, zabbix_failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -16,6 +16,26 @@ use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobRecord, LogLevel};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
+
+/// What happened to one object in a sync step, for the counts, the log and its host config.
+pub(super) struct Outcome {
+    pub object: ObjectRef,
+    /// The desired host written (`None`: deleted, or no host wanted).
+    pub wanted: Option<DesiredHost>,
+    /// Why the object has no desired host.
+    pub note: Option<String>,
+    pub outcome: Result<HostOutcome, JobFailure>,
+}
+
+impl Outcome {
+    pub fn wanted(object: ObjectRef, desired: &DesiredHost, outcome: Result<HostOutcome, JobFailure>) -> Outcome {
+        Outcome { object, wanted: Some(desired.clone()), note: None, outcome }
+    }
+
+    pub fn failed(object: ObjectRef, failure: JobFailure) -> Outcome {
+        Outcome { object, wanted: None, note: None, outcome: Err(failure) }
+    }
+}
 
 impl SyncHostsNow {
     /// One NetBox page: compute every desired host, read the page's hosts in one `host.get`, and
@@ -68,17 +88,17 @@ impl SyncHostsNow {
         for note in notes {
             record.log.push(now, LogLevel::Warning, note);
         }
-        let mut results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)> = Vec::new();
-        let (mut creates, mut updates) = (Vec::new(), Vec::new());
+        let mut results: Vec<Outcome> = Vec::new();
+        let (mut creates, mut updates, mut keeps) = (Vec::new(), Vec::new(), Vec::new());
         for (object, desired) in &planned {
             match (desired, found.get(object)) {
-                (Err(reason), _) => results.push((*object, None, Err(JobFailure::permanent(reason.clone())))),
+                (Err(reason), _) => results.push(Outcome::failed(*object, JobFailure::permanent(reason.clone()))),
                 (Ok(Desired::Host(desired)), None) => creates.push((*object, desired.as_ref())),
                 (Ok(Desired::Host(desired)), Some(existing)) => {
                     let difference = nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
                     if difference.is_empty() {
                         let outcome = HostOutcome::unchanged(existing);
-                        results.push((*object, Some((**desired).clone()), Ok(outcome)));
+                        results.push(Outcome::wanted(*object, desired, Ok(outcome)));
                     } else {
                         updates.push((*object, HostUpdate { desired, existing, difference }));
                     }
@@ -88,7 +108,16 @@ impl SyncHostsNow {
                     let deletion = PlannedDeletion { object: *object, hostid, reason: reason.clone() };
                     run.plan_deletion(deletion, settings.max_deletions);
                 }
-                (Ok(Desired::OutOfScope(_)), None) => {}
+                (Ok(Desired::OutOfScope(reason)), None) => {
+                    let skipped = HostOutcome::new(HostAction::Skipped { reason: reason.clone() }, None);
+                    results.push(Outcome {
+                        object: *object,
+                        wanted: None,
+                        note: Some(reason.clone()),
+                        outcome: Ok(skipped),
+                    });
+                }
+                (Ok(Desired::Keep { reason, disable }), existing) => keeps.push((*object, existing, reason, *disable)),
             }
         }
         let batch = settings.batch_size;
@@ -96,17 +125,22 @@ impl SyncHostsNow {
         for ((object, wanted), outcome) in
             creates.iter().zip(self.converger.create_many(settings, &desired, batch).await)
         {
-            results.push((*object, Some((*wanted).clone()), outcome));
+            results.push(Outcome::wanted(*object, wanted, outcome));
         }
         let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
         for ((object, update), outcome) in
             objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, batch).await)
         {
-            results.push((*object, Some(update.desired.clone()), outcome));
+            results.push(Outcome::wanted(*object, update.desired, outcome));
+        }
+        let kept: Vec<_> = keeps.iter().map(|(_, host, reason, disable)| (*host, reason.as_str(), *disable)).collect();
+        for ((object, _, reason, _), outcome) in keeps.iter().zip(self.converger.keep_many(&kept, batch).await) {
+            results.push(Outcome { object: *object, wanted: None, note: Some(reason.to_string()), outcome });
         }
         // An outage that outlasted the retries: the whole step is tried again later (everything
         // it did is desired state, so the retry converges).
-        if let Some((_, _, Err(failure))) = results.iter().find(|(_, _, r)| r.as_ref().is_err_and(|f| f.is_transient()))
+        if let Some(Err(failure)) =
+            results.iter().map(|r| &r.outcome).find(|r| r.as_ref().is_err_and(|f| f.is_transient()))
         {
             return Err(failure.clone());
         }
@@ -120,11 +154,11 @@ impl SyncHostsNow {
         &self,
         run: &mut SyncRun,
         record: &mut JobRecord,
-        results: Vec<(ObjectRef, Option<DesiredHost>, Result<HostOutcome, JobFailure>)>,
+        results: Vec<Outcome>,
         now: DateTime<Utc>,
     ) -> Result<(), JobFailure> {
         let store = &self.converger.store;
-        let objects: Vec<ObjectRef> = results.iter().map(|(o, _, _)| *o).collect();
+        let objects: Vec<ObjectRef> = results.iter().map(|r| r.object).collect();
         let configs: Vec<HostConfig> = futures_util::stream::iter(objects)
             .map(|object| {
                 let store = store.clone();
@@ -137,21 +171,25 @@ impl SyncHostsNow {
             .collect::<Result<_, _>>()
             .map_err(store_failure)?;
         let mut updated = Vec::with_capacity(configs.len());
-        for ((object, wanted, outcome), mut config) in results.into_iter().zip(configs) {
+        for (Outcome { object, wanted, note, outcome }, mut config) in results.into_iter().zip(configs) {
             match &outcome {
                 Ok(done) => {
                     use crate::hosts::HostAction::*;
+                    let counts = &mut run.counts;
                     match done.action {
-                        Created | Adopted => run.counts.created += 1,
-                        Updated => run.counts.updated += 1,
-                        Unchanged => run.counts.unchanged += 1,
-                        SoftDeleted { .. } | HardDeleted | AlreadyGone => run.counts.deleted += 1,
+                        Created | Adopted => counts.created += 1,
+                        Restored => counts.restored += 1,
+                        Updated => counts.updated += 1,
+                        Unchanged | Kept { .. } => counts.unchanged += 1,
+                        Disabled { .. } => counts.disabled += 1,
+                        Skipped { .. } => counts.skipped += 1,
+                        SoftDeleted { .. } | HardDeleted | AlreadyGone => counts.deleted += 1,
                     }
-                    if done.action != Unchanged {
+                    if done.changed() {
                         record.log.push(now, LogLevel::Info, format!("{object}: {}", done.message()));
                         tracing::info!(job_id = %record.id, %object, hostid = ?done.hostid, "{}", done.message());
                     }
-                    done.record_in(&mut config, wanted, now);
+                    done.record_in(&mut config, wanted, note, now);
                 }
                 Err(failure) => {
                     run.counts.failed += 1;

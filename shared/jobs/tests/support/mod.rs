@@ -3,6 +3,8 @@
 //! and a TCP proxy that can cut Zabbix off mid-run.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use chrono::Duration;
 use nzj_core::job::JobOrigin;
 use nzj_core::{Clock, JobRecord, Secret, SystemClock, SystemJob, Trigger};

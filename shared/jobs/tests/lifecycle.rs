@@ -1,0 +1,117 @@
+//! The lifecycle of a host as operators expect it (docs/product.md §3.1, §4), on real Zabbix 6.0
+//! and 7.0, from the real NetBox 4.7 device payload: a status that takes a device out of service
+//! for a while disables its host and keeps its history (same host id); only decommissioning
+//! removes; a removed or deleted device that comes back gets its graveyard host back; losing the
+//! primary IP never deletes.
+
+mod support;
+
+use nzj_core::JobName;
+use nzj_core::settings::WithoutPrimaryIp;
+use nzj_jobs::HostAction;
+use serde_json::{Value, json};
+use support::Peer;
+use support::hosts::{Device, Hosts};
+
+for_each_zabbix!(
+    offline_disables_the_same_host_and_active_enables_it_again,
+    a_decommissioned_device_brought_back_gets_its_graveyard_host_with_its_history,
+    losing_the_primary_ip_keeps_the_host_and_the_host_config_says_why,
+);
+
+fn status(device: &mut Device, value: &str) {
+    device.data["status"] = json!({"value": value, "label": value});
+}
+
+fn hostid(host: &Value) -> String {
+    host["hostid"].as_str().unwrap().to_string()
+}
+
+async fn offline_disables_the_same_host_and_active_enables_it_again(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let created = hosts.zabbix_host(&device).await.unwrap();
+
+    for out_of_service in ["offline", "planned", "staged", "failed", "a-status-netbox-adds-later"] {
+        status(&mut device, out_of_service);
+        assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+        let host = hosts.zabbix_host(&device).await.expect("the host stays");
+        assert_eq!((hostid(&host), host["status"].as_str()), (hostid(&created), Some("1")), "{out_of_service}");
+        hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+        status(&mut device, "active");
+        assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+        let host = hosts.zabbix_host(&device).await.unwrap();
+        assert_eq!((hostid(&host), host["status"].as_str()), (hostid(&created), Some("0")));
+    }
+}
+
+async fn a_decommissioned_device_brought_back_gets_its_graveyard_host_with_its_history(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let created = hosts.zabbix_host(&device).await.unwrap();
+    // Someone else's tag on the host: it survives the graveyard and the restoration.
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let mut tags: Vec<Value> = created["tags"].as_array().unwrap().clone();
+    tags.push(json!({"tag": "owner", "value": "ops"}));
+    support::setup_call(&zabbix, "host.update", json!({"hostid": hostid(&created), "tags": tags})).await;
+
+    status(&mut device, "decommissioning");
+    let action = hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await;
+    assert!(matches!(action, HostAction::SoftDeleted { .. }), "{action:?}");
+    assert!(hosts.zabbix_host(&device).await.is_none(), "no longer managed");
+    let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("status \"decommissioning\" is set to remove"));
+
+    status(&mut device, "active");
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Restored);
+    let restored = hosts.zabbix_host(&device).await.expect("managed again");
+    assert_eq!(hostid(&restored), hostid(&created), "the same host: its items and history are kept");
+    assert_eq!((restored["host"].as_str(), restored["status"].as_str()), (Some(device.name().as_str()), Some("0")));
+    assert_eq!(restored["groups_normalised"][0]["name"], "NetBox/Site 76683", "out of the graveyard group");
+    let tags = restored["tags"].as_array().unwrap();
+    assert!(tags.iter().any(|t| t["tag"] == "owner"), "{tags:?}");
+    assert!(!tags.iter().any(|t| t["tag"] == "netbox:deleted"), "{tags:?}");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    assert!(hosts.env.store.get_host_config(device.object).await.unwrap().unwrap().note.is_none());
+}
+
+async fn losing_the_primary_ip_keeps_the_host_and_the_host_config_says_why(peer: Peer) {
+    let mut hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let created = hosts.zabbix_host(&device).await.unwrap();
+    let address = device.data["primary_ip4"].take();
+    device.data["primary_ip"] = Value::Null;
+
+    let kept = HostAction::Kept { reason: "no primary IP".into() };
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, kept);
+    let host = hosts.zabbix_host(&device).await.expect("never deleted for a missing address");
+    assert_eq!((hostid(&host), host["status"].as_str()), (hostid(&created), Some("0")));
+    let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("no primary IP"));
+    assert_eq!(config.hostid.as_deref(), Some(hostid(&created).as_str()));
+
+    hosts.settings.without_primary_ip = WithoutPrimaryIp::Disable;
+    let disabled = HostAction::Disabled { reason: "no primary IP".into() };
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, disabled);
+    assert_eq!(hosts.zabbix_host(&device).await.unwrap()["status"], "1");
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, kept, "already disabled");
+
+    // The address is back: the same host, enabled.
+    device.data["primary_ip4"] = address;
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!((hostid(&host), host["status"].as_str()), (hostid(&created), Some("0")));
+
+    // A new device without an address: no host, and its host config says why.
+    let mut bare = Device::new();
+    bare.data["primary_ip4"] = Value::Null;
+    bare.data["primary_ip"] = Value::Null;
+    let skipped = HostAction::Skipped { reason: "no primary IP".into() };
+    assert_eq!(hosts.run(JobName::CreateHost, &bare, Some(&bare.data)).await, skipped);
+    let config = hosts.env.store.get_host_config(bare.object).await.unwrap().expect("a host config that says why");
+    assert_eq!((config.hostid, config.note.as_deref()), (None, Some("no primary IP")));
+}
