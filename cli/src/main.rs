@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: HostsCommand,
     },
+    /// Deletions the breaker held: list them, release (run) or discard (keep the hosts) them
+    Deletions {
+        #[command(subcommand)]
+        command: DeletionsCommand,
+    },
     /// Maintenance windows in Zabbix, by host, host group or NetBox site
     Maintenance {
         #[command(subcommand)]
@@ -68,7 +73,7 @@ enum JobsCommand {
         /// Only jobs of this name, e.g. ImportZabbixSettings
         #[arg(long)]
         name: Option<String>,
-        /// Only jobs in this status: pending, scheduled, running, completed, failed, stalled
+        /// Only jobs in this status: pending, scheduled, running, completed, failed, stalled, held
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -102,6 +107,26 @@ enum HostsCommand {
     },
     /// One host config with its difference, e.g. `nzj hosts show dcim.device/123`
     Show { object: String },
+}
+
+#[derive(Subcommand)]
+enum DeletionsCommand {
+    /// Every held deletion, newest first
+    Ls,
+    /// Run held deletions now, past the breaker
+    Release {
+        /// Held job ids (from `nzj deletions ls`)
+        ids: Vec<String>,
+        /// Every held deletion
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop held deletions: their hosts stay
+    Discard {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +189,18 @@ async fn main() -> ExitCode {
                     cmd::hosts::hosts_ls(&api, out_of_sync, limit, cursor, cli.json).await
                 }
                 HostsCommand::Show { object } => cmd::hosts::hosts_show(&api, &object).await,
+            }
+        }
+        Command::Deletions { command } => {
+            let api = client::ApiClient::new(cli.target);
+            match command {
+                DeletionsCommand::Ls => cmd::deletions::deletions_ls(&api, cli.json).await,
+                DeletionsCommand::Release { ids, all } => {
+                    cmd::deletions::deletions_decide(&api, "release", &ids, all, cli.json).await
+                }
+                DeletionsCommand::Discard { ids, all } => {
+                    cmd::deletions::deletions_decide(&api, "discard", &ids, all, cli.json).await
+                }
             }
         }
         Command::Maintenance { command } => {

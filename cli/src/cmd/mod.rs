@@ -2,6 +2,7 @@
 //! turns its arguments into API calls through [`crate::client::ApiClient`] and prints the answer
 //! as a table, or as JSON with `--json`.
 
+pub mod deletions;
 pub mod hosts;
 pub mod jobs;
 pub mod maintenance;

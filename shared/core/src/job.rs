@@ -71,6 +71,7 @@ named_enum!(JobStatus {
     Completed => "completed",
     Failed => "failed",
     Stalled => "stalled",
+    Held => "held",
 });
 
 named_enum!(
@@ -193,6 +194,9 @@ pub struct JobRecord {
     /// The job this one retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<JobId>,
+    /// Who released this deletion past the deletion breaker (it runs without being counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
     /// Optimistic-concurrency version, set by the store on every write.
     #[serde(default)]
     pub version: u64,
@@ -246,6 +250,7 @@ impl JobRecord {
             outbox: None,
             retried_by: None,
             retry_of: None,
+            released_by: None,
             version: 0,
         }
     }
@@ -342,6 +347,49 @@ impl JobRecord {
         self.finish(now, JobStatus::Failed);
         self.error = Some(error);
         Ok(())
+    }
+
+    /// The deletion breaker held this job's deletion: it waits, not run and not dropped, until
+    /// an operator releases or discards it (`nzj deletions`). `result` says what it would delete.
+    pub fn hold(&mut self, now: DateTime<Utc>, reason: &str, result: Value) -> Result<(), InvalidTransition> {
+        self.require_running("hold")?;
+        self.log.push(now, LogLevel::Warning, reason.to_string());
+        self.status = JobStatus::Held;
+        self.lease_until = None;
+        self.result = Some(result);
+        Ok(())
+    }
+
+    /// An operator decided on a held deletion: the record is completed with what was decided
+    /// (released as another job, or discarded and the host kept).
+    pub fn settle_held(&mut self, now: DateTime<Utc>, decision: String) -> Result<(), InvalidTransition> {
+        if self.status != JobStatus::Held {
+            return Err(InvalidTransition { id: self.id.clone(), status: self.status, action: "decide on" });
+        }
+        self.log.push(now, LogLevel::Info, decision.clone());
+        self.finish(now, JobStatus::Completed);
+        if let Some(Value::Object(result)) = &mut self.result {
+            result.insert("message".into(), Value::String(decision));
+        }
+        Ok(())
+    }
+
+    /// The job that runs this held deletion, released by `user` past the breaker: pending,
+    /// linked both ways; this record is completed saying so.
+    pub fn release(
+        &mut self,
+        user: &str,
+        now: DateTime<Utc>,
+        retention: Duration,
+    ) -> Result<JobRecord, InvalidTransition> {
+        let origin = JobOrigin { trigger: Trigger::Api, user: user.into(), object: self.object.clone() };
+        let mut released = JobRecord::new_pending(self.name, origin, now, retention);
+        released.retry_of = Some(self.id.clone());
+        released.released_by = Some(user.to_string());
+        released.log.push(now, LogLevel::Info, format!("held deletion {} released by {user}", self.id));
+        self.settle_held(now, format!("released by {user}: the deletion runs as job {}", released.id))?;
+        self.retried_by = Some(released.id.clone());
+        Ok(released)
     }
 
     /// The holder stopped heartbeating: the run is over, without a result.

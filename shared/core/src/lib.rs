@@ -37,6 +37,7 @@ mod names {
     }
 }
 
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod desired;

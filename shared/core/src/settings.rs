@@ -116,8 +116,11 @@ pub struct Settings {
     pub delete_policy: DeletePolicy,
     pub graveyard_group: String,
     pub graveyard_suffix: String,
-    /// The breaker: the most hosts or cached Zabbix objects one run may remove.
+    /// The deletion breaker: the most hosts deleted (soft or hard) in any window of
+    /// `deletion_window_minutes`, across host jobs and syncs; also the most one sync may delete.
+    /// Past it, deletions are held for an operator (`nzj deletions`).
     pub max_deletions: usize,
+    pub deletion_window_minutes: u64,
     /// Adopt a Zabbix host with the same name but no managed tag (else fail clearly).
     pub adoption: bool,
     /// Hosts per `host.create` / `host.update` array call in a sync. Templated hosts cost Zabbix's
@@ -157,6 +160,7 @@ impl Default for Settings {
             graveyard_group: "NetBox graveyard".into(),
             graveyard_suffix: "-deleted".into(),
             max_deletions: 50,
+            deletion_window_minutes: 10,
             adoption: false,
             batch_size: 200,
             zabbix_timeout_seconds: 30,
@@ -259,6 +263,9 @@ impl Settings {
         }
         if self.graveyard_group.trim().is_empty() || self.graveyard_suffix.is_empty() {
             return Err("graveyard_group and graveyard_suffix must not be empty".into());
+        }
+        if !(1..=1440).contains(&self.deletion_window_minutes) {
+            return Err("deletion_window_minutes must be 1-1440 (a day at most)".into());
         }
         if !(1..=1000).contains(&self.batch_size) {
             return Err("batch_size must be 1-1000 hosts per call".into());

@@ -58,6 +58,9 @@ pub struct SyncCounts {
     /// Objects with no host, wanted none (out of scope, no primary IP): each host config says why.
     #[serde(default)]
     pub skipped: u64,
+    /// Deletions the deletion breaker held for an operator (`nzj deletions`).
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// A managed host to delete at the end of the sync.
@@ -124,9 +127,19 @@ impl SyncRun {
     /// more hosts than `limit`; then nothing is deleted.
     pub fn check_deletions(&self, limit: usize) -> Result<(), String> {
         if self.deletions_planned as usize > limit {
+            const NAMED: usize = 20;
+            let named: Vec<String> = self
+                .deletions
+                .iter()
+                .take(NAMED)
+                .map(|d| format!("{} (host {}, {})", d.object, d.hostid, d.reason))
+                .collect();
+            let more = (self.deletions_planned as usize).saturating_sub(named.len());
             return Err(format!(
-                "the sync would delete {} hosts, more than the limit of {limit} (settings max_deletions): nothing was deleted; check NetBox, or raise the limit",
-                self.deletions_planned
+                "the sync would delete {} hosts, more than the limit of {limit} (settings max_deletions): nothing was deleted; check NetBox, or raise the limit. Among them: {}{}",
+                self.deletions_planned,
+                named.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
             ));
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! [`nzj_queue::MessageHandler`], so the scheduler, manual runs, `nzj serve` and the Lambda
 //! functions run the same code. They are wired in one place: `nzj-app`.
 
+pub mod deletions;
 pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
@@ -12,6 +13,7 @@ pub mod sync_refresh;
 pub mod webhook;
 pub mod worker;
 
+pub use deletions::HeldDeletions;
 pub use hosts::{HostAction, HostConverger, HostJobs};
 pub use import_settings::ImportZabbixSettings;
 pub use maintenance::{MaintenanceCleanup, MaintenanceError, MaintenanceService};

@@ -33,8 +33,20 @@ pub async fn enqueue_host_job(
     retention: chrono::Duration,
     extra: Vec<Write>,
 ) -> Result<JobRecord, EnqueueError> {
-    let mut record =
+    let record =
         JobRecord::new_pending(job.name, JobOrigin { object: Some(job.object.to_string()), ..origin }, now, retention);
+    enqueue_record(store, queue, record, job, extra).await
+}
+
+/// As [`enqueue_host_job`], for a pending record the caller made (a released deletion, linked to
+/// the held job it runs): it gets the message's job id and the message.
+pub async fn enqueue_record(
+    store: &dyn JobStore,
+    queue: &dyn JobQueue,
+    mut record: JobRecord,
+    job: QueuedJob,
+    extra: Vec<Write>,
+) -> Result<JobRecord, EnqueueError> {
     record.id = job.job_id.clone();
     record.outbox = Some(serde_json::to_value(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     let mut writes = extra;

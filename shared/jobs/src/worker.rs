@@ -94,7 +94,10 @@ impl HostWorker {
                     // Stalled before runs were linked to their retries: its retry starts now.
                     None => self.retry_stalled(record, now, &mut writes),
                 },
-                Some(record) if record.status.is_final() => return Ok(Claim::Settled),
+                // Final, or held for an operator (who decides with `nzj deletions`).
+                Some(record) if record.status.is_final() || record.status == JobStatus::Held => {
+                    return Ok(Claim::Settled);
+                }
                 Some(mut record) if record.status == JobStatus::Running => {
                     if !record.lease_expired(now) {
                         // Another worker holds it: the message must come back after the lease,

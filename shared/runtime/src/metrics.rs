@@ -112,6 +112,13 @@ pub fn duplicate_hosts_removed(count: u64) {
     }
 }
 
+/// Deletions the deletion breaker held for an operator (the `DeletionsHeld` alarm fires on it).
+pub fn deletions_held(count: u64) {
+    if count > 0 {
+        emit(&[("Service", SERVICE)], &[("DeletionsHeld", count as f64, Unit::Count)]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

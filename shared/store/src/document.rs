@@ -41,6 +41,7 @@ pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
 pub(crate) const HOST_CONFIG_LIST: &str = "hostconfig";
 pub(crate) const SYNC_RUN_KEY: &str = "sync#run";
+pub(crate) const DELETION_WINDOW_KEY: &str = "breaker#deletions";
 
 pub(crate) fn delivery_key(key: &str) -> String {
     format!("delivery#{key}")
@@ -128,6 +129,15 @@ impl Write {
                     key: SYNC_RUN_KEY.to_string(),
                     expected_version,
                     body: encode(&run)?,
+                    list: None,
+                })
+            }
+            Write::DeletionWindow { mut window, expected_version } => {
+                window.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: DELETION_WINDOW_KEY.to_string(),
+                    expected_version,
+                    body: encode(&window)?,
                     list: None,
                 })
             }

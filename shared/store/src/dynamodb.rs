@@ -9,8 +9,9 @@
 //! are one `TransactWriteItems`.
 
 use crate::{
-    HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY, StoreError,
-    Write, cache_key, decode_versioned, encode, host_config_key, maintenance_key, schedule_key,
+    DELETION_WINDOW_KEY, HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY,
+    SYNC_RUN_KEY, StoreError, Write, cache_key, decode_versioned, encode, host_config_key, maintenance_key,
+    schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -20,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use nzj_core::breaker::DeletionWindow;
 use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
@@ -344,6 +346,12 @@ impl JobStore for DynamoDbStore {
 
     async fn get_settings(&self) -> Result<Settings, StoreError> {
         let stored = self.get_document(SETTINGS_KEY.to_string(), |s: &mut Settings, v| s.version = v).await?;
+        Ok(stored.unwrap_or_default())
+    }
+
+    async fn get_deletion_window(&self) -> Result<DeletionWindow, StoreError> {
+        let stored =
+            self.get_document(DELETION_WINDOW_KEY.to_string(), |w: &mut DeletionWindow, v| w.version = v).await?;
         Ok(stored.unwrap_or_default())
     }
 

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::breaker::DeletionWindow;
 use nzj_core::host_config::HostConfig;
 use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
@@ -80,6 +81,11 @@ pub enum Write {
         run: Box<SyncRun>,
         expected_version: u64,
     },
+    /// The deletion breaker's window: taking room in it is this conditional write.
+    DeletionWindow {
+        window: DeletionWindow,
+        expected_version: u64,
+    },
     /// Deletes a maintenance window if it is still at `expected_version`.
     DeleteMaintenance {
         id: String,
@@ -122,6 +128,12 @@ impl Write {
     pub fn sync_run(run: SyncRun) -> Write {
         let expected_version = run.version;
         Write::SyncRun { run: Box::new(run), expected_version }
+    }
+
+    /// Write `window` over the version it was read at (its current `version`).
+    pub fn deletion_window(window: DeletionWindow) -> Write {
+        let expected_version = window.version;
+        Write::DeletionWindow { window, expected_version }
     }
 
     pub fn schedule(entry: ScheduleEntry) -> Write {
@@ -181,6 +193,9 @@ pub trait JobStore: Send + Sync {
 
     /// SyncHostsNow's run document (its progress and single-instance lock), if a sync ever ran.
     async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError>;
+
+    /// The deletion breaker's window (empty, version 0, if nothing was ever deleted).
+    async fn get_deletion_window(&self) -> Result<DeletionWindow, StoreError>;
 
     async fn get_maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError>;
 

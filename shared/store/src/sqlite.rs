@@ -5,13 +5,14 @@
 //! writes into an unlinked file and lose them at the next start: every write first checks that
 //! the path still names the file that was opened, and refuses if not (docs/guarantees.md).
 
-use crate::{HOST_CONFIG_LIST, host_config_key};
 use crate::{
-    JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY, StoreError, Write, cache_key,
-    decode_versioned, encode, maintenance_key, schedule_key,
+    DELETION_WINDOW_KEY, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY,
+    StoreError, Write, cache_key, decode_versioned, encode, maintenance_key, schedule_key,
 };
+use crate::{HOST_CONFIG_LIST, host_config_key};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nzj_core::breaker::DeletionWindow;
 use nzj_core::host_config::HostConfig;
 use nzj_core::last_write::LastWrite;
 use nzj_core::maintenance::Maintenance;
@@ -256,6 +257,13 @@ impl JobStore for SqliteStore {
             .await?
             .map(|(body, version)| decode_versioned(&body, version, |r: &mut SyncRun, v| r.version = v))
             .transpose()
+    }
+
+    async fn get_deletion_window(&self) -> Result<DeletionWindow, StoreError> {
+        match self.get_document(DELETION_WINDOW_KEY.to_string()).await? {
+            Some((body, version)) => decode_versioned(&body, version, |w: &mut DeletionWindow, v| w.version = v),
+            None => Ok(DeletionWindow::default()),
+        }
     }
 
     async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError> {

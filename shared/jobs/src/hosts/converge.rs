@@ -40,13 +40,16 @@ impl HostConverger {
     }
 
     /// Brings the Zabbix host of `object` to `desired`. `Desired::OutOfScope` (or a NetBox
-    /// deletion) deletes the host per the delete policy; a host already gone is success.
+    /// deletion) deletes the host per the delete policy, if the deletion breaker has room (else
+    /// the deletion is held; `released`: an operator released it, it runs uncounted); a host
+    /// already gone is success.
     pub async fn converge(
         &self,
         object: ObjectRef,
         desired: &Desired,
         settings: &Settings,
         now: DateTime<Utc>,
+        released: bool,
     ) -> Result<HostOutcome, JobFailure> {
         let mut notes = Vec::new();
         let existing =
@@ -61,6 +64,11 @@ impl HostConverger {
                 self.update_many(settings, &[HostUpdate { desired, existing: &existing, difference }], 1).await
             }
             (Desired::OutOfScope(_), Some(existing)) => {
+                if !released && self.admit_deletions(settings, 1, now).await.map_err(crate::store_failure)? == 0 {
+                    let held = HostAction::Held { reason: HostConverger::held_reason(settings) };
+                    nzj_runtime::metrics::deletions_held(1);
+                    return Ok(HostOutcome::new(held, Some(existing.hostid.clone())).before(&existing).noting(notes));
+                }
                 self.delete_many(settings, &[(object, &existing)], now, 1).await
             }
             (Desired::OutOfScope(_), None) => vec![Ok(HostOutcome::new(HostAction::AlreadyGone, None))],

@@ -72,7 +72,8 @@ impl HostJobs {
         let mut log = JobLog::default();
         let (outcome, wanted, note) = match desired {
             Ok(desired) => {
-                let outcome = self.converger.converge(object, &desired, settings, self.clock.now()).await;
+                let released = record.released_by.is_some();
+                let outcome = self.converger.converge(object, &desired, settings, self.clock.now(), released).await;
                 let note = desired.reason().map(str::to_string);
                 let wanted = match desired {
                     Desired::Host(host) => Some(*host),
@@ -91,6 +92,13 @@ impl HostJobs {
             }
         }
         match &outcome {
+            Ok(done @ HostOutcome { action: HostAction::Held { reason }, .. }) => {
+                record.log = log;
+                let host = done.pre_data.as_ref().map(|h| h["host"].clone());
+                let result =
+                    json!({"message": reason, "object": object.to_string(), "hostid": done.hostid, "host": host});
+                record.hold(now, reason, result).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            }
             Ok(done) => {
                 if let Some(pre) = &done.pre_data {
                     log.push(now, LogLevel::Info, format!("pre_data: {pre}"));

@@ -7,6 +7,7 @@
 //! - `duplicates.rs`: every read of managed hosts, repairing an object found with several;
 //! - `delete.rs`: deletion per the delete policy (hard, or soft into the graveyard), held back by
 //!   an active maintenance window;
+//! - `breaker.rs`: room in the deletion window before any deletion, or the deletion is held;
 //! - `restore.rs`: a graveyard host brought back instead of a new one created (history survives);
 //! - `keep.rs`: objects without an address keep (or disable) their host, never lose it;
 //! - `groups.rs`: host group ids, creating missing groups;
@@ -15,6 +16,7 @@
 //!
 //! The Zabbix wire format is `nzj_zabbix`'s; nothing here names a Zabbix field.
 
+mod breaker;
 mod converge;
 mod delete;
 mod duplicates;
@@ -24,6 +26,7 @@ mod keep;
 mod outcome;
 mod restore;
 
+pub use breaker::admit_deletions;
 pub use converge::{HostConverger, HostUpdate};
 pub use job::HostJobs;
 pub use outcome::{HostAction, HostOutcome};

@@ -34,6 +34,10 @@ pub enum HostAction {
     Skipped {
         reason: String,
     },
+    /// The deletion breaker had no room: the deletion waits for an operator (`nzj deletions`).
+    Held {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +98,7 @@ impl HostOutcome {
             HostAction::Kept { reason } => format!("host kept as it is: {reason}"),
             HostAction::Disabled { reason } => format!("host disabled: {reason}"),
             HostAction::Skipped { reason } => format!("no host: {reason}"),
+            HostAction::Held { reason } => reason.clone(),
         }
     }
 
@@ -112,7 +117,11 @@ impl HostOutcome {
     pub fn changed(&self) -> bool {
         !matches!(
             self.action,
-            HostAction::Unchanged | HostAction::AlreadyGone | HostAction::Kept { .. } | HostAction::Skipped { .. }
+            HostAction::Unchanged
+                | HostAction::AlreadyGone
+                | HostAction::Kept { .. }
+                | HostAction::Skipped { .. }
+                | HostAction::Held { .. }
         )
     }
 

@@ -1,15 +1,21 @@
 //! The last step of a sync: the hosts whose NetBox object is gone or out of scope, planned from
-//! the host configs the sync did not see, checked against the max-deletions breaker, then deleted
-//! per the delete policy.
+//! the host configs the sync did not see, checked against the max-deletions breaker (more than
+//! the limit in one sync: nothing is deleted), then deleted per the delete policy as far as the
+//! shared deletion window has room; the rest is held for an operator.
 
 use super::SyncHostsNow;
+use crate::hosts::{HostAction, HostConverger, HostOutcome};
 use crate::{store_failure, zabbix_failure};
-use nzj_core::JobRecord;
+use nzj_core::job::JobOrigin;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
+use nzj_core::{JobName, JobRecord, Trigger};
 use nzj_runtime::JobFailure;
+use nzj_store::Write;
 use nzj_zabbix::ZabbixHost;
+use serde_json::json;
+use std::collections::HashSet;
 
 impl SyncHostsNow {
     /// The last step: plan the deletion of hosts whose NetBox object is gone (a host config with a
@@ -61,7 +67,11 @@ impl SyncHostsNow {
         for note in notes {
             record.log.push(now, nzj_core::LogLevel::Warning, note);
         }
-        let outcomes = self.converger.delete_many(settings, &targets, now, settings.batch_size).await;
+        // The deletion window is shared with host jobs: what does not fit now is held.
+        let admitted = self.converger.admit_deletions(settings, targets.len(), now).await.map_err(store_failure)?;
+        let (deleting, holding) = targets.split_at(admitted);
+        let mut outcomes = self.converger.delete_many(settings, deleting, now, settings.batch_size).await;
+        outcomes.extend(self.hold(record, settings, holding, now).await?);
         let reasons: std::collections::HashMap<ObjectRef, &str> =
             run.deletions.iter().map(|d| (d.object, d.reason.as_str())).collect();
         let results = targets
@@ -74,5 +84,50 @@ impl SyncHostsNow {
             .collect();
         run.cursor = SyncCursor::Done;
         self.record(run, record, results, now).await
+    }
+
+    /// Records each deletion the breaker had no room for as a held DeleteHost job (one an
+    /// operator releases or discards), unless one is held for that object already.
+    async fn hold(
+        &self,
+        sync: &JobRecord,
+        settings: &Settings,
+        hosts: &[(ObjectRef, &ZabbixHost)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Result<HostOutcome, JobFailure>>, JobFailure> {
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = &self.converger.store;
+        let already: HashSet<String> = crate::deletions::held(store.as_ref())
+            .await
+            .map_err(store_failure)?
+            .into_iter()
+            .filter_map(|j| j.object)
+            .collect();
+        let reason = HostConverger::held_reason(settings);
+        let mut writes = Vec::new();
+        for (object, host) in hosts.iter().filter(|(o, _)| !already.contains(&o.to_string())) {
+            let origin =
+                JobOrigin { trigger: Trigger::Sync, user: sync.user.clone(), object: Some(object.to_string()) };
+            let mut job =
+                JobRecord::new_running(JobName::DeleteHost, origin, now, chrono::Duration::zero(), self.retention);
+            job.retry_of = Some(sync.id.clone());
+            let result =
+                json!({"message": reason, "object": object.to_string(), "hostid": host.hostid, "host": host.host});
+            job.hold(now, &reason, result).map_err(|e| JobFailure::permanent(e.to_string()))?;
+            writes.push(Write::job(job));
+        }
+        nzj_runtime::metrics::deletions_held(writes.len() as u64);
+        for chunk in writes.chunks(super::CONFIGS_PER_COMMIT) {
+            store.commit(chunk.to_vec()).await.map_err(store_failure)?;
+        }
+        Ok(hosts
+            .iter()
+            .map(|(_, host)| {
+                let held = HostAction::Held { reason: reason.clone() };
+                Ok(HostOutcome::new(held, Some(host.hostid.clone())).before(host))
+            })
+            .collect())
     }
 }

@@ -199,8 +199,17 @@ impl SyncHostsNow {
         if run.cursor == SyncCursor::Done && !record.status.is_final() {
             let c = &run.counts;
             let message = format!(
-                "{} objects: {} created, {} restored, {} updated, {} disabled, {} unchanged, {} deleted, {} skipped, {} failed",
-                c.total, c.created, c.restored, c.updated, c.disabled, c.unchanged, c.deleted, c.skipped, c.failed
+                "{} objects: {} created, {} restored, {} updated, {} disabled, {} unchanged, {} deleted, {} held, {} skipped, {} failed",
+                c.total,
+                c.created,
+                c.restored,
+                c.updated,
+                c.disabled,
+                c.unchanged,
+                c.deleted,
+                c.held,
+                c.skipped,
+                c.failed
             );
             record.complete(now, summary(&run, &message)).map_err(|e| JobFailure::permanent(e.to_string()))?;
         } else if !record.status.is_final() {
@@ -248,6 +257,6 @@ fn summary(run: &SyncRun, message: &str) -> Value {
     json!({
         "total": c.total, "created": c.created, "updated": c.updated, "unchanged": c.unchanged,
         "deleted": c.deleted, "failed": c.failed, "restored": c.restored, "disabled": c.disabled,
-        "skipped": c.skipped, "message": message, "expected": run.expected,
+        "skipped": c.skipped, "held": c.held, "message": message, "expected": run.expected,
     })
 }

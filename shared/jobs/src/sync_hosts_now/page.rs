@@ -183,6 +183,7 @@ impl SyncHostsNow {
                         Unchanged | Kept { .. } => counts.unchanged += 1,
                         Disabled { .. } => counts.disabled += 1,
                         Skipped { .. } => counts.skipped += 1,
+                        Held { .. } => counts.held += 1,
                         SoftDeleted { .. } | HardDeleted | AlreadyGone => counts.deleted += 1,
                     }
                     if done.changed() {

@@ -1,7 +1,7 @@
 //! Host jobs on a real Zabbix for the host tests: a device from the real NetBox 4.7 payload, and
 //! host jobs on a fresh store with the Zabbix settings imported, run as the worker runs them.
 
-use super::{Env, Peer, unique};
+use super::{Env, Peer};
 use nzj_core::desired::{CacheView, Desired, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
@@ -19,12 +19,8 @@ pub struct Device {
 
 impl Device {
     pub fn new() -> Device {
-        let text = include_str!("../../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
-        let mut data = serde_json::from_str::<Value>(text).unwrap()["data"].take();
-        let id = uuid::Uuid::now_v7().as_u64_pair().1 >> 12;
-        data["id"] = json!(id);
-        data["name"] = json!(unique("nzj-dev"));
-        Device { data, object: ObjectRef { kind: ObjectKind::Device, id } }
+        let (object, data) = super::device("nzj-dev");
+        Device { data, object }
     }
 
     pub fn name(&self) -> String {
