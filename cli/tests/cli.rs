@@ -317,6 +317,26 @@ fn settings_are_shown_and_changed_from_the_cli() {
 }
 
 #[test]
+fn deletions_are_listed_and_a_decision_without_a_selection_is_refused_clearly() {
+    let serve = Serve::start();
+    let ls = serve.nzj(&["deletions", "ls"]);
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    assert!(stdout(&ls).contains("0 held"), "{}", stdout(&ls));
+    for args in [&["deletions", "release"][..], &["deletions", "discard", "--all", "01a2"]] {
+        let refused = serve.nzj(args);
+        assert!(!refused.status.success());
+        let err = stderr(&refused);
+        assert!(err.contains("--all") && !err.contains("panicked"), "{err}");
+    }
+    let bad_id = serve.nzj(&["deletions", "discard", "not-a-job"]);
+    assert!(!bad_id.status.success());
+    assert!(stderr(&bad_id).contains("is not a job id"), "{}", stderr(&bad_id));
+    let all = serve.nzj(&["deletions", "release", "--all"]);
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert!(stdout(&all).contains("0 released, 0 refused"), "{}", stdout(&all));
+}
+
+#[test]
 fn hosts_are_listed_and_an_unknown_object_is_404() {
     let serve = Serve::start();
     let ls = serve.nzj(&["hosts", "ls", "--out-of-sync"]);

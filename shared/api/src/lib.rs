@@ -25,7 +25,7 @@ use auth::require_token;
 pub use error::ApiError;
 use error::ApiResult;
 pub use routes::schedule::ScheduleView;
-use routes::{deletions, hosts, jobs, maintenance, schedule, settings, webhook};
+use routes::{deletions, hosts, jobs, maintenance, plan, schedule, settings, webhook};
 pub use server::serve;
 
 /// The API never needs a large body; anything bigger is refused with 413.
@@ -88,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/hosts", get(hosts::list_hosts))
         .route("/hosts/{kind}/{id}", get(hosts::show_host))
         .route("/hosts/{kind}/{id}/sync", axum::routing::post(hosts::sync_host))
+        .route("/plan", axum::routing::post(plan::plan))
         .route("/deletions", get(deletions::list_deletions))
         .route("/deletions/release", axum::routing::post(deletions::release_deletions))
         .route("/deletions/discard", axum::routing::post(deletions::discard_deletions))

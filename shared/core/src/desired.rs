@@ -292,6 +292,26 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     })))
 }
 
+impl DesiredHost {
+    /// This host as Zabbix has it once written (id `hostid`): what a plan compares a new desired
+    /// host with, without reading Zabbix.
+    pub fn as_actual(&self, hostid: &str) -> ActualHost {
+        ActualHost {
+            hostid: hostid.to_string(),
+            host: self.host.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            host_groups: self.host_groups.clone(),
+            template_ids: self.templates.iter().map(|t| t.id.clone()).collect(),
+            monitored_by: self.monitored_by.clone(),
+            interface: Some(self.interface.clone()),
+            tags: self.tags.clone(),
+            inventory_mode: self.inventory_mode,
+            inventory: self.inventory.clone(),
+        }
+    }
+}
+
 /// A Zabbix host as read back, in the same terms as [`DesiredHost`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActualHost {

@@ -3,7 +3,7 @@
 
 use crate::desired::{DesiredHost, Difference};
 use crate::job::JobId;
-use crate::netbox::ObjectRef;
+use crate::netbox::{NetboxObject, ObjectRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,11 @@ pub struct HostConfig {
     /// running sync has not seen belongs to an object gone from NetBox.
     #[serde(default)]
     pub seen_by_sync: Option<JobId>,
+    /// The object as NetBox last described it (what the host was computed from): with it,
+    /// HostConfigSyncRefresh and a plan recompute the desired host under the current settings
+    /// without reading NetBox. `None` once the object is gone from NetBox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netbox: Option<NetboxObject>,
     /// Why the object has no desired host (out of scope by status, no primary IP, ...): the answer
     /// to "why is my switch not in Zabbix?".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +52,7 @@ impl HostConfig {
             last_job: None,
             desired: None,
             seen_by_sync: None,
+            netbox: None,
             note: None,
             secrets_hash: None,
             version: 0,

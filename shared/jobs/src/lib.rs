@@ -27,6 +27,17 @@ use nzj_runtime::JobFailure;
 use nzj_store::StoreError;
 use nzj_zabbix::ZabbixError;
 
+/// The imported Zabbix cache, every kind (each version 0 if never imported).
+pub async fn load_cache(
+    store: &dyn nzj_store::JobStore,
+) -> Result<Vec<nzj_core::zabbix_cache::CacheSnapshot>, StoreError> {
+    let mut snapshots = Vec::new();
+    for kind in nzj_core::zabbix_cache::CacheKind::ALL {
+        snapshots.push(store.get_cache(*kind).await?);
+    }
+    Ok(snapshots)
+}
+
 /// A Zabbix error as a job failure: transient (outage, timeout, 5xx) or permanent.
 pub fn zabbix_failure(e: ZabbixError) -> JobFailure {
     if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }

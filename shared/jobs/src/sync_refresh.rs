@@ -1,13 +1,17 @@
-//! HostConfigSyncRefresh: for host configs not checked since the cutoff, compare the desired host
-//! last written with what Zabbix has now, in pages of host configs with one `host.get` per page
-//! (never one per host), and store `in_sync` and the difference. A Zabbix outage counts as
-//! failed, never as out of sync.
+//! HostConfigSyncRefresh: for host configs not checked since the cutoff, compare what Zabbix has
+//! now with the desired host computed from the *current* settings and cache and the object's last
+//! known NetBox state (so a new or changed rule shows as drift until applied), in pages of host
+//! configs with one `host.get` per page (never one per host), and store `in_sync` and the
+//! difference. A host config without stored NetBox state is compared with the desired host last
+//! written. A Zabbix outage counts as failed, never as out of sync.
 
 use crate::{store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::Duration;
 use nzj_core::LogLevel;
-use nzj_core::desired::{Difference, differences};
+use nzj_core::desired::{CacheView, Desired, Difference, desired_host, differences};
+use nzj_core::host_config::HostConfig;
+use nzj_core::settings::Settings;
 use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
 use nzj_store::{JobStore, StoreError, Write};
 use nzj_zabbix::{ZabbixClient, ZabbixHost};
@@ -44,6 +48,7 @@ impl SystemJobHandler for HostConfigSyncRefresh {
         let cutoff = now - Duration::minutes(settings.sync_refresh_cutoff_minutes as i64);
         // Zabbix unreachable from the start fails the run (nothing was checked).
         self.zabbix.version().await.map_err(zabbix_failure)?;
+        let view = CacheView::new(&crate::load_cache(self.store.as_ref()).await.map_err(store_failure)?);
         let (mut total, mut updated, mut failed) = (0usize, 0usize, 0usize);
         let mut after = None;
         loop {
@@ -52,7 +57,11 @@ impl SystemJobHandler for HostConfigSyncRefresh {
             after = Some(last.object);
             let mut due: Vec<_> = page
                 .into_iter()
-                .filter(|c| c.hostid.is_some() && c.desired.is_some() && c.last_sync_update.is_none_or(|t| t < cutoff))
+                .filter(|c| {
+                    c.hostid.is_some()
+                        && (c.desired.is_some() || c.netbox.is_some())
+                        && c.last_sync_update.is_none_or(|t| t < cutoff)
+                })
                 .collect();
             if due.is_empty() {
                 continue;
@@ -69,15 +78,8 @@ impl SystemJobHandler for HostConfigSyncRefresh {
             };
             let by_id: HashMap<&str, &ZabbixHost> = hosts.iter().map(|h| (h.hostid.as_str(), h)).collect();
             for config in &mut due {
-                let desired = config.desired.as_ref().expect("filtered on desired");
-                let difference = match config.hostid.as_deref().and_then(|id| by_id.get(id)) {
-                    Some(host) => differences(desired, &host.actual(&settings.tag_prefix)),
-                    None => vec![Difference {
-                        field: "host".into(),
-                        desired: desired.host.clone(),
-                        actual: "missing in Zabbix".into(),
-                    }],
-                };
+                let host = config.hostid.as_deref().and_then(|id| by_id.get(id)).copied();
+                let difference = drift(config, host, &settings, &view);
                 if !difference.is_empty() {
                     let fields: Vec<&str> = difference.iter().map(|d| d.field.as_str()).collect();
                     ctx.log(LogLevel::Info, format!("{} out of sync: {}", config.object, fields.join(", ")));
@@ -101,5 +103,25 @@ impl SystemJobHandler for HostConfigSyncRefresh {
             "cutoff_in_minutes": settings.sync_refresh_cutoff_minutes,
             "cutoff": cutoff,
         }))
+    }
+}
+
+/// How the host Zabbix has (`None`: missing) differs from what `config` should be now.
+fn drift(config: &HostConfig, host: Option<&ZabbixHost>, settings: &Settings, view: &CacheView) -> Vec<Difference> {
+    let differ =
+        |field: &str, desired: String, actual: String| vec![Difference { field: field.into(), desired, actual }];
+    let now = match &config.netbox {
+        Some(object) => desired_host(object, settings, view),
+        None => Ok(Desired::Host(Box::new(config.desired.clone().expect("filtered on desired or netbox")))),
+    };
+    match (now, host) {
+        (Err(e), _) => differ("mapping", e.0, "no desired host can be computed".into()),
+        (Ok(Desired::Host(desired)), Some(host)) => differences(&desired, &host.actual(&settings.tag_prefix)),
+        (Ok(Desired::Host(desired)), None) => differ("host", desired.host.clone(), "missing in Zabbix".into()),
+        (Ok(Desired::OutOfScope(reason)), Some(host)) => {
+            differ("host", format!("deleted: {reason}"), host.host.clone())
+        }
+        // Kept as it is (no primary IP), or already gone as it should be.
+        (Ok(Desired::Keep { .. } | Desired::OutOfScope(_)), _) => Vec::new(),
     }
 }

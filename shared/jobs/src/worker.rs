@@ -33,6 +33,9 @@ impl MessageHandler<QueuedJob> for HostWorker {
     }
 }
 
+/// The object as NetBox has it (`None`: gone), and its desired host.
+type Wanted = (Option<NetboxObject>, Result<Desired, nzj_core::desired::MappingError>);
+
 /// What the claim of a message's job found.
 enum Claim {
     /// The live job, now running and leased to this worker.
@@ -148,14 +151,12 @@ impl HostWorker {
         retry
     }
 
-    /// The desired host of the message's object, from `settings` and the cache in the store.
-    async fn desired(
-        &self,
-        job: &QueuedJob,
-        settings: &Settings,
-    ) -> Result<Result<Desired, nzj_core::desired::MappingError>, JobFailure> {
+    /// The desired host of the message's object, from `settings` and the cache in the store,
+    /// with the NetBox object it was computed from (`None`: gone from NetBox).
+    async fn desired(&self, job: &QueuedJob, settings: &Settings) -> Result<Wanted, JobFailure> {
+        let gone = |reason: &str| Ok((None, Ok(Desired::OutOfScope(reason.into()))));
         if job.name == JobName::DeleteHost {
-            return Ok(Ok(Desired::OutOfScope("deleted in NetBox".into())));
+            return gone("deleted in NetBox");
         }
         // NetBox's current state, whatever order the events came in; else what the event carried.
         let fetched;
@@ -165,26 +166,30 @@ impl HostWorker {
                     fetched = current;
                     &fetched
                 }
-                Ok(None) => return Ok(Ok(Desired::OutOfScope("gone from NetBox".into()))),
+                Ok(None) => return gone("gone from NetBox"),
                 Err(e) => return Err(crate::netbox_failure(e)),
             },
             (None, Some(data)) => data,
             (None, None) => {
-                return Ok(Err(nzj_core::desired::MappingError(format!(
-                    "reading {} needs NetBox (NZJ_NETBOX_URL, NZJ_NETBOX_TOKEN): the event did not carry it",
-                    job.object
-                ))));
+                return Ok((
+                    None,
+                    Err(nzj_core::desired::MappingError(format!(
+                        "reading {} needs NetBox (NZJ_NETBOX_URL, NZJ_NETBOX_TOKEN): the event did not carry it",
+                        job.object
+                    ))),
+                ));
             }
         };
         let object = match NetboxObject::from_rest(job.object.kind, data) {
             Ok(object) => object,
-            Err(e) => return Ok(Err(nzj_core::desired::MappingError(format!("the NetBox object is malformed: {e}")))),
+            Err(e) => {
+                return Ok((
+                    None,
+                    Err(nzj_core::desired::MappingError(format!("the NetBox object is malformed: {e}"))),
+                ));
+            }
         };
-        let store = &self.jobs.converger.store;
-        let mut snapshots = Vec::new();
-        for kind in CacheKind::ALL {
-            snapshots.push(store.get_cache(*kind).await.map_err(store_failure)?);
-        }
+        let snapshots = crate::load_cache(self.jobs.converger.store.as_ref()).await.map_err(store_failure)?;
         let desired = desired_host(&object, settings, &CacheView::new(&snapshots));
         // Before the first import nothing can be mapped: wait for it rather than fail for good.
         if desired.is_err() && snapshots.iter().any(|s| s.version == 0 && s.kind == CacheKind::Templates) {
@@ -192,7 +197,7 @@ impl HostWorker {
                 "the Zabbix settings are not imported yet (ImportZabbixSettings has not run); waiting for it",
             ));
         }
-        Ok(desired)
+        Ok((Some(object), desired))
     }
 
     /// Runs one delivery to its end and says how to settle its message.
@@ -223,11 +228,13 @@ impl HostWorker {
         let settings = self.jobs.converger.store.get_settings().await.map_err(store_failure)?;
         // The job is ours now: whatever fails from here on settles its record.
         let (mut record, outcome) = match self.desired(job, &settings).await {
-            Ok(desired) => self.jobs.run_record(record, job.object, desired, &settings, may_retry).await?,
+            Ok((netbox, desired)) => {
+                self.jobs.run_record(record, job.object, desired, netbox, &settings, may_retry).await?
+            }
             Err(failure) if failure.is_transient() && may_retry => (record, Err(failure)),
             Err(failure) => {
                 let reason = Err(nzj_core::desired::MappingError(failure.message.clone()));
-                let (record, _) = self.jobs.run_record(record, job.object, reason, &settings, false).await?;
+                let (record, _) = self.jobs.run_record(record, job.object, reason, None, &settings, false).await?;
                 (record, Err(failure))
             }
         };

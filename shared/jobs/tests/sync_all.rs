@@ -11,7 +11,7 @@ use chrono::Duration;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::settings::{DeletePolicy, Settings};
-use nzj_core::{JobRecord, JobStatus, ManualClock, SystemJob, Trigger};
+use nzj_core::{Clock, JobRecord, JobStatus, ManualClock, SystemJob, Trigger};
 use nzj_jobs::{HostConverger, ImportZabbixSettings, StartError, SyncHostsNow};
 use nzj_netbox::NetboxInMemory;
 use nzj_store::Write;
@@ -26,6 +26,7 @@ for_each_zabbix!(
     a_sync_killed_half_way_and_run_again_converges_without_duplicates,
     the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limit,
     a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_accounted_for,
+    a_sync_deletes_only_what_the_shared_deletion_window_has_room_for_and_holds_the_rest_once,
 );
 
 /// NetBox's devices, as the sync pages through them.
@@ -319,4 +320,31 @@ async fn a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_acco
         assert_eq!(hosts[&key][0]["hostid"], first_hosts[&key][0]["hostid"], "the same host: history kept");
         assert_eq!(hosts[&key][0]["status"], "0");
     }
+}
+
+async fn a_sync_deletes_only_what_the_shared_deletion_window_has_room_for_and_holds_the_rest_once(peer: Peer) {
+    let settings = Settings { max_deletions: 10, ..Settings::default() };
+    let s = Sync::new(&peer, 6, 1000, settings.clone()).await;
+    assert_eq!(s.run().await.0.status, JobStatus::Completed);
+    // Host jobs deleted 8 in this window already: room for 2.
+    let now = s.clock.now();
+    assert_eq!(nzj_jobs::hosts::admit_deletions(s.env.store.as_ref(), &settings, 8, now).await.unwrap(), 8);
+
+    let objects = s.inventory.objects();
+    for object in &objects[..5] {
+        s.inventory.0.lock().unwrap().remove(object);
+    }
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    assert_eq!((count(&record, "deleted"), count(&record, "held")), (2, 3), "{:?}", record.result);
+    let held = nzj_jobs::deletions::held(s.env.store.as_ref()).await.unwrap();
+    assert_eq!(held.len(), 3);
+    assert!(held.iter().all(|j| j.name == nzj_core::JobName::DeleteHost && j.retry_of.as_ref() == Some(&record.id)));
+    let managed = s.sync.converger().zabbix().find_managed("netbox:object", &objects, 100).await.unwrap();
+    assert_eq!(managed.hosts.len(), 1 + 3, "the held ones' hosts are still there");
+
+    // The next sync finds them again: still held, not held twice.
+    let (record, _) = s.run().await;
+    assert_eq!(count(&record, "held"), 3);
+    assert_eq!(nzj_jobs::deletions::held(s.env.store.as_ref()).await.unwrap().len(), 3);
 }

@@ -28,12 +28,7 @@ pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Byt
         ApiError::bad_request("version: required, the version of the settings you read (GET /api/settings)")
     })?;
     let current = state.store.get_settings().await?;
-    let mut merged = serde_json::to_value(&current).expect("settings serialize");
-    for (key, value) in fields.iter() {
-        merged[key] = value.clone();
-    }
-    let mut settings: Settings = serde_json::from_value(merged).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    settings.validate().map_err(ApiError::bad_request)?;
+    let mut settings = merged(&current, fields)?;
     let stale = || {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -52,4 +47,15 @@ pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Byt
     settings.version += 1;
     tracing::info!(version = settings.version, fields = ?fields.keys().collect::<Vec<_>>(), "settings changed");
     Ok(Json(settings))
+}
+
+/// `current` with the named fields replaced, checked: what a PATCH writes and a plan proposes.
+pub(crate) fn merged(current: &Settings, fields: &serde_json::Map<String, Value>) -> ApiResult<Settings> {
+    let mut merged = serde_json::to_value(current).expect("settings serialize");
+    for (key, value) in fields {
+        merged[key] = value.clone();
+    }
+    let settings: Settings = serde_json::from_value(merged).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    settings.validate().map_err(ApiError::bad_request)?;
+    Ok(settings)
 }

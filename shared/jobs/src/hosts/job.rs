@@ -7,7 +7,7 @@ use crate::store_failure;
 use nzj_core::desired::{Desired, MappingError};
 use nzj_core::host_config::HostConfig;
 use nzj_core::job::JobOrigin;
-use nzj_core::netbox::ObjectRef;
+use nzj_core::netbox::{NetboxObject, ObjectRef};
 use nzj_core::settings::Settings;
 use nzj_core::{Clock, JobLog, JobName, JobRecord, LogLevel};
 use nzj_runtime::JobFailure;
@@ -16,7 +16,8 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
-/// object, or `OutOfScope` for a NetBox deletion) and records the outcome.
+/// object, or `OutOfScope` for a NetBox deletion) and records the outcome, with the NetBox
+/// object it came from, in the host config.
 pub struct HostJobs {
     pub(crate) converger: HostConverger,
     pub(crate) clock: Arc<dyn Clock>,
@@ -47,13 +48,26 @@ impl HostJobs {
         object: ObjectRef,
         desired: Result<Desired, MappingError>,
         settings: &Settings,
+        origin: JobOrigin,
+    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+        self.run_from(name, object, None, desired, settings, origin).await
+    }
+
+    /// As [`HostJobs::run`], keeping `netbox` (what `desired` was computed from) in the host config.
+    pub async fn run_from(
+        &self,
+        name: JobName,
+        object: ObjectRef,
+        netbox: Option<NetboxObject>,
+        desired: Result<Desired, MappingError>,
+        settings: &Settings,
         mut origin: JobOrigin,
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
         origin.object = Some(object.to_string());
         let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
         self.converger.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
         record.version += 1;
-        self.run_record(record, object, desired, settings, false).await
+        self.run_record(record, object, desired, netbox, settings, false).await
     }
 
     /// Runs a job whose record is `running` and held by the caller, and records its outcome in the
@@ -65,6 +79,7 @@ impl HostJobs {
         mut record: JobRecord,
         object: ObjectRef,
         desired: Result<Desired, MappingError>,
+        netbox: Option<NetboxObject>,
         settings: &Settings,
         retry_allowed: bool,
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
@@ -132,6 +147,8 @@ impl HostJobs {
             }
         }
         config.last_job = Some(record.id.clone());
+        // What the host was computed from, for refreshes and plans (none once NetBox lost it).
+        config.netbox = netbox;
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;
         nzj_runtime::metrics::job_finished(&record);

@@ -79,7 +79,7 @@ impl SyncHostsNow {
             .zip(outcomes)
             .map(|((object, _), outcome)| {
                 let note = reasons.get(object).map(|r| r.to_string());
-                super::page::Outcome { object: *object, wanted: None, note, outcome }
+                super::page::Outcome { object: *object, wanted: None, note, outcome, netbox: None }
             })
             .collect();
         run.cursor = SyncCursor::Done;

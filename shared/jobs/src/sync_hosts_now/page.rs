@@ -16,6 +16,7 @@ use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobRecord, LogLevel};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
+use std::collections::HashMap;
 
 /// What happened to one object in a sync step, for the counts, the log and its host config.
 pub(super) struct Outcome {
@@ -25,15 +26,17 @@ pub(super) struct Outcome {
     /// Why the object has no desired host.
     pub note: Option<String>,
     pub outcome: Result<HostOutcome, JobFailure>,
+    /// The object as NetBox has it now (kept in its host config when set).
+    pub netbox: Option<NetboxObject>,
 }
 
 impl Outcome {
     pub fn wanted(object: ObjectRef, desired: &DesiredHost, outcome: Result<HostOutcome, JobFailure>) -> Outcome {
-        Outcome { object, wanted: Some(desired.clone()), note: None, outcome }
+        Outcome { object, wanted: Some(desired.clone()), note: None, outcome, netbox: None }
     }
 
     pub fn failed(object: ObjectRef, failure: JobFailure) -> Outcome {
-        Outcome { object, wanted: None, note: None, outcome: Err(failure) }
+        Outcome { object, wanted: None, note: None, outcome: Err(failure), netbox: None }
     }
 }
 
@@ -58,16 +61,14 @@ impl SyncHostsNow {
             return Ok(());
         }
         let store = &self.converger.store;
-        let mut snapshots = Vec::new();
-        for cache in CacheKind::ALL {
-            snapshots.push(store.get_cache(*cache).await.map_err(store_failure)?);
-        }
+        let snapshots = crate::load_cache(store.as_ref()).await.map_err(store_failure)?;
         if snapshots.iter().any(|s| s.kind == CacheKind::Templates && s.version == 0) {
             return Err(JobFailure::permanent(
                 "the Zabbix settings are not imported yet: run ImportZabbixSettings first, then sync again",
             ));
         }
         let view = CacheView::new(&snapshots);
+        let mut netbox: HashMap<ObjectRef, NetboxObject> = HashMap::new();
         let planned: Vec<(ObjectRef, Result<Desired, String>)> = objects
             .iter()
             .filter_map(|raw| {
@@ -75,7 +76,11 @@ impl SyncHostsNow {
                 let object = ObjectRef { kind, id };
                 let desired = NetboxObject::from_rest(kind, raw)
                     .map_err(|e| format!("the NetBox object is malformed: {e}"))
-                    .and_then(|o| desired_host(&o, settings, &view).map_err(|e| e.to_string()));
+                    .and_then(|o| {
+                        let desired = desired_host(&o, settings, &view).map_err(|e| e.to_string());
+                        netbox.insert(object, o);
+                        desired
+                    });
                 Some((object, desired))
             })
             .collect();
@@ -115,6 +120,7 @@ impl SyncHostsNow {
                         wanted: None,
                         note: Some(reason.clone()),
                         outcome: Ok(skipped),
+                        netbox: None,
                     });
                 }
                 (Ok(Desired::Keep { reason, disable }), existing) => keeps.push((*object, existing, reason, *disable)),
@@ -135,7 +141,8 @@ impl SyncHostsNow {
         }
         let kept: Vec<_> = keeps.iter().map(|(_, host, reason, disable)| (*host, reason.as_str(), *disable)).collect();
         for ((object, _, reason, _), outcome) in keeps.iter().zip(self.converger.keep_many(&kept, batch).await) {
-            results.push(Outcome { object: *object, wanted: None, note: Some(reason.to_string()), outcome });
+            let note = Some(reason.to_string());
+            results.push(Outcome { object: *object, wanted: None, note, outcome, netbox: None });
         }
         // An outage that outlasted the retries: the whole step is tried again later (everything
         // it did is desired state, so the retry converges).
@@ -145,6 +152,9 @@ impl SyncHostsNow {
             return Err(failure.clone());
         }
         run.counts.total += planned.len() as u64;
+        for result in &mut results {
+            result.netbox = netbox.remove(&result.object);
+        }
         self.record(run, record, results, now).await
     }
 
@@ -171,7 +181,10 @@ impl SyncHostsNow {
             .collect::<Result<_, _>>()
             .map_err(store_failure)?;
         let mut updated = Vec::with_capacity(configs.len());
-        for (Outcome { object, wanted, note, outcome }, mut config) in results.into_iter().zip(configs) {
+        for (Outcome { object, wanted, note, outcome, netbox }, mut config) in results.into_iter().zip(configs) {
+            if netbox.is_some() {
+                config.netbox = netbox;
+            }
             match &outcome {
                 Ok(done) => {
                     use crate::hosts::HostAction::*;

@@ -6,7 +6,6 @@ use nzj_core::desired::{CacheView, Desired, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
 use nzj_core::settings::Settings;
-use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobName, JobStatus, SystemJob, Trigger};
 use nzj_jobs::{HostAction, HostConverger, HostJobs, ImportZabbixSettings};
 use serde_json::{Value, json};
@@ -58,10 +57,7 @@ impl Hosts {
     pub async fn desired(&self, data: Option<&Value>) -> Desired {
         let Some(data) = data else { return Desired::OutOfScope("deleted in NetBox".into()) };
         let object = NetboxObject::from_rest(ObjectKind::Device, data).unwrap();
-        let mut snapshots = Vec::new();
-        for kind in CacheKind::ALL {
-            snapshots.push(self.env.store.get_cache(*kind).await.unwrap());
-        }
+        let snapshots = nzj_jobs::load_cache(self.env.store.as_ref()).await.unwrap();
         desired_host(&object, &self.settings, &CacheView::new(&snapshots)).unwrap()
     }
 
@@ -72,7 +68,9 @@ impl Hosts {
         let (record, action) = loop {
             let origin = JobOrigin { trigger: Trigger::Webhook, user: "tests".into(), object: None };
             let desired = Ok(self.desired(data).await);
-            let (record, action) = self.jobs.run(name, device.object, desired, &self.settings, origin).await.unwrap();
+            let netbox = data.map(|d| NetboxObject::from_rest(ObjectKind::Device, d).unwrap());
+            let (record, action) =
+                self.jobs.run_from(name, device.object, netbox, desired, &self.settings, origin).await.unwrap();
             match &action {
                 Err(f) if f.is_transient() && attempt < 5 => attempt += 1,
                 _ => break (record, action),
