@@ -131,8 +131,11 @@ pub struct Plan {
     pub counts: PlanCounts,
     /// The changes (not the unchanged or skipped objects), in object order, at most `limit`.
     pub changes: Vec<PlannedChange>,
-    /// Changes beyond the list's limit, counted but not listed.
+    /// Changes counted but not listed (before the page, or beyond its limit).
     pub unlisted: u64,
+    /// Whether changes beyond the page's limit follow it.
+    #[serde(skip)]
+    more: bool,
     /// Zabbix write calls applying it would make, by method.
     pub calls: BTreeMap<String, u64>,
     /// Set when applying it would trip the deletion breaker, with what would happen.
@@ -151,13 +154,14 @@ impl Plan {
         if listed && self.changes.len() < limit {
             self.changes.push(change);
         } else {
+            self.more |= listed;
             self.unlisted += 1;
         }
     }
 
     /// The last object listed when more changes follow it: the next page starts after it.
     pub fn next_after(&self) -> Option<ObjectRef> {
-        (self.unlisted > 0).then(|| self.changes.last().map(|c| c.object)).flatten()
+        self.changes.last().map(|c| c.object).filter(|_| self.more)
     }
 
     /// Completes the plan: the Zabbix calls applying it makes, and what the breaker would do.

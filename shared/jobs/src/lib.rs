@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod import_settings;
 pub mod maintenance;
 pub mod outbox;
+pub mod plan;
 pub mod sync_hosts_now;
 pub mod sync_refresh;
 pub mod webhook;

@@ -12,15 +12,10 @@ use crate::routes::settings::merged;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use nzj_core::desired::CacheView;
 use nzj_core::netbox::ObjectRef;
-use nzj_core::plan::{Plan, plan_one};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Host configs read per store page.
-const CONFIGS_PER_READ: usize = 500;
 
 /// `POST /api/plan?limit=&after=` with `{}` or `{"<setting>": value, ...}`.
 pub(crate) async fn plan(
@@ -44,21 +39,7 @@ pub(crate) async fn plan(
     fields.remove("version");
     let current = state.store.get_settings().await?;
     let settings = merged(&current, &fields)?;
-    let snapshots = nzj_jobs::load_cache(state.store.as_ref()).await?;
-    let view = CacheView::new(&snapshots);
-
-    let mut plan = Plan::default();
-    let mut cursor = None;
-    loop {
-        let configs = state.store.list_host_configs(cursor, CONFIGS_PER_READ).await?;
-        let Some(last) = configs.last() else { break };
-        cursor = Some(last.object);
-        for config in &configs {
-            let listed = after.is_none_or(|a| config.object > a);
-            plan.add(plan_one(config, &settings, &view), listed, limit);
-        }
-    }
-    plan.finish(&settings);
+    let plan = nzj_jobs::plan::plan(state.store.as_ref(), &settings, after, limit).await?;
     let mut answer = serde_json::to_value(&plan).expect("a plan serializes");
     answer["settings_changed"] = json!(fields.keys().collect::<Vec<_>>());
     answer["next_after"] = json!(plan.next_after());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod hosts;
+pub mod sync;
 
 use chrono::Duration;
 use nzj_core::job::JobOrigin;
