@@ -54,6 +54,15 @@ enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// What a settings change (FIELD VALUE pairs, as for `settings set`) or a sync with the
+    /// current settings (no pairs) would do to the hosts; changes nothing
+    Plan {
+        #[arg(num_args = 0.., value_names = ["FIELD", "VALUE"])]
+        pairs: Vec<String>,
+        /// List the changes after this object (printed at the end of a full page)
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Show and change settings and mappings
     Settings {
         #[command(subcommand)]
@@ -90,6 +99,9 @@ enum JobsCommand {
         /// Return as soon as the job is started
         #[arg(long)]
         no_wait: bool,
+        /// SyncHostsNow only: show what it would do (from the stored NetBox state), run nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -156,6 +168,9 @@ enum SettingsCommand {
     Set {
         #[arg(required = true, num_args = 2.., value_names = ["FIELD", "VALUE"])]
         pairs: Vec<String>,
+        /// Apply without asking, whatever the plan changes (for scripts)
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -179,7 +194,13 @@ async fn main() -> ExitCode {
                     cmd::jobs::jobs_ls(&api, name, status, limit, cursor, cli.json).await
                 }
                 JobsCommand::Show { id } => cmd::jobs::jobs_show(&api, &id, cli.json).await,
-                JobsCommand::Run { name, no_wait } => cmd::jobs::jobs_run(&api, &name, !no_wait, cli.json).await,
+                JobsCommand::Run { name, dry_run: true, .. } if name == "SyncHostsNow" => {
+                    cmd::plan::plan(&api, &[], None, cli.json).await
+                }
+                JobsCommand::Run { name, dry_run: true, .. } => {
+                    Err(anyhow::anyhow!("--dry-run is for SyncHostsNow; {name} has no plan"))
+                }
+                JobsCommand::Run { name, no_wait, .. } => cmd::jobs::jobs_run(&api, &name, !no_wait, cli.json).await,
             }
         }
         Command::Hosts { command } => {
@@ -215,11 +236,15 @@ async fn main() -> ExitCode {
                 MaintenanceCommand::Rm { id } => cmd::maintenance::maintenance_rm(&api, &id).await,
             }
         }
+        Command::Plan { pairs, after } => {
+            let api = client::ApiClient::new(cli.target);
+            cmd::plan::plan(&api, &pairs, after.as_deref(), cli.json).await
+        }
         Command::Settings { command } => {
             let api = client::ApiClient::new(cli.target);
             match command {
                 SettingsCommand::Show => cmd::settings::settings_show(&api).await,
-                SettingsCommand::Set { pairs } => cmd::settings::settings_set(&api, &pairs).await,
+                SettingsCommand::Set { pairs, yes } => cmd::settings::settings_set(&api, &pairs, yes).await,
             }
         }
         Command::Schedule { command } => {

@@ -337,6 +337,26 @@ fn deletions_are_listed_and_a_decision_without_a_selection_is_refused_clearly() 
 }
 
 #[test]
+fn a_plan_is_shown_without_changing_anything_and_bad_plans_are_refused() {
+    let serve = Serve::start();
+    let plan = serve.nzj(&["plan", "statuses", r#"{"active":"monitor","offline":"remove"}"#]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(stdout(&plan).starts_with("0 hosts: 0 create"), "{}", stdout(&plan));
+    let dry = serve.nzj(&["jobs", "run", "SyncHostsNow", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("0 hosts"), "{}", stdout(&dry));
+    let wrong = serve.nzj(&["jobs", "run", "ImportZabbixSettings", "--dry-run"]);
+    assert!(!wrong.status.success() && stderr(&wrong).contains("--dry-run is for SyncHostsNow"), "{}", stderr(&wrong));
+    let odd = serve.nzj(&["plan", "delete_policy"]);
+    assert!(!odd.status.success() && stderr(&odd).contains("has no value"), "{}", stderr(&odd));
+    let invalid = serve.nzj(&["plan", "statuses", r#"{"active":"remove"}"#]);
+    assert!(!invalid.status.success() && stderr(&invalid).contains("at least one status"), "{}", stderr(&invalid));
+    let show = serve.nzj(&["settings", "show"]);
+    let settings: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(settings["version"], 0, "a plan changes nothing");
+}
+
+#[test]
 fn hosts_are_listed_and_an_unknown_object_is_404() {
     let serve = Serve::start();
     let ls = serve.nzj(&["hosts", "ls", "--out-of-sync"]);

@@ -6,5 +6,6 @@ pub mod deletions;
 pub mod hosts;
 pub mod jobs;
 pub mod maintenance;
+pub mod plan;
 pub mod schedule;
 pub mod settings;

@@ -103,4 +103,3 @@ impl Sync {
         by_object
     }
 }
-
