@@ -149,11 +149,11 @@ enum MaintenanceCommand {
     Show { id: String },
     /// Create a window; at least one --host, --group or --site
     Create(cmd::maintenance::WindowArgs),
-    /// Replace a window's name, times and targets
+    /// Change what is given (name, times, a kind of target, description); the rest stays
     Update {
         id: String,
         #[command(flatten)]
-        window: cmd::maintenance::WindowArgs,
+        changes: cmd::maintenance::UpdateArgs,
     },
     /// Delete a window from Zabbix and from the store
     Rm { id: String },
@@ -229,9 +229,9 @@ async fn main() -> ExitCode {
             match command {
                 MaintenanceCommand::Ls => cmd::maintenance::maintenance_ls(&api, cli.json).await,
                 MaintenanceCommand::Show { id } => cmd::maintenance::maintenance_show(&api, &id).await,
-                MaintenanceCommand::Create(window) => cmd::maintenance::maintenance_create(&api, None, window).await,
-                MaintenanceCommand::Update { id, window } => {
-                    cmd::maintenance::maintenance_create(&api, Some(&id), window).await
+                MaintenanceCommand::Create(window) => cmd::maintenance::maintenance_create(&api, window).await,
+                MaintenanceCommand::Update { id, changes } => {
+                    cmd::maintenance::maintenance_update(&api, &id, changes).await
                 }
                 MaintenanceCommand::Rm { id } => cmd::maintenance::maintenance_rm(&api, &id).await,
             }

@@ -273,7 +273,19 @@ fn maintenance_windows_are_created_listed_and_removed_from_the_cli() {
     assert!(window["zabbix_id"].is_string());
     assert_eq!(window["targets"]["host_groups"][0], "Linux servers");
 
+    // An update changes only what it is told: the start and the targets stay.
     let id = window["id"].as_str().unwrap();
+    let updated = serve.nzj(&["maintenance", "update", id, "--until", "+3h", "--description", "longer"]);
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let show = serve.nzj(&["maintenance", "show", id]);
+    let after: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(after["active_since"], window["active_since"], "the start is kept");
+    assert_eq!((after["name"].as_str(), after["description"].as_str()), (Some(name.as_str()), Some("longer")));
+    assert_eq!(after["targets"], window["targets"], "the targets are kept");
+    assert_ne!(after["active_till"], window["active_till"]);
+    let bad = serve.nzj(&["maintenance", "update", id, "--until", "tomorrow"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("is not a time"), "{}", stderr(&bad));
+
     let rm = serve.nzj(&["maintenance", "rm", id]);
     assert!(rm.status.success(), "{}", stderr(&rm));
     let again = serve.nzj(&["maintenance", "rm", id]);

@@ -30,6 +30,30 @@ pub struct WindowArgs {
     description: String,
 }
 
+/// What `nzj maintenance update` changes: only what is given; the rest of the window stays.
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    #[arg(long)]
+    name: Option<String>,
+    /// New start (RFC 3339, `now`, or relative); unchanged when not given
+    #[arg(long)]
+    from: Option<String>,
+    /// New end
+    #[arg(long)]
+    until: Option<String>,
+    /// Replaces the window's hosts (repeatable); unchanged when not given
+    #[arg(long = "host")]
+    hosts: Vec<String>,
+    /// Replaces the window's host groups (repeatable)
+    #[arg(long = "group")]
+    host_groups: Vec<String>,
+    /// Replaces the window's NetBox sites (repeatable)
+    #[arg(long = "site")]
+    sites: Vec<String>,
+    #[arg(long)]
+    description: Option<String>,
+}
+
 /// `now`, `+30m` / `-2h` / `+1d` relative to now, or RFC 3339.
 fn parse_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     let text = text.trim();
@@ -90,8 +114,8 @@ pub async fn maintenance_show(api: &ApiClient, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates a window, or replaces window `id`.
-pub async fn maintenance_create(api: &ApiClient, id: Option<&str>, args: WindowArgs) -> anyhow::Result<()> {
+/// Creates a window.
+pub async fn maintenance_create(api: &ApiClient, args: WindowArgs) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let body = json!({
         "name": args.name,
@@ -102,10 +126,34 @@ pub async fn maintenance_create(api: &ApiClient, id: Option<&str>, args: WindowA
         "host_groups": args.host_groups,
         "sites": args.sites,
     });
-    let window = match id {
-        None => api.post("/api/maintenances", body).await?,
-        Some(id) => api.put(&format!("/api/maintenances/{id}"), body).await?,
+    let window = api.post("/api/maintenances", body).await?;
+    print!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
+    Ok(())
+}
+
+/// Changes what `args` names in window `id`, keeping the rest (its start, its targets, ...): the
+/// window is read, changed, and written back whole.
+pub async fn maintenance_update(api: &ApiClient, id: &str, args: UpdateArgs) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let current = api.get(&format!("/api/maintenances/{id}"), &[]).await?;
+    let list =
+        |given: Vec<String>, key: &str| if given.is_empty() { current["targets"][key].clone() } else { json!(given) };
+    let time = |given: Option<String>, key: &str| -> anyhow::Result<Value> {
+        Ok(match given {
+            Some(text) => json!(parse_time(&text, now)?),
+            None => current[key].clone(),
+        })
     };
+    let body = json!({
+        "name": args.name.map_or_else(|| current["name"].clone(), Value::String),
+        "description": args.description.map_or_else(|| current["description"].clone(), Value::String),
+        "active_since": time(args.from, "active_since")?,
+        "active_till": time(args.until, "active_till")?,
+        "hosts": list(args.hosts, "hosts"),
+        "host_groups": list(args.host_groups, "host_groups"),
+        "sites": list(args.sites, "sites"),
+    });
+    let window = api.put(&format!("/api/maintenances/{id}"), body).await?;
     print!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
     Ok(())
 }
