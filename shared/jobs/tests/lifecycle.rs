@@ -7,7 +7,7 @@
 mod support;
 
 use nzj_core::JobName;
-use nzj_core::settings::WithoutPrimaryIp;
+use nzj_core::settings::{InterfaceKind, WithoutPrimaryIp};
 use nzj_jobs::HostAction;
 use serde_json::{Value, json};
 use support::Peer;
@@ -17,6 +17,7 @@ for_each_zabbix!(
     offline_disables_the_same_host_and_active_enables_it_again,
     a_decommissioned_device_brought_back_gets_its_graveyard_host_with_its_history,
     losing_the_primary_ip_keeps_the_host_and_the_host_config_says_why,
+    a_host_switched_from_the_agent_to_snmp_and_back_converges_keeping_its_id,
 );
 
 fn status(device: &mut Device, value: &str) {
@@ -114,4 +115,50 @@ async fn losing_the_primary_ip_keeps_the_host_and_the_host_config_says_why(peer:
     assert_eq!(hosts.run(JobName::CreateHost, &bare, Some(&bare.data)).await, skipped);
     let config = hosts.env.store.get_host_config(bare.object).await.unwrap().expect("a host config that says why");
     assert_eq!((config.hostid, config.note.as_deref()), (None, Some("no primary IP")));
+}
+
+/// The host's interfaces as (type, main).
+fn interfaces(host: &Value) -> Vec<(String, String)> {
+    host["interfaces"].as_array().unwrap().iter().map(|i| (i["type"].to_string(), i["main"].to_string())).collect()
+}
+
+async fn a_host_switched_from_the_agent_to_snmp_and_back_converges_keeping_its_id(peer: Peer) {
+    let mut hosts = Hosts::new(&peer).await;
+    let device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let created = hosts.zabbix_host(&device).await.unwrap();
+
+    // The agent template's items use the agent interface: Zabbix refuses to drop it in the same
+    // call that adds the SNMP one, so the change goes in the order Zabbix accepts.
+    hosts.settings.rules[0].interface = InterfaceKind::SnmpV2c;
+    hosts.settings.rules[0].templates = vec!["Generic by SNMP".into()];
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(hostid(&host), hostid(&created));
+    assert_eq!(interfaces(&host), [("\"2\"".to_string(), "\"1\"".to_string())], "one SNMP interface: {host}");
+    assert_eq!(host["parentTemplates"][0]["host"], "Generic by SNMP");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    hosts.settings.rules[0].interface = InterfaceKind::Agent;
+    hosts.settings.rules[0].templates = vec!["Linux by Zabbix agent".into()];
+    assert_eq!(hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(interfaces(&host), [("\"1\"".to_string(), "\"1\"".to_string())], "{host}");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // Someone's own item on the agent interface: Zabbix cannot drop it, and the job says what to do.
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let item = json!({"hostid": hostid(&host), "name": "own ping", "key_": "icmpping[,3]", "type": 3, "value_type": 3,
+                      "interfaceid": host["interfaces"][0]["interfaceid"], "delay": "1m"});
+    support::setup_call(&zabbix, "item.create", item).await;
+    hosts.settings.rules[0].interface = InterfaceKind::SnmpV2c;
+    hosts.settings.rules[0].templates = vec!["Generic by SNMP".into()];
+    let origin = nzj_core::job::JobOrigin { trigger: nzj_core::Trigger::Api, user: "tests".into(), object: None };
+    let desired = Ok(hosts.desired(Some(&device.data)).await);
+    let (record, action) =
+        hosts.jobs.run(JobName::UpdateHost, device.object, desired, &hosts.settings, origin).await.unwrap();
+    let failure = action.unwrap_err();
+    assert!(!failure.is_transient());
+    assert!(failure.message.contains("move them to the new interface or delete them"), "{failure}");
+    assert_eq!(record.status, nzj_core::JobStatus::Failed);
 }

@@ -45,6 +45,17 @@ pub struct ZabbixInterface {
     pub snmp_version: String,
 }
 
+impl ZabbixInterface {
+    /// The product's kind of this interface (types other than agent and SNMP count as agent).
+    pub fn interface_kind(&self) -> InterfaceKind {
+        match (self.kind.as_str(), self.snmp_version.as_str()) {
+            ("2", "3") => InterfaceKind::SnmpV3,
+            ("2", _) => InterfaceKind::SnmpV2c,
+            _ => InterfaceKind::Agent,
+        }
+    }
+}
+
 /// A JSON value as Zabbix's text (ids and numbers come as strings; null as empty).
 pub(crate) fn text(value: &Value) -> String {
     match value {
@@ -140,11 +151,7 @@ impl ZabbixHost {
     /// The host in the desired host's terms; only tags starting with `tag_prefix` count.
     pub fn actual(&self, tag_prefix: &str) -> ActualHost {
         let interface = self.interfaces.iter().find(|i| i.main).map(|i| DesiredInterface {
-            kind: match (i.kind.as_str(), i.snmp_version.as_str()) {
-                ("2", "3") => InterfaceKind::SnmpV3,
-                ("2", _) => InterfaceKind::SnmpV2c,
-                _ => InterfaceKind::Agent,
-            },
+            kind: i.interface_kind(),
             ip: i.ip.clone(),
             dns: i.dns.clone(),
             port: i.port.clone(),
@@ -167,20 +174,39 @@ impl ZabbixHost {
 
 /// One host to write: what it should be, its host group ids, and (for an update or an adoption)
 /// the host as read, whose interface id and foreign tags are kept.
+#[derive(Clone)]
 pub struct HostWrite<'a> {
     pub desired: &'a DesiredHost,
     pub group_ids: Vec<String>,
     pub existing: Option<&'a ZabbixHost>,
     /// Unlink (and clear) the existing host's templates that are not desired.
     pub clear_other_templates: bool,
+    /// Keep the existing main interface of another type beside the new one: the first step of a
+    /// change of interface type ([`changes_interface_type`]).
+    pub keep_other_interface: bool,
 }
 
-/// The `host.create` parameters of `write` (`host.update` adds the host id: [`host_update_params`]).
-pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
-    let desired = write.desired;
-    let iface = &desired.interface;
-    let mut interface = json!({"type": 1, "main": 1, "useip": 1, "ip": iface.ip, "dns": iface.dns, "port": iface.port});
-    match iface.kind {
+/// Whether writing `desired` over `existing` changes the type of its main interface (agent to
+/// SNMP or back). Zabbix refuses to drop an interface that items use in the same `host.update`
+/// that unlinks their template (7.0: "Interface is linked to item ..."), so such a change goes in
+/// two steps: templates and the new interface with the old one kept, then without the old one.
+pub fn changes_interface_type(desired: &DesiredHost, existing: &ZabbixHost) -> bool {
+    let wanted = interface_type(desired.interface.kind);
+    existing.interfaces.iter().any(|i| i.main) && !existing.interfaces.iter().any(|i| i.main && i.kind == wanted)
+}
+
+/// Zabbix's interface type of `kind`: 1 agent, 2 SNMP.
+fn interface_type(kind: InterfaceKind) -> &'static str {
+    match kind {
+        InterfaceKind::Agent => "1",
+        InterfaceKind::SnmpV2c | InterfaceKind::SnmpV3 => "2",
+    }
+}
+
+/// The interface parameters of `kind` on `ip`/`dns`/`port` (SNMP credentials are user macros).
+fn interface_params(kind: InterfaceKind, ip: &str, dns: &str, port: &str) -> Value {
+    let mut interface = json!({"type": 1, "main": 1, "useip": 1, "ip": ip, "dns": dns, "port": port});
+    match kind {
         InterfaceKind::Agent => {}
         InterfaceKind::SnmpV2c => {
             interface["type"] = json!(2);
@@ -195,12 +221,27 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
             });
         }
     }
+    interface
+}
+
+/// The `host.create` parameters of `write` (`host.update` adds the host id: [`host_update_params`]).
+pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
+    let desired = write.desired;
+    let iface = &desired.interface;
+    let mut interfaces = vec![interface_params(iface.kind, &iface.ip, &iface.dns, &iface.port)];
     let mut tags: Vec<Value> = desired.tags.iter().map(|(tag, value)| json!({"tag": tag, "value": value})).collect();
     if let Some(existing) = write.existing {
         // Keep the existing interface id (items and triggers refer to it) when the type is the same.
-        let kind = text(&interface["type"]);
+        let kind = interface_type(iface.kind);
         if let Some(same) = existing.interfaces.iter().find(|i| i.main && i.kind == kind) {
-            interface["interfaceid"] = json!(same.interfaceid);
+            interfaces[0]["interfaceid"] = json!(same.interfaceid);
+        }
+        if write.keep_other_interface {
+            for old in existing.interfaces.iter().filter(|i| i.main && i.kind != kind) {
+                let mut kept = interface_params(old.interface_kind(), &old.ip, &old.dns, &old.port);
+                kept["interfaceid"] = json!(old.interfaceid);
+                interfaces.push(kept);
+            }
         }
         // Tags without the product's prefix belong to someone else: keep them.
         tags.extend(
@@ -217,7 +258,7 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
         "status": if desired.status == HostStatus::Enabled { 0 } else { 1 },
         "groups": write.group_ids.iter().map(|id| json!({"groupid": id})).collect::<Vec<_>>(),
         "templates": desired.templates.iter().map(|t| json!({"templateid": t.id})).collect::<Vec<_>>(),
-        "interfaces": [interface],
+        "interfaces": interfaces,
         "tags": tags,
         "inventory_mode": match desired.inventory_mode {
             InventoryMode::Disabled => -1,
@@ -352,7 +393,13 @@ mod tests {
     }
 
     fn write(d: &DesiredHost) -> HostWrite<'_> {
-        HostWrite { desired: d, group_ids: vec!["5".into()], existing: None, clear_other_templates: false }
+        HostWrite {
+            desired: d,
+            group_ids: vec!["5".into()],
+            existing: None,
+            clear_other_templates: false,
+            keep_other_interface: false,
+        }
     }
 
     #[test]

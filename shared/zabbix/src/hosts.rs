@@ -5,9 +5,10 @@
 use crate::batch::is_ambiguous;
 use crate::client::{ZabbixClient, ZabbixError};
 use crate::host::{
-    HostWrite, SoftDelete, ZabbixHost, host_create_params, host_get_params, host_output, host_update_params, items,
-    redact, soft_delete_params, text,
+    HostWrite, SoftDelete, ZabbixHost, changes_interface_type, host_create_params, host_get_params, host_output,
+    host_update_params, items, redact, soft_delete_params, text,
 };
+use nzj_core::desired::DesiredHost;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::retry::CALL_RETRY_DELAYS;
 use serde_json::{Value, json};
@@ -198,7 +199,11 @@ impl ZabbixClient {
         Some(missing)
     }
 
-    /// Updates the hosts (each `existing` is the one updated), `batch` per `host.update`.
+    /// Updates the hosts (each `existing` is the one updated), `batch` per `host.update`. A host
+    /// whose interface changes type gets a second `host.update` after the first: the first
+    /// unlinks the old templates and adds the new interface beside the old one, the second (after
+    /// the host is read again) drops the old one and links the new templates
+    /// ([`changes_interface_type`]).
     pub async fn update_hosts(
         &self,
         hosts: &[HostWrite<'_>],
@@ -209,8 +214,72 @@ impl ZabbixClient {
             Ok(version) => version,
             Err(e) => return hosts.iter().map(|_| Err(e.clone())).collect(),
         };
-        let params: Vec<Value> = hosts.iter().map(|h| host_update_params(version, h, tag_prefix)).collect();
-        self.write_split("host.update", params, batch).await
+        let switching: Vec<bool> =
+            hosts.iter().map(|h| h.existing.is_some_and(|e| changes_interface_type(h.desired, e))).collect();
+        // The first step of a switch unlinks (and clears) the old templates and adds the new
+        // interface beside the old one; the new templates come with the second, once only the new
+        // interface is left for their items (else Zabbix may bind them to the old one).
+        let first_steps: Vec<Option<DesiredHost>> = hosts
+            .iter()
+            .zip(&switching)
+            .map(|(h, &switch)| {
+                let existing = h.existing.filter(|_| switch)?;
+                let mut first = h.desired.clone();
+                first.templates.retain(|t| existing.template_ids.contains(&t.id));
+                Some(first)
+            })
+            .collect();
+        let params: Vec<Value> = hosts
+            .iter()
+            .zip(&first_steps)
+            .map(|(h, first)| match first {
+                Some(desired) => {
+                    let first = HostWrite { desired, keep_other_interface: true, ..h.clone() };
+                    host_update_params(version, &first, tag_prefix)
+                }
+                None => host_update_params(version, h, tag_prefix),
+            })
+            .collect();
+        let mut answers = self.write_split("host.update", params, batch).await;
+        let second: Vec<usize> = (0..hosts.len()).filter(|&i| switching[i] && answers[i].is_ok()).collect();
+        if second.is_empty() {
+            return answers;
+        }
+        let ids: Vec<String> = second.iter().map(|&i| answers[i].as_ref().expect("ok").hostid.clone()).collect();
+        let reread = match self.hosts_by_id(&ids).await {
+            Ok(reread) => reread,
+            Err(e) => {
+                for &i in &second {
+                    answers[i] = Err(e.clone());
+                }
+                return answers;
+            }
+        };
+        let by_id: BTreeMap<&str, &ZabbixHost> = reread.iter().map(|h| (h.hostid.as_str(), h)).collect();
+        // A host gone between the two steps keeps its first answer; the next job sees it.
+        let writes: Vec<(usize, HostWrite)> = second
+            .iter()
+            .zip(&ids)
+            .filter_map(|(&i, id)| {
+                let existing = by_id.get(id.as_str())?;
+                Some((i, HostWrite { existing: Some(existing), keep_other_interface: false, ..hosts[i].clone() }))
+            })
+            .collect();
+        let params: Vec<Value> = writes.iter().map(|(_, w)| host_update_params(version, w, tag_prefix)).collect();
+        for ((i, _), answer) in writes.iter().zip(self.write_split("host.update", params, batch).await) {
+            answers[*i] = answer.map_err(|e| match e {
+                ZabbixError::Api { method, code, message, data } if data.contains("linked to item") => ZabbixError::Api {
+                    method,
+                    code,
+                    message,
+                    data: format!(
+                        "{data} The new interface and templates are in place, but items that are not from the mapped templates still use the old interface: move them to the new interface or delete them in Zabbix, then sync the host again."
+                    ),
+                },
+                other => other,
+            });
+        }
+        answers
     }
 
     /// Updates one host in one call, not retried (an adoption: the caller decides what next).

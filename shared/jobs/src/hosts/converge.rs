@@ -135,6 +135,7 @@ impl HostConverger {
                 group_ids: ids_of(&d.host_groups, groups),
                 existing: None,
                 clear_other_templates: false,
+                keep_other_interface: false,
             })
             .collect();
         let answers =
@@ -190,6 +191,7 @@ impl HostConverger {
             group_ids: ids_of(&desired.host_groups, groups),
             existing: Some(&existing),
             clear_other_templates: false,
+            keep_other_interface: false,
         };
         let written = self.zabbix.update_host_once(&write, &settings.tag_prefix).await.map_err(zabbix_failure)?;
         Ok(HostOutcome::new(HostAction::Adopted, Some(existing.hostid.clone())).before(&existing).sent(written.sent))
@@ -217,6 +219,7 @@ impl HostConverger {
                 group_ids: ids_of(&u.desired.host_groups, &groups),
                 existing: Some(u.existing),
                 clear_other_templates: true,
+                keep_other_interface: false,
             })
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;

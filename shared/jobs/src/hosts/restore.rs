@@ -48,6 +48,7 @@ impl HostConverger {
                 group_ids: ids_of(&desired.host_groups, groups),
                 existing: Some(grave),
                 clear_other_templates: true,
+                keep_other_interface: false,
             })
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;

@@ -100,7 +100,7 @@ impl Hosts {
         let found = zbx
             .call(
                 "host.get",
-                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip"], "selectTags": ["tag", "value"],
+                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip", "type", "main"], "selectTags": ["tag", "value"],
                        "tags": [{"tag": "netbox:object", "value": device.object.to_string(), "operator": 1}]}),
             )
             .await
