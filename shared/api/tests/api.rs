@@ -380,11 +380,41 @@ async fn settings_change_only_from_the_version_read_and_bad_fields_are_400() {
         (r#"{"version": 1, "delete_policy": "shred"}"#, "unknown variant"),
         (r#"{"version": 1, "rules": []}"#, "default rule"),
         (r#"[1]"#, "must be an object"),
+        (
+            r#"{"version": 1, "rules": [{"name": "default", "host_groups": ["NetBox/{sitee}"]}]}"#,
+            "placeholder {sitee}, which no object can fill",
+        ),
     ] {
         let (status, message) = error_of(patch(body).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {message}");
         assert!(message.contains(expect), "{body}: {message}");
     }
+
+    // Once Zabbix settings are imported, a rule naming what Zabbix does not have is refused when
+    // written, not when the first job runs.
+    use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot, CachedObject};
+    let mut templates = CacheSnapshot::empty(CacheKind::Templates);
+    templates.objects =
+        vec![CachedObject { id: "10001".into(), name: "Linux by Zabbix agent".into(), attributes: Default::default() }];
+    api.store.commit(vec![Write::cache(templates)]).await.unwrap();
+    for (body, expect) in [
+        (
+            r#"{"version": 1, "rules": [{"name": "default", "templates": ["Linux by Zabbix agnet"], "host_groups": ["g"]}]}"#,
+            "rules.default: template \"Linux by Zabbix agnet\" is not in Zabbix",
+        ),
+        (
+            r#"{"version": 1, "rules": [{"name": "default", "host_groups": ["g"], "proxy_group": "pg-eu"}]}"#,
+            "proxy group \"pg-eu\" is not in Zabbix",
+        ),
+    ] {
+        let (status, message) = error_of(patch(body).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {message}");
+        assert!(message.contains(expect), "{body}: {message}");
+    }
+    let fine = patch(
+        r#"{"version": 1, "rules": [{"name": "default", "templates": ["Linux by Zabbix agent"], "host_groups": ["g"]}]}"#,
+    );
+    assert_eq!(fine.send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -34,6 +34,28 @@ impl CacheView {
     }
 }
 
+impl CacheView {
+    /// Refuses settings whose rules name a template, proxy or proxy group Zabbix does not have
+    /// (by the imported cache), naming the rule and the name.
+    pub fn check(&self, settings: &Settings) -> Result<(), String> {
+        for rule in &settings.rules {
+            if let Some(t) = rule.templates.iter().find(|t| !self.templates.contains_key(*t)) {
+                return Err(format!("rules.{}: template {t:?} is not in Zabbix (as last imported)", rule.name));
+            }
+            if let Some(p) = rule.proxy.as_ref().filter(|p| !self.proxies.contains_key(*p)) {
+                return Err(format!("rules.{}: proxy {p:?} is not in Zabbix (as last imported)", rule.name));
+            }
+            if let Some(g) = rule.proxy_group.as_ref().filter(|g| !self.proxy_groups.contains_key(*g)) {
+                return Err(format!(
+                    "rules.{}: proxy group {g:?} is not in Zabbix (as last imported; proxy groups need 7.0)",
+                    rule.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A Zabbix object the host refers to, by id (what Zabbix takes) and name (what people read).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Named {
@@ -120,28 +142,34 @@ fn attribute(object: &NetboxObject, attribute: Attribute) -> Option<&str> {
     }
 }
 
+/// Whether the object has the NetBox tag `tag`, by name or slug.
+fn has_tag(object: &NetboxObject, tag: &str) -> bool {
+    object.tags.iter().chain(&object.tag_slugs).any(|t| t == tag)
+}
+
 /// How many criteria `rule` sets, if all of them match `object`.
 fn specificity(rule: &MappingRule, object: &NetboxObject) -> Option<usize> {
     let m = &rule.matches;
     let checks = [
-        (m.site.as_deref(), object.site.as_deref()),
-        (m.role.as_deref(), object.role.as_deref()),
-        (m.platform.as_deref(), object.platform.as_deref()),
-        (m.device_type.as_deref(), object.device_type.as_deref()),
-        (m.manufacturer.as_deref(), object.manufacturer.as_deref()),
-        (m.tenant.as_deref(), object.tenant.as_deref()),
+        ("site", m.site.as_deref(), object.site.as_deref()),
+        ("role", m.role.as_deref(), object.role.as_deref()),
+        ("platform", m.platform.as_deref(), object.platform.as_deref()),
+        ("device_type", m.device_type.as_deref(), object.device_type.as_deref()),
+        ("manufacturer", m.manufacturer.as_deref(), object.manufacturer.as_deref()),
+        ("tenant", m.tenant.as_deref(), object.tenant.as_deref()),
     ];
     let mut count = 0;
-    for (wanted, actual) in checks {
+    for (attr, wanted, name) in checks {
         if let Some(wanted) = wanted {
-            if Some(wanted) != actual {
+            // The name people read, or the slug that survives a rename.
+            if Some(wanted) != name && object.slugs.get(attr).map(String::as_str) != Some(wanted) {
                 return None;
             }
             count += 1;
         }
     }
     if let Some(tag) = &m.tag {
-        if !object.tags.contains(tag) {
+        if !has_tag(object, tag) {
             return None;
         }
         count += 1;
@@ -193,7 +221,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         StatusAction::Monitor => HostStatus::Enabled,
     };
     if let Some(tag) = &settings.scope_tag
-        && !object.tags.contains(tag)
+        && !has_tag(object, tag)
     {
         return out(format!("no tag {tag:?}"));
     }
@@ -211,13 +239,13 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     let rule = choose_rule(settings, object)
         .ok_or_else(|| MappingError("no mapping rule matches, and there is no default rule".into()))?;
 
-    let host_groups: BTreeSet<String> = rule.host_groups.iter().filter_map(|g| fill_placeholders(g, object)).collect();
-    if host_groups.is_empty() {
-        return Err(MappingError(format!(
-            "rule {:?}: every host group has a placeholder this object has no value for",
-            rule.name
-        )));
-    }
+    // A group whose placeholder this object has no value for (a VM has no site) is the fallback
+    // group instead: the host is monitored, and easy to find.
+    let host_groups: BTreeSet<String> = rule
+        .host_groups
+        .iter()
+        .map(|g| fill_placeholders(g, object).unwrap_or_else(|| settings.fallback_host_group.clone()))
+        .collect();
     let templates = rule
         .templates
         .iter()
@@ -531,6 +559,36 @@ mod tests {
         assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
         assert_eq!(h.interface.port, "161");
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/Router 76683".to_string()]));
+    }
+
+    #[test]
+    fn rules_match_slugs_as_well_as_names_and_a_missing_placeholder_value_falls_back() {
+        let mut settings = Settings::default();
+        settings.rules.push(MappingRule {
+            name: "by slug".into(),
+            matches: RuleMatch {
+                site: Some("site-76683".into()),
+                tag: Some("core-76683".into()),
+                ..Default::default()
+            },
+            templates: vec![],
+            host_groups: vec!["NetBox/{tenant}".into(), "Routers".into()],
+            proxy: None,
+            proxy_group: None,
+            interface: InterfaceKind::Agent,
+        });
+        let h = host(desired_host(&fixture("04"), &settings, &cache()).unwrap());
+        assert_eq!(h.rule, "by slug", "the site slug matched");
+        // The device has no tenant: that group is the fallback group, the host is not failed.
+        assert_eq!(h.host_groups, BTreeSet::from(["NetBox/unassigned".to_string(), "Routers".to_string()]));
+    }
+
+    #[test]
+    fn the_cache_refuses_rules_naming_what_zabbix_does_not_have() {
+        let mut settings = Settings::default();
+        cache().check(&settings).unwrap();
+        settings.rules[0].proxy = Some("proxy-nowhere".into());
+        assert!(cache().check(&settings).unwrap_err().contains("proxy \"proxy-nowhere\""));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -84,6 +85,13 @@ pub struct NetboxObject {
     pub primary_ip6: Option<PrimaryIp>,
     pub serial: Option<String>,
     pub asset_tag: Option<String>,
+    /// The slugs of the related objects by attribute (`site`, `role`, `platform`, `tenant`,
+    /// `device_type`, `manufacturer`) and of the tags: rules match slugs (stable) as well as
+    /// names (what people read).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slugs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_slugs: Vec<String>,
 }
 
 fn name_of(value: &Value) -> Option<String> {
@@ -123,6 +131,23 @@ impl NetboxObject {
             _ => Vec::new(),
         };
         let device_type = data.get("device_type").filter(|v| !v.is_null());
+        let slug_of = |v: &Value| v.get("slug").and_then(Value::as_str).map(str::to_string);
+        let related = [
+            ("site", data.get("site")),
+            ("role", data.get("role")),
+            ("platform", data.get("platform")),
+            ("tenant", data.get("tenant")),
+            ("device_type", device_type),
+            ("manufacturer", device_type.and_then(|d| d.get("manufacturer"))),
+        ];
+        let slugs = related
+            .iter()
+            .filter_map(|(attr, v)| Some((attr.to_string(), slug_of((*v)?)?)))
+            .collect::<BTreeMap<_, _>>();
+        let tag_slugs = match data.get("tags") {
+            Some(Value::Array(tags)) => tags.iter().filter_map(slug_of).collect(),
+            _ => Vec::new(),
+        };
         Ok(NetboxObject {
             reference: ObjectRef { kind, id },
             name: data.get("name").and_then(non_empty),
@@ -139,6 +164,8 @@ impl NetboxObject {
             primary_ip6: primary_ip(data.get("primary_ip6").unwrap_or(&Value::Null))?,
             serial: data.get("serial").and_then(non_empty),
             asset_tag: data.get("asset_tag").and_then(non_empty),
+            slugs,
+            tag_slugs,
         })
     }
 

@@ -115,6 +115,8 @@ pub struct Settings {
     pub inventory_mappings: BTreeMap<Attribute, String>,
     pub delete_policy: DeletePolicy,
     pub graveyard_group: String,
+    /// The host group a rule's group becomes when its placeholder has no value for an object.
+    pub fallback_host_group: String,
     pub graveyard_suffix: String,
     /// The deletion breaker: the most hosts deleted (soft or hard) in any window of
     /// `deletion_window_minutes`, across host jobs and syncs; also the most one sync may delete.
@@ -158,6 +160,7 @@ impl Default for Settings {
             inventory_mappings: BTreeMap::from([(Attribute::Serial, "serialno_a".to_string())]),
             delete_policy: DeletePolicy::Soft,
             graveyard_group: "NetBox graveyard".into(),
+            fallback_host_group: "NetBox/unassigned".into(),
             graveyard_suffix: "-deleted".into(),
             max_deletions: 50,
             deletion_window_minutes: 10,
@@ -169,6 +172,21 @@ impl Default for Settings {
             version: 0,
         }
     }
+}
+
+/// The first `{name}` in a host group name that is not an attribute placeholder.
+fn unknown_placeholder(group: &str) -> Option<&str> {
+    let mut rest = group;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        if !Attribute::ALL.iter().any(|a| a.as_str() == name) {
+            return Some(name);
+        }
+        rest = &after[end + 1..];
+    }
+    None
 }
 
 /// The default status table: only what is being taken out of service is removed.
@@ -257,9 +275,22 @@ impl Settings {
             if rule.host_groups.is_empty() {
                 return Err(format!("rules.{}: at least one host group (Zabbix hosts need one)", rule.name));
             }
+            for group in &rule.host_groups {
+                if let Some(unknown) = unknown_placeholder(group) {
+                    let known: Vec<String> = Attribute::ALL.iter().map(|a| format!("{{{a}}}")).collect();
+                    return Err(format!(
+                        "rules.{}: host group {group:?} has the placeholder {{{unknown}}}, which no object can fill; known: {}",
+                        rule.name,
+                        known.join(", ")
+                    ));
+                }
+            }
         }
         if self.tag_prefix.is_empty() || self.tag_prefix.len() > 32 {
             return Err("tag_prefix: 1 to 32 characters".into());
+        }
+        if self.fallback_host_group.trim().is_empty() || self.fallback_host_group.contains('{') {
+            return Err("fallback_host_group: a host group name without placeholders".into());
         }
         if self.graveyard_group.trim().is_empty() || self.graveyard_suffix.is_empty() {
             return Err("graveyard_group and graveyard_suffix must not be empty".into());

@@ -8,7 +8,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{page_limit, param, refuse_unknown};
-use crate::routes::settings::merged;
+use crate::routes::settings::proposed;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -37,8 +37,7 @@ pub(crate) async fn plan(
     };
     // The same body as a PATCH: its version is not needed to plan.
     fields.remove("version");
-    let current = state.store.get_settings().await?;
-    let settings = merged(&current, &fields)?;
+    let (_, settings) = proposed(&state, &fields).await?;
     let plan = nzj_jobs::plan::plan(state.store.as_ref(), &settings, after, limit).await?;
     let mut answer = serde_json::to_value(&plan).expect("a plan serializes");
     answer["settings_changed"] = json!(fields.keys().collect::<Vec<_>>());

@@ -6,7 +6,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use nzj_core::desired::CacheView;
 use nzj_core::settings::Settings;
+use nzj_core::zabbix_cache::CacheKind;
 use nzj_store::StoreError;
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,8 +29,7 @@ pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Byt
     let read_version = fields.remove("version").and_then(|v| v.as_u64()).ok_or_else(|| {
         ApiError::bad_request("version: required, the version of the settings you read (GET /api/settings)")
     })?;
-    let current = state.store.get_settings().await?;
-    let mut settings = merged(&current, fields)?;
+    let (current, mut settings) = proposed(&state, fields).await?;
     let stale = || {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -58,4 +59,21 @@ pub(crate) fn merged(current: &Settings, fields: &serde_json::Map<String, Value>
     let settings: Settings = serde_json::from_value(merged).map_err(|e| ApiError::bad_request(e.to_string()))?;
     settings.validate().map_err(ApiError::bad_request)?;
     Ok(settings)
+}
+
+/// The stored settings, and those with `fields` changed, checked: against every rule, and (once
+/// ImportZabbixSettings has run) against what Zabbix has, so settings that cannot work are
+/// refused when written, not when the first job runs.
+pub(crate) async fn proposed(
+    state: &AppState,
+    fields: &serde_json::Map<String, Value>,
+) -> ApiResult<(Settings, Settings)> {
+    let current = state.store.get_settings().await?;
+    let settings = merged(&current, fields)?;
+    let snapshots = nzj_jobs::load_cache(state.store.as_ref()).await?;
+    let imported = snapshots.iter().any(|s| s.kind == CacheKind::Templates && s.version > 0);
+    if imported {
+        CacheView::new(&snapshots).check(&settings).map_err(ApiError::bad_request)?;
+    }
+    Ok((current, settings))
 }
