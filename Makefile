@@ -35,6 +35,7 @@ build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip
 e2e: ## end to end with a real NetBox 4.7 and Zabbix 7.0 through nzj serve (NetBox's first migration: 10-15 min)
 	NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
 
-bench: ## benchmarks, figures not pass/fail: webhook intake rate; SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000)
+bench: ## benchmarks, figures not pass/fail: webhook intake rate; a plan over 50,000 host configs (NZJ_BENCH_CONFIGS); SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000)
 	$(CARGO) bench --locked -p nzj-jobs --bench webhook
+	$(CARGO) bench --locked -p nzj-jobs --bench plan
 	NZJ_PEERS_ZABBIX=6.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) bench --locked -p nzj-jobs --bench sync

@@ -182,7 +182,13 @@ fn system_jobs(
             SystemJob::ImportZabbixSettings,
             Arc::new(ImportZabbixSettings::new(zabbix.clone(), store.clone(), config.max_deletions)),
         )
-        .with(SystemJob::MaintenanceCleanup, Arc::new(MaintenanceCleanup::new(maintenance.clone())))
+        .with(
+            SystemJob::MaintenanceCleanup,
+            Arc::new(
+                MaintenanceCleanup::new(maintenance.clone())
+                    .with_graveyard_purge(HostConverger::new(zabbix.clone(), store.clone())),
+            ),
+        )
         .with(SystemJob::HostConfigSyncRefresh, Arc::new(HostConfigSyncRefresh::new(zabbix, store)));
     (registry, Some(maintenance))
 }

@@ -115,6 +115,9 @@ pub struct Settings {
     pub inventory_mappings: BTreeMap<Attribute, String>,
     pub delete_policy: DeletePolicy,
     pub graveyard_group: String,
+    /// Graveyard hosts soft-deleted more than this many days ago are hard-deleted by
+    /// MaintenanceCleanup (through the deletion breaker); `None`: kept for ever (the default).
+    pub graveyard_purge_days: Option<u64>,
     /// The host group a rule's group becomes when its placeholder has no value for an object.
     pub fallback_host_group: String,
     pub graveyard_suffix: String,
@@ -161,6 +164,7 @@ impl Default for Settings {
             delete_policy: DeletePolicy::Soft,
             graveyard_group: "NetBox graveyard".into(),
             fallback_host_group: "NetBox/unassigned".into(),
+            graveyard_purge_days: None,
             graveyard_suffix: "-deleted".into(),
             max_deletions: 50,
             deletion_window_minutes: 10,
@@ -294,6 +298,9 @@ impl Settings {
         }
         if self.graveyard_group.trim().is_empty() || self.graveyard_suffix.is_empty() {
             return Err("graveyard_group and graveyard_suffix must not be empty".into());
+        }
+        if self.graveyard_purge_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+            return Err("graveyard_purge_days must be 1-3650, or null to keep graveyard hosts".into());
         }
         if !(1..=1440).contains(&self.deletion_window_minutes) {
             return Err("deletion_window_minutes must be 1-1440 (a day at most)".into());

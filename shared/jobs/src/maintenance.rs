@@ -4,6 +4,7 @@
 //! ids when the window is written, in one call per kind of target. The store keeps what the
 //! operator asked for; Zabbix gets the resolved window (`nzj_zabbix::MaintenanceWrite`).
 
+use crate::hosts::HostConverger;
 use crate::{store_failure, zabbix_failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -173,11 +174,19 @@ impl MaintenanceService {
 /// MaintenanceCleanup: deletes windows whose end has passed, from Zabbix and from the store.
 pub struct MaintenanceCleanup {
     service: Arc<MaintenanceService>,
+    /// Purges the graveyard when `graveyard_purge_days` is set.
+    converger: Option<HostConverger>,
 }
 
 impl MaintenanceCleanup {
     pub fn new(service: Arc<MaintenanceService>) -> MaintenanceCleanup {
-        MaintenanceCleanup { service }
+        MaintenanceCleanup { service, converger: None }
+    }
+
+    /// Also purges graveyard hosts older than the settings' `graveyard_purge_days`.
+    pub fn with_graveyard_purge(mut self, converger: HostConverger) -> MaintenanceCleanup {
+        self.converger = Some(converger);
+        self
     }
 }
 
@@ -205,11 +214,28 @@ impl SystemJobHandler for MaintenanceCleanup {
         if !deletes.is_empty() {
             self.service.store.commit(deletes).await.map_err(store_failure)?;
         }
-        Ok(json!({
+        let mut result = json!({
             "deleted": expired.len(),
             "checked": windows.len(),
             "timestamp": now,
             "already_gone": gone_count,
-        }))
+        });
+        let settings = self.service.store.get_settings().await.map_err(store_failure)?;
+        if let (Some(converger), Some(days)) = (&self.converger, settings.graveyard_purge_days) {
+            let purged = converger.purge_graveyard(&settings, days, now).await?;
+            ctx.log(
+                LogLevel::Info,
+                format!(
+                    "graveyard: {} hosts soft-deleted over {days} days ago, {} hard-deleted, {} wait for room in the deletion window",
+                    purged.due, purged.deleted, purged.waiting
+                ),
+            );
+            for failure in &purged.failed {
+                ctx.log(LogLevel::Warning, format!("graveyard host not purged: {failure}"));
+            }
+            result["graveyard_purged"] = json!(purged.deleted);
+            result["graveyard_waiting"] = json!(purged.waiting);
+        }
+        Ok(result)
     }
 }

@@ -18,6 +18,7 @@ for_each_zabbix!(
     a_decommissioned_device_brought_back_gets_its_graveyard_host_with_its_history,
     losing_the_primary_ip_keeps_the_host_and_the_host_config_says_why,
     a_host_switched_from_the_agent_to_snmp_and_back_converges_keeping_its_id,
+    the_graveyard_purge_hard_deletes_only_old_graveyard_hosts_through_the_breaker,
 );
 
 fn status(device: &mut Device, value: &str) {
@@ -161,4 +162,55 @@ async fn a_host_switched_from_the_agent_to_snmp_and_back_converges_keeping_its_i
     assert!(!failure.is_transient());
     assert!(failure.message.contains("move them to the new interface or delete them"), "{failure}");
     assert_eq!(record.status, nzj_core::JobStatus::Failed);
+}
+
+async fn the_graveyard_purge_hard_deletes_only_old_graveyard_hosts_through_the_breaker(peer: Peer) {
+    use nzj_core::settings::Settings;
+    use nzj_core::{JobStatus, SystemJob};
+    use nzj_jobs::{HostConverger, MaintenanceCleanup, MaintenanceService};
+    use std::sync::Arc;
+
+    let hosts = Hosts::new(&peer).await;
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let devices = [Device::new(), Device::new(), Device::new()];
+    let mut graveyard = Vec::new();
+    for device in &devices {
+        assert_eq!(hosts.run(JobName::CreateHost, device, Some(&device.data)).await, HostAction::Created);
+        let id = hostid(&hosts.zabbix_host(device).await.unwrap());
+        assert!(matches!(hosts.run(JobName::DeleteHost, device, None).await, HostAction::SoftDeleted { .. }));
+        graveyard.push(id);
+    }
+    // Two of them were soft-deleted 40 days ago.
+    for id in &graveyard[..2] {
+        let host =
+            support::setup_call(&zabbix, "host.get", json!({"hostids": [id], "selectTags": ["tag", "value"]})).await;
+        let mut tags = host[0]["tags"].as_array().unwrap().clone();
+        let at = tags.iter_mut().find(|t| t["tag"] == "netbox:deleted_at").expect("soft delete says when");
+        at["value"] = json!("2026-01-01T00:00:00Z");
+        support::setup_call(&zabbix, "host.update", json!({"hostid": id, "tags": tags})).await;
+    }
+    let exists = |id: String| {
+        let zabbix = zabbix.clone();
+        async move {
+            !support::setup_call(&zabbix, "host.get", json!({"hostids": [id]})).await.as_array().unwrap().is_empty()
+        }
+    };
+
+    // The 3 soft deletes took room in the window: with a limit of 4, one purge now, one later.
+    let settings = Settings { graveyard_purge_days: Some(30), max_deletions: 4, ..Settings::default() };
+    hosts.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
+    let service = Arc::new(MaintenanceService::new(zabbix.clone(), hosts.env.store.clone(), hosts.env.clock.clone()));
+    let cleanup = MaintenanceCleanup::new(service)
+        .with_graveyard_purge(HostConverger::new(zabbix.clone(), hosts.env.store.clone()));
+    let job = hosts.env.run(SystemJob::MaintenanceCleanup, &cleanup).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    let result = job.result.unwrap();
+    assert_eq!((result["graveyard_purged"].as_u64(), result["graveyard_waiting"].as_u64()), (Some(1), Some(1)));
+    let mut raised = hosts.env.store.get_settings().await.unwrap();
+    raised.max_deletions = 5;
+    hosts.env.store.commit(vec![nzj_store::Write::settings(raised)]).await.unwrap();
+    let job = hosts.env.run(SystemJob::MaintenanceCleanup, &cleanup).await;
+    assert_eq!(job.result.unwrap()["graveyard_purged"], 1);
+    assert!(!exists(graveyard[0].clone()).await && !exists(graveyard[1].clone()).await, "the old ones are gone");
+    assert!(exists(graveyard[2].clone()).await, "a recent graveyard host stays");
 }

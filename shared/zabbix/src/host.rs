@@ -318,6 +318,8 @@ pub struct SoftDelete<'a> {
     pub object_tag: String,
     /// The tag that names the object instead (`netbox:deleted`).
     pub deleted_tag: String,
+    /// The tag that says when (`netbox:deleted_at` = RFC 3339), for the graveyard purge.
+    pub deleted_at: (String, String),
 }
 
 /// The `host.update` parameters of a soft deletion.
@@ -329,7 +331,9 @@ pub fn soft_delete_params(delete: &SoftDelete<'_>) -> Value {
         .filter(|(tag, _)| *tag != delete.object_tag)
         .map(|(tag, value)| json!({"tag": tag, "value": value}))
         .collect();
+    tags.retain(|t| t["tag"] != delete.deleted_at.0.as_str());
     tags.push(json!({"tag": delete.deleted_tag, "value": delete.object.to_string()}));
+    tags.push(json!({"tag": delete.deleted_at.0, "value": delete.deleted_at.1}));
     let suffix = delete.renamed_to.strip_prefix(host.host.as_str()).unwrap_or_default();
     json!({
         "hostid": host.hostid,
@@ -496,12 +500,14 @@ mod tests {
             graveyard_group_ids: vec!["99".into()],
             object_tag: "netbox:object".into(),
             deleted_tag: "netbox:deleted".into(),
+            deleted_at: ("netbox:deleted_at".into(), "2026-12-02T20:00:00Z".into()),
         });
         assert_eq!(params["name"], "Switch 1-deleted-1");
         assert_eq!(params["status"], 1);
         assert_eq!(
             params["tags"],
-            json!([{"tag": "owner", "value": "ops"}, {"tag": "netbox:deleted", "value": "dcim.device/7"}])
+            json!([{"tag": "owner", "value": "ops"}, {"tag": "netbox:deleted", "value": "dcim.device/7"},
+                   {"tag": "netbox:deleted_at", "value": "2026-12-02T20:00:00Z"}])
         );
     }
 

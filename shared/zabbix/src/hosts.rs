@@ -91,6 +91,18 @@ impl ZabbixClient {
         Ok(managed)
     }
 
+    /// Every host that has the tag `tag` (any value), with everything a desired host is
+    /// compared on: one `host.get`.
+    pub async fn hosts_with_tag(&self, tag: &str) -> Result<Vec<ZabbixHost>, ZabbixError> {
+        let version = self.version().await?;
+        let mut query = host_get_params(version);
+        query["tags"] = json!([{"tag": tag, "operator": 4}]); // 4: exists.
+        Ok(items(&self.call("host.get", query).await?)
+            .iter()
+            .map(|raw| ZabbixHost::from_answer(version, raw))
+            .collect())
+    }
+
     /// The hosts with these ids, everything a desired host is compared on: one `host.get`.
     pub async fn hosts_by_id(&self, hostids: &[String]) -> Result<Vec<ZabbixHost>, ZabbixError> {
         let version = self.version().await?;

@@ -49,7 +49,7 @@ impl HostConverger {
                     .collect::<Vec<_>>()
                     .into_iter()
             }
-            DeletePolicy::Soft => match self.soft_deletes(settings, &free).await {
+            DeletePolicy::Soft => match self.soft_deletes(settings, &free, now).await {
                 Ok(deletes) => {
                     let answers = self.zabbix.soft_delete_hosts(&deletes, batch).await;
                     deletes
@@ -86,6 +86,7 @@ impl HostConverger {
         &self,
         settings: &Settings,
         hosts: &[(ObjectRef, &'a ZabbixHost)],
+        now: DateTime<Utc>,
     ) -> Result<Vec<SoftDelete<'a>>, ZabbixError> {
         if hosts.is_empty() {
             return Ok(Vec::new());
@@ -115,6 +116,7 @@ impl HostConverger {
                 // the object, when wanted again, restore this host with its history (restore.rs).
                 object_tag: settings.tag_name("object"),
                 deleted_tag: settings.tag_name("deleted"),
+                deleted_at: (settings.tag_name("deleted_at"), now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             });
         }
         Ok(out)

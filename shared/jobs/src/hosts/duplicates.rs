@@ -39,7 +39,7 @@ impl HostConverger {
         notes: &mut Vec<String>,
     ) {
         let targets: Vec<(ObjectRef, &ZabbixHost)> = duplicates.iter().map(|(o, h)| (*o, h)).collect();
-        let deletes = match self.soft_deletes(settings, &targets).await {
+        let deletes = match self.soft_deletes(settings, &targets, chrono::Utc::now()).await {
             Ok(deletes) => deletes,
             Err(e) => {
                 notes.push(format!("{} duplicate host(s) found, not removed yet: {e}", duplicates.len()));

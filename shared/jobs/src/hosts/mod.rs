@@ -8,6 +8,7 @@
 //! - `delete.rs`: deletion per the delete policy (hard, or soft into the graveyard), held back by
 //!   an active maintenance window;
 //! - `breaker.rs`: room in the deletion window before any deletion, or the deletion is held;
+//! - `purge.rs`: the optional purge of graveyard hosts older than `graveyard_purge_days`;
 //! - `restore.rs`: a graveyard host brought back instead of a new one created (history survives);
 //! - `keep.rs`: objects without an address keep (or disable) their host, never lose it;
 //! - `groups.rs`: host group ids, creating missing groups;
@@ -24,9 +25,11 @@ mod groups;
 mod job;
 mod keep;
 mod outcome;
+mod purge;
 mod restore;
 
 pub use breaker::admit_deletions;
 pub use converge::{HostConverger, HostUpdate};
 pub use job::HostJobs;
 pub use outcome::{HostAction, HostOutcome};
+pub use purge::Purged;
