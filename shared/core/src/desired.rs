@@ -3,6 +3,7 @@
 //! replays, duplicates and reordering are harmless because nothing here depends on history.
 
 use crate::netbox::{NetboxObject, ObjectRef};
+use crate::overrides::Overrides;
 use crate::settings::{
     Attribute, HostStatus, InterfaceKind, InventoryMode, MappingRule, Settings, StatusAction, WithoutPrimaryIp,
 };
@@ -215,10 +216,11 @@ fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
 
 pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
     let out = |reason: String| Ok(Desired::OutOfScope(reason));
-    let status = match settings.status_action(&object.status) {
-        StatusAction::Remove => return out(format!("status {:?} is set to remove", object.status)),
-        StatusAction::Disable => HostStatus::Disabled,
-        StatusAction::Monitor => HostStatus::Enabled,
+    let overrides = Overrides::of(object, &settings.config_context_key).map_err(MappingError)?;
+    let status = match (settings.status_action(&object.status), overrides.status) {
+        (StatusAction::Remove, _) => return out(format!("status {:?} is set to remove", object.status)),
+        (_, Some(StatusAction::Disable)) | (StatusAction::Disable, None) => HostStatus::Disabled,
+        _ => HostStatus::Enabled,
     };
     if let Some(tag) = &settings.scope_tag
         && !has_tag(object, tag)
@@ -236,8 +238,10 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     if host.is_empty() {
         return keep(&format!("name {netbox_name:?} has nothing Zabbix accepts"));
     }
-    let rule = choose_rule(settings, object)
+    let chosen = choose_rule(settings, object)
         .ok_or_else(|| MappingError("no mapping rule matches, and there is no default rule".into()))?;
+    let overridden = overrides.apply(chosen);
+    let rule = &overridden;
 
     // A group whose placeholder this object has no value for (a VM has no site) is the fallback
     // group instead: the host is monitored, and easy to find.
@@ -316,7 +320,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         tags,
         inventory_mode: settings.inventory_mode,
         inventory,
-        rule: rule.name.clone(),
+        rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + config context", rule.name) },
     })))
 }
 
@@ -581,6 +585,41 @@ mod tests {
         assert_eq!(h.rule, "by slug", "the site slug matched");
         // The device has no tenant: that group is the fallback group, the host is not failed.
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/unassigned".to_string(), "Routers".to_string()]));
+    }
+
+    #[test]
+    fn a_config_context_overrides_the_rule_and_a_wrong_shape_fails_naming_the_key() {
+        let mut device = fixture("04");
+        device.config_context = Some(serde_json::json!({"zabbix": {
+            "templates": ["Cisco IOS by SNMP"], "interface": "snmpv2c", "host_groups": ["NetBox/ctx/{role}"],
+            "proxy": "proxy-ams", "status": "disable"
+        }, "ntp": ["192.0.2.1"]}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Cisco IOS by SNMP"]);
+        assert_eq!((h.interface.kind, h.interface.port.as_str()), (InterfaceKind::SnmpV2c, "161"));
+        assert_eq!(h.host_groups, BTreeSet::from(["NetBox/ctx/Router 76683".to_string()]));
+        assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
+        assert_eq!((h.status, h.rule.as_str()), (HostStatus::Disabled, "default + config context"));
+        let kept = device.clone().keep_context_key("zabbix");
+        assert!(kept.config_context.as_ref().unwrap().get("ntp").is_none(), "only the product's key is kept");
+
+        device.config_context = Some(serde_json::json!({"zabbix": {"templates_add": ["Cisco IOS by SNMP"]}}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.templates.len(), 2, "added to the rule's");
+
+        for (bad, says) in [
+            (serde_json::json!({"zabbix": {"templtes": ["x"]}}), "unknown field `templtes`"),
+            (serde_json::json!({"zabbix": {"templates": "Cisco IOS by SNMP"}}), "invalid type: string"),
+            (serde_json::json!({"zabbix": {"status": "remove"}}), "monitor\" or \"disable"),
+            (serde_json::json!({"zabbix": {"templates": ["Nowhere"]}}), "template \"Nowhere\" is not in Zabbix"),
+        ] {
+            device.config_context = Some(bad);
+            let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;
+            assert!(err.contains(says), "{err}");
+        }
+        device.config_context = Some(serde_json::json!({"zabbix": {"templtes": []}}));
+        let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;
+        assert!(err.contains("config context key \"zabbix\" of dcim.device/1"), "{err}");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub mod job;
 pub mod last_write;
 pub mod maintenance;
 pub mod netbox;
+pub mod overrides;
 pub mod plan;
 pub mod retry;
 pub mod schedule;

@@ -92,6 +92,10 @@ pub struct NetboxObject {
     pub slugs: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_slugs: Vec<String>,
+    /// NetBox's rendered config context (kept to the product's key when stored: see
+    /// [`NetboxObject::keep_context_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_context: Option<Value>,
 }
 
 fn name_of(value: &Value) -> Option<String> {
@@ -166,7 +170,16 @@ impl NetboxObject {
             asset_tag: data.get("asset_tag").and_then(non_empty),
             slugs,
             tag_slugs,
+            config_context: data.get("config_context").filter(|c| c.is_object()).cloned(),
         })
+    }
+
+    /// Drops every config context key but `key` (what the host is computed from), so a host
+    /// config stays small whatever else the context holds.
+    pub fn keep_context_key(mut self, key: &str) -> NetboxObject {
+        self.config_context =
+            self.config_context.and_then(|c| c.get(key).cloned().map(|v| serde_json::json!({ key: v })));
+        self
     }
 
     /// The primary IP to monitor: IPv4 preferred.

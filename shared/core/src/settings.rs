@@ -101,6 +101,8 @@ pub struct Settings {
     pub without_primary_ip: WithoutPrimaryIp,
     /// When set, only objects with this NetBox tag are in scope.
     pub scope_tag: Option<String>,
+    /// The NetBox config context key whose value overrides the rule per object (§3.2).
+    pub config_context_key: String,
     /// The most specific matching rule wins; there is always a default rule (no match criteria).
     pub rules: Vec<MappingRule>,
     /// Prefix of every tag the product writes (the managed tag is `<prefix>object`).
@@ -146,6 +148,7 @@ impl Default for Settings {
             other_statuses: StatusAction::Disable,
             without_primary_ip: WithoutPrimaryIp::Keep,
             scope_tag: None,
+            config_context_key: "zabbix".into(),
             rules: vec![MappingRule {
                 name: "default".into(),
                 matches: RuleMatch::default(),
@@ -289,6 +292,9 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if self.config_context_key.trim().is_empty() {
+            return Err("config_context_key: the config context key read per object (e.g. \"zabbix\")".into());
         }
         if self.tag_prefix.is_empty() || self.tag_prefix.len() > 32 {
             return Err("tag_prefix: 1 to 32 characters".into());
