@@ -216,7 +216,7 @@ fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
 
 pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
     let out = |reason: String| Ok(Desired::OutOfScope(reason));
-    let overrides = Overrides::of(object, &settings.config_context_key).map_err(MappingError)?;
+    let overrides = Overrides::of_object(object, settings).map_err(MappingError)?;
     let status = match (settings.status_action(&object.status), overrides.status) {
         (StatusAction::Remove, _) => return out(format!("status {:?} is set to remove", object.status)),
         (_, Some(StatusAction::Disable)) | (StatusAction::Disable, None) => HostStatus::Disabled,
@@ -320,7 +320,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         tags,
         inventory_mode: settings.inventory_mode,
         inventory,
-        rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + config context", rule.name) },
+        rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + NetBox overrides", rule.name) },
     })))
 }
 
@@ -599,8 +599,8 @@ mod tests {
         assert_eq!((h.interface.kind, h.interface.port.as_str()), (InterfaceKind::SnmpV2c, "161"));
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/ctx/Router 76683".to_string()]));
         assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
-        assert_eq!((h.status, h.rule.as_str()), (HostStatus::Disabled, "default + config context"));
-        let kept = device.clone().keep_context_key("zabbix");
+        assert_eq!((h.status, h.rule.as_str()), (HostStatus::Disabled, "default + NetBox overrides"));
+        let kept = device.clone().keep_only("zabbix", &[]);
         assert!(kept.config_context.as_ref().unwrap().get("ntp").is_none(), "only the product's key is kept");
 
         device.config_context = Some(serde_json::json!({"zabbix": {"templates_add": ["Cisco IOS by SNMP"]}}));
@@ -620,6 +620,41 @@ mod tests {
         device.config_context = Some(serde_json::json!({"zabbix": {"templtes": []}}));
         let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;
         assert!(err.contains("config context key \"zabbix\" of dcim.device/1"), "{err}");
+    }
+
+    #[test]
+    fn custom_fields_override_the_config_context_and_a_wrong_shape_fails_naming_the_field() {
+        let mut device = fixture("04");
+        device.config_context =
+            Some(serde_json::json!({"zabbix": {"templates": ["Cisco IOS by SNMP"], "proxy": "proxy-ams"}}));
+        device.custom_fields = BTreeMap::from([
+            ("zabbix_templates".to_string(), serde_json::json!("Linux by Zabbix agent, Cisco IOS by SNMP")),
+            ("zabbix_interface".to_string(), serde_json::json!("snmpv3")),
+            ("zabbix_status".to_string(), serde_json::json!("")),
+            ("owner".to_string(), serde_json::json!("ops")),
+        ]);
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.templates.len(), 2, "the custom field wins over the config context");
+        assert_eq!(h.interface.kind, InterfaceKind::SnmpV3);
+        assert_eq!(
+            h.monitored_by,
+            MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }),
+            "the context's proxy stays"
+        );
+        assert_eq!(h.status, HostStatus::Enabled, "an empty field sets nothing");
+        let kept = device.clone().keep_only("zabbix", &Settings::default().custom_fields.all());
+        assert!(!kept.custom_fields.contains_key("owner"), "only the product's custom fields are kept");
+
+        for (field, value, says) in [
+            ("zabbix_templates", serde_json::json!(42), "a list of names, or a text"),
+            ("zabbix_interface", serde_json::json!("ipmi"), "one of agent, snmpv2c, snmpv3"),
+            ("zabbix_status", serde_json::json!(["monitor"]), "a text"),
+        ] {
+            let mut bad = device.clone();
+            bad.custom_fields.insert(field.into(), value);
+            let err = desired_host(&bad, &Settings::default(), &cache()).unwrap_err().0;
+            assert!(err.contains(&format!("custom field {field:?} of dcim.device/1")) && err.contains(says), "{err}");
+        }
     }
 
     #[test]

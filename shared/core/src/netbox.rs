@@ -93,9 +93,12 @@ pub struct NetboxObject {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_slugs: Vec<String>,
     /// NetBox's rendered config context (kept to the product's key when stored: see
-    /// [`NetboxObject::keep_context_key`]).
+    /// [`NetboxObject::keep_only`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_context: Option<Value>,
+    /// NetBox custom fields with a value (kept to the product's when stored).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_fields: BTreeMap<String, Value>,
 }
 
 fn name_of(value: &Value) -> Option<String> {
@@ -171,14 +174,20 @@ impl NetboxObject {
             slugs,
             tag_slugs,
             config_context: data.get("config_context").filter(|c| c.is_object()).cloned(),
+            custom_fields: data
+                .get("custom_fields")
+                .and_then(Value::as_object)
+                .map(|f| f.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 
-    /// Drops every config context key but `key` (what the host is computed from), so a host
-    /// config stays small whatever else the context holds.
-    pub fn keep_context_key(mut self, key: &str) -> NetboxObject {
+    /// Drops every config context key but `key` and every custom field not in `fields` (what
+    /// the host is computed from), so a host config stays small whatever else NetBox holds.
+    pub fn keep_only(mut self, key: &str, fields: &[&str]) -> NetboxObject {
         self.config_context =
             self.config_context.and_then(|c| c.get(key).cloned().map(|v| serde_json::json!({ key: v })));
+        self.custom_fields.retain(|name, _| fields.contains(&name.as_str()));
         self
     }
 

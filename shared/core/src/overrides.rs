@@ -1,13 +1,15 @@
 //! Per-device configuration from NetBox (docs/product.md §3.2): what one object's config context
-//! says about its host, under one key (`config_context_key`, default `zabbix`). NetBox merges
-//! config contexts by weight over sites, roles, platforms, tags, ..., so this gives group-level
-//! overrides as well as per-device ones. Order (later wins): the mapping rule, then the config
-//! context. A value of the wrong shape fails that host with the key and the object named; it never
-//! falls back to a silent default.
+//! (under one key, `config_context_key`, default `zabbix`) and custom fields (named by
+//! `custom_fields`, default `zabbix_templates`, ...) say about its host. NetBox merges config
+//! contexts by weight over sites, roles, platforms, tags, ..., so this gives group-level overrides
+//! as well as per-device ones. Order (later wins): the mapping rule, then the config context,
+//! then the custom fields. A value of the wrong shape fails that host with the key and the object
+//! named; it never falls back to a silent default.
 
 use crate::netbox::NetboxObject;
-use crate::settings::{InterfaceKind, MappingRule, StatusAction};
+use crate::settings::{CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction};
 use serde::Deserialize;
+use serde_json::Value;
 
 /// What a config context may set. Unknown keys are refused (a typo must not be ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -48,6 +50,75 @@ impl Overrides {
             ));
         }
         Ok(overrides)
+    }
+
+    /// The overrides of `object`: its config context's, then its custom fields' on top.
+    pub fn of_object(object: &NetboxObject, settings: &Settings) -> Result<Overrides, String> {
+        let context = Overrides::of(object, &settings.config_context_key)?;
+        let fields = Overrides::from_custom_fields(object, &settings.custom_fields)?;
+        Ok(context.then(fields))
+    }
+
+    /// The overrides the object's custom fields (named by `names`) set; an empty field sets none.
+    /// A list field takes a list of names, or one text of comma-separated names.
+    pub fn from_custom_fields(object: &NetboxObject, names: &CustomFieldNames) -> Result<Overrides, String> {
+        let wrong = |field: &str, what: &str| format!("custom field {field:?} of {}: {what}", object.reference);
+        let value = |field: &str| object.custom_fields.get(field).filter(|v| !v.is_null() && v.as_str() != Some(""));
+        let list = |field: &str| -> Result<Option<Vec<String>>, String> {
+            match value(field) {
+                None => Ok(None),
+                Some(Value::String(text)) => {
+                    Ok(Some(text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()))
+                }
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string).ok_or_else(|| wrong(field, "a list of names, or a text")))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+                Some(_) => Err(wrong(field, "a list of names, or a text")),
+            }
+        };
+        let text = |field: &str| -> Result<Option<String>, String> {
+            match value(field) {
+                None => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.trim().to_string())),
+                Some(_) => Err(wrong(field, "a text")),
+            }
+        };
+        let choice = |field: &str, known: &[&str]| -> Result<Option<String>, String> {
+            match text(field)? {
+                Some(t) if !known.contains(&t.as_str()) => Err(wrong(field, &format!("one of {}", known.join(", ")))),
+                other => Ok(other),
+            }
+        };
+        let overrides = Overrides {
+            templates: list(&names.templates)?,
+            templates_add: Vec::new(),
+            host_groups: list(&names.host_groups)?,
+            proxy: text(&names.proxy)?,
+            proxy_group: text(&names.proxy_group)?,
+            interface: choice(&names.interface, &["agent", "snmpv2c", "snmpv3"])?
+                .map(|t| t.parse().expect("one of the known")),
+            status: choice(&names.status, &["monitor", "disable"])?.map(|t| t.parse().expect("one of the known")),
+        };
+        if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
+            return Err(wrong(&names.proxy, "set it or the proxy group field, not both"));
+        }
+        Ok(overrides)
+    }
+
+    /// These overrides with `later`'s on top (later wins; added templates add up).
+    pub fn then(mut self, later: Overrides) -> Overrides {
+        self.templates = later.templates.or(self.templates);
+        self.templates_add.extend(later.templates_add);
+        self.host_groups = later.host_groups.or(self.host_groups);
+        if later.proxy.is_some() || later.proxy_group.is_some() {
+            self.proxy = later.proxy;
+            self.proxy_group = later.proxy_group;
+        }
+        self.interface = later.interface.or(self.interface);
+        self.status = later.status.or(self.status);
+        self
     }
 
     /// `rule` with these overrides applied.

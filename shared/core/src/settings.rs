@@ -88,6 +88,37 @@ fn default_interface() -> InterfaceKind {
     InterfaceKind::Agent
 }
 
+/// The names of the NetBox custom fields read per object (docs/product.md §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomFieldNames {
+    pub templates: String,
+    pub host_groups: String,
+    pub proxy: String,
+    pub proxy_group: String,
+    pub interface: String,
+    pub status: String,
+}
+
+impl Default for CustomFieldNames {
+    fn default() -> Self {
+        CustomFieldNames {
+            templates: "zabbix_templates".into(),
+            host_groups: "zabbix_host_groups".into(),
+            proxy: "zabbix_proxy".into(),
+            proxy_group: "zabbix_proxy_group".into(),
+            interface: "zabbix_interface".into(),
+            status: "zabbix_status".into(),
+        }
+    }
+}
+
+impl CustomFieldNames {
+    pub fn all(&self) -> [&str; 6] {
+        [&self.templates, &self.host_groups, &self.proxy, &self.proxy_group, &self.interface, &self.status]
+    }
+}
+
 /// The settings document. Stored settings written before the status table (with
 /// `monitored_statuses` and `status_mapping`) are upgraded when read: see [`upgrade_statuses`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +134,8 @@ pub struct Settings {
     pub scope_tag: Option<String>,
     /// The NetBox config context key whose value overrides the rule per object (§3.2).
     pub config_context_key: String,
+    /// The NetBox custom fields that override the rule and the config context per object.
+    pub custom_fields: CustomFieldNames,
     /// The most specific matching rule wins; there is always a default rule (no match criteria).
     pub rules: Vec<MappingRule>,
     /// Prefix of every tag the product writes (the managed tag is `<prefix>object`).
@@ -149,6 +182,7 @@ impl Default for Settings {
             without_primary_ip: WithoutPrimaryIp::Keep,
             scope_tag: None,
             config_context_key: "zabbix".into(),
+            custom_fields: CustomFieldNames::default(),
             rules: vec![MappingRule {
                 name: "default".into(),
                 matches: RuleMatch::default(),

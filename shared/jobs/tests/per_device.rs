@@ -1,7 +1,7 @@
-//! Per-device configuration from NetBox's config context (docs/product.md §3.2), on real Zabbix
-//! 6.0 and 7.0, from the real NetBox 4.7 payload: the context's `zabbix` key overrides the rule
-//! for that device, a second run writes nothing, and a context of the wrong shape fails that host
-//! alone, naming the key and the object.
+//! Per-device configuration from NetBox's config context and custom fields (docs/product.md
+//! §3.2), on real Zabbix 6.0 and 7.0, from the real NetBox 4.7 payload: the context's `zabbix` key
+//! and the `zabbix_*` custom fields override the rule for that device, a second run writes
+//! nothing, and a value of the wrong shape fails that host alone, naming the key and the object.
 
 mod support;
 
@@ -48,7 +48,9 @@ async fn a_malformed_config_context_fails_that_host_alone_in_a_sync(peer: Peer) 
     let bad = s.inventory.objects()[2];
     edit(&s.inventory, 2, |d| d["config_context"] = json!({"zabbix": {"templates": "Generic by SNMP"}}));
     edit(&s.inventory, 3, |d| {
-        d["config_context"] = json!({"zabbix": {"interface": "snmpv2c", "templates": ["Generic by SNMP"]}})
+        d["config_context"] = json!({"zabbix": {"interface": "snmpv2c", "templates": ["Generic by SNMP"]}});
+        // A custom field, on top of the config context (later wins).
+        d["custom_fields"] = json!({"zabbix_host_groups": "NetBox/from-a-custom-field", "other": 1});
     });
     let (record, calls) = s.run().await;
     assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
@@ -62,6 +64,11 @@ async fn a_malformed_config_context_fails_that_host_alone_in_a_sync(peer: Peer) 
         "{said:?}"
     );
     assert_eq!(calls.get("host.create"), Some(&1), "the others in one array call: {calls:?}");
+    let zabbix = s.sync.converger().zabbix();
+    let snmp = zabbix.find_managed("netbox:object", &[s.inventory.objects()[3]], 1).await.unwrap();
+    let host = snmp.hosts.values().next().unwrap();
+    assert_eq!(host.groups.iter().map(|(_, g)| g.as_str()).collect::<Vec<_>>(), ["NetBox/from-a-custom-field"]);
+    assert_eq!(host.interfaces[0].kind, "2", "the config context's interface");
     // Nothing left to do for the good ones: a second sync writes nothing.
     let (record, calls) = s.run().await;
     assert_eq!(record.result.as_ref().unwrap()["unchanged"], 4);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The fields of a device or VM the desired host is computed from.
-pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context";
+pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context,custom_fields";
 
 /// NetBox's largest page.
 pub const PAGE_SIZE: usize = 1000;

@@ -153,7 +153,9 @@ impl SyncHostsNow {
         }
         run.counts.total += planned.len() as u64;
         for result in &mut results {
-            result.netbox = netbox.remove(&result.object).map(|n| n.keep_context_key(&settings.config_context_key));
+            result.netbox = netbox
+                .remove(&result.object)
+                .map(|n| n.keep_only(&settings.config_context_key, &settings.custom_fields.all()));
         }
         self.record(run, record, results, now).await
     }
