@@ -97,6 +97,9 @@ pub struct DesiredHost {
     pub tags: BTreeSet<(String, String)>,
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
+    /// User macros the product sets on the host (`{$NAME}` -> text), from the config context.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub macros: BTreeMap<String, String>,
     /// The rule that chose templates, groups, proxy and interface.
     pub rule: String,
 }
@@ -320,6 +323,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         tags,
         inventory_mode: settings.inventory_mode,
         inventory,
+        macros: overrides.macros.clone(),
         rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + NetBox overrides", rule.name) },
     })))
 }
@@ -340,6 +344,7 @@ impl DesiredHost {
             tags: self.tags.clone(),
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
+            macros: self.macros.clone(),
         }
     }
 }
@@ -359,6 +364,8 @@ pub struct ActualHost {
     pub tags: BTreeSet<(String, String)>,
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
+    /// The user macros the product set (marked by their description), macro -> value.
+    pub macros: BTreeMap<String, String>,
 }
 
 /// One field where Zabbix differs from the desired host.
@@ -399,6 +406,7 @@ pub fn differences(desired: &DesiredHost, actual: &ActualHost) -> Vec<Difference
     check("interface", format!("{:?}", Some(&desired.interface)), format!("{:?}", actual.interface.as_ref()));
     check("tags", list(&desired.tags), list(&actual.tags));
     check("inventory_mode", desired.inventory_mode.to_string(), actual.inventory_mode.to_string());
+    check("macros", list(&desired.macros), list(&actual.macros));
     if desired.inventory_mode == InventoryMode::Manual {
         let have: BTreeMap<&String, &String> =
             actual.inventory.iter().filter(|(k, _)| desired.inventory.contains_key(*k)).collect();
@@ -695,6 +703,7 @@ mod tests {
             tags: h.tags.clone(),
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
+            macros: BTreeMap::new(),
         };
         assert!(differences(&h, &actual).is_empty());
         actual.status = HostStatus::Disabled;

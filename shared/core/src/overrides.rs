@@ -10,6 +10,7 @@ use crate::netbox::NetboxObject;
 use crate::settings::{CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// What a config context may set. Unknown keys are refused (a typo must not be ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -27,6 +28,18 @@ pub struct Overrides {
     pub interface: Option<InterfaceKind>,
     /// `monitor` or `disable`, whatever the status table says for the object's status.
     pub status: Option<StatusAction>,
+    /// User macros on the host, `{$NAME}` (or `{$NAME:context}`) -> text. Secrets do not belong
+    /// in NetBox: a secret macro is a Zabbix vault macro set in Zabbix, not here.
+    #[serde(default)]
+    pub macros: BTreeMap<String, String>,
+}
+
+/// Whether `name` is a Zabbix user macro name: `{$` upper-case letters, digits, `_` or `.`,
+/// an optional `:context`, then `}`.
+fn is_macro_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix("{$").and_then(|n| n.strip_suffix('}')) else { return false };
+    let base = inner.split_once(':').map_or(inner, |(base, _)| base);
+    !base.is_empty() && base.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '.')
 }
 
 impl Overrides {
@@ -46,6 +59,12 @@ impl Overrides {
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
             return Err(format!(
                 "config context key {key:?} of {}: set proxy or proxy_group, not both",
+                object.reference
+            ));
+        }
+        if let Some(bad) = overrides.macros.keys().find(|m| !is_macro_name(m)) {
+            return Err(format!(
+                "config context key {key:?} of {}: macros: {bad:?} is not a user macro name (like {{$SNMP_COMMUNITY}})",
                 object.reference
             ));
         }
@@ -100,6 +119,7 @@ impl Overrides {
             interface: choice(&names.interface, &["agent", "snmpv2c", "snmpv3"])?
                 .map(|t| t.parse().expect("one of the known")),
             status: choice(&names.status, &["monitor", "disable"])?.map(|t| t.parse().expect("one of the known")),
+            macros: BTreeMap::new(),
         };
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
             return Err(wrong(&names.proxy, "set it or the proxy group field, not both"));
@@ -118,6 +138,7 @@ impl Overrides {
         }
         self.interface = later.interface.or(self.interface);
         self.status = later.status.or(self.status);
+        self.macros.extend(later.macros);
         self
     }
 

@@ -14,6 +14,7 @@ use support::hosts::{Device, Hosts};
 use support::sync::{Sync, edit};
 
 for_each_zabbix!(
+    macros_from_the_config_context_are_set_changed_and_removed_and_others_macros_stay,
     a_config_context_gives_one_device_its_own_templates_interface_and_groups,
     a_malformed_config_context_fails_that_host_alone_in_a_sync,
 );
@@ -74,4 +75,69 @@ async fn a_malformed_config_context_fails_that_host_alone_in_a_sync(peer: Peer) 
     assert_eq!(record.result.as_ref().unwrap()["unchanged"], 4);
     let writes: u64 = calls.iter().filter(|(m, _)| !m.ends_with(".get")).map(|(_, n)| n).sum();
     assert_eq!(writes, 0, "{calls:?}");
+}
+
+/// The host's macros as (macro, value, type), sorted.
+async fn macros(hosts: &Hosts, device: &Device) -> Vec<(String, String, String)> {
+    let zabbix = hosts.jobs.converger().zabbix();
+    let id = hosts.zabbix_host(device).await.unwrap()["hostid"].clone();
+    let found =
+        support::setup_call(zabbix, "host.get", json!({"hostids": [id], "selectMacros": ["macro", "value", "type"]}))
+            .await;
+    let mut out: Vec<(String, String, String)> = found[0]["macros"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["macro"].as_str().unwrap().into(), m["value"].as_str().unwrap_or("").into(), m["type"].to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn macros_from_the_config_context_are_set_changed_and_removed_and_others_macros_stay(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    device.data["config_context"] =
+        json!({"zabbix": {"macros": {"{$SNMP_COMMUNITY}": "c0mm", "{$IF.UTIL.MAX:\"eth0\"}": "80"}}});
+    assert_eq!(hosts.run(nzj_core::JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    // Someone adds macros of their own in Zabbix, a text one and a secret one.
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let id = hosts.zabbix_host(&device).await.unwrap()["hostid"].clone();
+    for (name, value, kind) in [("{$OWNER}", "ops", 0), ("{$API.KEY}", "s3cr3t", 1)] {
+        support::setup_call(
+            &zabbix,
+            "usermacro.create",
+            json!({"hostid": id, "macro": name, "value": value, "type": kind}),
+        )
+        .await;
+    }
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    device.data["config_context"]["zabbix"]["macros"]["{$SNMP_COMMUNITY}"] = json!("n3w");
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+    let job = hosts.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(job.result.unwrap()["message"], "host updated: macros", "only the macros change");
+    let now = macros(&hosts, &device).await;
+    assert!(now.contains(&("{$SNMP_COMMUNITY}".into(), "n3w".into(), "\"0\"".into())), "{now:?}");
+    assert!(now.contains(&("{$OWNER}".into(), "ops".into(), "\"0\"".into())), "others' macros stay: {now:?}");
+    assert!(now.iter().any(|(m, _, t)| m == "{$API.KEY}" && t == "\"1\""), "a secret macro stays: {now:?}");
+
+    // The context no longer names macros: ours go, theirs stay.
+    device.data["config_context"] = json!({});
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let names: Vec<String> = macros(&hosts, &device).await.into_iter().map(|(m, _, _)| m).collect();
+    assert_eq!(names, ["{$API.KEY}", "{$OWNER}"]);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // A name Zabbix would refuse fails the host, naming it.
+    device.data["config_context"] = json!({"zabbix": {"macros": {"SNMP_COMMUNITY": "x"}}});
+    let origin = nzj_core::job::JobOrigin { trigger: nzj_core::Trigger::Api, user: "tests".into(), object: None };
+    let object = nzj_core::netbox::NetboxObject::from_rest(nzj_core::netbox::ObjectKind::Device, &device.data).unwrap();
+    let snapshots = nzj_jobs::load_cache(hosts.env.store.as_ref()).await.unwrap();
+    let desired =
+        nzj_core::desired::desired_host(&object, &hosts.settings, &nzj_core::desired::CacheView::new(&snapshots));
+    let (_, action) =
+        hosts.jobs.run(nzj_core::JobName::UpdateHost, device.object, desired, &hosts.settings, origin).await.unwrap();
+    assert!(action.unwrap_err().message.contains("\"SNMP_COMMUNITY\" is not a user macro name"));
 }

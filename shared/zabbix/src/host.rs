@@ -28,8 +28,31 @@ pub struct ZabbixHost {
     pub tags: Vec<(String, String)>,
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
+    /// Every host-level user macro, the product's (description [`MACRO_MARK`]) and others'.
+    pub macros: Vec<ZabbixMacro>,
     /// The answer as Zabbix sent it, for the job log (redact it with [`redact`] first).
     pub raw: Value,
+}
+
+/// The description the product gives the user macros it sets: how it tells its own from others'.
+pub const MACRO_MARK: &str = "set by netbox-zabbix-jobs from NetBox";
+
+/// A host-level user macro as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZabbixMacro {
+    pub hostmacroid: String,
+    pub name: String,
+    /// Empty for a secret macro (Zabbix never returns those).
+    pub value: String,
+    pub description: String,
+    /// Zabbix's macro type: 0 text, 1 secret, 2 vault.
+    pub kind: String,
+}
+
+impl ZabbixMacro {
+    fn is_ours(&self) -> bool {
+        self.description == MACRO_MARK
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +113,7 @@ pub fn host_get_params(version: ZabbixVersion) -> Value {
         "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
         "selectTags": ["tag", "value"],
         "selectInventory": "extend",
+        "selectMacros": ["hostmacroid", "macro", "value", "description", "type"],
     })
 }
 
@@ -130,6 +154,16 @@ impl ZabbixHost {
                 })
                 .collect(),
             tags: items(&raw["tags"]).iter().map(|t| (text(&t["tag"]), text(&t["value"]))).collect(),
+            macros: items(&raw["macros"])
+                .iter()
+                .map(|m| ZabbixMacro {
+                    hostmacroid: text(&m["hostmacroid"]),
+                    name: text(&m["macro"]),
+                    value: text(&m["value"]),
+                    description: text(&m["description"]),
+                    kind: text(&m["type"]),
+                })
+                .collect(),
             inventory_mode: match text(&raw["inventory_mode"]).as_str() {
                 "0" => InventoryMode::Manual,
                 "1" => InventoryMode::Automatic,
@@ -168,6 +202,7 @@ impl ZabbixHost {
             tags: self.tags.iter().filter(|(tag, _)| tag.starts_with(tag_prefix)).cloned().collect(),
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
+            macros: self.macros.iter().filter(|m| m.is_ours()).map(|m| (m.name.clone(), m.value.clone())).collect(),
         }
     }
 }
@@ -268,6 +303,26 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
     });
     if desired.inventory_mode == InventoryMode::Manual {
         params["inventory"] = json!(desired.inventory);
+    }
+    // `macros` replaces every host macro: sent only when the product has macros to manage, with
+    // everyone else's kept as they are (by id: a secret's value cannot be read back).
+    let ours = write.existing.is_some_and(|e| e.macros.iter().any(ZabbixMacro::is_ours));
+    if !desired.macros.is_empty() || ours {
+        let mut macros: Vec<Value> = desired
+            .macros
+            .iter()
+            .map(|(name, value)| json!({"macro": name, "value": value, "type": 0, "description": MACRO_MARK}))
+            .collect();
+        if let Some(existing) = write.existing {
+            macros.extend(
+                existing
+                    .macros
+                    .iter()
+                    .filter(|m| !m.is_ours() && !desired.macros.contains_key(&m.name))
+                    .map(|m| json!({"hostmacroid": m.hostmacroid})),
+            );
+        }
+        params["macros"] = json!(macros);
     }
     if version.proxy_on_host_by_monitored_by() {
         let (by, proxy, group) = match &desired.monitored_by {
@@ -392,6 +447,7 @@ mod tests {
             tags: BTreeSet::from([("netbox:object".to_string(), "dcim.device/7".to_string())]),
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
+            macros: BTreeMap::new(),
             rule: "default".into(),
         }
     }
