@@ -118,6 +118,11 @@ async fn macros_from_the_config_context_are_set_changed_and_removed_and_others_m
     let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
     let job = hosts.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
     assert_eq!(job.result.unwrap()["message"], "host updated: macros", "only the macros change");
+    let log = serde_json::to_string(&job.log).unwrap();
+    assert!(
+        log.contains("SNMP_COMMUNITY") && !log.contains("n3w") && !log.contains("c0mm"),
+        "values never in the log: {log}"
+    );
     let now = macros(&hosts, &device).await;
     assert!(now.contains(&("{$SNMP_COMMUNITY}".into(), "n3w".into(), "\"0\"".into())), "{now:?}");
     assert!(now.contains(&("{$OWNER}".into(), "ops".into(), "\"0\"".into())), "others' macros stay: {now:?}");

@@ -407,14 +407,19 @@ const SECRET_KEYS: [&str; 6] =
 /// A copy of `value` with every secret replaced, for job logs.
 pub fn redact(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let secret = SECRET_KEYS.contains(&k.as_str()) && v.as_str().is_some_and(|s| !s.starts_with("{$"));
-                    (k.clone(), if secret { Value::String("<redacted>".into()) } else { redact(v) })
-                })
-                .collect(),
-        ),
+        Value::Object(map) => {
+            // A user macro's value may be a credential (an SNMP community): never shown.
+            let is_macro = map.contains_key("macro");
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let secret = (SECRET_KEYS.contains(&k.as_str()) || (is_macro && k == "value"))
+                            && v.as_str().is_some_and(|s| !s.starts_with("{$"));
+                        (k.clone(), if secret { Value::String("<redacted>".into()) } else { redact(v) })
+                    })
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
         other => other.clone(),
     }
@@ -574,5 +579,7 @@ mod tests {
         let shown = redact(&params).to_string();
         assert!(!shown.contains("public") && !shown.contains("abcdef"));
         assert!(shown.contains("{$SNMPV3_AUTHPASS}"));
+        let macros = redact(&json!({"macros": [{"macro": "{$SNMP_COMMUNITY}", "value": "campus-ro"}]}));
+        assert_eq!(macros["macros"][0], json!({"macro": "{$SNMP_COMMUNITY}", "value": "<redacted>"}));
     }
 }
