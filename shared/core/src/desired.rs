@@ -100,6 +100,9 @@ pub struct DesiredHost {
     /// User macros the product sets on the host (`{$NAME}` -> text), from the config context.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub macros: BTreeMap<String, String>,
+    /// The host's description, from the config context (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// The rule that chose templates, groups, proxy and interface.
     pub rule: String,
 }
@@ -324,6 +327,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         inventory_mode: settings.inventory_mode,
         inventory,
         macros: overrides.macros.clone(),
+        description: overrides.description.clone().unwrap_or_default(),
         rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + NetBox overrides", rule.name) },
     })))
 }
@@ -345,6 +349,7 @@ impl DesiredHost {
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
             macros: self.macros.clone(),
+            description: self.description.clone(),
         }
     }
 }
@@ -366,6 +371,7 @@ pub struct ActualHost {
     pub inventory: BTreeMap<String, String>,
     /// The user macros the product set (marked by their description), macro -> value.
     pub macros: BTreeMap<String, String>,
+    pub description: String,
 }
 
 /// One field where Zabbix differs from the desired host.
@@ -407,6 +413,10 @@ pub fn differences(desired: &DesiredHost, actual: &ActualHost) -> Vec<Difference
     check("tags", list(&desired.tags), list(&actual.tags));
     check("inventory_mode", desired.inventory_mode.to_string(), actual.inventory_mode.to_string());
     check("macros", list(&desired.macros), list(&actual.macros));
+    // Only a description NetBox sets is managed: a human's stays untouched.
+    if !desired.description.is_empty() {
+        check("description", desired.description.clone(), actual.description.clone());
+    }
     if desired.inventory_mode == InventoryMode::Manual {
         let have: BTreeMap<&String, &String> =
             actual.inventory.iter().filter(|(k, _)| desired.inventory.contains_key(*k)).collect();
@@ -704,6 +714,7 @@ mod tests {
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
             macros: BTreeMap::new(),
+            description: String::new(),
         };
         assert!(differences(&h, &actual).is_empty());
         actual.status = HostStatus::Disabled;

@@ -32,6 +32,8 @@ pub struct Overrides {
     /// in NetBox: a secret macro is a Zabbix vault macro set in Zabbix, not here.
     #[serde(default)]
     pub macros: BTreeMap<String, String>,
+    /// The host's description in Zabbix.
+    pub description: Option<String>,
 }
 
 /// Whether `name` is a Zabbix user macro name: `{$` upper-case letters, digits, `_` or `.`,
@@ -120,6 +122,7 @@ impl Overrides {
                 .map(|t| t.parse().expect("one of the known")),
             status: choice(&names.status, &["monitor", "disable"])?.map(|t| t.parse().expect("one of the known")),
             macros: BTreeMap::new(),
+            description: None,
         };
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
             return Err(wrong(&names.proxy, "set it or the proxy group field, not both"));
@@ -139,6 +142,7 @@ impl Overrides {
         self.interface = later.interface.or(self.interface);
         self.status = later.status.or(self.status);
         self.macros.extend(later.macros);
+        self.description = later.description.or(self.description);
         self
     }
 

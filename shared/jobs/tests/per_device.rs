@@ -36,6 +36,12 @@ async fn a_config_context_gives_one_device_its_own_templates_interface_and_group
     let stored = config.netbox.unwrap().config_context.unwrap();
     assert!(stored.get("ntp_servers").is_none(), "only the product's key is kept: {stored}");
 
+    // A description: only the description changes.
+    device.data["config_context"]["zabbix"]["description"] = json!("core switch, rack 4");
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    assert_eq!(hosts.zabbix_host(&device).await.unwrap()["description"], "core switch, rack 4");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
     // One more template in the context: only the templates change.
     device.data["config_context"]["zabbix"]["templates_add"] = json!(["Zabbix server health"]);
     assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);

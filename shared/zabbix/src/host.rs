@@ -28,6 +28,7 @@ pub struct ZabbixHost {
     pub tags: Vec<(String, String)>,
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
+    pub description: String,
     /// Every host-level user macro, the product's (description [`MACRO_MARK`]) and others'.
     pub macros: Vec<ZabbixMacro>,
     /// The answer as Zabbix sent it, for the job log (redact it with [`redact`] first).
@@ -94,7 +95,7 @@ pub(crate) fn items(value: &Value) -> &[Value] {
 
 /// The `output` fields of a host read: the proxy fields depend on the version.
 pub fn host_output(version: ZabbixVersion) -> Vec<&'static str> {
-    let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode"];
+    let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode", "description"];
     if version.proxy_on_host_by_monitored_by() {
         fields.extend(["monitored_by", "proxyid", "proxy_groupid"]);
     } else {
@@ -154,6 +155,7 @@ impl ZabbixHost {
                 })
                 .collect(),
             tags: items(&raw["tags"]).iter().map(|t| (text(&t["tag"]), text(&t["value"]))).collect(),
+            description: text(&raw["description"]),
             macros: items(&raw["macros"])
                 .iter()
                 .map(|m| ZabbixMacro {
@@ -203,6 +205,7 @@ impl ZabbixHost {
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
             macros: self.macros.iter().filter(|m| m.is_ours()).map(|m| (m.name.clone(), m.value.clone())).collect(),
+            description: self.description.clone(),
         }
     }
 }
@@ -303,6 +306,10 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
     });
     if desired.inventory_mode == InventoryMode::Manual {
         params["inventory"] = json!(desired.inventory);
+    }
+    // Only a description NetBox sets is written: a human's stays untouched.
+    if !desired.description.is_empty() {
+        params["description"] = json!(desired.description);
     }
     // `macros` replaces every host macro: sent only when the product has macros to manage, with
     // everyone else's kept as they are (by id: a secret's value cannot be read back).
@@ -453,6 +460,7 @@ mod tests {
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
             macros: BTreeMap::new(),
+            description: String::new(),
             rule: "default".into(),
         }
     }
