@@ -17,6 +17,7 @@ for_each_zabbix!(
     macros_from_the_config_context_are_set_changed_and_removed_and_others_macros_stay,
     a_config_context_gives_one_device_its_own_templates_interface_and_groups,
     a_malformed_config_context_fails_that_host_alone_in_a_sync,
+    a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls,
 );
 
 async fn a_config_context_gives_one_device_its_own_templates_interface_and_groups(peer: Peer) {
@@ -70,7 +71,10 @@ async fn a_malformed_config_context_fails_that_host_alone_in_a_sync(peer: Peer) 
             .any(|m| m.contains(&format!("config context key \"zabbix\" of {bad}")) && m.contains("invalid type")),
         "{said:?}"
     );
-    assert_eq!(calls.get("host.create"), Some(&1), "the others in one array call: {calls:?}");
+    // The others in one array call (a second when Zabbix 6.0's database refuses it for a moment
+    // under the other tests' load, and it is sent again); never one per host.
+    let creates = calls.get("host.create").copied().unwrap_or(0);
+    assert!((1..=2).contains(&creates), "the others in one array call: {calls:?}");
     let zabbix = s.sync.converger().zabbix();
     let snmp = zabbix.find_managed("netbox:object", &[s.inventory.objects()[3]], 1).await.unwrap();
     let host = snmp.hosts.values().next().unwrap();
@@ -151,4 +155,25 @@ async fn macros_from_the_config_context_are_set_changed_and_removed_and_others_m
     let (_, action) =
         hosts.jobs.run(nzj_core::JobName::UpdateHost, device.object, desired, &hosts.settings, origin).await.unwrap();
     assert!(action.unwrap_err().message.contains("\"SNMP_COMMUNITY\" is not a user macro name"));
+}
+
+/// 200 devices, each with a config context (its own interface, template, group and macro): the
+/// second sync is one `host.get` for the page and no write at all.
+async fn a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls(peer: Peer) {
+    let s = Sync::new(&peer, 200, 1000, Settings::default()).await;
+    for i in 0..200 {
+        edit(&s.inventory, i, |d| {
+            d["config_context"] = json!({"zabbix": {
+                "interface": "snmpv2c", "templates": ["Generic by SNMP"], "host_groups": ["NetBox/ctx/{site}"],
+                "macros": {"{$SNMP_COMMUNITY}": format!("c-{i}")}
+            }, "unrelated": {"ntp": ["192.0.2.1"]}});
+        });
+    }
+    let (record, calls) = s.run().await;
+    assert_eq!(record.result.as_ref().unwrap()["created"], 200, "{:?}", record.result);
+    // Array calls (one of 200, or a few if Zabbix refuses one for a moment under load).
+    assert!(calls.get("host.create").is_some_and(|n| *n <= 3), "{calls:?}");
+    let (record, calls) = s.run().await;
+    assert_eq!(record.result.as_ref().unwrap()["unchanged"], 200, "{:?}", record.result);
+    assert_eq!(calls, std::collections::BTreeMap::from([("host.get".to_string(), 1)]), "pinned");
 }

@@ -54,7 +54,8 @@ impl Sync {
         let env = Env::new();
         let zabbix = peer.client();
         let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
-        assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
+        let imported = env.run(SystemJob::ImportZabbixSettings, &import).await;
+        assert_eq!(imported.status, JobStatus::Completed, "{:?}", imported.error);
         env.store.commit(vec![Write::settings(settings)]).await.unwrap();
         let inventory = Arc::new(devices(count));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
