@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 mod support;
-use support::TOKEN;
+use support::{TOKEN, post};
 
 /// A DeleteHost job the breaker held, for the host `hostid` of `object`.
 async fn held(store: &dyn JobStore, object: &str, hostid: &str) -> JobRecord {
@@ -23,19 +23,6 @@ async fn held(store: &dyn JobStore, object: &str, hostid: &str) -> JobRecord {
     store.commit(vec![Write::job(job.clone())]).await.unwrap();
     job.version += 1;
     job
-}
-
-async fn post(app: &support::TestApp, path: &str, body: &str, token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

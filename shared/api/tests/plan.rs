@@ -9,20 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 mod support;
-use support::TOKEN;
-
-async fn post(app: &support::TestApp, path: &str, body: &str, token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use support::{TOKEN, post};
 
 /// A host config as a sync leaves it: a host, and the NetBox object it came from (an active device
 /// from the real 4.7 payload, with `id`).

@@ -374,8 +374,9 @@ impl JobRecord {
         Ok(())
     }
 
-    /// The job that runs this held deletion, released by `user` past the breaker: pending,
-    /// linked both ways; this record is completed saying so.
+    /// The DeleteHost job that runs this held deletion (whatever job was held: an UpdateHost of
+    /// a status set to remove, too), released by `user` past the breaker: pending, linked both
+    /// ways; this record is completed saying so.
     pub fn release(
         &mut self,
         user: &str,
@@ -383,7 +384,7 @@ impl JobRecord {
         retention: Duration,
     ) -> Result<JobRecord, InvalidTransition> {
         let origin = JobOrigin { trigger: Trigger::Api, user: user.into(), object: self.object.clone() };
-        let mut released = JobRecord::new_pending(self.name, origin, now, retention);
+        let mut released = JobRecord::new_pending(JobName::DeleteHost, origin, now, retention);
         released.retry_of = Some(self.id.clone());
         released.released_by = Some(user.to_string());
         released.log.push(now, LogLevel::Info, format!("held deletion {} released by {user}", self.id));

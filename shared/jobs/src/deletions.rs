@@ -8,7 +8,7 @@
 
 use crate::outbox::{EnqueueError, enqueue_record};
 use nzj_core::netbox::ObjectRef;
-use nzj_core::{Clock, JobId, JobName, JobRecord, JobStatus, Trigger};
+use nzj_core::{Clock, JobId, JobRecord, JobStatus};
 use nzj_queue::{JobQueue, QueuedJob};
 use nzj_store::{JobQuery, JobStore, StoreError, Write};
 use std::sync::Arc;
@@ -47,6 +47,15 @@ pub struct Decided {
     pub error: Option<String>,
 }
 
+impl Decided {
+    fn refused(job: JobId, why: impl Into<String>) -> Decided {
+        Decided { job, runs_as: None, error: Some(why.into()) }
+    }
+}
+
+/// Why a decision found the job decided already (its commit lost to another's).
+const DECIDED_MEANWHILE: &str = "decided by someone else meanwhile";
+
 pub struct HeldDeletions {
     store: Arc<dyn JobStore>,
     clock: Arc<dyn Clock>,
@@ -66,7 +75,7 @@ impl HeldDeletions {
         };
         let mut out = Vec::new();
         for id in ids {
-            let refuse = |error: String| Err(Decided { job: id.clone(), runs_as: None, error: Some(error) });
+            let refuse = |error: String| Err(Decided::refused(id.clone(), error));
             out.push(match self.store.get_job(id).await? {
                 Some(job) if job.status == JobStatus::Held => Ok(job),
                 Some(job) => refuse(format!("job {id} is {}, not held", job.status)),
@@ -93,29 +102,23 @@ impl HeldDeletions {
                 }
             };
             let Some(object) = job.object.as_deref().and_then(|o| o.parse::<ObjectRef>().ok()) else {
-                out.push(Decided { job: job.id.clone(), runs_as: None, error: Some("names no object".into()) });
+                out.push(Decided::refused(job.id.clone(), "names no object"));
                 continue;
             };
             let now = self.clock.now();
             let id = job.id.clone();
             let released = job.release(user, now, self.retention).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let message = QueuedJob { job_id: released.id.clone(), name: JobName::DeleteHost, object, data: None };
-            let mut record = JobRecord { name: JobName::DeleteHost, ..released };
-            record.trigger = Trigger::Api;
-            let decided = match enqueue_record(self.store.as_ref(), queue, record, message, vec![Write::job(job)]).await
-            {
-                Ok(record) => Decided { job: id, runs_as: Some(record.id), error: None },
-                // Recorded with its message: the outbox sweeper sends it.
-                Err(EnqueueError::Queue(e)) => Decided {
-                    job: id,
-                    runs_as: None,
-                    error: Some(format!("released; the queue refused it for now: {e}")),
-                },
-                Err(EnqueueError::Store(StoreError::Conflict)) => {
-                    Decided { job: id, runs_as: None, error: Some("decided by someone else meanwhile".into()) }
-                }
-                Err(EnqueueError::Store(e)) => return Err(e),
-            };
+            let message = QueuedJob { job_id: released.id.clone(), name: released.name, object, data: None };
+            let decided =
+                match enqueue_record(self.store.as_ref(), queue, released, message, vec![Write::job(job)]).await {
+                    Ok(record) => Decided { job: id, runs_as: Some(record.id), error: None },
+                    // Recorded with its message: the outbox sweeper sends it.
+                    Err(EnqueueError::Queue(e)) => {
+                        Decided::refused(id, format!("released; the queue refused it for now: {e}"))
+                    }
+                    Err(EnqueueError::Store(StoreError::Conflict)) => Decided::refused(id, DECIDED_MEANWHILE),
+                    Err(EnqueueError::Store(e)) => return Err(e),
+                };
             tracing::info!(job_id = %decided.job, runs_as = ?decided.runs_as, user, "held deletion released");
             out.push(decided);
         }
@@ -138,9 +141,7 @@ impl HeldDeletions {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let decided = match self.store.commit(vec![Write::job(job)]).await {
                 Ok(()) => Decided { job: id, runs_as: None, error: None },
-                Err(StoreError::Conflict) => {
-                    Decided { job: id, runs_as: None, error: Some("decided by someone else meanwhile".into()) }
-                }
+                Err(StoreError::Conflict) => Decided::refused(id, DECIDED_MEANWHILE),
                 Err(e) => return Err(e),
             };
             tracing::info!(job_id = %decided.job, user, "held deletion discarded");

@@ -224,6 +224,24 @@ pub struct HostWrite<'a> {
     pub keep_other_interface: bool,
 }
 
+impl<'a> HostWrite<'a> {
+    /// A new host.
+    pub fn create(desired: &'a DesiredHost, group_ids: Vec<String>) -> HostWrite<'a> {
+        HostWrite { desired, group_ids, existing: None, clear_other_templates: false, keep_other_interface: false }
+    }
+
+    /// `existing` brought to `desired`, the templates no longer wanted cleared.
+    pub fn update(desired: &'a DesiredHost, group_ids: Vec<String>, existing: &'a ZabbixHost) -> HostWrite<'a> {
+        HostWrite {
+            desired,
+            group_ids,
+            existing: Some(existing),
+            clear_other_templates: true,
+            keep_other_interface: false,
+        }
+    }
+}
+
 /// Whether writing `desired` over `existing` changes the type of its main interface (agent to
 /// SNMP or back). Zabbix refuses to drop an interface that items use in the same `host.update`
 /// that unlinks their template (7.0: "Interface is linked to item ..."), so such a change goes in
@@ -466,13 +484,7 @@ mod tests {
     }
 
     fn write(d: &DesiredHost) -> HostWrite<'_> {
-        HostWrite {
-            desired: d,
-            group_ids: vec!["5".into()],
-            existing: None,
-            clear_other_templates: false,
-            keep_other_interface: false,
-        }
+        HostWrite::create(d, vec!["5".into()])
     }
 
     #[test]

@@ -43,3 +43,17 @@ pub async fn spawn_app(env: &[(&str, &str)], registry: Option<Registry>) -> Test
     tokio::spawn(async move { axum::serve(listener, nzj_api::router(state)).await.unwrap() });
     TestApp { base, store, host_queue, _dir: dir }
 }
+
+/// POSTs `body` as JSON to `path` with `token`: the status and the JSON answer (`null` if none).
+pub async fn post(app: &TestApp, path: &str, body: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -128,16 +128,8 @@ impl HostConverger {
         if hosts.is_empty() {
             return Vec::new();
         }
-        let writes: Vec<HostWrite> = hosts
-            .iter()
-            .map(|d| HostWrite {
-                desired: d,
-                group_ids: ids_of(&d.host_groups, groups),
-                existing: None,
-                clear_other_templates: false,
-                keep_other_interface: false,
-            })
-            .collect();
+        let writes: Vec<HostWrite> =
+            hosts.iter().map(|d| HostWrite::create(d, ids_of(&d.host_groups, groups))).collect();
         let answers =
             self.zabbix.create_hosts(&writes, &settings.tag_prefix, &settings.tag_name("object"), batch).await;
         let mut outcomes = Vec::with_capacity(hosts.len());
@@ -186,12 +178,10 @@ impl HostConverger {
                 desired.host,
             )));
         }
+        // Adopted as it is: its templates are added to, never cleared.
         let write = HostWrite {
-            desired,
-            group_ids: ids_of(&desired.host_groups, groups),
-            existing: Some(&existing),
             clear_other_templates: false,
-            keep_other_interface: false,
+            ..HostWrite::update(desired, ids_of(&desired.host_groups, groups), &existing)
         };
         let written = self.zabbix.update_host_once(&write, &settings.tag_prefix).await.map_err(zabbix_failure)?;
         Ok(HostOutcome::new(HostAction::Adopted, Some(existing.hostid.clone())).before(&existing).sent(written.sent))
@@ -214,13 +204,7 @@ impl HostConverger {
         };
         let writes: Vec<HostWrite> = hosts
             .iter()
-            .map(|u| HostWrite {
-                desired: u.desired,
-                group_ids: ids_of(&u.desired.host_groups, &groups),
-                existing: Some(u.existing),
-                clear_other_templates: true,
-                keep_other_interface: false,
-            })
+            .map(|u| HostWrite::update(u.desired, ids_of(&u.desired.host_groups, &groups), u.existing))
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;
         hosts

@@ -43,13 +43,7 @@ impl HostConverger {
         }
         let writes: Vec<HostWrite> = hosts
             .iter()
-            .map(|(desired, grave)| HostWrite {
-                desired,
-                group_ids: ids_of(&desired.host_groups, groups),
-                existing: Some(grave),
-                clear_other_templates: true,
-                keep_other_interface: false,
-            })
+            .map(|(desired, grave)| HostWrite::update(desired, ids_of(&desired.host_groups, groups), grave))
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;
         hosts
