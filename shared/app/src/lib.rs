@@ -16,6 +16,7 @@ use nzj_jobs::{
 use nzj_netbox::{NetboxClient, NetboxClientConfig, NetboxSource};
 use nzj_queue::JobQueue;
 use nzj_runtime::{Launcher, Registry, Scheduler};
+use nzj_secrets::{LocalSecrets, SecretStore};
 use nzj_store::JobStore;
 use nzj_zabbix::{ZabbixClient, ZabbixClientConfig};
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct App {
     pub launcher: Launcher,
     pub maintenance: Option<Arc<MaintenanceService>>,
     pub queues: Queues,
+    /// Where the values of secret macros and PSKs named in NetBox are looked up: variables and
+    /// files by default (`nzj serve`), SSM Parameter Store on AWS ([`App::with_secret_store`]).
+    pub secrets: Arc<dyn SecretStore>,
 }
 
 impl App {
@@ -62,7 +66,14 @@ impl App {
             netbox,
             maintenance,
             queues,
+            secrets: Arc::new(LocalSecrets::new(&config.secrets)),
         })
+    }
+
+    /// The same app looking secrets up in `secrets` (a Lambda: SSM Parameter Store).
+    pub fn with_secret_store(mut self, secrets: Arc<dyn SecretStore>) -> App {
+        self.secrets = secrets;
+        self
     }
 
     /// The same app with other system jobs (tests run handlers of their own).
@@ -78,7 +89,7 @@ impl App {
     }
 
     fn converger(&self) -> Option<HostConverger> {
-        Some(HostConverger::new(self.zabbix.clone()?, self.store.clone()))
+        Some(HostConverger::new(self.zabbix.clone()?, self.store.clone()).with_secrets(self.secrets.clone()))
     }
 
     /// Host jobs, run now (API, tests) or from the queue; needs Zabbix.

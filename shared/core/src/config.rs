@@ -4,7 +4,7 @@
 
 use crate::secret::Secret;
 use chrono::Duration;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -89,7 +89,33 @@ pub struct Config {
     pub host_job_backoff: Duration,
     /// What `nzj serve`'s HTTP server allows a connection.
     pub http: HttpLimits,
+    /// Where secret macros and PSKs named in NetBox are read (docs/product.md §3.2).
+    pub secrets: SecretsConfig,
 }
+
+/// The product's secret store: what a secret macro's or a PSK's name in NetBox is looked up in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecretsConfig {
+    /// `NZJ_SECRET_<NAME>` variables (the name upper-cased, every character but letters and
+    /// digits as `_`), read at start.
+    pub variables: BTreeMap<String, Secret>,
+    /// A directory with one file per secret, `<dir>/<name>`, read when needed
+    /// (`NZJ_SECRETS_DIR`).
+    pub dir: Option<PathBuf>,
+    /// On AWS: SSM Parameter Store, parameter `<prefix><name>` (`NZJ_SECRETS_SSM_PREFIX`, e.g.
+    /// `/nzj/secrets/`).
+    pub ssm_prefix: Option<String>,
+}
+
+/// The environment variable of secret `name`: `NZJ_SECRET_` and the name upper-cased, every
+/// character but letters and digits as `_` (`snmp/campus-ro` is `NZJ_SECRET_SNMP_CAMPUS_RO`).
+pub fn secret_variable(name: &str) -> String {
+    let tail: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("{SECRET_VARIABLE_PREFIX}{tail}")
+}
+
+pub const SECRET_VARIABLE_PREFIX: &str = "NZJ_SECRET_";
 
 /// What one client may hold of `nzj serve`'s HTTP server, so idle or slow connections cannot
 /// stop it answering (docs/product.md §6).
@@ -241,6 +267,16 @@ impl Config {
                 header_timeout: src.seconds("NZJ_HTTP_HEADER_TIMEOUT_SECONDS", 15, 1..=3600)?,
                 body_timeout: src.seconds("NZJ_HTTP_BODY_TIMEOUT_SECONDS", 30, 1..=3600)?,
                 max_connections: src.whole_number("NZJ_HTTP_MAX_CONNECTIONS", 512, 1..=1_000_000)? as usize,
+            },
+            secrets: SecretsConfig {
+                variables: src
+                    .values
+                    .iter()
+                    .filter(|(k, v)| k.starts_with(SECRET_VARIABLE_PREFIX) && !v.is_empty())
+                    .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
+                    .collect(),
+                dir: src.get("NZJ_SECRETS_DIR").map(|d| PathBuf::from(d.trim())),
+                ssm_prefix: src.get("NZJ_SECRETS_SSM_PREFIX").map(|p| p.trim().to_string()),
             },
         })
     }

@@ -2,11 +2,13 @@
 //! the settings and mappings, and the imported Zabbix cache. Host jobs converge Zabbix to it;
 //! replays, duplicates and reordering are harmless because nothing here depends on history.
 
+pub use crate::actual::{ActualHost, Difference, differences};
+pub use crate::credentials::{DesiredMacro, DesiredTls};
+use crate::interfaces;
+pub use crate::interfaces::DesiredInterface;
 use crate::netbox::{NetboxObject, ObjectRef};
 use crate::overrides::Overrides;
-use crate::settings::{
-    Attribute, HostStatus, InterfaceKind, InventoryMode, MappingRule, Settings, StatusAction, WithoutPrimaryIp,
-};
+use crate::settings::{Attribute, HostStatus, InventoryMode, MappingRule, Settings, StatusAction, WithoutPrimaryIp};
 use crate::zabbix_cache::{CacheKind, CacheSnapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -73,14 +75,6 @@ pub enum MonitoredBy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DesiredInterface {
-    pub kind: InterfaceKind,
-    pub ip: String,
-    pub dns: String,
-    pub port: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredHost {
     pub object: ObjectRef,
     /// Technical name: the NetBox name made valid for Zabbix.
@@ -92,14 +86,20 @@ pub struct DesiredHost {
     pub host_groups: BTreeSet<String>,
     pub templates: BTreeSet<Named>,
     pub monitored_by: MonitoredBy,
-    pub interface: DesiredInterface,
+    /// Main first per type; records from before several interfaces hold one `interface`.
+    #[serde(alias = "interface", deserialize_with = "crate::interfaces::one_or_many")]
+    pub interfaces: Vec<DesiredInterface>,
     /// (tag, value), sorted.
     pub tags: BTreeSet<(String, String)>,
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
-    /// User macros the product sets on the host (`{$NAME}` -> text), from the config context.
+    /// User macros the product sets on the host, from the config context (secrets by name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub macros: BTreeMap<String, String>,
+    pub macros: BTreeMap<String, DesiredMacro>,
+    /// TLS of the agent connections, from the config context (the PSK by name); `None`: left
+    /// as it is in Zabbix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<DesiredTls>,
     /// The host's description, from the config context (empty: none).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -287,9 +287,11 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         }),
         (None, None) => MonitoredBy::Server,
     };
-    let port = match rule.interface {
-        InterfaceKind::Agent => "10050",
-        InterfaceKind::SnmpV2c | InterfaceKind::SnmpV3 => "161",
+    let interfaces = match &overrides.interfaces {
+        Some(specs) => interfaces::resolve(specs, object, ip).map_err(|e| {
+            MappingError(format!("config context key {:?} of {}: {e}", settings.config_context_key, object.reference))
+        })?,
+        None => vec![DesiredInterface::on(rule.interface, ip)],
     };
 
     let mut tags = BTreeSet::from([(settings.tag_name("object"), object.reference.to_string())]);
@@ -317,16 +319,12 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         host_groups,
         templates,
         monitored_by,
-        interface: DesiredInterface {
-            kind: rule.interface,
-            ip: ip.address.clone(),
-            dns: ip.dns_name.clone(),
-            port: port.into(),
-        },
+        interfaces,
         tags,
         inventory_mode: settings.inventory_mode,
         inventory,
         macros: overrides.macros.clone(),
+        tls: overrides.tls.clone(),
         description: overrides.description.clone().unwrap_or_default(),
         rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + NetBox overrides", rule.name) },
     })))
@@ -344,92 +342,22 @@ impl DesiredHost {
             host_groups: self.host_groups.clone(),
             template_ids: self.templates.iter().map(|t| t.id.clone()).collect(),
             monitored_by: self.monitored_by.clone(),
-            interface: Some(self.interface.clone()),
+            interfaces: self.interfaces.clone(),
             tags: self.tags.clone(),
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
             macros: self.macros.clone(),
+            tls: self.tls.clone(),
             description: self.description.clone(),
         }
     }
-}
-
-/// A Zabbix host as read back, in the same terms as [`DesiredHost`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActualHost {
-    pub hostid: String,
-    pub host: String,
-    pub name: String,
-    pub status: HostStatus,
-    pub host_groups: BTreeSet<String>,
-    /// Template ids linked directly to the host.
-    pub template_ids: BTreeSet<String>,
-    pub monitored_by: MonitoredBy,
-    pub interface: Option<DesiredInterface>,
-    pub tags: BTreeSet<(String, String)>,
-    pub inventory_mode: InventoryMode,
-    pub inventory: BTreeMap<String, String>,
-    /// The user macros the product set (marked by their description), macro -> value.
-    pub macros: BTreeMap<String, String>,
-    pub description: String,
-}
-
-/// One field where Zabbix differs from the desired host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Difference {
-    pub field: String,
-    pub desired: String,
-    pub actual: String,
-}
-
-fn list<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> String {
-    format!("{:?}", items.into_iter().collect::<Vec<_>>())
-}
-
-fn monitored_by_ids(m: &MonitoredBy) -> String {
-    match m {
-        MonitoredBy::Server => "server".into(),
-        MonitoredBy::Proxy(p) => format!("proxy {}", p.id),
-        MonitoredBy::ProxyGroup(g) => format!("proxy group {}", g.id),
-    }
-}
-
-/// Every managed field where `actual` differs from `desired`; empty means in sync. Fields the
-/// product does not manage (items, macros it did not write, ...) are not compared.
-pub fn differences(desired: &DesiredHost, actual: &ActualHost) -> Vec<Difference> {
-    let mut out = Vec::new();
-    let mut check = |field: &str, want: String, have: String| {
-        if want != have {
-            out.push(Difference { field: field.into(), desired: want, actual: have });
-        }
-    };
-    check("host", desired.host.clone(), actual.host.clone());
-    check("name", desired.name.clone(), actual.name.clone());
-    check("status", desired.status.to_string(), actual.status.to_string());
-    check("host_groups", list(&desired.host_groups), list(&actual.host_groups));
-    check("templates", list(desired.templates.iter().map(|t| &t.id)), list(&actual.template_ids));
-    check("monitored_by", monitored_by_ids(&desired.monitored_by), monitored_by_ids(&actual.monitored_by));
-    check("interface", format!("{:?}", Some(&desired.interface)), format!("{:?}", actual.interface.as_ref()));
-    check("tags", list(&desired.tags), list(&actual.tags));
-    check("inventory_mode", desired.inventory_mode.to_string(), actual.inventory_mode.to_string());
-    check("macros", list(&desired.macros), list(&actual.macros));
-    // Only a description NetBox sets is managed: a human's stays untouched.
-    if !desired.description.is_empty() {
-        check("description", desired.description.clone(), actual.description.clone());
-    }
-    if desired.inventory_mode == InventoryMode::Manual {
-        let have: BTreeMap<&String, &String> =
-            actual.inventory.iter().filter(|(k, _)| desired.inventory.contains_key(*k)).collect();
-        check("inventory", list(&desired.inventory), list(have));
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::netbox::ObjectKind;
-    use crate::settings::RuleMatch;
+    use crate::settings::{InterfaceKind, RuleMatch};
     use crate::zabbix_cache::CachedObject;
     use serde_json::Value;
 
@@ -496,13 +424,16 @@ mod tests {
         assert_eq!(h.templates.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["10001"]);
         assert_eq!(h.monitored_by, MonitoredBy::Server);
         assert_eq!(
-            h.interface,
-            DesiredInterface {
+            h.interfaces,
+            [DesiredInterface {
                 kind: InterfaceKind::Agent,
                 ip: "192.0.2.10".into(),
                 dns: "rtr-76683.example.net".into(),
-                port: "10050".into()
-            }
+                port: "10050".into(),
+                main: true,
+                useip: true,
+                details: BTreeMap::new(),
+            }]
         );
         let tags: Vec<(&str, &str)> = h.tags.iter().map(|(t, v)| (t.as_str(), v.as_str())).collect();
         assert_eq!(
@@ -522,7 +453,7 @@ mod tests {
         let h = host(desired_host(&fixture("07"), &Settings::default(), &cache()).unwrap());
         assert_eq!(h.object.to_string(), "virtualization.virtualmachine/1");
         assert_eq!(h.host, "vm-76683");
-        assert_eq!(h.interface.ip, "192.0.2.20");
+        assert_eq!(h.interfaces[0].ip, "192.0.2.20");
         assert!(h.tags.contains(&("netbox:site".into(), "Site 76683".into())));
     }
 
@@ -579,7 +510,7 @@ mod tests {
         let h = host(desired_host(&fixture("04"), &settings, &cache()).unwrap());
         assert_eq!(h.rule, "site+tag");
         assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
-        assert_eq!(h.interface.port, "161");
+        assert_eq!(h.interfaces[0].port, "161");
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/Router 76683".to_string()]));
     }
 
@@ -614,7 +545,7 @@ mod tests {
         }, "ntp": ["192.0.2.1"]}));
         let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
         assert_eq!(h.templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Cisco IOS by SNMP"]);
-        assert_eq!((h.interface.kind, h.interface.port.as_str()), (InterfaceKind::SnmpV2c, "161"));
+        assert_eq!((h.interfaces[0].kind, h.interfaces[0].port.as_str()), (InterfaceKind::SnmpV2c, "161"));
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/ctx/Router 76683".to_string()]));
         assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
         assert_eq!((h.status, h.rule.as_str()), (HostStatus::Disabled, "default + NetBox overrides"));
@@ -625,11 +556,24 @@ mod tests {
         let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
         assert_eq!(h.templates.len(), 2, "added to the rule's");
 
+        device.config_context = Some(serde_json::json!({"zabbix": {"interfaces": [
+            {"type": "agent"}, {"type": "snmpv3", "securityname": "{$V3_USER}", "privprotocol": "AES256"}
+        ]}}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        let kinds: Vec<(InterfaceKind, bool)> = h.interfaces.iter().map(|i| (i.kind, i.main)).collect();
+        assert_eq!(kinds, [(InterfaceKind::Agent, true), (InterfaceKind::SnmpV3, true)]);
+        assert_eq!(h.interfaces[1].details()["privprotocol"], "3");
+
         for (bad, says) in [
             (serde_json::json!({"zabbix": {"templtes": ["x"]}}), "unknown field `templtes`"),
             (serde_json::json!({"zabbix": {"templates": "Cisco IOS by SNMP"}}), "invalid type: string"),
             (serde_json::json!({"zabbix": {"status": "remove"}}), "monitor\" or \"disable"),
             (serde_json::json!({"zabbix": {"templates": ["Nowhere"]}}), "template \"Nowhere\" is not in Zabbix"),
+            (
+                serde_json::json!({"zabbix": {"interfaces": [{"type": "snmpv2c", "community": "public"}]}}),
+                "config context key \"zabbix\" of dcim.device/1: interfaces[0] (snmpv2c): community: name a user macro",
+            ),
+            (serde_json::json!({"zabbix": {"interface": "agent", "interfaces": [{"type": "agent"}]}}), "not both"),
         ] {
             device.config_context = Some(bad);
             let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;
@@ -653,7 +597,7 @@ mod tests {
         ]);
         let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
         assert_eq!(h.templates.len(), 2, "the custom field wins over the config context");
-        assert_eq!(h.interface.kind, InterfaceKind::SnmpV3);
+        assert_eq!(h.interfaces[0].kind, InterfaceKind::SnmpV3);
         assert_eq!(
             h.monitored_by,
             MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }),
@@ -665,7 +609,7 @@ mod tests {
 
         for (field, value, says) in [
             ("zabbix_templates", serde_json::json!(42), "a list of names, or a text"),
-            ("zabbix_interface", serde_json::json!("ipmi"), "one of agent, snmpv2c, snmpv3"),
+            ("zabbix_interface", serde_json::json!("snmpv4"), "one of agent, snmpv2c, snmpv3, snmpv1, ipmi, jmx"),
             ("zabbix_status", serde_json::json!(["monitor"]), "a text"),
         ] {
             let mut bad = device.clone();
@@ -709,18 +653,19 @@ mod tests {
             host_groups: h.host_groups.clone(),
             template_ids: h.templates.iter().map(|t| t.id.clone()).collect(),
             monitored_by: MonitoredBy::Server,
-            interface: Some(h.interface.clone()),
+            interfaces: h.interfaces.clone(),
             tags: h.tags.clone(),
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
             macros: BTreeMap::new(),
+            tls: None,
             description: String::new(),
         };
         assert!(differences(&h, &actual).is_empty());
         actual.status = HostStatus::Disabled;
         actual.template_ids.clear();
-        actual.interface.as_mut().unwrap().ip = "192.0.2.99".into();
+        actual.interfaces[0].ip = "192.0.2.99".into();
         let fields: Vec<String> = differences(&h, &actual).into_iter().map(|d| d.field).collect();
-        assert_eq!(fields, ["status", "templates", "interface"]);
+        assert_eq!(fields, ["status", "templates", "interfaces"]);
     }
 }

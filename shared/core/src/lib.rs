@@ -37,11 +37,14 @@ mod names {
     }
 }
 
+pub mod actual;
 pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod desired;
 pub mod host_config;
+pub mod interfaces;
 pub mod interval;
 pub mod job;
 pub mod last_write;

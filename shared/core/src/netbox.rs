@@ -83,6 +83,9 @@ pub struct NetboxObject {
     pub tags: Vec<String>,
     pub primary_ip4: Option<PrimaryIp>,
     pub primary_ip6: Option<PrimaryIp>,
+    /// A device's out-of-band IP (NetBox 4.1+): what an IPMI interface is usually on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oob_ip: Option<PrimaryIp>,
     pub serial: Option<String>,
     pub asset_tag: Option<String>,
     /// The slugs of the related objects by attribute (`site`, `role`, `platform`, `tenant`,
@@ -169,6 +172,7 @@ impl NetboxObject {
             tags,
             primary_ip4: primary_ip(data.get("primary_ip4").unwrap_or(&Value::Null))?,
             primary_ip6: primary_ip(data.get("primary_ip6").unwrap_or(&Value::Null))?,
+            oob_ip: primary_ip(data.get("oob_ip").unwrap_or(&Value::Null))?,
             serial: data.get("serial").and_then(non_empty),
             asset_tag: data.get("asset_tag").and_then(non_empty),
             slugs,

@@ -6,6 +6,8 @@
 //! then the custom fields. A value of the wrong shape fails that host with the key and the object
 //! named; it never falls back to a silent default.
 
+use crate::credentials::{DesiredMacro, DesiredTls};
+use crate::interfaces::InterfaceSpec;
 use crate::netbox::NetboxObject;
 use crate::settings::{CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction};
 use serde::Deserialize;
@@ -25,15 +27,33 @@ pub struct Overrides {
     pub host_groups: Option<Vec<String>>,
     pub proxy: Option<String>,
     pub proxy_group: Option<String>,
+    /// The rule's one interface, of another kind.
     pub interface: Option<InterfaceKind>,
+    /// Several interfaces instead of the rule's one (see [`crate::interfaces`]).
+    pub interfaces: Option<Vec<InterfaceSpec>>,
     /// `monitor` or `disable`, whatever the status table says for the object's status.
     pub status: Option<StatusAction>,
-    /// User macros on the host, `{$NAME}` (or `{$NAME:context}`) -> text. Secrets do not belong
-    /// in NetBox: a secret macro is a Zabbix vault macro set in Zabbix, not here.
-    #[serde(default)]
-    pub macros: BTreeMap<String, String>,
+    /// User macros on the host, `{$NAME}` (or `{$NAME:context}`) -> a text, a secret by
+    /// reference or a vault path ([`DesiredMacro`]).
+    #[serde(default, deserialize_with = "context_macros")]
+    pub macros: BTreeMap<String, DesiredMacro>,
+    /// TLS of the agent connections, the PSK by reference.
+    pub tls: Option<DesiredTls>,
     /// The host's description in Zabbix.
     pub description: Option<String>,
+}
+
+/// A config context's macros, each value checked by [`DesiredMacro::from_context`].
+fn context_macros<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, DesiredMacro>, D::Error> {
+    let raw = BTreeMap::<String, Value>::deserialize(deserializer)?;
+    raw.iter()
+        .map(|(name, value)| {
+            DesiredMacro::from_context(value).map(|m| (name.clone(), m)).map_err(|e| format!("macro {name}: {e}"))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
 }
 
 /// Whether `name` is a Zabbix user macro name: `{$` upper-case letters, digits, `_` or `.`,
@@ -63,6 +83,15 @@ impl Overrides {
                 "config context key {key:?} of {}: set proxy or proxy_group, not both",
                 object.reference
             ));
+        }
+        if overrides.interface.is_some() && overrides.interfaces.is_some() {
+            return Err(format!(
+                "config context key {key:?} of {}: set interface (one, of a kind) or interfaces (a list), not both",
+                object.reference
+            ));
+        }
+        if let Some(tls) = &overrides.tls {
+            tls.check().map_err(|e| format!("config context key {key:?} of {}: {e}", object.reference))?;
         }
         if let Some(bad) = overrides.macros.keys().find(|m| !is_macro_name(m)) {
             return Err(format!(
@@ -118,10 +147,12 @@ impl Overrides {
             host_groups: list(&names.host_groups)?,
             proxy: text(&names.proxy)?,
             proxy_group: text(&names.proxy_group)?,
-            interface: choice(&names.interface, &["agent", "snmpv2c", "snmpv3"])?
+            interface: choice(&names.interface, &InterfaceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>())?
                 .map(|t| t.parse().expect("one of the known")),
+            interfaces: None,
             status: choice(&names.status, &["monitor", "disable"])?.map(|t| t.parse().expect("one of the known")),
             macros: BTreeMap::new(),
+            tls: None,
             description: None,
         };
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
@@ -139,9 +170,14 @@ impl Overrides {
             self.proxy = later.proxy;
             self.proxy_group = later.proxy_group;
         }
-        self.interface = later.interface.or(self.interface);
+        // A later single interface replaces an earlier list, and a later list an earlier kind.
+        if later.interface.is_some() || later.interfaces.is_some() {
+            self.interface = later.interface;
+            self.interfaces = later.interfaces;
+        }
         self.status = later.status.or(self.status);
         self.macros.extend(later.macros);
+        self.tls = later.tls.or(self.tls);
         self.description = later.description.or(self.description);
         self
     }

@@ -22,8 +22,10 @@ named_enum!(
 named_enum!(HostStatus { Enabled => "enabled", Disabled => "disabled" });
 
 named_enum!(
-    /// How the host is monitored: Zabbix agent (port 10050) or SNMP.
-    InterfaceKind { Agent => "agent", SnmpV2c => "snmpv2c", SnmpV3 => "snmpv3" }
+    /// How the host is monitored: Zabbix agent (port 10050), SNMP (161), IPMI (623) or JMX (12345).
+    InterfaceKind {
+        Agent => "agent", SnmpV2c => "snmpv2c", SnmpV3 => "snmpv3", SnmpV1 => "snmpv1", Ipmi => "ipmi", Jmx => "jmx",
+    }
 );
 
 named_enum!(DeletePolicy { Soft => "soft", Hard => "hard" });

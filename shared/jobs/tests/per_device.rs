@@ -8,16 +8,19 @@ mod support;
 use nzj_core::JobStatus;
 use nzj_core::settings::Settings;
 use nzj_jobs::HostAction;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use support::Peer;
 use support::hosts::{Device, Hosts};
 use support::sync::{Sync, edit};
 
 for_each_zabbix!(
+    several_interfaces_from_the_config_context_converge_keep_their_ids_and_a_second_run_writes_nothing,
     macros_from_the_config_context_are_set_changed_and_removed_and_others_macros_stay,
     a_config_context_gives_one_device_its_own_templates_interface_and_groups,
     a_malformed_config_context_fails_that_host_alone_in_a_sync,
     a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls,
+    secret_macros_and_a_psk_by_reference_are_written_compared_by_hash_and_never_shown,
 );
 
 async fn a_config_context_gives_one_device_its_own_templates_interface_and_groups(peer: Peer) {
@@ -85,6 +88,74 @@ async fn a_malformed_config_context_fails_that_host_alone_in_a_sync(peer: Peer) 
     assert_eq!(record.result.as_ref().unwrap()["unchanged"], 4);
     let writes: u64 = calls.iter().filter(|(m, _)| !m.ends_with(".get")).map(|(_, n)| n).sum();
     assert_eq!(writes, 0, "{calls:?}");
+}
+
+/// The host's interfaces as (type, main, ip, port) -> interface id, and the SNMP one's details.
+async fn interfaces(hosts: &Hosts, device: &Device) -> (BTreeMap<(String, String, String, String), String>, Value) {
+    let host = hosts.zabbix_host(device).await.unwrap();
+    let mut snmp = Value::Null;
+    let mut out = BTreeMap::new();
+    for i in host["interfaces"].as_array().unwrap() {
+        let text = |k: &str| i[k].as_str().unwrap().to_string();
+        if text("type") == "2" {
+            snmp = i["details"].clone();
+        }
+        out.insert((text("type"), text("main"), text("ip"), text("port")), text("interfaceid"));
+    }
+    (out, snmp)
+}
+
+async fn several_interfaces_from_the_config_context_converge_keep_their_ids_and_a_second_run_writes_nothing(
+    peer: Peer,
+) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    device.data["oob_ip"] = json!({"id": 90, "address": "198.51.100.7/24", "display": "198.51.100.7/24"});
+    device.data["config_context"] = json!({"zabbix": {"interfaces": [
+        {"type": "agent"},
+        {"type": "snmpv3", "securityname": "{$V3_USER}", "securitylevel": "authPriv", "authprotocol": "SHA256",
+         "authpassphrase": "{$V3_AUTH}", "privprotocol": "AES256", "privpassphrase": "{$V3_PRIV}"},
+        {"type": "ipmi", "address": "oob"},
+        {"type": "agent", "address": "192.0.2.99", "port": 10051},
+    ]}});
+    assert_eq!(hosts.run(nzj_core::JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    let (created, snmp) = interfaces(&hosts, &device).await;
+    let places: Vec<(&str, &str, &str, &str)> =
+        created.keys().map(|(t, m, ip, port)| (t.as_str(), m.as_str(), ip.as_str(), port.as_str())).collect();
+    assert_eq!(
+        places,
+        [
+            ("1", "0", "192.0.2.99", "10051"),
+            ("1", "1", "192.0.2.10", "10050"),
+            ("2", "1", "192.0.2.10", "161"),
+            ("3", "1", "198.51.100.7", "623"),
+        ]
+    );
+    assert_eq!(
+        (&snmp["version"], &snmp["securitylevel"], &snmp["authprotocol"], &snmp["privprotocol"], &snmp["securityname"]),
+        (&json!("3"), &json!("2"), &json!("3"), &json!("3"), &json!("{$V3_USER}"))
+    );
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // Another SNMP port: only the interfaces change, and every interface keeps its id.
+    device.data["config_context"]["zabbix"]["interfaces"][1]["port"] = json!(1161);
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+    let job = hosts.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(job.result.unwrap()["message"], "host updated: interfaces");
+    let (moved, _) = interfaces(&hosts, &device).await;
+    let ids = |all: &BTreeMap<_, String>| all.values().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(ids(&moved), ids(&created), "interface ids kept");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // The IPMI interface goes, the others stay as they are.
+    device.data["config_context"]["zabbix"]["interfaces"].as_array_mut().unwrap().remove(2);
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let (left, _) = interfaces(&hosts, &device).await;
+    assert_eq!(left.len(), 3);
+    assert!(left.keys().all(|(t, ..)| t != "3"), "{left:?}");
+    assert!(ids(&left).is_subset(&ids(&created)), "the others keep their ids");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
 }
 
 /// The host's macros as (macro, value, type), sorted.
@@ -176,4 +247,86 @@ async fn a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls(pee
     let (record, calls) = s.run().await;
     assert_eq!(record.result.as_ref().unwrap()["unchanged"], 200, "{:?}", record.result);
     assert_eq!(calls, std::collections::BTreeMap::from([("host.get".to_string(), 1)]), "pinned");
+}
+
+/// Secret and vault macros and a PSK named in NetBox, their values in the product's secret store
+/// (files here, as `nzj serve` reads them): written, in sync on the next run, a rotated value in
+/// the store and a hand change in Zabbix are drift, a missing secret fails the host naming it,
+/// and no value is ever in the job record or the host config.
+async fn secret_macros_and_a_psk_by_reference_are_written_compared_by_hash_and_never_shown(peer: Peer) {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |name: &str, value: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{value}\n")).unwrap();
+    };
+    let psk = "1f87b595725ac58dd977beef14b97461a7c1045b9a1c963065002c5473194952";
+    put("snmp/auth", "auth-s3cr3t-one");
+    put("psk/id", "psk-identity-one");
+    put("psk/key", psk);
+    let config = nzj_core::config::SecretsConfig { dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let hosts = Hosts::with_secrets(&peer, std::sync::Arc::new(nzj_secrets::LocalSecrets::new(&config))).await;
+    let mut device = Device::new();
+    device.data["config_context"] = json!({"zabbix": {
+        "macros": {"{$SNMP_COMMUNITY}": "public", "{$API.KEY}": {"secret": "snmp/auth"},
+                   "{$DB.PASS}": {"vault": "secret/zabbix:password"}},
+        "tls": {"connect": "psk", "accept": ["psk"], "psk_identity": "psk/id", "psk": "psk/key"},
+    }});
+    let never_shown = |what: &str, text: &str| {
+        for value in ["auth-s3cr3t", "psk-identity-one", psk] {
+            assert!(!text.contains(value), "a secret value in {what}: {text}");
+        }
+    };
+    let last_job = || async {
+        let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+        never_shown("the host config", &serde_json::to_string(&config).unwrap());
+        let job = hosts.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
+        never_shown("the job record", &serde_json::to_string(&job).unwrap());
+        job
+    };
+    assert_eq!(hosts.run(nzj_core::JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    last_job().await;
+    let found = macros(&hosts, &device).await;
+    let types: Vec<(&str, &str)> = found.iter().map(|(m, _, t)| (m.as_str(), t.as_str())).collect();
+    assert_eq!(types, [("{$API.KEY}", "\"1\""), ("{$DB.PASS}", "\"2\""), ("{$SNMP_COMMUNITY}", "\"0\"")]);
+    assert!(found.iter().all(|(_, v, _)| !v.contains("auth-s3cr3t")), "Zabbix never returns a secret: {found:?}");
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let id = hosts.zabbix_host(&device).await.unwrap()["hostid"].clone();
+    let tls = || async {
+        let found = support::setup_call(
+            &zabbix,
+            "host.get",
+            json!({"hostids": [id], "output": ["tls_connect", "tls_accept", "tls_psk_identity", "tls_psk"]}),
+        )
+        .await;
+        (found[0]["tls_connect"].clone(), found[0]["tls_accept"].clone())
+    };
+    assert_eq!(tls().await, (json!("2"), json!("2")));
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // The value rotated in the store: drift by hash alone, written again, then in sync.
+    put("snmp/auth", "auth-s3cr3t-two");
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    assert_eq!(last_job().await.result.unwrap()["message"], "host updated: secrets");
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
+    // A hand change in Zabbix (TLS turned off) is drift too.
+    support::setup_call(&zabbix, "host.update", json!({"hostid": id, "tls_connect": 1, "tls_accept": 1})).await;
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    assert_eq!(last_job().await.result.unwrap()["message"], "host updated: tls");
+    assert_eq!(tls().await, (json!("2"), json!("2")));
+
+    // The PSK gone from the store: that host fails, naming the secret, and Zabbix keeps its PSK.
+    std::fs::remove_file(dir.path().join("psk/key")).unwrap();
+    let origin = nzj_core::job::JobOrigin { trigger: nzj_core::Trigger::Api, user: "tests".into(), object: None };
+    let desired = hosts.desired(Some(&device.data)).await;
+    let (record, action) = hosts
+        .jobs
+        .run(nzj_core::JobName::UpdateHost, device.object, Ok(desired), &hosts.settings, origin)
+        .await
+        .unwrap();
+    let failure = action.unwrap_err();
+    assert!(failure.message.contains("secret \"psk/key\"") && !failure.is_transient(), "{failure}");
+    never_shown("the failed job", &serde_json::to_string(&record).unwrap());
+    assert_eq!(tls().await, (json!("2"), json!("2")));
 }

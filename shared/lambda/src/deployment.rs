@@ -6,6 +6,7 @@ use nzj_app::{App, Queues};
 use nzj_core::config::{Config, QueueUrls};
 use nzj_jobs::SyncStep;
 use nzj_queue::{Message, SqsQueue};
+use nzj_secrets::SsmSecrets;
 use nzj_store::{DynamoDbStore, JobStore};
 use std::sync::Arc;
 
@@ -56,7 +57,14 @@ pub async fn app_from_env() -> anyhow::Result<App> {
         let queue: SqsQueue<SyncStep> = sqs_queue(sqs, urls, nzj_app::sync_lease(&config).to_std()?, attempts);
         queues.bulk = Some(Arc::new(queue));
     }
-    App::build(&config, store, queues)
+    let app = App::build(&config, store, queues)?;
+    // On AWS, secret macros and PSKs named in NetBox are SSM parameters under one prefix.
+    Ok(match &config.secrets.ssm_prefix {
+        Some(prefix) => {
+            app.with_secret_store(Arc::new(SsmSecrets::new(aws_sdk_ssm::Client::new(&aws), prefix.clone())))
+        }
+        None => app,
+    })
 }
 
 fn sqs_queue<M: Message>(

@@ -7,8 +7,16 @@ use nzj_core::netbox::{ObjectKind, ObjectRef};
 use serde_json::Value;
 use std::time::Duration;
 
-/// The fields of a device or VM the desired host is computed from.
+/// The fields of a VM the desired host is computed from.
 pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context,custom_fields";
+
+/// The fields read of `kind`: a device has an out-of-band IP as well.
+pub fn fields(kind: ObjectKind) -> String {
+    match kind {
+        ObjectKind::Device => format!("{FIELDS},oob_ip"),
+        ObjectKind::VirtualMachine => FIELDS.to_string(),
+    }
+}
 
 /// NetBox's largest page.
 pub const PAGE_SIZE: usize = 1000;
@@ -107,7 +115,7 @@ impl NetboxClient {
     /// The current state of one device or VM; `None` if NetBox no longer has it.
     pub async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
         let path = format!("{}{}/", api_path(object.kind), object.id);
-        self.get(&path, &[("fields", FIELDS.to_string())]).await
+        self.get(&path, &[("fields", fields(object.kind))]).await
     }
 
     /// Up to `limit` devices or VMs with ids above `after_id`, in id order, with only the needed
@@ -120,7 +128,7 @@ impl NetboxClient {
         limit: usize,
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
         let query = [
-            ("fields", FIELDS.to_string()),
+            ("fields", fields(kind)),
             ("ordering", "id".to_string()),
             ("id__gt", after_id.to_string()),
             ("limit", limit.clamp(1, PAGE_SIZE).to_string()),
@@ -141,11 +149,8 @@ impl NetboxClient {
         let path = api_path(kind);
         let mut objects = Vec::new();
         loop {
-            let mut query = vec![
-                ("fields", FIELDS.to_string()),
-                ("limit", PAGE_SIZE.to_string()),
-                ("offset", objects.len().to_string()),
-            ];
+            let mut query =
+                vec![("fields", fields(kind)), ("limit", PAGE_SIZE.to_string()), ("offset", objects.len().to_string())];
             query.extend(filters.iter().cloned());
             let page = self.get(path, &query).await?.unwrap_or(Value::Null);
             let results = page["results"].as_array().cloned().unwrap_or_default();

@@ -5,7 +5,7 @@
 mod client;
 mod source;
 
-pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE};
+pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, fields};
 #[cfg(any(test, feature = "test-util"))]
 pub use source::NetboxInMemory;
 pub use source::NetboxSource;

@@ -6,8 +6,10 @@
 //! Pure functions only: the calls that send these live in `hosts.rs`.
 
 use crate::version::ZabbixVersion;
-use nzj_core::desired::{ActualHost, DesiredHost, DesiredInterface, MonitoredBy, Named};
+use nzj_core::credentials::{SecretValues, TlsMode};
+use nzj_core::desired::{ActualHost, DesiredHost, DesiredInterface, DesiredMacro, DesiredTls, MonitoredBy, Named};
 use nzj_core::netbox::ObjectRef;
+use nzj_core::secret::Secret;
 use nzj_core::settings::{HostStatus, InterfaceKind, InventoryMode};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +31,9 @@ pub struct ZabbixHost {
     pub inventory_mode: InventoryMode,
     pub inventory: BTreeMap<String, String>,
     pub description: String,
+    /// TLS as read: `tls_connect` and `tls_accept` bits, issuer and subject (the PSK is
+    /// write-only).
+    pub tls: DesiredTls,
     /// Every host-level user macro, the product's (description [`MACRO_MARK`]) and others'.
     pub macros: Vec<ZabbixMacro>,
     /// The answer as Zabbix sent it, for the job log (redact it with [`redact`] first).
@@ -62,21 +67,49 @@ pub struct ZabbixInterface {
     /// Zabbix's interface type: 1 agent, 2 SNMP, 3 IPMI, 4 JMX.
     pub kind: String,
     pub main: bool,
+    pub useip: bool,
     pub ip: String,
     pub dns: String,
     pub port: String,
-    /// SNMP version from `details` ("" for other types).
-    pub snmp_version: String,
+    /// SNMP `details` as read (empty for other types).
+    pub details: BTreeMap<String, String>,
 }
 
 impl ZabbixInterface {
-    /// The product's kind of this interface (types other than agent and SNMP count as agent).
+    /// The product's kind of this interface.
     pub fn interface_kind(&self) -> InterfaceKind {
-        match (self.kind.as_str(), self.snmp_version.as_str()) {
-            ("2", "3") => InterfaceKind::SnmpV3,
-            ("2", _) => InterfaceKind::SnmpV2c,
-            _ => InterfaceKind::Agent,
+        InterfaceKind::from_zabbix(&self.kind, self.details.get("version").map_or("", String::as_str))
+    }
+
+    /// This interface in the desired host's terms: the details its kind manages (Zabbix also
+    /// answers others, like 7.0's `max_repetitions`).
+    pub fn as_desired(&self) -> DesiredInterface {
+        let kind = self.interface_kind();
+        let managed = kind.default_details();
+        DesiredInterface {
+            kind,
+            ip: self.ip.clone(),
+            dns: self.dns.clone(),
+            port: self.port.clone(),
+            main: self.main,
+            useip: self.useip,
+            details: self
+                .details
+                .iter()
+                .filter(|(k, _)| managed.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
+    }
+
+    /// The parameters that keep this interface as it is (its id, and its details as read).
+    fn kept(&self, main: bool) -> Value {
+        let mut kept = json!({"interfaceid": self.interfaceid, "type": self.kind, "main": u8::from(main),
+            "useip": u8::from(self.useip), "ip": self.ip, "dns": self.dns, "port": self.port});
+        if !self.details.is_empty() {
+            kept["details"] = json!(self.details);
+        }
+        kept
     }
 }
 
@@ -95,7 +128,18 @@ pub(crate) fn items(value: &Value) -> &[Value] {
 
 /// The `output` fields of a host read: the proxy fields depend on the version.
 pub fn host_output(version: ZabbixVersion) -> Vec<&'static str> {
-    let mut fields = vec!["hostid", "host", "name", "status", "inventory_mode", "description"];
+    let mut fields = vec![
+        "hostid",
+        "host",
+        "name",
+        "status",
+        "inventory_mode",
+        "description",
+        "tls_connect",
+        "tls_accept",
+        "tls_issuer",
+        "tls_subject",
+    ];
     if version.proxy_on_host_by_monitored_by() {
         fields.extend(["monitored_by", "proxyid", "proxy_groupid"]);
     } else {
@@ -111,7 +155,7 @@ pub fn host_get_params(version: ZabbixVersion) -> Value {
         "output": host_output(version),
         select_groups: ["groupid", "name"],
         "selectParentTemplates": ["templateid"],
-        "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "port", "details"],
+        "selectInterfaces": ["interfaceid", "type", "main", "useip", "ip", "dns", "port", "details"],
         "selectTags": ["tag", "value"],
         "selectInventory": "extend",
         "selectMacros": ["hostmacroid", "macro", "value", "description", "type"],
@@ -148,14 +192,30 @@ impl ZabbixHost {
                     interfaceid: text(&i["interfaceid"]),
                     kind: text(&i["type"]),
                     main: text(&i["main"]) == "1",
+                    // Zabbix always answers useip; a hand-made answer without it means by IP.
+                    useip: text(&i["useip"]) != "0",
                     ip: text(&i["ip"]),
                     dns: text(&i["dns"]),
                     port: text(&i["port"]),
-                    snmp_version: text(&i["details"]["version"]),
+                    details: i["details"]
+                        .as_object()
+                        .map(|d| d.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             tags: items(&raw["tags"]).iter().map(|t| (text(&t["tag"]), text(&t["value"]))).collect(),
             description: text(&raw["description"]),
+            tls: DesiredTls {
+                connect: DesiredTls::modes(&text(&raw["tls_connect"]))
+                    .into_iter()
+                    .next()
+                    .unwrap_or(TlsMode::Unencrypted),
+                accept: DesiredTls::modes(&text(&raw["tls_accept"])),
+                psk_identity: None,
+                psk: None,
+                issuer: text(&raw["tls_issuer"]),
+                subject: text(&raw["tls_subject"]),
+            },
             macros: items(&raw["macros"])
                 .iter()
                 .map(|m| ZabbixMacro {
@@ -186,12 +246,6 @@ impl ZabbixHost {
 
     /// The host in the desired host's terms; only tags starting with `tag_prefix` count.
     pub fn actual(&self, tag_prefix: &str) -> ActualHost {
-        let interface = self.interfaces.iter().find(|i| i.main).map(|i| DesiredInterface {
-            kind: i.interface_kind(),
-            ip: i.ip.clone(),
-            dns: i.dns.clone(),
-            port: i.port.clone(),
-        });
         ActualHost {
             hostid: self.hostid.clone(),
             host: self.host.clone(),
@@ -200,11 +254,17 @@ impl ZabbixHost {
             host_groups: self.groups.iter().map(|(_, name)| name.clone()).collect(),
             template_ids: self.template_ids.iter().cloned().collect(),
             monitored_by: self.monitored_by.clone(),
-            interface,
+            interfaces: self.interfaces.iter().map(ZabbixInterface::as_desired).collect(),
             tags: self.tags.iter().filter(|(tag, _)| tag.starts_with(tag_prefix)).cloned().collect(),
             inventory_mode: self.inventory_mode,
             inventory: self.inventory.clone(),
-            macros: self.macros.iter().filter(|m| m.is_ours()).map(|m| (m.name.clone(), m.value.clone())).collect(),
+            macros: self
+                .macros
+                .iter()
+                .filter(|m| m.is_ours())
+                .map(|m| (m.name.clone(), DesiredMacro::from_zabbix(&m.kind, &m.value)))
+                .collect(),
+            tls: Some(self.tls.clone()),
             description: self.description.clone(),
         }
     }
@@ -219,15 +279,31 @@ pub struct HostWrite<'a> {
     pub existing: Option<&'a ZabbixHost>,
     /// Unlink (and clear) the existing host's templates that are not desired.
     pub clear_other_templates: bool,
-    /// Keep the existing main interface of another type beside the new one: the first step of a
-    /// change of interface type ([`changes_interface_type`]).
-    pub keep_other_interface: bool,
+    /// The values of the secrets the desired host names (secret macros, PSK).
+    pub secrets: &'a SecretValues,
+    /// Keep the existing interfaces no desired one takes the place of beside the new ones: the
+    /// first step of a change of interfaces ([`drops_interfaces`]).
+    pub keep_other_interfaces: bool,
 }
+
+static NO_SECRETS: SecretValues = SecretValues(BTreeMap::new());
 
 impl<'a> HostWrite<'a> {
     /// A new host.
     pub fn create(desired: &'a DesiredHost, group_ids: Vec<String>) -> HostWrite<'a> {
-        HostWrite { desired, group_ids, existing: None, clear_other_templates: false, keep_other_interface: false }
+        HostWrite {
+            desired,
+            group_ids,
+            existing: None,
+            clear_other_templates: false,
+            secrets: &NO_SECRETS,
+            keep_other_interfaces: false,
+        }
+    }
+
+    /// With the values of the secrets the desired host names.
+    pub fn with_secrets(self, secrets: &'a SecretValues) -> HostWrite<'a> {
+        HostWrite { secrets, ..self }
     }
 
     /// `existing` brought to `desired`, the templates no longer wanted cleared.
@@ -237,66 +313,91 @@ impl<'a> HostWrite<'a> {
             group_ids,
             existing: Some(existing),
             clear_other_templates: true,
-            keep_other_interface: false,
+            secrets: &NO_SECRETS,
+            keep_other_interfaces: false,
         }
     }
 }
 
-/// Whether writing `desired` over `existing` changes the type of its main interface (agent to
-/// SNMP or back). Zabbix refuses to drop an interface that items use in the same `host.update`
-/// that unlinks their template (7.0: "Interface is linked to item ..."), so such a change goes in
-/// two steps: templates and the new interface with the old one kept, then without the old one.
-pub fn changes_interface_type(desired: &DesiredHost, existing: &ZabbixHost) -> bool {
-    let wanted = interface_type(desired.interface.kind);
-    existing.interfaces.iter().any(|i| i.main) && !existing.interfaces.iter().any(|i| i.main && i.kind == wanted)
-}
+/// One matching rule between a desired interface and an existing one.
+type InterfaceMatch = dyn Fn(&DesiredInterface, &ZabbixInterface) -> bool;
 
-/// Zabbix's interface type of `kind`: 1 agent, 2 SNMP.
-fn interface_type(kind: InterfaceKind) -> &'static str {
-    match kind {
-        InterfaceKind::Agent => "1",
-        InterfaceKind::SnmpV2c | InterfaceKind::SnmpV3 => "2",
+/// Which existing interface each desired one takes the place of (its id is kept: items and
+/// triggers refer to it): one of the same type, the same main flag and address first, then the
+/// same type and main flag, then the same type.
+pub fn matched<'e>(desired: &[DesiredInterface], existing: &'e [ZabbixInterface]) -> Vec<Option<&'e ZabbixInterface>> {
+    let mut taken = vec![false; existing.len()];
+    let mut out = vec![None; desired.len()];
+    fn same_place(d: &DesiredInterface, e: &ZabbixInterface) -> bool {
+        e.ip == d.ip && e.dns == d.dns && e.port == d.port
     }
-}
-
-/// The interface parameters of `kind` on `ip`/`dns`/`port` (SNMP credentials are user macros).
-fn interface_params(kind: InterfaceKind, ip: &str, dns: &str, port: &str) -> Value {
-    let mut interface = json!({"type": 1, "main": 1, "useip": 1, "ip": ip, "dns": dns, "port": port});
-    match kind {
-        InterfaceKind::Agent => {}
-        InterfaceKind::SnmpV2c => {
-            interface["type"] = json!(2);
-            interface["details"] = json!({"version": 2, "bulk": 1, "community": "{$SNMP_COMMUNITY}"});
-        }
-        InterfaceKind::SnmpV3 => {
-            interface["type"] = json!(2);
-            interface["details"] = json!({
-                "version": 3, "bulk": 1, "securityname": "{$SNMPV3_SECURITYNAME}", "securitylevel": 2,
-                "authprotocol": 1, "authpassphrase": "{$SNMPV3_AUTHPASS}",
-                "privprotocol": 1, "privpassphrase": "{$SNMPV3_PRIVPASS}",
-            });
+    let passes: [&InterfaceMatch; 3] =
+        [&|d, e| e.main == d.main && same_place(d, e), &|d, e| e.main == d.main, &|_, _| true];
+    for pass in passes {
+        for (i, d) in desired.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let found = (0..existing.len())
+                .find(|&j| !taken[j] && existing[j].kind == d.kind.zabbix_type() && pass(d, &existing[j]));
+            if let Some(j) = found {
+                taken[j] = true;
+                out[i] = Some(&existing[j]);
+            }
         }
     }
-    interface
+    out
+}
+
+/// Whether writing `desired` over `existing` drops an interface (one whose type the host has
+/// fewer of, or none: agent to SNMP or back). Zabbix refuses to drop an interface that items use
+/// in the same `host.update` that unlinks their template (7.0: "Interface is linked to item
+/// ..."), so such a change goes in two steps: templates and the new interfaces with the old ones
+/// kept, then without them.
+pub fn drops_interfaces(desired: &DesiredHost, existing: &ZabbixHost) -> bool {
+    matched(&desired.interfaces, &existing.interfaces).iter().flatten().count() < existing.interfaces.len()
+}
+
+/// The parameters of one desired interface (SNMP credentials are user macros).
+fn interface_params(interface: &DesiredInterface) -> Value {
+    let mut params = json!({
+        "type": interface.kind.zabbix_type().parse::<u8>().expect("a number"),
+        "main": u8::from(interface.main),
+        "useip": u8::from(interface.useip),
+        "ip": interface.ip,
+        "dns": interface.dns,
+        "port": interface.port,
+    });
+    let details = interface.details();
+    if !details.is_empty() {
+        params["details"] = json!(details);
+    }
+    params
 }
 
 /// The `host.create` parameters of `write` (`host.update` adds the host id: [`host_update_params`]).
 pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
     let desired = write.desired;
-    let iface = &desired.interface;
-    let mut interfaces = vec![interface_params(iface.kind, &iface.ip, &iface.dns, &iface.port)];
+    let mut interfaces: Vec<Value> = desired.interfaces.iter().map(interface_params).collect();
     let mut tags: Vec<Value> = desired.tags.iter().map(|(tag, value)| json!({"tag": tag, "value": value})).collect();
     if let Some(existing) = write.existing {
-        // Keep the existing interface id (items and triggers refer to it) when the type is the same.
-        let kind = interface_type(iface.kind);
-        if let Some(same) = existing.interfaces.iter().find(|i| i.main && i.kind == kind) {
-            interfaces[0]["interfaceid"] = json!(same.interfaceid);
+        // Keep the existing interface ids (items and triggers refer to them).
+        let matched = matched(&desired.interfaces, &existing.interfaces);
+        for (params, same) in interfaces.iter_mut().zip(&matched) {
+            if let Some(same) = same {
+                params["interfaceid"] = json!(same.interfaceid);
+            }
         }
-        if write.keep_other_interface {
-            for old in existing.interfaces.iter().filter(|i| i.main && i.kind != kind) {
-                let mut kept = interface_params(old.interface_kind(), &old.ip, &old.dns, &old.port);
-                kept["interfaceid"] = json!(old.interfaceid);
-                interfaces.push(kept);
+        if write.keep_other_interfaces {
+            let kept: Vec<&ZabbixInterface> = existing
+                .interfaces
+                .iter()
+                .filter(|e| !matched.iter().flatten().any(|m| m.interfaceid == e.interfaceid))
+                .collect();
+            for old in kept {
+                // Main only while the host has no new main interface of its type.
+                let main = old.main && !desired.interfaces.iter().any(|d| d.main && d.kind.zabbix_type() == old.kind);
+                interfaces.push(old.kept(main));
             }
         }
         // Tags without the product's prefix belong to someone else: keep them.
@@ -336,7 +437,14 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
         let mut macros: Vec<Value> = desired
             .macros
             .iter()
-            .map(|(name, value)| json!({"macro": name, "value": value, "type": 0, "description": MACRO_MARK}))
+            .map(|(name, m)| {
+                let value = match m {
+                    DesiredMacro::Text(text) => text.as_str(),
+                    DesiredMacro::Secret { secret } => write.secrets.get(secret).map_or("", Secret::expose),
+                    DesiredMacro::Vault { vault } => vault.as_str(),
+                };
+                json!({"macro": name, "value": value, "type": m.zabbix_type(), "description": MACRO_MARK})
+            })
             .collect();
         if let Some(existing) = write.existing {
             macros.extend(
@@ -348,6 +456,17 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
             );
         }
         params["macros"] = json!(macros);
+    }
+    if let Some(tls) = &desired.tls {
+        params["tls_connect"] = json!(tls.connect.bit());
+        params["tls_accept"] = json!(tls.accept_bits());
+        params["tls_issuer"] = json!(tls.issuer);
+        params["tls_subject"] = json!(tls.subject);
+        let value = |name: &Option<String>| name.as_deref().and_then(|n| write.secrets.get(n)).map(Secret::expose);
+        if let (Some(identity), Some(psk)) = (value(&tls.psk_identity), value(&tls.psk)) {
+            params["tls_psk_identity"] = json!(identity);
+            params["tls_psk"] = json!(psk);
+        }
     }
     if version.proxy_on_host_by_monitored_by() {
         let (by, proxy, group) = match &desired.monitored_by {
@@ -468,16 +587,15 @@ mod tests {
             host_groups: BTreeSet::from(["Site A".to_string()]),
             templates: BTreeSet::from([Named { id: "10001".into(), name: "Linux".into() }]),
             monitored_by,
-            interface: DesiredInterface {
-                kind: InterfaceKind::Agent,
-                ip: "10.0.0.1".into(),
-                dns: String::new(),
-                port: "10050".into(),
-            },
+            interfaces: vec![DesiredInterface::on(
+                InterfaceKind::Agent,
+                &nzj_core::netbox::PrimaryIp { address: "10.0.0.1".into(), dns_name: String::new() },
+            )],
             tags: BTreeSet::from([("netbox:object".to_string(), "dcim.device/7".to_string())]),
             inventory_mode: InventoryMode::Disabled,
             inventory: BTreeMap::new(),
             macros: BTreeMap::new(),
+            tls: None,
             description: String::new(),
             rule: "default".into(),
         }
@@ -567,6 +685,42 @@ mod tests {
         assert_eq!(params["interfaces"][0]["interfaceid"], "31");
         assert_eq!(params["templates_clear"], json!([{"templateid": "777"}]));
         assert!(params["tags"].as_array().unwrap().contains(&json!({"tag": "owner", "value": "ops"})));
+    }
+
+    #[test]
+    fn several_interfaces_keep_their_ids_by_type_and_place_and_a_dropped_one_is_kept_for_the_first_step() {
+        let raw = json!({"hostid": "9", "host": "sw1", "interfaces": [
+            {"interfaceid": "31", "type": "1", "main": "1", "useip": "1", "ip": "10.0.0.1", "port": "10050"},
+            {"interfaceid": "32", "type": "2", "main": "1", "useip": "1", "ip": "10.0.0.1", "port": "161",
+             "details": {"version": "2", "bulk": "1", "community": "{$SNMP_COMMUNITY}", "max_repetitions": "10"}},
+            {"interfaceid": "33", "type": "1", "main": "0", "useip": "1", "ip": "10.0.0.9", "port": "10050"}]});
+        let existing = ZabbixHost::from_answer(v("7.0.22"), &raw);
+        assert_eq!(existing.interfaces[1].as_desired().details.len(), 3, "max_repetitions is not the product's");
+        let mut d = desired(MonitoredBy::Server);
+        let ip = nzj_core::netbox::PrimaryIp { address: "10.0.0.1".into(), dns_name: String::new() };
+        let mut second = DesiredInterface::on(InterfaceKind::Agent, &ip);
+        (second.ip, second.main) = ("10.0.0.9".into(), false);
+        d.interfaces = vec![
+            second,
+            DesiredInterface::on(InterfaceKind::Agent, &ip),
+            DesiredInterface::on(InterfaceKind::Jmx, &ip),
+        ];
+        let ids: Vec<Option<&str>> =
+            matched(&d.interfaces, &existing.interfaces).iter().map(|m| m.map(|i| i.interfaceid.as_str())).collect();
+        assert_eq!(ids, [Some("33"), Some("31"), None]);
+        assert!(drops_interfaces(&d, &existing), "the SNMP interface goes");
+        let first = HostWrite { keep_other_interfaces: true, ..HostWrite::update(&d, vec![], &existing) };
+        let params = host_update_params(v("7.0.22"), &first, "netbox:");
+        let sent: Vec<(String, String, String)> = params["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (text(&i["interfaceid"]), text(&i["type"]), text(&i["main"])))
+            .collect();
+        let expected = [("33", "1", "0"), ("31", "1", "1"), ("", "4", "1"), ("32", "2", "1")];
+        assert_eq!(sent, expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())));
+        let second = host_update_params(v("7.0.22"), &HostWrite::update(&d, vec![], &existing), "netbox:");
+        assert_eq!(second["interfaces"].as_array().unwrap().len(), 3, "without the dropped one");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::batch::is_ambiguous;
 use crate::client::{ZabbixClient, ZabbixError};
 use crate::host::{
-    HostWrite, SoftDelete, ZabbixHost, changes_interface_type, host_create_params, host_get_params, host_output,
+    HostWrite, SoftDelete, ZabbixHost, drops_interfaces, host_create_params, host_get_params, host_output,
     host_update_params, items, redact, soft_delete_params, text,
 };
 use nzj_core::desired::DesiredHost;
@@ -215,7 +215,7 @@ impl ZabbixClient {
     /// whose interface changes type gets a second `host.update` after the first: the first
     /// unlinks the old templates and adds the new interface beside the old one, the second (after
     /// the host is read again) drops the old one and links the new templates
-    /// ([`changes_interface_type`]).
+    /// ([`drops_interfaces`]).
     pub async fn update_hosts(
         &self,
         hosts: &[HostWrite<'_>],
@@ -227,7 +227,7 @@ impl ZabbixClient {
             Err(e) => return hosts.iter().map(|_| Err(e.clone())).collect(),
         };
         let switching: Vec<bool> =
-            hosts.iter().map(|h| h.existing.is_some_and(|e| changes_interface_type(h.desired, e))).collect();
+            hosts.iter().map(|h| h.existing.is_some_and(|e| drops_interfaces(h.desired, e))).collect();
         // The first step of a switch unlinks (and clears) the old templates and adds the new
         // interface beside the old one; the new templates come with the second, once only the new
         // interface is left for their items (else Zabbix may bind them to the old one).
@@ -246,7 +246,7 @@ impl ZabbixClient {
             .zip(&first_steps)
             .map(|(h, first)| match first {
                 Some(desired) => {
-                    let first = HostWrite { desired, keep_other_interface: true, ..h.clone() };
+                    let first = HostWrite { desired, keep_other_interfaces: true, ..h.clone() };
                     host_update_params(version, &first, tag_prefix)
                 }
                 None => host_update_params(version, h, tag_prefix),
@@ -274,7 +274,7 @@ impl ZabbixClient {
             .zip(&ids)
             .filter_map(|(&i, id)| {
                 let existing = by_id.get(id.as_str())?;
-                Some((i, HostWrite { existing: Some(existing), keep_other_interface: false, ..hosts[i].clone() }))
+                Some((i, HostWrite { existing: Some(existing), keep_other_interfaces: false, ..hosts[i].clone() }))
             })
             .collect();
         let params: Vec<Value> = writes.iter().map(|(_, w)| host_update_params(version, w, tag_prefix)).collect();

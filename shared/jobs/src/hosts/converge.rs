@@ -4,13 +4,16 @@
 //! refusal by the Zabbix client, so one bad host does not fail its neighbours.
 
 use super::groups::ids_of;
+use super::secrets::{HostSecrets, secrets_drift};
 use super::{HostAction, HostOutcome};
 use crate::zabbix_failure;
 use chrono::{DateTime, Utc};
+use nzj_core::credentials::SecretValues;
 use nzj_core::desired::{Desired, DesiredHost, Difference, differences};
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_runtime::JobFailure;
+use nzj_secrets::{NoSecrets, SecretStore};
 use nzj_store::JobStore;
 use nzj_zabbix::{HostWrite, ZabbixClient, ZabbixHost, is_already_exists};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +23,8 @@ use std::sync::Arc;
 pub struct HostConverger {
     pub(crate) zabbix: Arc<ZabbixClient>,
     pub(crate) store: Arc<dyn JobStore>,
+    /// Where the secrets NetBox names are looked up ([`nzj_secrets::NoSecrets`] unless set).
+    pub(crate) secrets: Arc<dyn SecretStore>,
 }
 
 /// An existing host to bring to its desired state.
@@ -32,7 +37,12 @@ pub struct HostUpdate<'a> {
 
 impl HostConverger {
     pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>) -> HostConverger {
-        HostConverger { zabbix, store }
+        HostConverger { zabbix, store, secrets: Arc::new(NoSecrets) }
+    }
+
+    /// The same converger, looking secrets up in `secrets`.
+    pub fn with_secrets(self, secrets: Arc<dyn SecretStore>) -> HostConverger {
+        HostConverger { secrets, ..self }
     }
 
     pub fn zabbix(&self) -> &Arc<ZabbixClient> {
@@ -42,7 +52,8 @@ impl HostConverger {
     /// Brings the Zabbix host of `object` to `desired`. `Desired::OutOfScope` (or a NetBox
     /// deletion) deletes the host per the delete policy, if the deletion breaker has room (else
     /// the deletion is held; `released`: an operator released it, it runs uncounted); a host
-    /// already gone is success.
+    /// already gone is success. `written_secrets` is the hash of the secrets last written
+    /// (the host config's): a change in the secret store is an update.
     pub async fn converge(
         &self,
         object: ObjectRef,
@@ -50,6 +61,7 @@ impl HostConverger {
         settings: &Settings,
         now: DateTime<Utc>,
         released: bool,
+        written_secrets: Option<&str>,
     ) -> Result<HostOutcome, JobFailure> {
         let mut notes = Vec::new();
         let existing =
@@ -57,11 +69,14 @@ impl HostConverger {
         let mut outcomes = match (desired, existing) {
             (Desired::Host(desired), None) => self.create_many(settings, &[desired], 1).await,
             (Desired::Host(desired), Some(existing)) => {
-                let difference = differences(desired, &existing.actual(&settings.tag_prefix));
+                let secrets = self.secrets_of(&[desired]).await?;
+                let mut difference = differences(desired, &existing.actual(&settings.tag_prefix));
+                difference.extend(secrets_drift(written_secrets, secrets.hash(desired)?.as_deref()));
                 if difference.is_empty() {
                     return Ok(HostOutcome::unchanged(&existing).noting(notes));
                 }
-                self.update_many(settings, &[HostUpdate { desired, existing: &existing, difference }], 1).await
+                let update = HostUpdate { desired, existing: &existing, difference };
+                self.update_many(settings, &[update], &secrets, 1).await
             }
             (Desired::OutOfScope(_), Some(existing)) => {
                 if !released && self.admit_deletions(settings, 1, now).await.map_err(crate::store_failure)? == 0 {
@@ -82,11 +97,36 @@ impl HostConverger {
     /// Gives each object its host: a graveyard host of the object is restored (one `host.get`
     /// finds them all), the others are created, `batch` per call. A host Zabbix refuses because a
     /// host of that name exists without the managed tag is adopted (when adoption is on) or
-    /// reported. One result per host, in order.
+    /// reported. A host whose secret the secret store lacks fails alone. One result per host,
+    /// in order.
     pub async fn create_many(
         &self,
         settings: &Settings,
         hosts: &[&DesiredHost],
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let secrets = match self.secrets_of(hosts).await {
+            Ok(secrets) => secrets,
+            Err(failure) => return hosts.iter().map(|_| Err(failure.clone())).collect(),
+        };
+        let values = secrets.values();
+        Self::with_found_secrets(
+            &secrets,
+            hosts,
+            |d| d,
+            |found| {
+                let found: Vec<&DesiredHost> = found.into_iter().copied().collect();
+                async move { self.create_found(settings, &found, values, batch).await }
+            },
+        )
+        .await
+    }
+
+    async fn create_found(
+        &self,
+        settings: &Settings,
+        hosts: &[&DesiredHost],
+        secrets: &SecretValues,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
         let fail_all = |e: nzj_zabbix::ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
@@ -106,9 +146,9 @@ impl HostConverger {
         let mut restored: BTreeMap<ObjectRef, Result<HostOutcome, JobFailure>> = restores
             .iter()
             .map(|(d, _)| d.object)
-            .zip(self.restore_many(settings, &restores, &groups, batch).await)
+            .zip(self.restore_many(settings, &restores, &groups, secrets, batch).await)
             .collect();
-        let mut created = self.create_new(settings, &creates, &groups, batch).await.into_iter();
+        let mut created = self.create_new(settings, &creates, &groups, secrets, batch).await.into_iter();
         hosts
             .iter()
             .map(|d| match restored.remove(&d.object) {
@@ -123,13 +163,14 @@ impl HostConverger {
         settings: &Settings,
         hosts: &[&DesiredHost],
         groups: &BTreeMap<String, String>,
+        secrets: &SecretValues,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
         if hosts.is_empty() {
             return Vec::new();
         }
         let writes: Vec<HostWrite> =
-            hosts.iter().map(|d| HostWrite::create(d, ids_of(&d.host_groups, groups))).collect();
+            hosts.iter().map(|d| HostWrite::create(d, ids_of(&d.host_groups, groups)).with_secrets(secrets)).collect();
         let answers =
             self.zabbix.create_hosts(&writes, &settings.tag_prefix, &settings.tag_name("object"), batch).await;
         let mut outcomes = Vec::with_capacity(hosts.len());
@@ -137,7 +178,7 @@ impl HostConverger {
             outcomes.push(match answer {
                 Ok(written) => Ok(HostOutcome::new(HostAction::Created, Some(written.hostid)).sent(written.sent)),
                 // A host with this name exists but is not ours (no managed tag): brownfield.
-                Err(e) if is_already_exists(&e) => self.adopt(settings, desired, groups).await,
+                Err(e) if is_already_exists(&e) => self.adopt(settings, desired, groups, secrets).await,
                 Err(e) => Err(zabbix_failure(e)),
             });
         }
@@ -149,6 +190,7 @@ impl HostConverger {
         settings: &Settings,
         desired: &DesiredHost,
         groups: &BTreeMap<String, String>,
+        secrets: &SecretValues,
     ) -> Result<HostOutcome, JobFailure> {
         let existing = self
             .zabbix
@@ -181,18 +223,37 @@ impl HostConverger {
         // Adopted as it is: its templates are added to, never cleared.
         let write = HostWrite {
             clear_other_templates: false,
-            ..HostWrite::update(desired, ids_of(&desired.host_groups, groups), &existing)
+            ..HostWrite::update(desired, ids_of(&desired.host_groups, groups), &existing).with_secrets(secrets)
         };
         let written = self.zabbix.update_host_once(&write, &settings.tag_prefix).await.map_err(zabbix_failure)?;
         Ok(HostOutcome::new(HostAction::Adopted, Some(existing.hostid.clone())).before(&existing).sent(written.sent))
     }
 
     /// Brings existing hosts to their desired state, `batch` per `host.update`; interface ids are
-    /// kept, and templates no longer wanted are cleared.
+    /// kept, and templates no longer wanted are cleared. `secrets` holds the values of the
+    /// secrets they name ([`HostConverger::secrets_of`]); a host whose secret is missing fails.
     pub async fn update_many(
         &self,
         settings: &Settings,
         hosts: &[HostUpdate<'_>],
+        secrets: &HostSecrets,
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let values = secrets.values();
+        Self::with_found_secrets(
+            secrets,
+            hosts,
+            |u| u.desired,
+            |found| async move { self.update_found(settings, &found, values, batch).await },
+        )
+        .await
+    }
+
+    async fn update_found(
+        &self,
+        settings: &Settings,
+        hosts: &[&HostUpdate<'_>],
+        secrets: &SecretValues,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
         let names: BTreeSet<String> = hosts.iter().flat_map(|u| u.desired.host_groups.iter().cloned()).collect();
@@ -204,7 +265,9 @@ impl HostConverger {
         };
         let writes: Vec<HostWrite> = hosts
             .iter()
-            .map(|u| HostWrite::update(u.desired, ids_of(&u.desired.host_groups, &groups), u.existing))
+            .map(|u| {
+                HostWrite::update(u.desired, ids_of(&u.desired.host_groups, &groups), u.existing).with_secrets(secrets)
+            })
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;
         hosts

@@ -85,10 +85,14 @@ impl HostJobs {
     ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
         let store = &self.converger.store;
         let mut log = JobLog::default();
+        let mut config =
+            store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
         let (outcome, wanted, note) = match desired {
             Ok(desired) => {
                 let released = record.released_by.is_some();
-                let outcome = self.converger.converge(object, &desired, settings, self.clock.now(), released).await;
+                let written = config.secrets_hash.as_deref();
+                let outcome =
+                    self.converger.converge(object, &desired, settings, self.clock.now(), released, written).await;
                 let note = desired.reason().map(str::to_string);
                 let wanted = match desired {
                     Desired::Host(host) => Some(*host),
@@ -99,8 +103,6 @@ impl HostJobs {
             Err(e) => (Err(JobFailure::permanent(e.to_string())), None, None),
         };
         let now = self.clock.now();
-        let mut config =
-            store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
         if let Ok(done) = &outcome {
             for note in &done.notes {
                 log.push(now, LogLevel::Warning, note.clone());

@@ -12,6 +12,7 @@
 //! - `restore.rs`: a graveyard host brought back instead of a new one created (history survives);
 //! - `keep.rs`: objects without an address keep (or disable) their host, never lose it;
 //! - `groups.rs`: host group ids, creating missing groups;
+//! - `secrets.rs`: the secret store's values of what hosts name, and their hash;
 //! - `outcome.rs`: what converging did, as a message and in the host config;
 //! - `job.rs`: a host job's record keeping around one convergence.
 //!
@@ -27,9 +28,11 @@ mod keep;
 mod outcome;
 mod purge;
 mod restore;
+mod secrets;
 
 pub use breaker::admit_deletions;
 pub use converge::{HostConverger, HostUpdate};
 pub use job::HostJobs;
 pub use outcome::{HostAction, HostOutcome};
 pub use purge::Purged;
+pub use secrets::{HostSecrets, secrets_drift};

@@ -50,11 +50,21 @@ pub struct HostOutcome {
     pub difference: Vec<Difference>,
     /// What else happened on the way, for the job log (a duplicate host repaired).
     pub notes: Vec<String>,
+    /// The hash of the secrets written ([`super::HostSecrets::hash`]), when Zabbix was written.
+    pub secrets_hash: Option<String>,
 }
 
 impl HostOutcome {
     pub fn new(action: HostAction, hostid: Option<String>) -> HostOutcome {
-        HostOutcome { action, hostid, pre_data: None, post_data: None, difference: Vec::new(), notes: Vec::new() }
+        HostOutcome {
+            action,
+            hostid,
+            pre_data: None,
+            post_data: None,
+            difference: Vec::new(),
+            notes: Vec::new(),
+            secrets_hash: None,
+        }
     }
 
     /// With these notes for the log before its own.
@@ -137,6 +147,11 @@ impl HostOutcome {
         config.hostid = if self.is_gone() { None } else { self.hostid.clone() };
         if wanted.is_some() || self.is_gone() {
             config.host = wanted.as_ref().map(|d| d.host.clone());
+        }
+        // What was written replaces the hash; a host left as it was keeps its own.
+        if matches!(self.action, HostAction::Created | HostAction::Updated | HostAction::Adopted | HostAction::Restored)
+        {
+            config.secrets_hash = self.secrets_hash.clone();
         }
         config.desired = wanted;
         config.note = note;

@@ -7,6 +7,7 @@
 use super::groups::ids_of;
 use super::{HostAction, HostConverger, HostOutcome};
 use crate::zabbix_failure;
+use nzj_core::credentials::SecretValues;
 use nzj_core::desired::DesiredHost;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
@@ -36,6 +37,7 @@ impl HostConverger {
         settings: &Settings,
         hosts: &[(&DesiredHost, &ZabbixHost)],
         groups: &BTreeMap<String, String>,
+        secrets: &SecretValues,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
         if hosts.is_empty() {
@@ -43,7 +45,9 @@ impl HostConverger {
         }
         let writes: Vec<HostWrite> = hosts
             .iter()
-            .map(|(desired, grave)| HostWrite::update(desired, ids_of(&desired.host_groups, groups), grave))
+            .map(|(desired, grave)| {
+                HostWrite::update(desired, ids_of(&desired.host_groups, groups), grave).with_secrets(secrets)
+            })
             .collect();
         let answers = self.zabbix.update_hosts(&writes, &settings.tag_prefix, batch).await;
         hosts

@@ -3,7 +3,7 @@
 //! and the run document, and the host configs written.
 
 use super::{CONFIGS_PER_COMMIT, SyncHostsNow};
-use crate::hosts::{HostAction, HostOutcome, HostUpdate};
+use crate::hosts::{HostAction, HostOutcome, HostSecrets, HostUpdate};
 use crate::{netbox_failure, store_failure, zabbix_failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -16,7 +16,8 @@ use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobRecord, LogLevel};
 use nzj_runtime::JobFailure;
 use nzj_store::{StoreError, Write};
-use std::collections::HashMap;
+use nzj_zabbix::ZabbixHost;
+use std::collections::{BTreeMap, HashMap};
 
 /// What happened to one object in a sync step, for the counts, the log and its host config.
 pub(super) struct Outcome {
@@ -93,6 +94,15 @@ impl SyncHostsNow {
         for note in notes {
             record.log.push(now, LogLevel::Warning, note);
         }
+        let wanted: Vec<&DesiredHost> = planned
+            .iter()
+            .filter_map(|(_, d)| match d {
+                Ok(Desired::Host(host)) => Some(host.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let secrets = self.converger.secrets_of(&wanted).await?;
+        let written = self.written_secrets(&wanted, &secrets, &found).await?;
         let mut results: Vec<Outcome> = Vec::new();
         let (mut creates, mut updates, mut keeps) = (Vec::new(), Vec::new(), Vec::new());
         for (object, desired) in &planned {
@@ -100,7 +110,18 @@ impl SyncHostsNow {
                 (Err(reason), _) => results.push(Outcome::failed(*object, JobFailure::permanent(reason.clone()))),
                 (Ok(Desired::Host(desired)), None) => creates.push((*object, desired.as_ref())),
                 (Ok(Desired::Host(desired)), Some(existing)) => {
-                    let difference = nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
+                    let mut difference =
+                        nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
+                    match secrets.hash(desired) {
+                        Ok(hash) => difference.extend(crate::hosts::secrets_drift(
+                            written.get(object).and_then(Option::as_deref),
+                            hash.as_deref(),
+                        )),
+                        Err(failure) => {
+                            results.push(Outcome::failed(*object, failure));
+                            continue;
+                        }
+                    }
                     if difference.is_empty() {
                         let outcome = HostOutcome::unchanged(existing);
                         results.push(Outcome::wanted(*object, desired, Ok(outcome)));
@@ -135,7 +156,7 @@ impl SyncHostsNow {
         }
         let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
         for ((object, update), outcome) in
-            objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, batch).await)
+            objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, &secrets, batch).await)
         {
             results.push(Outcome::wanted(*object, update.desired, outcome));
         }
@@ -158,6 +179,33 @@ impl SyncHostsNow {
                 .map(|n| n.keep_only(&settings.config_context_key, &settings.custom_fields.all()));
         }
         self.record(run, record, results, now).await
+    }
+
+    /// The hash of the secrets last written, by object, of the existing hosts that get secrets
+    /// now (a host config read each; none for hosts without secrets).
+    async fn written_secrets(
+        &self,
+        wanted: &[&DesiredHost],
+        secrets: &HostSecrets,
+        found: &BTreeMap<ObjectRef, ZabbixHost>,
+    ) -> Result<HashMap<ObjectRef, Option<String>>, JobFailure> {
+        let store = &self.converger.store;
+        let objects: Vec<ObjectRef> = wanted
+            .iter()
+            .filter(|d| found.contains_key(&d.object) && secrets.hash(d).is_ok_and(|h| h.is_some()))
+            .map(|d| d.object)
+            .collect();
+        futures_util::stream::iter(objects)
+            .map(|object| {
+                let store = store.clone();
+                async move { Ok((object, store.get_host_config(object).await?.and_then(|c| c.secrets_hash))) }
+            })
+            .buffered(16)
+            .collect::<Vec<Result<_, StoreError>>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(store_failure)
     }
 
     /// Counts and logs each host's outcome (one log line per changed or failed host) and records it

@@ -36,12 +36,17 @@ pub struct Hosts {
 impl Hosts {
     /// A fresh store with the Zabbix settings imported, and host jobs on it.
     pub async fn new(peer: &Peer) -> Hosts {
+        Hosts::with_secrets(peer, std::sync::Arc::new(nzj_secrets::NoSecrets)).await
+    }
+
+    /// The same, looking secret macros and PSKs up in `secrets`.
+    pub async fn with_secrets(peer: &Peer, secrets: std::sync::Arc<dyn nzj_secrets::SecretStore>) -> Hosts {
         let env = Env::new();
         let zabbix = peer.client();
         let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
         assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
         let jobs = HostJobs::new(
-            HostConverger::new(zabbix, env.store.clone()),
+            HostConverger::new(zabbix, env.store.clone()).with_secrets(secrets),
             env.clock.clone(),
             chrono::Duration::seconds(60),
             chrono::Duration::days(1),
@@ -84,11 +89,15 @@ impl Hosts {
 
     /// In sync: a further UpdateHost changes nothing, and the host config says so.
     pub async fn assert_in_sync(&self, device: &Device, data: Option<&Value>) {
-        assert_eq!(
-            self.run(JobName::UpdateHost, device, data).await,
-            if data.is_some() { HostAction::Unchanged } else { HostAction::AlreadyGone }
-        );
+        let action = self.run(JobName::UpdateHost, device, data).await;
         let config = self.env.store.get_host_config(device.object).await.unwrap().unwrap();
+        let job = self.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            action,
+            if data.is_some() { HostAction::Unchanged } else { HostAction::AlreadyGone },
+            "{:?}",
+            job.result
+        );
         assert_eq!(config.in_sync, Some(true));
         assert!(config.difference.is_empty());
     }
@@ -100,7 +109,7 @@ impl Hosts {
         let found = zbx
             .call(
                 "host.get",
-                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip", "type", "main"], "selectTags": ["tag", "value"],
+                json!({"output": "extend", select: ["name"], "selectParentTemplates": ["host"], "selectInterfaces": ["interfaceid", "ip", "dns", "port", "type", "main", "useip", "details"], "selectTags": ["tag", "value"],
                        "tags": [{"tag": "netbox:object", "value": device.object.to_string(), "operator": 1}]}),
             )
             .await
