@@ -79,7 +79,7 @@ pub struct DesiredHost {
     pub object: ObjectRef,
     /// Technical name: the NetBox name made valid for Zabbix.
     pub host: String,
-    /// Visible name: the NetBox name as it is.
+    /// Visible name: the NetBox name as it is, or the config context's `visible_name` filled.
     pub name: String,
     pub status: HostStatus,
     /// Host group names (missing groups are created when the host is written).
@@ -220,6 +220,15 @@ fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
     Some(name)
 }
 
+/// The visible name: the config context's `visible_name` filled (`{name}` is the NetBox name),
+/// else the NetBox name; a placeholder without a value for this object gives the NetBox name.
+/// Zabbix keeps 128 characters.
+fn visible_name(template: Option<&str>, netbox_name: &str, object: &NetboxObject) -> String {
+    let filled = template.and_then(|t| fill_placeholders(t, object)).map(|t| t.replace("{name}", netbox_name));
+    let name = filled.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(netbox_name);
+    name.chars().take(128).collect()
+}
+
 pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
     let out = |reason: String| Ok(Desired::OutOfScope(reason));
     let overrides = Overrides::of_object(object, settings).map_err(MappingError)?;
@@ -303,6 +312,15 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     if settings.copy_netbox_tags {
         tags.extend(object.tags.iter().map(|t| (settings.tag_name("tag"), t.clone())));
     }
+    // A tag from the config context replaces the attribute tag of its name; one whose placeholder
+    // the object has no value for is left out.
+    for (name, value) in &overrides.tags {
+        let name = settings.tag_name(name);
+        tags.retain(|(tag, _)| *tag != name);
+        if let Some(value) = fill_placeholders(value, object) {
+            tags.insert((name, value));
+        }
+    }
     let inventory = match settings.inventory_mode {
         InventoryMode::Disabled | InventoryMode::Automatic => BTreeMap::new(),
         InventoryMode::Manual => settings
@@ -314,7 +332,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     Ok(Desired::Host(Box::new(DesiredHost {
         object: object.reference,
         host,
-        name: netbox_name.to_string(),
+        name: visible_name(overrides.visible_name.as_deref(), netbox_name, object),
         status,
         host_groups,
         templates,
@@ -616,6 +634,53 @@ mod tests {
             bad.custom_fields.insert(field.into(), value);
             let err = desired_host(&bad, &Settings::default(), &cache()).unwrap_err().0;
             assert!(err.contains(&format!("custom field {field:?} of dcim.device/1")) && err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_visible_name_and_tags_from_the_config_context_fill_placeholders_and_a_typo_fails_the_host() {
+        let mut device = fixture("04");
+        let netbox_name = host(desired_host(&device, &Settings::default(), &cache()).unwrap()).name;
+        device.config_context = Some(serde_json::json!({"zabbix": {"visible_name": "{name} ({role})"}}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.name, format!("{netbox_name} (Router 76683)"));
+        assert_eq!(h.host, technical_name(&netbox_name), "the technical name stays the NetBox name");
+
+        device.config_context = Some(serde_json::json!({"zabbix": {"visible_name": "{name} / {tenant}"}}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.name, netbox_name, "no tenant: the NetBox name, never \"sw / {{tenant}}\"");
+
+        device.config_context =
+            Some(serde_json::json!({"zabbix": {"visible_name": format!("{{name}} {}", "x".repeat(200))}}));
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert_eq!(h.name.chars().count(), 128, "Zabbix keeps 128 characters");
+
+        device.config_context = Some(
+            serde_json::json!({"zabbix": {"tags": {"team": "network", "Where": "{site}/{role}", "owner": "{tenant}"}}}),
+        );
+        let h = host(desired_host(&device, &Settings::default(), &cache()).unwrap());
+        assert!(h.tags.contains(&("netbox:team".into(), "network".into())), "{:?}", h.tags);
+        assert!(h.tags.iter().any(|(t, v)| t == "netbox:where" && v.ends_with("/Router 76683")), "{:?}", h.tags);
+        assert!(!h.tags.iter().any(|(t, _)| t == "netbox:owner"), "no tenant, no tag");
+        assert!(h.tags.contains(&("netbox:object".into(), "dcim.device/1".into())), "the object tag stays");
+
+        for (context, says) in [
+            (serde_json::json!({"tags": {"object": "x"}}), "tags: \"object\" is not a tag name NetBox may set"),
+            (serde_json::json!({"tags": {"team": "{tem}"}}), "tags: \"team\" has the placeholder {tem}"),
+            (serde_json::json!({"tags": {"team": 1}}), "invalid type"),
+            (
+                serde_json::json!({"visible_name": "{name} {sitee}"}),
+                "visible_name \"{name} {sitee}\" has the placeholder {sitee}",
+            ),
+            (serde_json::json!({"visible_name": " "}), "visible_name is empty"),
+            (
+                serde_json::json!({"host_groups": ["NetBox/{rol}"]}),
+                "host group \"NetBox/{rol}\" has the placeholder {rol}",
+            ),
+        ] {
+            device.config_context = Some(serde_json::json!({"zabbix": context}));
+            let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;
+            assert!(err.contains("dcim.device/1") && err.contains(says), "{err}");
         }
     }
 

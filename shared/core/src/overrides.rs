@@ -9,7 +9,9 @@
 use crate::credentials::{DesiredMacro, DesiredTls};
 use crate::interfaces::InterfaceSpec;
 use crate::netbox::NetboxObject;
-use crate::settings::{CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction};
+use crate::settings::{
+    Attribute, CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction, unknown_placeholder,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,7 +43,16 @@ pub struct Overrides {
     pub tls: Option<DesiredTls>,
     /// The host's description in Zabbix.
     pub description: Option<String>,
+    /// The visible name: `{name}` (the NetBox name) and attribute placeholders (`{site}`, ...).
+    pub visible_name: Option<String>,
+    /// Host tags, each name under the tag prefix (`team` is `netbox:team`), values with
+    /// placeholders; a tag of the same name from `tag_attributes` is replaced.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
+
+/// Tag names the product itself keeps on a host: never set from NetBox data.
+pub const RESERVED_TAGS: [&str; 3] = ["object", "deleted", "deleted_at"];
 
 /// A config context's macros, each value checked by [`DesiredMacro::from_context`].
 fn context_macros<'de, D: serde::Deserializer<'de>>(
@@ -106,7 +117,41 @@ impl Overrides {
     pub fn of_object(object: &NetboxObject, settings: &Settings) -> Result<Overrides, String> {
         let context = Overrides::of(object, &settings.config_context_key)?;
         let fields = Overrides::from_custom_fields(object, &settings.custom_fields)?;
-        Ok(context.then(fields))
+        let overrides = context.then(fields);
+        overrides.check_placeholders().map_err(|e| format!("NetBox overrides of {}: {e}", object.reference))?;
+        Ok(overrides)
+    }
+
+    /// A placeholder no object can fill (`{sitee}`) would be written as it is: refused.
+    fn check_placeholders(&self) -> Result<(), String> {
+        let known = || Attribute::ALL.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(", ");
+        for group in self.host_groups.iter().flatten() {
+            if let Some(unknown) = unknown_placeholder(group, &[]) {
+                return Err(format!("host group {group:?} has the placeholder {{{unknown}}}; known: {}", known()));
+            }
+        }
+        if let Some(name) = &self.visible_name {
+            if let Some(unknown) = unknown_placeholder(name, &["name"]) {
+                return Err(format!(
+                    "visible_name {name:?} has the placeholder {{{unknown}}}; known: {{name}}, {}",
+                    known()
+                ));
+            }
+            if name.trim().is_empty() {
+                return Err("visible_name is empty".into());
+            }
+        }
+        for (tag, value) in &self.tags {
+            if tag.trim().is_empty() || RESERVED_TAGS.contains(&tag.as_str()) {
+                return Err(format!(
+                    "tags: {tag:?} is not a tag name NetBox may set (empty, or one of {RESERVED_TAGS:?})"
+                ));
+            }
+            if let Some(unknown) = unknown_placeholder(value, &[]) {
+                return Err(format!("tags: {tag:?} has the placeholder {{{unknown}}}; known: {}", known()));
+            }
+        }
+        Ok(())
     }
 
     /// The overrides the object's custom fields (named by `names`) set; an empty field sets none.
@@ -154,6 +199,8 @@ impl Overrides {
             macros: BTreeMap::new(),
             tls: None,
             description: None,
+            visible_name: None,
+            tags: BTreeMap::new(),
         };
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
             return Err(wrong(&names.proxy, "set it or the proxy group field, not both"));
@@ -179,6 +226,8 @@ impl Overrides {
         self.macros.extend(later.macros);
         self.tls = later.tls.or(self.tls);
         self.description = later.description.or(self.description);
+        self.visible_name = later.visible_name.or(self.visible_name);
+        self.tags.extend(later.tags);
         self
     }
 

@@ -217,14 +217,15 @@ impl Default for Settings {
     }
 }
 
-/// The first `{name}` in a host group name that is not an attribute placeholder.
-fn unknown_placeholder(group: &str) -> Option<&str> {
+/// The first `{name}` in a host group name (or a visible name) that is not an attribute
+/// placeholder nor one of `also`.
+pub(crate) fn unknown_placeholder<'t>(group: &'t str, also: &[&str]) -> Option<&'t str> {
     let mut rest = group;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
         let end = after.find('}')?;
         let name = &after[..end];
-        if !Attribute::ALL.iter().any(|a| a.as_str() == name) {
+        if !Attribute::ALL.iter().any(|a| a.as_str() == name) && !also.contains(&name) {
             return Some(name);
         }
         rest = &after[end + 1..];
@@ -319,7 +320,7 @@ impl Settings {
                 return Err(format!("rules.{}: at least one host group (Zabbix hosts need one)", rule.name));
             }
             for group in &rule.host_groups {
-                if let Some(unknown) = unknown_placeholder(group) {
+                if let Some(unknown) = unknown_placeholder(group, &[]) {
                     let known: Vec<String> = Attribute::ALL.iter().map(|a| format!("{{{a}}}")).collect();
                     return Err(format!(
                         "rules.{}: host group {group:?} has the placeholder {{{unknown}}}, which no object can fill; known: {}",

@@ -46,6 +46,25 @@ async fn a_config_context_gives_one_device_its_own_templates_interface_and_group
     assert_eq!(hosts.zabbix_host(&device).await.unwrap()["description"], "core switch, rack 4");
     hosts.assert_in_sync(&device, Some(&device.data)).await;
 
+    // A visible name and a tag from templates: the technical name and the object tag stay.
+    device.data["config_context"]["zabbix"]["visible_name"] = json!("{name} @ {site}");
+    device.data["config_context"]["zabbix"]["tags"] = json!({"team": "network", "where": "{site}"});
+    assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(host["name"], format!("{} @ Site 76683", host["host"].as_str().unwrap()));
+    let tags: Vec<(&str, &str)> = host["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["tag"].as_str().unwrap(), t["value"].as_str().unwrap()))
+        .collect();
+    for tag in
+        [("netbox:team", "network"), ("netbox:where", "Site 76683"), ("netbox:object", &*device.object.to_string())]
+    {
+        assert!(tags.contains(&tag), "{tag:?} in {tags:?}");
+    }
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+
     // One more template in the context: only the templates change.
     device.data["config_context"]["zabbix"]["templates_add"] = json!(["Zabbix server health"]);
     assert_eq!(hosts.run(nzj_core::JobName::UpdateHost, &device, Some(&device.data)).await, HostAction::Updated);
