@@ -382,8 +382,14 @@ async fn settings_change_only_from_the_version_read_and_bad_fields_are_400() {
         (r#"[1]"#, "must be an object"),
         (
             r#"{"version": 1, "rules": [{"name": "default", "host_groups": ["NetBox/{sitee}"]}]}"#,
-            "placeholder {sitee}, which no object can fill",
+            "uses \"sitee\", which no NetBox object has",
         ),
+        (
+            r#"{"version": 1, "rules": [{"name": "default", "host_groups": ["{{ site "]}]}"#,
+            "host group \"{{ site \" is not a valid template",
+        ),
+        (r#"{"version": 1, "inventory_fields": {"serialnumber": "{serial}"}}"#, "not a Zabbix inventory field"),
+        (r#"{"version": 1, "tags": {"object": "{site}"}}"#, "not a tag name NetBox may set"),
     ] {
         let (status, message) = error_of(patch(body).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {message}");

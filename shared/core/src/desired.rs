@@ -9,6 +9,7 @@ pub use crate::interfaces::DesiredInterface;
 use crate::netbox::{NetboxObject, ObjectRef};
 use crate::overrides::Overrides;
 use crate::settings::{Attribute, HostStatus, InventoryMode, MappingRule, Settings, StatusAction, WithoutPrimaryIp};
+use crate::template::TemplateContext;
 use crate::zabbix_cache::{CacheKind, CacheSnapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -208,27 +209,6 @@ pub fn technical_name(name: &str) -> String {
     cleaned.trim().to_string()
 }
 
-/// Fills `{site}`, `{role}`, ... in a host group name; `None` if a placeholder has no value.
-fn fill_placeholders(template: &str, object: &NetboxObject) -> Option<String> {
-    let mut name = template.to_string();
-    for attr in Attribute::ALL {
-        let placeholder = format!("{{{attr}}}");
-        if name.contains(&placeholder) {
-            name = name.replace(&placeholder, attribute(object, *attr)?);
-        }
-    }
-    Some(name)
-}
-
-/// The visible name: the config context's `visible_name` filled (`{name}` is the NetBox name),
-/// else the NetBox name; a placeholder without a value for this object gives the NetBox name.
-/// Zabbix keeps 128 characters.
-fn visible_name(template: Option<&str>, netbox_name: &str, object: &NetboxObject) -> String {
-    let filled = template.and_then(|t| fill_placeholders(t, object)).map(|t| t.replace("{name}", netbox_name));
-    let name = filled.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(netbox_name);
-    name.chars().take(128).collect()
-}
-
 pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheView) -> Result<Desired, MappingError> {
     let out = |reason: String| Ok(Desired::OutOfScope(reason));
     let overrides = Overrides::of_object(object, settings).map_err(MappingError)?;
@@ -257,14 +237,16 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         .ok_or_else(|| MappingError("no mapping rule matches, and there is no default rule".into()))?;
     let overridden = overrides.apply(chosen);
     let rule = &overridden;
+    let context = TemplateContext::of(object);
+    let render = |text: &str| context.render(text).map_err(|e| MappingError(format!("{}: {e}", object.reference)));
 
     // A group whose placeholder this object has no value for (a VM has no site) is the fallback
     // group instead: the host is monitored, and easy to find.
     let host_groups: BTreeSet<String> = rule
         .host_groups
         .iter()
-        .map(|g| fill_placeholders(g, object).unwrap_or_else(|| settings.fallback_host_group.clone()))
-        .collect();
+        .map(|g| Ok(render(g)?.unwrap_or_else(|| settings.fallback_host_group.clone())))
+        .collect::<Result<_, MappingError>>()?;
     let templates = rule
         .templates
         .iter()
@@ -312,27 +294,43 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
     if settings.copy_netbox_tags {
         tags.extend(object.tags.iter().map(|t| (settings.tag_name("tag"), t.clone())));
     }
-    // A tag from the config context replaces the attribute tag of its name; one whose placeholder
-    // the object has no value for is left out.
-    for (name, value) in &overrides.tags {
+    // A templated tag (the settings', then the config context's) replaces the attribute tag of its
+    // name; one whose template the object has no value for is left out.
+    for (name, value) in settings.tags.iter().chain(&overrides.tags) {
         let name = settings.tag_name(name);
         tags.retain(|(tag, _)| *tag != name);
-        if let Some(value) = fill_placeholders(value, object) {
+        if let Some(value) = render(value)? {
             tags.insert((name, value));
         }
     }
-    let inventory = match settings.inventory_mode {
-        InventoryMode::Disabled | InventoryMode::Automatic => BTreeMap::new(),
-        InventoryMode::Manual => settings
-            .inventory_mappings
-            .iter()
-            .filter_map(|(attr, field)| attribute(object, *attr).map(|v| (field.clone(), v.to_string())))
-            .collect(),
+    let mut inventory = BTreeMap::new();
+    if settings.inventory_mode == InventoryMode::Manual {
+        for (attr, field) in &settings.inventory_mappings {
+            if let Some(value) = attribute(object, *attr) {
+                inventory.insert(field.clone(), value.to_string());
+            }
+        }
+        for (field, value) in settings.inventory_fields.iter().chain(&overrides.inventory) {
+            match render(value)? {
+                Some(value) => inventory.insert(field.clone(), value),
+                None => inventory.remove(field),
+            };
+        }
+    }
+    // The visible name: the config context's template, else the settings', else the NetBox name
+    // (also when the template has no value for this object). Zabbix keeps 128 characters.
+    let visible_name = match overrides.visible_name.as_ref().or(settings.visible_name.as_ref()) {
+        Some(template) => render(template)?.unwrap_or_else(|| netbox_name.to_string()),
+        None => netbox_name.to_string(),
+    };
+    let description = match overrides.description.as_ref().or(settings.description.as_ref()) {
+        Some(template) => render(template)?.unwrap_or_default(),
+        None => String::new(),
     };
     Ok(Desired::Host(Box::new(DesiredHost {
         object: object.reference,
         host,
-        name: visible_name(overrides.visible_name.as_deref(), netbox_name, object),
+        name: visible_name.chars().take(128).collect(),
         status,
         host_groups,
         templates,
@@ -343,7 +341,7 @@ pub fn desired_host(object: &NetboxObject, settings: &Settings, cache: &CacheVie
         inventory,
         macros: overrides.macros.clone(),
         tls: overrides.tls.clone(),
-        description: overrides.description.clone().unwrap_or_default(),
+        description,
         rule: if overrides.is_empty() { rule.name.clone() } else { format!("{} + NetBox overrides", rule.name) },
     })))
 }
@@ -567,7 +565,7 @@ mod tests {
         assert_eq!(h.host_groups, BTreeSet::from(["NetBox/ctx/Router 76683".to_string()]));
         assert_eq!(h.monitored_by, MonitoredBy::Proxy(Named { id: "20".into(), name: "proxy-ams".into() }));
         assert_eq!((h.status, h.rule.as_str()), (HostStatus::Disabled, "default + NetBox overrides"));
-        let kept = device.clone().keep_only("zabbix", &[]);
+        let kept = crate::overrides::kept(device.clone(), &Settings::default());
         assert!(kept.config_context.as_ref().unwrap().get("ntp").is_none(), "only the product's key is kept");
 
         device.config_context = Some(serde_json::json!({"zabbix": {"templates_add": ["Cisco IOS by SNMP"]}}));
@@ -622,7 +620,7 @@ mod tests {
             "the context's proxy stays"
         );
         assert_eq!(h.status, HostStatus::Enabled, "an empty field sets nothing");
-        let kept = device.clone().keep_only("zabbix", &Settings::default().custom_fields.all());
+        let kept = crate::overrides::kept(device.clone(), &Settings::default());
         assert!(!kept.custom_fields.contains_key("owner"), "only the product's custom fields are kept");
 
         for (field, value, says) in [
@@ -666,17 +664,14 @@ mod tests {
 
         for (context, says) in [
             (serde_json::json!({"tags": {"object": "x"}}), "tags: \"object\" is not a tag name NetBox may set"),
-            (serde_json::json!({"tags": {"team": "{tem}"}}), "tags: \"team\" has the placeholder {tem}"),
+            (
+                serde_json::json!({"tags": {"team": "{tem}"}}),
+                "tags: \"team\": \"{tem}\" uses \"tem\", which no NetBox object has",
+            ),
             (serde_json::json!({"tags": {"team": 1}}), "invalid type"),
-            (
-                serde_json::json!({"visible_name": "{name} {sitee}"}),
-                "visible_name \"{name} {sitee}\" has the placeholder {sitee}",
-            ),
+            (serde_json::json!({"visible_name": "{name} {sitee}"}), "visible_name: \"{name} {sitee}\" uses \"sitee\""),
             (serde_json::json!({"visible_name": " "}), "visible_name is empty"),
-            (
-                serde_json::json!({"host_groups": ["NetBox/{rol}"]}),
-                "host group \"NetBox/{rol}\" has the placeholder {rol}",
-            ),
+            (serde_json::json!({"host_groups": ["NetBox/{rol}"]}), "host group \"NetBox/{rol}\" uses \"rol\""),
         ] {
             device.config_context = Some(serde_json::json!({"zabbix": context}));
             let err = desired_host(&device, &Settings::default(), &cache()).unwrap_err().0;

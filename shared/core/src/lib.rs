@@ -57,6 +57,7 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod sync;
+pub mod template;
 pub mod zabbix_cache;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -74,6 +74,14 @@ pub struct NetboxObject {
     pub name: Option<String>,
     pub status: String,
     pub site: Option<String>,
+    /// The site's NetBox id: what its region and site group are looked up by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<u64>,
+    /// Where the site is, when a template needs it (read from NetBox's site lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<SitePlace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub role: Option<String>,
     pub platform: Option<String>,
     pub tenant: Option<String>,
@@ -102,6 +110,56 @@ pub struct NetboxObject {
     /// NetBox custom fields with a value (kept to the product's when stored).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom_fields: BTreeMap<String, Value>,
+}
+
+/// The regions and site groups a site is in, each list from the top down to the site's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SitePlace {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub site_groups: Vec<String>,
+}
+
+impl SitePlace {
+    /// Every site's place from NetBox's lists of sites (`id`, `region`, `group`), regions and
+    /// site groups (`id`, `name`, `parent`), walking each parent chain to the top (a cycle, which
+    /// NetBox forbids, stops the walk instead of looping).
+    pub fn of_sites(sites: &[Value], regions: &[Value], site_groups: &[Value]) -> BTreeMap<u64, SitePlace> {
+        let tree = |items: &[Value]| -> BTreeMap<u64, (String, Option<u64>)> {
+            items
+                .iter()
+                .filter_map(|i| {
+                    let parent = i.get("parent").and_then(|p| p.get("id")).and_then(Value::as_u64);
+                    Some((i.get("id")?.as_u64()?, (name_of(i)?, parent)))
+                })
+                .collect()
+        };
+        let chain = |tree: &BTreeMap<u64, (String, Option<u64>)>, mut next: Option<u64>| {
+            let mut names = Vec::new();
+            while let Some((name, parent)) = next.and_then(|id| tree.get(&id)) {
+                if names.len() > tree.len() {
+                    break;
+                }
+                names.push(name.clone());
+                next = *parent;
+            }
+            names.reverse();
+            names
+        };
+        let (regions, groups) = (tree(regions), tree(site_groups));
+        let id = |site: &Value, key: &str| site.get(key).and_then(|r| r.get("id")).and_then(Value::as_u64);
+        sites
+            .iter()
+            .filter_map(|site| {
+                let place = SitePlace {
+                    regions: chain(&regions, id(site, "region")),
+                    site_groups: chain(&groups, id(site, "group")),
+                };
+                Some((site.get("id")?.as_u64()?, place))
+            })
+            .collect()
+    }
 }
 
 fn name_of(value: &Value) -> Option<String> {
@@ -163,6 +221,9 @@ impl NetboxObject {
             name: data.get("name").and_then(non_empty),
             status,
             site: data.get("site").and_then(name_of),
+            site_id: data.get("site").and_then(|s| s.get("id")).and_then(Value::as_u64),
+            place: None,
+            location: data.get("location").and_then(name_of),
             role: data.get("role").and_then(name_of),
             platform: data.get("platform").and_then(name_of),
             tenant: data.get("tenant").and_then(name_of),
@@ -186,12 +247,14 @@ impl NetboxObject {
         })
     }
 
-    /// Drops every config context key but `key` and every custom field not in `fields` (what
+    /// Drops every config context key but `keys` and every custom field not in `fields` (what
     /// the host is computed from), so a host config stays small whatever else NetBox holds.
-    pub fn keep_only(mut self, key: &str, fields: &[&str]) -> NetboxObject {
-        self.config_context =
-            self.config_context.and_then(|c| c.get(key).cloned().map(|v| serde_json::json!({ key: v })));
-        self.custom_fields.retain(|name, _| fields.contains(&name.as_str()));
+    pub fn keep_only(mut self, keys: &[String], fields: &[String]) -> NetboxObject {
+        self.config_context = self.config_context.map(|c| match c {
+            Value::Object(map) => Value::Object(map.into_iter().filter(|(k, _)| keys.contains(k)).collect()),
+            other => other,
+        });
+        self.custom_fields.retain(|name, _| fields.contains(name));
         self
     }
 
@@ -226,6 +289,28 @@ mod tests {
         }
         assert_eq!("dcim.device/10".parse::<ObjectRef>().unwrap().id, 10);
         assert_eq!("virtualization.virtualmachine/0".parse::<ObjectRef>().unwrap().id, 0);
+    }
+
+    #[test]
+    fn a_sites_place_walks_its_region_and_group_parents_to_the_top() {
+        let sites = [
+            serde_json::json!({"id": 1, "region": {"id": 3}, "group": {"id": 10}}),
+            serde_json::json!({"id": 2, "region": null, "group": null}),
+        ];
+        let regions = [
+            serde_json::json!({"id": 1, "name": "Europe", "parent": null}),
+            serde_json::json!({"id": 2, "name": "Netherlands", "parent": {"id": 1}}),
+            serde_json::json!({"id": 3, "name": "Amsterdam", "parent": {"id": 2}}),
+            serde_json::json!({"id": 8, "name": "Loop A", "parent": {"id": 9}}),
+            serde_json::json!({"id": 9, "name": "Loop B", "parent": {"id": 8}}),
+        ];
+        let groups = [serde_json::json!({"id": 10, "name": "Colo", "parent": null})];
+        let places = SitePlace::of_sites(&sites, &regions, &groups);
+        assert_eq!(places[&1].regions, ["Europe", "Netherlands", "Amsterdam"]);
+        assert_eq!(places[&1].site_groups, ["Colo"]);
+        assert_eq!(places[&2], SitePlace::default());
+        let looped = SitePlace::of_sites(&[serde_json::json!({"id": 5, "region": {"id": 8}})], &regions, &[]);
+        assert!(looped[&5].regions.len() <= regions.len() + 1, "a cycle ends");
     }
 
     #[test]

@@ -10,8 +10,9 @@ use crate::credentials::{DesiredMacro, DesiredTls};
 use crate::interfaces::InterfaceSpec;
 use crate::netbox::NetboxObject;
 use crate::settings::{
-    Attribute, CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction, unknown_placeholder,
+    CustomFieldNames, InterfaceKind, MappingRule, Settings, StatusAction, check_inventory_field, check_tag_name,
 };
+use crate::template;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ pub struct Overrides {
     /// Added to the rule's templates (or to `templates`).
     #[serde(default)]
     pub templates_add: Vec<String>,
-    /// Replaces the rule's host groups (placeholders allowed).
+    /// Replaces the rule's host groups (templates, docs/product.md §3.3).
     pub host_groups: Option<Vec<String>>,
     pub proxy: Option<String>,
     pub proxy_group: Option<String>,
@@ -43,12 +44,15 @@ pub struct Overrides {
     pub tls: Option<DesiredTls>,
     /// The host's description in Zabbix.
     pub description: Option<String>,
-    /// The visible name: `{name}` (the NetBox name) and attribute placeholders (`{site}`, ...).
+    /// The visible name, a template (`{name} @ {site}`).
     pub visible_name: Option<String>,
-    /// Host tags, each name under the tag prefix (`team` is `netbox:team`), values with
-    /// placeholders; a tag of the same name from `tag_attributes` is replaced.
+    /// Host tags, each name under the tag prefix (`team` is `netbox:team`), values templates; a
+    /// tag of the same name from `tag_attributes` or the settings is replaced.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Zabbix inventory fields -> templates, on top of the settings' (inventory_mode manual).
+    #[serde(default)]
+    pub inventory: BTreeMap<String, String>,
 }
 
 /// Tag names the product itself keeps on a host: never set from NetBox data.
@@ -122,36 +126,41 @@ impl Overrides {
         Ok(overrides)
     }
 
-    /// A placeholder no object can fill (`{sitee}`) would be written as it is: refused.
+    /// A template no object can fill (`{sitee}`) would never be written: refused, like a tag or
+    /// an inventory field Zabbix does not have.
     fn check_placeholders(&self) -> Result<(), String> {
-        let known = || Attribute::ALL.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(", ");
         for group in self.host_groups.iter().flatten() {
-            if let Some(unknown) = unknown_placeholder(group, &[]) {
-                return Err(format!("host group {group:?} has the placeholder {{{unknown}}}; known: {}", known()));
-            }
+            template::check(group).map_err(|e| format!("host group {e}"))?;
         }
-        if let Some(name) = &self.visible_name {
-            if let Some(unknown) = unknown_placeholder(name, &["name"]) {
-                return Err(format!(
-                    "visible_name {name:?} has the placeholder {{{unknown}}}; known: {{name}}, {}",
-                    known()
-                ));
-            }
-            if name.trim().is_empty() {
-                return Err("visible_name is empty".into());
+        for (whence, text) in [("visible_name", &self.visible_name), ("description", &self.description)] {
+            if let Some(text) = text {
+                if text.trim().is_empty() {
+                    return Err(format!("{whence} is empty"));
+                }
+                template::check(text).map_err(|e| format!("{whence}: {e}"))?;
             }
         }
         for (tag, value) in &self.tags {
-            if tag.trim().is_empty() || RESERVED_TAGS.contains(&tag.as_str()) {
-                return Err(format!(
-                    "tags: {tag:?} is not a tag name NetBox may set (empty, or one of {RESERVED_TAGS:?})"
-                ));
-            }
-            if let Some(unknown) = unknown_placeholder(value, &[]) {
-                return Err(format!("tags: {tag:?} has the placeholder {{{unknown}}}; known: {}", known()));
-            }
+            check_tag_name(tag, "tags")?;
+            template::check(value).map_err(|e| format!("tags: {tag:?}: {e}"))?;
+        }
+        for (field, value) in &self.inventory {
+            check_inventory_field(field, "inventory")?;
+            template::check(value).map_err(|e| format!("inventory.{field}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// Every template these overrides hold.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        self.host_groups
+            .iter()
+            .flatten()
+            .chain(&self.visible_name)
+            .chain(&self.description)
+            .chain(self.tags.values())
+            .chain(self.inventory.values())
+            .map(String::as_str)
     }
 
     /// The overrides the object's custom fields (named by `names`) set; an empty field sets none.
@@ -201,6 +210,7 @@ impl Overrides {
             description: None,
             visible_name: None,
             tags: BTreeMap::new(),
+            inventory: BTreeMap::new(),
         };
         if overrides.proxy.is_some() && overrides.proxy_group.is_some() {
             return Err(wrong(&names.proxy, "set it or the proxy group field, not both"));
@@ -228,6 +238,7 @@ impl Overrides {
         self.description = later.description.or(self.description);
         self.visible_name = later.visible_name.or(self.visible_name);
         self.tags.extend(later.tags);
+        self.inventory.extend(later.inventory);
         self
     }
 
@@ -259,4 +270,42 @@ impl Overrides {
     pub fn is_empty(&self) -> bool {
         *self == Overrides::default()
     }
+}
+
+/// What of `object` a host config keeps (docs/product.md §3.2): the product's config context key
+/// and custom fields, and whatever else the settings' and the object's own templates read
+/// (`custom_fields.owner`, `config_context.dns`), so a plan renders the same names later.
+pub fn kept(object: NetboxObject, settings: &Settings) -> NetboxObject {
+    let own = Overrides::of_object(&object, settings).unwrap_or_default();
+    let mut keys = vec![settings.config_context_key.clone()];
+    let mut fields: Vec<String> = settings.custom_fields.all().iter().map(|f| f.to_string()).collect();
+    for text in settings.templates().chain(own.templates()) {
+        for path in template::paths(text) {
+            let mut parts = path.split('.');
+            match (parts.next(), parts.next()) {
+                (Some("custom_fields"), Some(field)) => fields.push(field.to_string()),
+                (Some("config_context"), Some(key)) => keys.push(key.to_string()),
+                // The whole map: keep it all.
+                (Some("custom_fields"), None) => fields.extend(object.custom_fields.keys().cloned()),
+                (Some("config_context"), None) => keys
+                    .extend(object.config_context.iter().filter_map(|c| c.as_object()).flat_map(|c| c.keys().cloned())),
+                _ => {}
+            }
+        }
+    }
+    object.keep_only(&keys, &fields)
+}
+
+/// Whether a template of the settings or of these objects' overrides reads the site's region or
+/// site group: only then are NetBox's site lists read.
+pub fn needs_site_place<'a>(settings: &Settings, objects: impl IntoIterator<Item = &'a NetboxObject>) -> bool {
+    let reads_place = |text: &str| {
+        template::paths(text)
+            .iter()
+            .any(|p| template::SITE_TREE_VARIABLES.contains(&p.split('.').next().unwrap_or_default()))
+    };
+    settings.templates().any(reads_place)
+        || objects
+            .into_iter()
+            .any(|o| Overrides::of_object(o, settings).map(|own| own.templates().any(reads_place)).unwrap_or(false))
 }

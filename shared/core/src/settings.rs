@@ -1,6 +1,7 @@
 //! Settings and mappings (docs/product.md §3, §4): which NetBox objects are in scope, how they map to Zabbix,
 //! and how deletions behave. One document with a version: a write based on a stale read is refused.
 
+use crate::template;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -67,7 +68,7 @@ pub struct RuleMatch {
 }
 
 /// Templates, host groups, proxy (or proxy group) and interface for the objects a rule matches.
-/// Host group names may hold placeholders: `{site}`, `{role}`, `{platform}`, `{tenant}`, ...
+/// Host group names are templates (docs/product.md §3.3): `NetBox/{site}`, `{{ regions | join("/") }}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingRule {
@@ -150,6 +151,15 @@ pub struct Settings {
     pub inventory_mode: InventoryMode,
     /// NetBox attribute -> Zabbix inventory field (e.g. serial -> serialno_a).
     pub inventory_mappings: BTreeMap<Attribute, String>,
+    /// Zabbix inventory field -> a template over the object (`{{ custom_fields.owner }}`);
+    /// written with `inventory_mode` manual, on top of `inventory_mappings`.
+    pub inventory_fields: BTreeMap<String, String>,
+    /// The visible name of every host, a template (`{name} ({site})`); none: the NetBox name.
+    pub visible_name: Option<String>,
+    /// The description of every host, a template; none: the description is not managed.
+    pub description: Option<String>,
+    /// Host tags `<prefix><name>` -> a template of the value, beside `tag_attributes`.
+    pub tags: BTreeMap<String, String>,
     pub delete_policy: DeletePolicy,
     pub graveyard_group: String,
     /// Graveyard hosts soft-deleted more than this many days ago are hard-deleted by
@@ -200,6 +210,10 @@ impl Default for Settings {
             copy_netbox_tags: true,
             inventory_mode: InventoryMode::Disabled,
             inventory_mappings: BTreeMap::from([(Attribute::Serial, "serialno_a".to_string())]),
+            inventory_fields: BTreeMap::new(),
+            visible_name: None,
+            description: None,
+            tags: BTreeMap::new(),
             delete_policy: DeletePolicy::Soft,
             graveyard_group: "NetBox graveyard".into(),
             fallback_host_group: "NetBox/unassigned".into(),
@@ -217,20 +231,98 @@ impl Default for Settings {
     }
 }
 
-/// The first `{name}` in a host group name (or a visible name) that is not an attribute
-/// placeholder nor one of `also`.
-pub(crate) fn unknown_placeholder<'t>(group: &'t str, also: &[&str]) -> Option<&'t str> {
-    let mut rest = group;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let end = after.find('}')?;
-        let name = &after[..end];
-        if !Attribute::ALL.iter().any(|a| a.as_str() == name) && !also.contains(&name) {
-            return Some(name);
-        }
-        rest = &after[end + 1..];
+/// The Zabbix host inventory fields (the same in 6.0 and 7.0): what `inventory_fields`,
+/// `inventory_mappings` and a config context's `inventory` may name.
+pub const INVENTORY_FIELDS: &[&str] = &[
+    "type",
+    "type_full",
+    "name",
+    "alias",
+    "os",
+    "os_full",
+    "os_short",
+    "serialno_a",
+    "serialno_b",
+    "tag",
+    "asset_tag",
+    "macaddress_a",
+    "macaddress_b",
+    "hardware",
+    "hardware_full",
+    "software",
+    "software_full",
+    "software_app_a",
+    "software_app_b",
+    "software_app_c",
+    "software_app_d",
+    "software_app_e",
+    "contact",
+    "location",
+    "location_lat",
+    "location_lon",
+    "notes",
+    "chassis",
+    "model",
+    "hw_arch",
+    "vendor",
+    "contract_number",
+    "installer_name",
+    "deployment_status",
+    "url_a",
+    "url_b",
+    "url_c",
+    "host_networks",
+    "host_netmask",
+    "host_router",
+    "oob_ip",
+    "oob_netmask",
+    "oob_router",
+    "date_hw_purchase",
+    "date_hw_install",
+    "date_hw_expiry",
+    "date_hw_decomm",
+    "site_address_a",
+    "site_address_b",
+    "site_address_c",
+    "site_city",
+    "site_state",
+    "site_country",
+    "site_zip",
+    "site_rack",
+    "site_notes",
+    "poc_1_name",
+    "poc_1_email",
+    "poc_1_phone_a",
+    "poc_1_phone_b",
+    "poc_1_cell",
+    "poc_1_screen",
+    "poc_1_notes",
+    "poc_2_name",
+    "poc_2_email",
+    "poc_2_phone_a",
+    "poc_2_phone_b",
+    "poc_2_cell",
+    "poc_2_screen",
+    "poc_2_notes",
+];
+
+/// Refuses an inventory field Zabbix does not have, naming where it was set.
+pub(crate) fn check_inventory_field(field: &str, whence: &str) -> Result<(), String> {
+    if INVENTORY_FIELDS.contains(&field) {
+        return Ok(());
     }
-    None
+    Err(format!("{whence}: {field:?} is not a Zabbix inventory field (like serialno_a, location, os, contact)"))
+}
+
+/// Refuses a tag name NetBox data may not set (the product's own, or empty).
+pub(crate) fn check_tag_name(tag: &str, whence: &str) -> Result<(), String> {
+    if tag.trim().is_empty() || crate::overrides::RESERVED_TAGS.contains(&tag) {
+        return Err(format!(
+            "{whence}: {tag:?} is not a tag name NetBox may set (empty, or one of {:?})",
+            crate::overrides::RESERVED_TAGS
+        ));
+    }
+    Ok(())
 }
 
 /// The default status table: only what is being taken out of service is removed.
@@ -299,6 +391,19 @@ impl Settings {
         self.statuses.get(status).copied().unwrap_or(self.other_statuses)
     }
 
+    /// Every template the settings hold: rules' host groups, visible name, description, tag
+    /// values and inventory fields.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .flat_map(|r| &r.host_groups)
+            .chain(&self.visible_name)
+            .chain(&self.description)
+            .chain(self.tags.values())
+            .chain(self.inventory_fields.values())
+            .map(String::as_str)
+    }
+
     /// Every rule settings must follow, with a message that says what to change.
     pub fn validate(&self) -> Result<(), String> {
         if !self.statuses.values().any(|a| *a == StatusAction::Monitor) {
@@ -320,15 +425,29 @@ impl Settings {
                 return Err(format!("rules.{}: at least one host group (Zabbix hosts need one)", rule.name));
             }
             for group in &rule.host_groups {
-                if let Some(unknown) = unknown_placeholder(group, &[]) {
-                    let known: Vec<String> = Attribute::ALL.iter().map(|a| format!("{{{a}}}")).collect();
-                    return Err(format!(
-                        "rules.{}: host group {group:?} has the placeholder {{{unknown}}}, which no object can fill; known: {}",
-                        rule.name,
-                        known.join(", ")
-                    ));
-                }
+                template::check(group).map_err(|e| format!("rules.{}: host group {e}", rule.name))?;
             }
+        }
+        for (whence, text) in [("visible_name", &self.visible_name), ("description", &self.description)] {
+            if let Some(text) = text {
+                template::check(text).map_err(|e| format!("{whence}: {e}"))?;
+            }
+        }
+        for (tag, value) in &self.tags {
+            check_tag_name(tag, "tags")?;
+            template::check(value).map_err(|e| format!("tags.{tag}: {e}"))?;
+        }
+        for field in self.inventory_mappings.values() {
+            check_inventory_field(field, "inventory_mappings")?;
+        }
+        for (field, value) in &self.inventory_fields {
+            check_inventory_field(field, "inventory_fields")?;
+            template::check(value).map_err(|e| format!("inventory_fields.{field}: {e}"))?;
+        }
+        if !self.inventory_fields.is_empty() && self.inventory_mode != InventoryMode::Manual {
+            return Err(
+                "inventory_fields are written only with inventory_mode \"manual\": set it, or remove them".into()
+            );
         }
         if self.config_context_key.trim().is_empty() {
             return Err("config_context_key: the config context key read per object (e.g. \"zabbix\")".into());

@@ -180,7 +180,7 @@ impl HostWorker {
                 ));
             }
         };
-        let object = match NetboxObject::from_rest(job.object.kind, data) {
+        let mut object = match NetboxObject::from_rest(job.object.kind, data) {
             Ok(object) => object,
             Err(e) => {
                 return Ok((
@@ -189,6 +189,13 @@ impl HostWorker {
                 ));
             }
         };
+        // Regions and site groups: only when a template uses them (three list reads).
+        if let (Some(netbox), Some(site)) = (&self.netbox, object.site_id)
+            && nzj_core::overrides::needs_site_place(settings, [&object])
+        {
+            let places = netbox.site_places().await.map_err(crate::netbox_failure)?;
+            object.place = Some(places.get(&site).cloned().unwrap_or_default());
+        }
         let snapshots = crate::load_cache(self.jobs.converger.store.as_ref()).await.map_err(store_failure)?;
         let desired = desired_host(&object, settings, &CacheView::new(&snapshots));
         // Before the first import nothing can be mapped: wait for it rather than fail for good.

@@ -3,8 +3,9 @@
 //! timeouts, typed errors that say whether a retry can help.
 
 use nzj_core::Secret;
-use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::netbox::{ObjectKind, ObjectRef, SitePlace};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The fields of a VM the desired host is computed from.
@@ -13,7 +14,7 @@ pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,c
 /// The fields read of `kind`: a device has an out-of-band IP as well.
 pub fn fields(kind: ObjectKind) -> String {
     match kind {
-        ObjectKind::Device => format!("{FIELDS},oob_ip"),
+        ObjectKind::Device => format!("{FIELDS},oob_ip,location"),
         ObjectKind::VirtualMachine => FIELDS.to_string(),
     }
 }
@@ -141,6 +142,37 @@ impl NetboxClient {
             });
         };
         Ok((results.clone(), page["count"].as_u64()))
+    }
+
+    /// Every site's region and site group with their parents: three lists (sites, regions, site
+    /// groups) of a few fields each, read only when a template needs them.
+    pub async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
+        let sites = self.list_all("/api/dcim/sites/", "id,region,group").await?;
+        let regions = self.list_all("/api/dcim/regions/", "id,name,parent").await?;
+        let groups = self.list_all("/api/dcim/site-groups/", "id,name,parent").await?;
+        Ok(SitePlace::of_sites(&sites, &regions, &groups))
+    }
+
+    /// Every object of a NetBox list endpoint, `fields` only, in pages of [`PAGE_SIZE`].
+    async fn list_all(&self, path: &str, fields: &str) -> Result<Vec<Value>, NetboxError> {
+        let mut objects = Vec::new();
+        loop {
+            let query = [
+                ("fields", fields.to_string()),
+                ("ordering", "id".to_string()),
+                ("limit", PAGE_SIZE.to_string()),
+                ("offset", objects.len().to_string()),
+            ];
+            let page = self.get(path, &query).await?.unwrap_or(Value::Null);
+            let Some(results) = page["results"].as_array() else {
+                return Err(NetboxError::Protocol { path: path.into(), message: "answer without results".into() });
+            };
+            let got = results.len();
+            objects.extend(results.iter().cloned());
+            if got < PAGE_SIZE || page["next"].is_null() {
+                return Ok(objects);
+            }
+        }
     }
 
     /// Every device or VM, in pages of [`PAGE_SIZE`] with only the needed fields; `filters` are

@@ -4,8 +4,9 @@
 
 use crate::client::{NetboxClient, NetboxError};
 use async_trait::async_trait;
-use nzj_core::netbox::{ObjectKind, ObjectRef};
+use nzj_core::netbox::{ObjectKind, ObjectRef, SitePlace};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Where jobs read NetBox.
 #[async_trait]
@@ -21,6 +22,9 @@ pub trait NetboxSource: Send + Sync {
         after_id: u64,
         limit: usize,
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
+
+    /// Every site's region and site group, each with its parents, by site id.
+    async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError>;
 }
 
 #[async_trait]
@@ -37,20 +41,33 @@ impl NetboxSource for NetboxClient {
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
         self.list_page(kind, after_id, limit).await
     }
+
+    async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
+        NetboxClient::site_places(self).await
+    }
 }
 
 /// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
 /// benchmarks, where no NetBox runs.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Default)]
-pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>);
+pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>, pub InMemorySites);
+
+/// The in-memory NetBox's sites, regions and site groups (NetBox's list representation), and how
+/// many times they were read.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Default)]
+pub struct InMemorySites {
+    pub lists: std::sync::Mutex<[Vec<Value>; 3]>,
+    pub reads: std::sync::atomic::AtomicUsize,
+}
 
 #[cfg(any(test, feature = "test-util"))]
 impl NetboxInMemory {
     /// Objects in their REST representation (`id` set).
     pub fn new(kind: ObjectKind, objects: impl IntoIterator<Item = Value>) -> NetboxInMemory {
         let objects = objects.into_iter().map(|o| (ObjectRef { kind, id: o["id"].as_u64().expect("an id") }, o));
-        NetboxInMemory(std::sync::Mutex::new(objects.collect()))
+        NetboxInMemory(std::sync::Mutex::new(objects.collect()), InMemorySites::default())
     }
 
     pub fn objects(&self) -> Vec<ObjectRef> {
@@ -78,5 +95,11 @@ impl NetboxSource for NetboxInMemory {
             .map(|(_, v)| v)
             .collect();
         Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
+    }
+
+    async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
+        self.1.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let [sites, regions, groups] = &*self.1.lists.lock().expect("sites");
+        Ok(SitePlace::of_sites(sites, regions, groups))
     }
 }

@@ -1,11 +1,23 @@
 //! Host group ids for desired hosts: from the groups hosts already have, then the imported cache,
-//! creating the missing ones in one call; groups created are added to the cache.
+//! creating the missing ones in one call; groups created are added to the cache. A nested group
+//! (`Europe/NL/AMS1`) is created with its parents (`Europe`, `Europe/NL`) in that same call, so
+//! Zabbix's "apply to subgroups" permissions reach it (docs/product.md §3.3).
 
 use super::HostConverger;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot, CachedObject};
 use nzj_store::Write;
 use nzj_zabbix::{ZabbixError, is_already_exists};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// `name` and its parents, shortest first: `A/B/C` -> `A`, `A/B`, `A/B/C`. Empty parts (`A//B`,
+/// `/A`) are not groups of their own.
+fn with_parents(name: &str) -> impl Iterator<Item = String> + '_ {
+    name.match_indices('/')
+        .map(|(i, _)| &name[..i])
+        .filter(|p| !p.is_empty() && !p.ends_with('/'))
+        .chain(std::iter::once(name))
+        .map(str::to_string)
+}
 
 /// The ids of `names` in `groups` (names missing from it are left out).
 pub(super) fn ids_of(names: &BTreeSet<String>, groups: &BTreeMap<String, String>) -> Vec<String> {
@@ -28,9 +40,11 @@ impl HostConverger {
             .unwrap_or_else(|_| CacheSnapshot::empty(CacheKind::HostGroups));
         let mut ids: BTreeMap<String, String> = cached.objects.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
         ids.extend(known);
-        ids.retain(|name, _| names.contains(name));
-        let missing: Vec<String> = names.iter().filter(|n| !ids.contains_key(*n)).cloned().collect();
+        let wanted: BTreeSet<String> = names.iter().flat_map(|n| with_parents(n)).collect();
+        ids.retain(|name, _| wanted.contains(name));
+        let missing: Vec<String> = wanted.iter().filter(|n| !ids.contains_key(*n)).cloned().collect();
         if missing.is_empty() {
+            ids.retain(|name, _| names.contains(name));
             return Ok(ids);
         }
         let before = ids.len();
@@ -50,6 +64,7 @@ impl HostConverger {
         if ids.len() > before {
             self.learn_groups(cached, &ids).await;
         }
+        ids.retain(|name, _| names.contains(name));
         Ok(ids)
     }
 
@@ -65,5 +80,17 @@ impl HostConverger {
         if let Err(e) = self.store.commit(vec![Write::cache(cached)]).await {
             tracing::debug!(error = %e, "host groups not added to the cache");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_parents;
+
+    #[test]
+    fn a_nested_group_comes_with_its_parents() {
+        assert_eq!(with_parents("Europe/NL/AMS1").collect::<Vec<_>>(), ["Europe", "Europe/NL", "Europe/NL/AMS1"]);
+        assert_eq!(with_parents("Linux servers").collect::<Vec<_>>(), ["Linux servers"]);
+        assert_eq!(with_parents("/A//B").collect::<Vec<_>>(), ["/A", "/A//B"]);
     }
 }

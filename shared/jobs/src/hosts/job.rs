@@ -150,7 +150,7 @@ impl HostJobs {
         }
         config.last_job = Some(record.id.clone());
         // What the host was computed from, for refreshes and plans (none once NetBox lost it).
-        config.netbox = netbox.map(|n| n.keep_only(&settings.config_context_key, &settings.custom_fields.all()));
+        config.netbox = netbox.map(|n| nzj_core::overrides::kept(n, settings));
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;
         nzj_runtime::metrics::job_finished(&record);

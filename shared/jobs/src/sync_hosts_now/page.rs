@@ -69,20 +69,33 @@ impl SyncHostsNow {
             ));
         }
         let view = CacheView::new(&snapshots);
-        let mut netbox: HashMap<ObjectRef, NetboxObject> = HashMap::new();
-        let planned: Vec<(ObjectRef, Result<Desired, String>)> = objects
+        let mut parsed: Vec<(ObjectRef, Result<NetboxObject, String>)> = objects
             .iter()
             .filter_map(|raw| {
-                let id = raw["id"].as_u64()?;
-                let object = ObjectRef { kind, id };
-                let desired = NetboxObject::from_rest(kind, raw)
-                    .map_err(|e| format!("the NetBox object is malformed: {e}"))
-                    .and_then(|o| {
-                        let desired = desired_host(&o, settings, &view).map_err(|e| e.to_string());
-                        netbox.insert(object, o);
-                        desired
-                    });
-                Some((object, desired))
+                let object = ObjectRef { kind, id: raw["id"].as_u64()? };
+                Some((
+                    object,
+                    NetboxObject::from_rest(kind, raw).map_err(|e| format!("the NetBox object is malformed: {e}")),
+                ))
+            })
+            .collect();
+        // Regions and site groups: read once for the page, only when a template uses them.
+        if nzj_core::overrides::needs_site_place(settings, parsed.iter().filter_map(|(_, o)| o.as_ref().ok())) {
+            let places = self.netbox.site_places().await.map_err(netbox_failure)?;
+            for o in parsed.iter_mut().filter_map(|(_, o)| o.as_mut().ok()) {
+                o.place = o.site_id.map(|site| places.get(&site).cloned().unwrap_or_default());
+            }
+        }
+        let mut netbox: HashMap<ObjectRef, NetboxObject> = HashMap::new();
+        let planned: Vec<(ObjectRef, Result<Desired, String>)> = parsed
+            .into_iter()
+            .map(|(object, parsed)| {
+                let desired = parsed.and_then(|o| {
+                    let desired = desired_host(&o, settings, &view).map_err(|e| e.to_string());
+                    netbox.insert(object, o);
+                    desired
+                });
+                (object, desired)
             })
             .collect();
         let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
@@ -174,9 +187,7 @@ impl SyncHostsNow {
         }
         run.counts.total += planned.len() as u64;
         for result in &mut results {
-            result.netbox = netbox
-                .remove(&result.object)
-                .map(|n| n.keep_only(&settings.config_context_key, &settings.custom_fields.all()));
+            result.netbox = netbox.remove(&result.object).map(|n| nzj_core::overrides::kept(n, settings));
         }
         self.record(run, record, results, now).await
     }
