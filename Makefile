@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build bench e2e
+.PHONY: help run test lint fmt build bench e2e fixtures
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip
 
 e2e: ## end to end with a real NetBox 4.7 and Zabbix 7.0 through nzj serve (NetBox's first migration: 10-15 min)
 	NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
+
+fixtures: ## capture the per-device NetBox fixtures (tests/fixtures/netbox-4.7-rest) from a running NetBox: NB_URL, NB_TOKEN (infra/netbox-up.sh starts one)
+	infra/capture-netbox-fixtures.py
 
 bench: ## benchmarks, figures not pass/fail: webhook intake rate; a plan over 50,000 host configs (NZJ_BENCH_CONFIGS); SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000)
 	$(CARGO) bench --locked -p nzj-jobs --bench webhook

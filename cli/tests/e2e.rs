@@ -60,7 +60,9 @@ fn wait_host(tag: &str, object: &str, ready: impl Fn(&Value) -> bool) -> Value {
     loop {
         let found = zabbix(
             "host.get",
-            json!({"output": ["host", "status"], "selectInterfaces": ["ip"], "tags": [{"tag": tag, "value": object, "operator": 1}]}),
+            json!({"output": ["host", "status"], "selectInterfaces": ["ip", "type"], "selectParentTemplates": ["host"],
+                   "selectMacros": ["macro", "value"], "selectHostGroups": ["name"],
+                   "tags": [{"tag": tag, "value": object, "operator": 1}]}),
         );
         if let Some(host) = found.as_array().and_then(|a| a.first()).filter(|h| ready(h)) {
             return host.clone();
@@ -149,6 +151,31 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
     // The IP changes: the host follows (the IP's own webhook makes the device's job read NetBox).
     nb.call("PATCH", &format!("/api/ipam/ip-addresses/{ip}/"), Some(json!({"address": "198.51.100.20/24"})));
     wait_host("netbox:object", &object, |h| h["interfaces"][0]["ip"] == "198.51.100.20");
+
+    // Per-device configuration from NetBox: a config context on the site (group level) and the
+    // device's own local context data on top; the device's edit sends the webhook, the worker
+    // reads NetBox's merged `config_context`, and the host follows: SNMP, its template, a
+    // templated group, a macro.
+    nb.create(
+        "/api/extras/config-contexts/",
+        json!({"name": format!("e2e-ctx-{tag}"), "weight": 1000, "sites": [site],
+               "data": {"zabbix": {"macros": {"{$SNMP_COMMUNITY}": "e2e-ro"}}}}),
+    );
+    nb.call(
+        "PATCH",
+        &format!("/api/dcim/devices/{device}/"),
+        Some(json!({"local_context_data": {"zabbix": {
+            "interface": "snmpv2c", "templates": ["Generic by SNMP"],
+            "host_groups": ["e2e/{{ site }}/{{ role | upper }}"]}}})),
+    );
+    let configured = |h: &Value| {
+        h["interfaces"][0]["type"] == "2"
+            && h["parentTemplates"][0]["host"] == "Generic by SNMP"
+            && h["macros"].as_array().is_some_and(|m| m.iter().any(|m| m["value"] == "e2e-ro"))
+    };
+    let host = wait_host("netbox:object", &object, configured);
+    let group = format!("e2e/e2e-site-{tag}/E2E-ROLE-{}", tag.to_uppercase());
+    assert_eq!(host["hostgroups"][0]["name"], group.as_str(), "{host}");
 
     // Renamed, then deleted: renamed in Zabbix, then soft-deleted into the graveyard.
     let renamed = format!("{name}-b");

@@ -27,10 +27,19 @@ impl SyncCursor {
     pub const FIRST: SyncCursor = SyncCursor::Page { kind: ObjectKind::Device, after_id: 0 };
 
     /// The cursor after a page of `kind` that ended at `last_id` (`None`: the page was empty) and
-    /// held `count` of the `page_size` objects asked for.
-    pub fn after_page(kind: ObjectKind, last_id: Option<u64>, count: usize, page_size: usize) -> SyncCursor {
+    /// held `count` of the `page_size` objects asked for, of `remaining` NetBox said were left
+    /// (when it said): a full page that held all that was left is the last, without asking for an
+    /// empty one.
+    pub fn after_page(
+        kind: ObjectKind,
+        last_id: Option<u64>,
+        count: usize,
+        page_size: usize,
+        remaining: Option<u64>,
+    ) -> SyncCursor {
+        let more = count >= page_size && remaining.is_none_or(|left| left > count as u64);
         match last_id {
-            Some(after_id) if count >= page_size => SyncCursor::Page { kind, after_id },
+            Some(after_id) if more => SyncCursor::Page { kind, after_id },
             // A short page is the last of its kind: the next kind, without asking for an empty page.
             _ => match kind {
                 ObjectKind::Device => SyncCursor::Page { kind: ObjectKind::VirtualMachine, after_id: 0 },
@@ -161,10 +170,13 @@ mod tests {
     #[test]
     fn a_full_page_continues_the_kind_and_a_short_page_moves_on() {
         let page = |kind, after_id| SyncCursor::Page { kind, after_id };
-        assert_eq!(SyncCursor::after_page(ObjectKind::Device, Some(42), 10, 10), page(ObjectKind::Device, 42));
-        assert_eq!(SyncCursor::after_page(ObjectKind::Device, Some(42), 9, 10), page(ObjectKind::VirtualMachine, 0));
-        assert_eq!(SyncCursor::after_page(ObjectKind::Device, None, 0, 10), page(ObjectKind::VirtualMachine, 0));
-        assert_eq!(SyncCursor::after_page(ObjectKind::VirtualMachine, Some(7), 1, 10), SyncCursor::Deletions);
+        let after = SyncCursor::after_page;
+        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, None), page(ObjectKind::Device, 42));
+        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, Some(11)), page(ObjectKind::Device, 42));
+        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, Some(10)), page(ObjectKind::VirtualMachine, 0));
+        assert_eq!(after(ObjectKind::Device, Some(42), 9, 10, None), page(ObjectKind::VirtualMachine, 0));
+        assert_eq!(after(ObjectKind::Device, None, 0, 10, Some(0)), page(ObjectKind::VirtualMachine, 0));
+        assert_eq!(after(ObjectKind::VirtualMachine, Some(7), 1, 10, None), SyncCursor::Deletions);
     }
 
     #[test]

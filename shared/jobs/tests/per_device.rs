@@ -247,25 +247,43 @@ async fn macros_from_the_config_context_are_set_changed_and_removed_and_others_m
     assert!(action.unwrap_err().message.contains("\"SNMP_COMMUNITY\" is not a user macro name"));
 }
 
-/// 200 devices, each with a config context (its own interface, template, group and macro): the
-/// second sync is one `host.get` for the page and no write at all.
+/// 1,000 devices, each with a config context (its own interface, group template over the region
+/// tree, tag from a custom field and macro; no template, so Zabbix creates them fast): the second
+/// sync reads one NetBox page per kind (devices, VMs) and the site lists once, and makes one
+/// `host.get` and no write at all.
 async fn a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls(peer: Peer) {
-    let s = Sync::new(&peer, 200, 1000, Settings::default()).await;
-    for i in 0..200 {
+    const N: usize = 1000;
+    let s = Sync::new(&peer, N, 1000, Settings::default()).await;
+    let region = support::unique("Region");
+    *s.inventory.1.sites.lock().unwrap() = [
+        vec![json!({"id": 1, "region": {"id": 7}, "group": null})],
+        vec![json!({"id": 7, "name": region, "parent": null})],
+        vec![],
+    ];
+    for i in 0..N {
         edit(&s.inventory, i, |d| {
+            d["custom_fields"] = json!({"owner": format!("team-{}", i % 7)});
             d["config_context"] = json!({"zabbix": {
-                "interface": "snmpv2c", "templates": ["Generic by SNMP"], "host_groups": ["NetBox/ctx/{site}"],
+                "interface": "snmpv2c", "templates": [], "host_groups": ["{{ region }}/{{ site }}"],
+                "tags": {"owner": "{{ custom_fields.owner }}"},
                 "macros": {"{$SNMP_COMMUNITY}": format!("c-{i}")}
             }, "unrelated": {"ntp": ["192.0.2.1"]}});
         });
     }
     let (record, calls) = s.run().await;
-    assert_eq!(record.result.as_ref().unwrap()["created"], 200, "{:?}", record.result);
-    // Array calls (one of 200, or a few if Zabbix refuses one for a moment under load).
-    assert!(calls.get("host.create").is_some_and(|n| *n <= 3), "{calls:?}");
+    assert_eq!(record.result.as_ref().unwrap()["created"], N, "{:?}", record.result);
+    // Array calls of batch_size (200), or a few more if Zabbix refuses one for a moment under load.
+    assert!(calls.get("host.create").is_some_and(|n| (5..=8).contains(n)), "{calls:?}");
+    let reads = |what: &std::sync::atomic::AtomicUsize| what.swap(0, std::sync::atomic::Ordering::SeqCst);
+    reads(&s.inventory.1.page_reads);
+    reads(&s.inventory.1.site_reads);
     let (record, calls) = s.run().await;
-    assert_eq!(record.result.as_ref().unwrap()["unchanged"], 200, "{:?}", record.result);
+    assert_eq!(record.result.as_ref().unwrap()["unchanged"], N, "{:?}", record.result);
     assert_eq!(calls, std::collections::BTreeMap::from([("host.get".to_string(), 1)]), "pinned");
+    assert_eq!(reads(&s.inventory.1.page_reads), 2, "one page of devices, one (empty) of VMs");
+    assert_eq!(reads(&s.inventory.1.site_reads), 1, "the site lists once, for the page");
+    let hosts = s.hosts().await;
+    assert_eq!(hosts.len(), N, "one host per device");
 }
 
 /// Secret and vault macros and a PSK named in NetBox, their values in the product's secret store

@@ -51,15 +51,16 @@ impl NetboxSource for NetboxClient {
 /// benchmarks, where no NetBox runs.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Default)]
-pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>, pub InMemorySites);
+pub struct NetboxInMemory(pub std::sync::Mutex<std::collections::BTreeMap<ObjectRef, Value>>, pub InMemoryExtra);
 
-/// The in-memory NetBox's sites, regions and site groups (NetBox's list representation), and how
-/// many times they were read.
+/// The in-memory NetBox's sites, regions and site groups (NetBox's list representation, as
+/// [`NetboxClient::site_places`] reads them), and how many page and site reads it answered.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Default)]
-pub struct InMemorySites {
-    pub lists: std::sync::Mutex<[Vec<Value>; 3]>,
-    pub reads: std::sync::atomic::AtomicUsize,
+pub struct InMemoryExtra {
+    pub sites: std::sync::Mutex<[Vec<Value>; 3]>,
+    pub page_reads: std::sync::atomic::AtomicUsize,
+    pub site_reads: std::sync::atomic::AtomicUsize,
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -67,7 +68,7 @@ impl NetboxInMemory {
     /// Objects in their REST representation (`id` set).
     pub fn new(kind: ObjectKind, objects: impl IntoIterator<Item = Value>) -> NetboxInMemory {
         let objects = objects.into_iter().map(|o| (ObjectRef { kind, id: o["id"].as_u64().expect("an id") }, o));
-        NetboxInMemory(std::sync::Mutex::new(objects.collect()), InMemorySites::default())
+        NetboxInMemory(std::sync::Mutex::new(objects.collect()), InMemoryExtra::default())
     }
 
     pub fn objects(&self) -> Vec<ObjectRef> {
@@ -88,6 +89,7 @@ impl NetboxSource for NetboxInMemory {
         after_id: u64,
         limit: usize,
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        self.1.page_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let objects = self.0.lock().expect("objects");
         let after: Vec<&Value> = objects
             .range(ObjectRef { kind, id: after_id + 1 }..)
@@ -98,8 +100,8 @@ impl NetboxSource for NetboxInMemory {
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
-        self.1.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let [sites, regions, groups] = &*self.1.lists.lock().expect("sites");
+        self.1.site_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let [sites, regions, groups] = &*self.1.sites.lock().expect("sites");
         Ok(SitePlace::of_sites(sites, regions, groups))
     }
 }

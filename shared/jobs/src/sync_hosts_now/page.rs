@@ -57,7 +57,7 @@ impl SyncHostsNow {
             run.expected += remaining.unwrap_or(objects.len() as u64);
         }
         let last_id = objects.iter().filter_map(|o| o["id"].as_u64()).max();
-        run.cursor = SyncCursor::after_page(kind, last_id, objects.len(), self.page_size);
+        run.cursor = SyncCursor::after_page(kind, last_id, objects.len(), self.page_size, remaining);
         if objects.is_empty() {
             return Ok(());
         }
