@@ -219,7 +219,7 @@ async fn a_real_netbox_device_with_a_config_context_converges_and_each_change_wr
     // Templates: the nested group from the region tree (its parents created with it), the visible
     // name and the inventory from the custom field, the site and the location.
     let group = format!("{europe}/{netherlands}/{site}");
-    assert_eq!(names(&host["groups"], "name"), [group.clone()]);
+    assert_eq!(names(&host["groups"], "name"), [group.as_str()]);
     let zabbix = s.worker.jobs().converger().zabbix();
     let parents = [europe.clone(), format!("{europe}/{netherlands}"), group.clone()];
     let found = setup_call(zabbix, "hostgroup.get", json!({"output": ["name"], "filter": {"name": parents}})).await;
