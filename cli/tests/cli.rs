@@ -326,6 +326,13 @@ fn settings_are_shown_and_changed_from_the_cli() {
     let bad = serve.nzj(&["settings", "set", "delete_policy", "shred"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("400"), "{}", stderr(&bad));
+    // Name templates: set as typed, and a fat-fingered one refused with the variable named.
+    let set = serve.nzj(&["settings", "set", "visible_name", "{name} ({{ site | default('no site') }})"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    for (value, says) in [("{name} ({sitee})", "uses \"sitee\""), ("{{ site", "not a valid template")] {
+        let bad = serve.nzj(&["settings", "set", "visible_name", value]);
+        assert!(!bad.status.success() && stderr(&bad).contains(says), "{value}: {}", stderr(&bad));
+    }
 }
 
 #[test]

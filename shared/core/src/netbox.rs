@@ -110,6 +110,10 @@ pub struct NetboxObject {
     /// NetBox custom fields with a value (kept to the product's when stored).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom_fields: BTreeMap<String, Value>,
+    /// The object's REST fields as NetBox gave them, for templates reading `netbox.<field>`
+    /// (kept to the fields a template reads when stored).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Value>,
 }
 
 /// The regions and site groups a site is in, each list from the top down to the site's own.
@@ -244,12 +248,18 @@ impl NetboxObject {
                 .and_then(Value::as_object)
                 .map(|f| f.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            attributes: data
+                .as_object()
+                .map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 
-    /// Drops every config context key but `keys` and every custom field not in `fields` (what
-    /// the host is computed from), so a host config stays small whatever else NetBox holds.
-    pub fn keep_only(mut self, keys: &[String], fields: &[String]) -> NetboxObject {
+    /// Drops every config context key but `keys`, every custom field not in `fields` and every
+    /// REST field not in `attributes` (what the host is computed from), so a host config stays
+    /// small whatever else NetBox holds.
+    pub fn keep_only(mut self, keys: &[String], fields: &[String], attributes: &[String]) -> NetboxObject {
+        self.attributes.retain(|name, _| attributes.contains(name));
         self.config_context = self.config_context.map(|c| match c {
             Value::Object(map) => Value::Object(map.into_iter().filter(|(k, _)| keys.contains(k)).collect()),
             other => other,

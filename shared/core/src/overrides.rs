@@ -274,17 +274,21 @@ impl Overrides {
 
 /// What of `object` a host config keeps (docs/product.md §3.2): the product's config context key
 /// and custom fields, and whatever else the settings' and the object's own templates read
-/// (`custom_fields.owner`, `config_context.dns`), so a plan renders the same names later.
+/// (`custom_fields.owner`, `config_context.dns`, `netbox.rack`), so a plan renders the same
+/// names later.
 pub fn kept(object: NetboxObject, settings: &Settings) -> NetboxObject {
     let own = Overrides::of_object(&object, settings).unwrap_or_default();
     let mut keys = vec![settings.config_context_key.clone()];
     let mut fields: Vec<String> = settings.custom_fields.all().iter().map(|f| f.to_string()).collect();
+    let mut attributes = Vec::new();
     for text in settings.templates().chain(own.templates()) {
         for path in template::paths(text) {
             let mut parts = path.split('.');
             match (parts.next(), parts.next()) {
                 (Some("custom_fields"), Some(field)) => fields.push(field.to_string()),
                 (Some("config_context"), Some(key)) => keys.push(key.to_string()),
+                (Some("netbox"), Some(field)) => attributes.push(field.to_string()),
+                (Some("netbox"), None) => attributes.extend(object.attributes.keys().cloned()),
                 // The whole map: keep it all.
                 (Some("custom_fields"), None) => fields.extend(object.custom_fields.keys().cloned()),
                 (Some("config_context"), None) => keys
@@ -293,7 +297,7 @@ pub fn kept(object: NetboxObject, settings: &Settings) -> NetboxObject {
             }
         }
     }
-    object.keep_only(&keys, &fields)
+    object.keep_only(&keys, &fields, &attributes)
 }
 
 /// Whether a template of the settings or of these objects' overrides reads the site's region or

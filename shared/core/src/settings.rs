@@ -404,6 +404,15 @@ impl Settings {
             .map(String::as_str)
     }
 
+    /// The REST fields the settings' templates read as `netbox.<field>`: asked of NetBox in every
+    /// object read, beside the fields the product always reads.
+    pub fn netbox_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.templates().flat_map(template::netbox_fields).collect();
+        fields.sort();
+        fields.dedup();
+        fields
+    }
+
     /// Every rule settings must follow, with a message that says what to change.
     pub fn validate(&self) -> Result<(), String> {
         if !self.statuses.values().any(|a| *a == StatusAction::Monitor) {

@@ -39,7 +39,18 @@ pub const VARIABLES: &[&str] = &[
     "primary_ip",
     "custom_fields",
     "config_context",
+    "netbox",
 ];
+
+/// The REST fields of the object that `text` reads as `netbox.<field>` (what a read must ask
+/// NetBox for, beyond the fields the product always reads).
+pub fn netbox_fields(text: &str) -> Vec<String> {
+    paths(text)
+        .iter()
+        .filter_map(|p| p.strip_prefix("netbox."))
+        .map(|p| p.split('.').next().unwrap_or(p).to_string())
+        .collect()
+}
 
 /// The variables that need NetBox's site, region and site group lists (one read of each).
 pub const SITE_TREE_VARIABLES: &[&str] = &["site_group", "site_groups", "region", "regions"];
@@ -149,6 +160,7 @@ impl TemplateContext {
         set("primary_ip", object.primary_ip().map(|ip| json!(ip.address)));
         set("custom_fields", Some(json!(object.custom_fields)));
         set("config_context", Some(object.config_context.clone().unwrap_or_else(|| json!({}))));
+        set("netbox", Some(json!(object.attributes)));
         // The site's place: the innermost region and site group, and each list from the top.
         if let Some(place) = &object.place {
             set("regions", Some(json!(place.regions)));
@@ -257,6 +269,17 @@ mod tests {
             .render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
             .unwrap_err();
         assert!(e.contains("template"), "{e}");
+    }
+
+    #[test]
+    fn netbox_reads_any_rest_field_of_the_object() {
+        let mut object = object();
+        object.attributes.insert("rack".into(), json!({"id": 9, "name": "R04"}));
+        let ctx = TemplateContext::of(&object);
+        assert_eq!(ctx.render("{{ netbox.rack.name }}").unwrap().as_deref(), Some("R04"));
+        assert_eq!(ctx.render("{{ netbox.location.slug }}").unwrap().as_deref(), Some("hall-2"));
+        assert_eq!(ctx.render("{{ netbox.airflow }}").unwrap(), None, "not read: no value");
+        assert_eq!(netbox_fields("{{ netbox.rack.name }} {{ netbox.comments }} {site}"), ["comments", "rack"]);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl HostWorker {
         // NetBox's current state, whatever order the events came in; else what the event carried.
         let fetched;
         let data = match (&self.netbox, &job.data) {
-            (Some(netbox), _) => match netbox.get_object(job.object).await {
+            (Some(netbox), _) => match netbox.get_object(job.object, &settings.netbox_fields()).await {
                 Ok(Some(current)) => {
                     fetched = current;
                     &fetched

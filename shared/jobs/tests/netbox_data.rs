@@ -53,7 +53,12 @@ impl Setup {
         let env = Env::new();
         let import = ImportZabbixSettings::new(peer.client(), env.store.clone(), 100_000);
         assert_eq!(env.run(SystemJob::ImportZabbixSettings, &import).await.status, JobStatus::Completed);
-        let settings = Settings { inventory_mode: InventoryMode::Manual, ..Settings::default() };
+        // Any REST field of the object, as `netbox.<field>`: here the location's slug.
+        let settings = Settings {
+            inventory_mode: InventoryMode::Manual,
+            inventory_fields: [("site_rack".to_string(), "{{ netbox.location.slug }}".to_string())].into(),
+            ..Settings::default()
+        };
         env.store.commit(vec![Write::settings(settings)]).await.unwrap();
 
         let secrets = tempfile::tempdir().unwrap();
@@ -138,7 +143,7 @@ impl Setup {
             "host.get",
             json!({"output": ["hostid", "host", "name", "tls_connect", "tls_accept"], select: ["name"],
                    "selectParentTemplates": ["host"], "selectInterfaces": ["type", "main", "ip", "port", "details"],
-                   "selectMacros": ["macro", "value", "type"], "selectInventory": ["contact", "location"],
+                   "selectMacros": ["macro", "value", "type"], "selectInventory": ["contact", "location", "site_rack"],
                    "filter": {"host": [self.name.clone()]}}),
         )
         .await;
@@ -227,6 +232,7 @@ async fn a_real_netbox_device_with_a_config_context_converges_and_each_change_wr
     assert_eq!(host["name"], format!("{} ({location})", s.name));
     assert_eq!(host["inventory"]["contact"], "netops");
     assert_eq!(host["inventory"]["location"], format!("{site} / {location}"));
+    assert_eq!(host["inventory"]["site_rack"], captured["location"]["slug"]);
     // Each job read the site lists once (a template names the regions).
     assert_eq!(s.netbox.1.site_reads.load(Ordering::SeqCst), 1);
 
@@ -235,6 +241,11 @@ async fn a_real_netbox_device_with_a_config_context_converges_and_each_change_wr
     let config = s.env.store.get_host_config(s.object).await.unwrap().unwrap();
     assert_eq!(config.in_sync, Some(true));
     assert!(!serde_json::to_string(&config).unwrap().contains("auth-s3cr3t"), "no secret in the host config");
+    let kept = config.netbox.unwrap();
+    assert_eq!(kept.attributes.keys().collect::<Vec<_>>(), ["location"], "only the REST fields a template reads");
+    assert_eq!(kept.custom_fields.keys().collect::<Vec<_>>(), ["owner", "zabbix_templates"]);
+    assert_eq!(kept.config_context.unwrap().as_object().unwrap().keys().collect::<Vec<_>>(), ["zabbix"]);
+    assert_eq!(kept.place.unwrap().regions.len(), 2, "the site's place is kept for plans");
 
     // One macro changed in NetBox: only the macros.
     s.edit(|d| d["config_context"]["zabbix"]["macros"]["{$SNMPV3_USER}"] = json!("monitor-2"));

@@ -11,12 +11,24 @@ use std::time::Duration;
 /// The fields of a VM the desired host is computed from.
 pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context,custom_fields";
 
-/// The fields read of `kind`: a device has an out-of-band IP as well.
+/// The fields read of `kind`: a device has an out-of-band IP and a location as well.
 pub fn fields(kind: ObjectKind) -> String {
-    match kind {
+    fields_with(kind, &[])
+}
+
+/// The fields read of `kind` and `extra` REST fields (the ones templates read as `netbox.<field>`).
+pub fn fields_with(kind: ObjectKind, extra: &[String]) -> String {
+    let mut fields = match kind {
         ObjectKind::Device => format!("{FIELDS},oob_ip,location"),
         ObjectKind::VirtualMachine => FIELDS.to_string(),
+    };
+    for field in extra.iter().filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+        if !fields.split(',').any(|f| f == field) {
+            fields.push(',');
+            fields.push_str(field);
+        }
     }
+    fields
 }
 
 /// NetBox's largest page.
@@ -115,8 +127,13 @@ impl NetboxClient {
 
     /// The current state of one device or VM; `None` if NetBox no longer has it.
     pub async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
+        self.get_object_with(object, &[]).await
+    }
+
+    /// The same, with `extra` REST fields.
+    pub async fn get_object_with(&self, object: ObjectRef, extra: &[String]) -> Result<Option<Value>, NetboxError> {
         let path = format!("{}{}/", api_path(object.kind), object.id);
-        self.get(&path, &[("fields", fields(object.kind))]).await
+        self.get(&path, &[("fields", fields_with(object.kind, extra))]).await
     }
 
     /// Up to `limit` devices or VMs with ids above `after_id`, in id order, with only the needed
@@ -127,9 +144,10 @@ impl NetboxClient {
         kind: ObjectKind,
         after_id: u64,
         limit: usize,
+        extra: &[String],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
         let query = [
-            ("fields", fields(kind)),
+            ("fields", fields_with(kind, extra)),
             ("ordering", "id".to_string()),
             ("id__gt", after_id.to_string()),
             ("limit", limit.clamp(1, PAGE_SIZE).to_string()),
@@ -192,5 +210,17 @@ impl NetboxClient {
                 return Ok(objects);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_fields_are_added_once_and_only_when_they_are_field_names() {
+        assert_eq!(fields_with(ObjectKind::VirtualMachine, &[]), FIELDS);
+        let extra = ["rack".to_string(), "site".into(), "a,b".into(), "x&y=1".into(), String::new()];
+        assert_eq!(fields_with(ObjectKind::Device, &extra), format!("{FIELDS},oob_ip,location,rack"));
     }
 }

@@ -5,7 +5,7 @@
 mod client;
 mod source;
 
-pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, fields};
+pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, fields, fields_with};
 #[cfg(any(test, feature = "test-util"))]
 pub use source::NetboxInMemory;
 pub use source::NetboxSource;

@@ -11,16 +11,18 @@ use std::collections::BTreeMap;
 /// Where jobs read NetBox.
 #[async_trait]
 pub trait NetboxSource: Send + Sync {
-    /// The current state of one device or VM; `None` if NetBox no longer has it.
-    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError>;
+    /// The current state of one device or VM; `None` if NetBox no longer has it. `extra` names
+    /// REST fields to read beside the ones the product always reads (what templates use).
+    async fn get_object(&self, object: ObjectRef, extra: &[String]) -> Result<Option<Value>, NetboxError>;
 
     /// Up to `limit` objects of `kind` with ids above `after_id`, in id order, and how many there
-    /// are from `after_id` on (if NetBox says).
+    /// are from `after_id` on (if NetBox says); `extra` as for [`NetboxSource::get_object`].
     async fn page(
         &self,
         kind: ObjectKind,
         after_id: u64,
         limit: usize,
+        extra: &[String],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
 
     /// Every site's region and site group, each with its parents, by site id.
@@ -29,8 +31,8 @@ pub trait NetboxSource: Send + Sync {
 
 #[async_trait]
 impl NetboxSource for NetboxClient {
-    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
-        NetboxClient::get_object(self, object).await
+    async fn get_object(&self, object: ObjectRef, extra: &[String]) -> Result<Option<Value>, NetboxError> {
+        NetboxClient::get_object_with(self, object, extra).await
     }
 
     async fn page(
@@ -38,8 +40,9 @@ impl NetboxSource for NetboxClient {
         kind: ObjectKind,
         after_id: u64,
         limit: usize,
+        extra: &[String],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        self.list_page(kind, after_id, limit).await
+        self.list_page(kind, after_id, limit, extra).await
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
@@ -79,7 +82,8 @@ impl NetboxInMemory {
 #[cfg(any(test, feature = "test-util"))]
 #[async_trait]
 impl NetboxSource for NetboxInMemory {
-    async fn get_object(&self, object: ObjectRef) -> Result<Option<Value>, NetboxError> {
+    /// The whole object, whatever `extra` says (the tests' objects hold only what they need).
+    async fn get_object(&self, object: ObjectRef, _extra: &[String]) -> Result<Option<Value>, NetboxError> {
         Ok(self.0.lock().expect("objects").get(&object).cloned())
     }
 
@@ -88,6 +92,7 @@ impl NetboxSource for NetboxInMemory {
         kind: ObjectKind,
         after_id: u64,
         limit: usize,
+        _extra: &[String],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
         self.1.page_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let objects = self.0.lock().expect("objects");

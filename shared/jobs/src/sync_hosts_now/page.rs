@@ -52,7 +52,11 @@ impl SyncHostsNow {
         kind: ObjectKind,
         after_id: u64,
     ) -> Result<(), JobFailure> {
-        let (objects, remaining) = self.netbox.page(kind, after_id, self.page_size).await.map_err(netbox_failure)?;
+        let (objects, remaining) = self
+            .netbox
+            .page(kind, after_id, self.page_size, &settings.netbox_fields())
+            .await
+            .map_err(netbox_failure)?;
         if after_id == 0 {
             run.expected += remaining.unwrap_or(objects.len() as u64);
         }
