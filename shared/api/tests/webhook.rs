@@ -138,3 +138,33 @@ async fn malformed_oversized_and_unhandled_deliveries_get_clear_answers() {
     assert!(answer["error"].as_str().unwrap().contains("too large"), "{answer}");
     assert_eq!((hook.recorded().await, hook.queued().await), (0, 0), "nothing recorded for any of them");
 }
+
+/// The write-back's own deliveries, captured from a real NetBox 4.7 by
+/// infra/capture-netbox-fixtures.py (signed with `s3cret`).
+fn write_back_delivery(name: &str) -> Vec<u8> {
+    let dir = format!("{}/../../tests/fixtures/netbox-4.7-rest", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(format!("{dir}/{name}.body.json")).unwrap()
+}
+
+#[tokio::test]
+async fn netbox_echoing_our_own_write_back_starts_no_job_but_a_persons_change_beside_it_does() {
+    let hook = spawn(Some("s3cret")).await;
+    for name in ["write_back_only", "write_back_bulk_0", "write_back_bulk_1"] {
+        let body = write_back_delivery(name);
+        let (status, answer) = hook.post(body.clone(), Some(&sign(&body))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {answer}");
+        assert_eq!(answer["status"], "ignored", "{name}: {answer}");
+        assert!(answer["reason"].as_str().unwrap().contains("write-back"), "{answer}");
+    }
+    assert_eq!((hook.recorded().await, hook.queued().await), (0, 0), "no job for our own echo");
+
+    // A description changed in the same PATCH as our field: the person's change is a job.
+    let body = write_back_delivery("write_back_and_user_change");
+    let (status, answer) = hook.post(body.clone(), Some(&sign(&body))).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")), "{answer}");
+    // A delivery without snapshots (or with a change of something else) is a job as before.
+    let (body, sig) = fixture("08_dcim.device_updated");
+    let (_, answer) = hook.post(body, Some(&sig)).await;
+    assert_eq!(answer["status"], "queued", "{answer}");
+    assert_eq!(hook.recorded().await, 2);
+}

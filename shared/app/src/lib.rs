@@ -55,7 +55,13 @@ impl App {
         let zabbix = zabbix_client(config)?;
         let netbox = netbox_client(config)?;
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), config.job_lease, config.job_retention));
-        let (registry, maintenance) = system_jobs(config, store.clone(), zabbix.clone(), clock.clone());
+        let (registry, maintenance) = system_jobs(
+            config,
+            store.clone(),
+            zabbix.clone(),
+            netbox.clone().map(|n| n as Arc<dyn NetboxSource>),
+            clock.clone(),
+        );
         let timeout = config.job_timeout.to_std().context("NZJ_JOB_TIMEOUT_SECONDS")?;
         Ok(App {
             config: config.clone(),
@@ -94,7 +100,13 @@ impl App {
 
     /// Host jobs, run now (API, tests) or from the queue; needs Zabbix.
     pub fn host_jobs(&self) -> Option<HostJobs> {
-        Some(HostJobs::new(self.converger()?, self.clock.clone(), self.config.job_lease, self.config.job_retention))
+        let jobs =
+            HostJobs::new(self.converger()?, self.clock.clone(), self.config.job_lease, self.config.job_retention);
+        // NetBox shows each host's state when it is configured (the `write_back` setting turns it off).
+        Some(match self.netbox.clone() {
+            Some(netbox) => jobs.with_netbox(netbox),
+            None => jobs,
+        })
     }
 
     /// The host worker on the host queue; `None` without Zabbix or a host queue.
@@ -181,6 +193,7 @@ fn system_jobs(
     config: &Config,
     store: Arc<dyn JobStore>,
     zabbix: Option<Arc<ZabbixClient>>,
+    netbox: Option<Arc<dyn NetboxSource>>,
     clock: Arc<dyn Clock>,
 ) -> (Registry, Option<Arc<MaintenanceService>>) {
     let Some(zabbix) = zabbix else {
@@ -188,6 +201,11 @@ fn system_jobs(
         return (registry, None);
     };
     let maintenance = Arc::new(MaintenanceService::new(zabbix.clone(), store.clone(), clock));
+    let refresh = HostConfigSyncRefresh::new(zabbix.clone(), store.clone());
+    let refresh = match netbox {
+        Some(netbox) => refresh.with_netbox(netbox),
+        None => refresh,
+    };
     let registry = Registry::default()
         .with(
             SystemJob::ImportZabbixSettings,
@@ -200,7 +218,7 @@ fn system_jobs(
                     .with_graveyard_purge(HostConverger::new(zabbix.clone(), store.clone())),
             ),
         )
-        .with(SystemJob::HostConfigSyncRefresh, Arc::new(HostConfigSyncRefresh::new(zabbix, store)));
+        .with(SystemJob::HostConfigSyncRefresh, Arc::new(refresh));
     (registry, Some(maintenance))
 }
 

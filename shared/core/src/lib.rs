@@ -58,6 +58,7 @@ pub mod secret;
 pub mod settings;
 pub mod sync;
 pub mod template;
+pub mod write_back;
 pub mod zabbix_cache;
 
 pub use clock::{Clock, ManualClock, SystemClock};

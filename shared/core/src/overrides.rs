@@ -280,6 +280,8 @@ pub fn kept(object: NetboxObject, settings: &Settings) -> NetboxObject {
     let own = Overrides::of_object(&object, settings).unwrap_or_default();
     let mut keys = vec![settings.config_context_key.clone()];
     let mut fields: Vec<String> = settings.custom_fields.all().iter().map(|f| f.to_string()).collect();
+    // What NetBox shows of the host, to write only what changes.
+    fields.extend(settings.write_back.fields().iter().map(|f| f.to_string()));
     let mut attributes = Vec::new();
     for text in settings.templates().chain(own.templates()) {
         for path in template::paths(text) {

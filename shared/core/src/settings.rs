@@ -182,6 +182,8 @@ pub struct Settings {
     pub job_timeout_seconds: u64,
     /// How old a host config's last check may be before HostConfigSyncRefresh checks it again.
     pub sync_refresh_cutoff_minutes: u64,
+    /// What the product writes back into NetBox's custom fields (docs/product.md §3.4).
+    pub write_back: crate::write_back::WriteBack,
     /// Optimistic-concurrency version: a write must name the version it read.
     pub version: u64,
 }
@@ -226,6 +228,7 @@ impl Default for Settings {
             zabbix_timeout_seconds: 30,
             job_timeout_seconds: 3600,
             sync_refresh_cutoff_minutes: 60,
+            write_back: Default::default(),
             version: 0,
         }
     }
@@ -453,6 +456,7 @@ impl Settings {
             check_inventory_field(field, "inventory_fields")?;
             template::check(value).map_err(|e| format!("inventory_fields.{field}: {e}"))?;
         }
+        self.write_back.validate()?;
         if !self.inventory_fields.is_empty() && self.inventory_mode != InventoryMode::Manual {
             return Err(
                 "inventory_fields are written only with inventory_mode \"manual\": set it, or remove them".into()

@@ -120,14 +120,16 @@ pub fn check(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The variables `text` uses with their attribute paths (`custom_fields.owner`), for deciding
-/// what to read and keep of an object. An invalid template uses none.
+/// The variables `text` uses with their attribute paths (`custom_fields.owner`), sorted, for
+/// deciding what to read and keep of an object. An invalid template uses none.
 pub fn paths(text: &str) -> Vec<String> {
     let source = jinja_source(text);
-    environment()
+    let mut paths: Vec<String> = environment()
         .template_from_str(&source)
         .map(|t| t.undeclared_variables(true).into_iter().collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    paths.sort();
+    paths
 }
 
 /// What a template may read of one object: built once per object, rendered many times.
@@ -284,8 +286,7 @@ mod tests {
 
     #[test]
     fn paths_name_what_a_template_reads() {
-        let mut p = paths("{{ custom_fields.owner }}/{site}/{{ config_context.dns.primary }}");
-        p.sort();
+        let p = paths("{{ custom_fields.owner }}/{site}/{{ config_context.dns.primary }}");
         assert_eq!(p, ["config_context.dns.primary", "custom_fields.owner", "site"]);
     }
 }

@@ -13,6 +13,7 @@ pub mod sync_hosts_now;
 pub mod sync_refresh;
 pub mod webhook;
 pub mod worker;
+pub mod write_back;
 
 pub use deletions::HeldDeletions;
 pub use hosts::{HostAction, HostConverger, HostJobs};
@@ -61,3 +62,26 @@ pub fn store_failure(e: StoreError) -> JobFailure {
 /// What a job that talks to Zabbix says when Zabbix is not configured.
 pub const NEEDS_ZABBIX: &str =
     "needs Zabbix: set NZJ_ZABBIX_URL and NZJ_ZABBIX_TOKEN (or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD)";
+
+/// Writes the states into NetBox (see [`write_back::write_back`]) and says what happened in `log`:
+/// a refusal is a warning there and a metric, never a failure of the job.
+pub(crate) async fn write_back_logged(
+    netbox: Option<&dyn nzj_netbox::NetboxSource>,
+    settings: &nzj_core::settings::Settings,
+    configs: &mut [(&mut nzj_core::host_config::HostConfig, nzj_core::write_back::SyncState)],
+    now: chrono::DateTime<chrono::Utc>,
+    log: &mut nzj_core::JobLog,
+) {
+    match write_back::write_back(netbox, settings, configs, now).await {
+        Ok(0) => {}
+        Ok(written) => {
+            log.push(now, nzj_core::LogLevel::Info, format!("NetBox: the state of {written} object(s) written"));
+            nzj_runtime::metrics::netbox_written(written as u64, false);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "NetBox write-back failed; the next job or check writes again");
+            log.push(now, nzj_core::LogLevel::Warning, format!("{e}; the next job or check writes it again"));
+            nzj_runtime::metrics::netbox_written(0, true);
+        }
+    }
+}

@@ -12,6 +12,7 @@ use nzj_core::LogLevel;
 use nzj_core::desired::{CacheView, Desired, Difference, desired_host, differences};
 use nzj_core::host_config::HostConfig;
 use nzj_core::settings::Settings;
+use nzj_core::write_back::SyncState;
 use nzj_runtime::{JobContext, JobFailure, SystemJobHandler};
 use nzj_store::{JobStore, StoreError, Write};
 use nzj_zabbix::{ZabbixClient, ZabbixHost};
@@ -26,11 +27,19 @@ pub struct HostConfigSyncRefresh {
     zabbix: Arc<ZabbixClient>,
     store: Arc<dyn JobStore>,
     page_size: usize,
+    /// Where in_sync / out_of_sync is written back (docs/product.md §3.4); none: not written.
+    netbox: Option<Arc<dyn nzj_netbox::NetboxSource>>,
 }
 
 impl HostConfigSyncRefresh {
     pub fn new(zabbix: Arc<ZabbixClient>, store: Arc<dyn JobStore>) -> HostConfigSyncRefresh {
-        HostConfigSyncRefresh { zabbix, store, page_size: PAGE_SIZE }
+        HostConfigSyncRefresh { zabbix, store, page_size: PAGE_SIZE, netbox: None }
+    }
+
+    /// Writing each checked object's state back into `netbox`, in bulk per page.
+    pub fn with_netbox(mut self, netbox: Arc<dyn nzj_netbox::NetboxSource>) -> HostConfigSyncRefresh {
+        self.netbox = Some(netbox);
+        self
     }
 
     /// With smaller pages (tests).
@@ -87,6 +96,18 @@ impl SystemJobHandler for HostConfigSyncRefresh {
                 config.in_sync = Some(difference.is_empty());
                 config.difference = difference;
                 config.last_sync_update = Some(now);
+            }
+            let mut log = nzj_core::JobLog::default();
+            let mut pairs: Vec<(&mut HostConfig, SyncState)> = due
+                .iter_mut()
+                .map(|c| {
+                    let state = SyncState::of(c, false, false);
+                    (c, state)
+                })
+                .collect();
+            crate::write_back_logged(self.netbox.as_deref(), &settings, &mut pairs, now, &mut log).await;
+            for entry in log.entries {
+                ctx.log(entry.level, entry.message);
             }
             let count = due.len();
             match self.store.commit(due.into_iter().map(Write::host_config).collect()).await {

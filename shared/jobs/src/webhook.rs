@@ -71,6 +71,18 @@ impl WebhookIntake {
             Ok(Routing::Ignored(reason)) => return answer(202, json!({"status": "ignored", "reason": reason})),
             Err(e) => return error(400, e),
         };
+        // Our own write-back makes NetBox send `updated`: a change of nothing but our fields
+        // starts no job (else every write would come back as a job, for ever).
+        if let (Some((pre, post)), true) = (&event.snapshots, data.is_some()) {
+            match self.store.get_settings().await {
+                Ok(settings) if settings.write_back.only_ours(pre, post) => {
+                    let reason = "only the product's own custom fields changed (its write-back)";
+                    return answer(202, json!({"status": "ignored", "reason": reason}));
+                }
+                Ok(_) => {}
+                Err(e) => return error(503, e.to_string()),
+            }
+        }
         let key = delivery_key(body);
         match self.store.get_delivery(&key).await {
             Ok(Some(job)) => return self.duplicate(job).await,

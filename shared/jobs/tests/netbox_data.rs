@@ -77,7 +77,8 @@ impl Setup {
             SqliteQueue::open(&queue_dir.path().join("q.sqlite3"), std::time::Duration::from_secs(1), 5).unwrap(),
         );
         let converger = HostConverger::new(peer.client(), env.store.clone()).with_secrets(store);
-        let jobs = HostJobs::new(converger, env.clock.clone(), chrono::Duration::seconds(5), chrono::Duration::days(1));
+        let jobs = HostJobs::new(converger, env.clock.clone(), chrono::Duration::seconds(5), chrono::Duration::days(1))
+            .with_netbox(netbox.clone());
         let retry =
             RetryPolicy { max_attempts: 5, backoff: std::time::Duration::ZERO, max_backoff: std::time::Duration::ZERO };
         let worker = HostWorker::new(jobs, Some(netbox.clone()), queue.clone(), retry);
@@ -196,12 +197,14 @@ async fn a_real_netbox_device_with_a_config_context_converges_and_each_change_wr
         })
         .collect();
     interfaces.sort();
+    let address = |ip: &str| captured[ip]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
+    let (primary, oob) = (address("primary_ip4"), address("oob_ip"));
     assert_eq!(
         interfaces,
         [
-            ("1".into(), "198.51.100.20".into(), "10050".into()),
-            ("2".into(), "198.51.100.20".into(), "161".into()),
-            ("3".into(), "203.0.113.20".into(), "623".into()),
+            ("1".into(), primary.clone(), "10050".into()),
+            ("2".into(), primary, "161".into()),
+            ("3".into(), oob, "623".into()),
         ]
     );
     let snmp = host["interfaces"].as_array().unwrap().iter().find(|i| i["type"] == "2").unwrap();
@@ -243,7 +246,15 @@ async fn a_real_netbox_device_with_a_config_context_converges_and_each_change_wr
     assert!(!serde_json::to_string(&config).unwrap().contains("auth-s3cr3t"), "no secret in the host config");
     let kept = config.netbox.unwrap();
     assert_eq!(kept.attributes.keys().collect::<Vec<_>>(), ["location"], "only the REST fields a template reads");
-    assert_eq!(kept.custom_fields.keys().collect::<Vec<_>>(), ["owner", "zabbix_templates"]);
+    let fields: Vec<&String> = kept.custom_fields.keys().collect();
+    assert_eq!(fields, ["owner", "zabbix_checked_at", "zabbix_hostid", "zabbix_sync_state", "zabbix_templates"]);
+    // NetBox shows the host: written once by the first job (one PATCH), not by the second.
+    assert_eq!(*s.netbox.1.writes.lock().unwrap(), [1]);
+    let shown = s.netbox.0.lock().unwrap()[&s.object]["custom_fields"].clone();
+    assert_eq!(
+        (shown["zabbix_hostid"].to_string(), shown["zabbix_sync_state"].as_str()),
+        (host["hostid"].as_str().unwrap().to_string(), Some("in_sync"))
+    );
     assert_eq!(kept.config_context.unwrap().as_object().unwrap().keys().collect::<Vec<_>>(), ["zabbix"]);
     assert_eq!(kept.place.unwrap().regions.len(), 2, "the site's place is kept for plans");
 

@@ -250,7 +250,7 @@ async fn macros_from_the_config_context_are_set_changed_and_removed_and_others_m
 /// 1,000 devices, each with a config context (its own interface, group template over the region
 /// tree, tag from a custom field and macro; no template, so Zabbix creates them fast): the second
 /// sync reads one NetBox page per kind (devices, VMs) and the site lists once, and makes one
-/// `host.get` and no write at all.
+/// `host.get` and no write at all, to Zabbix or to NetBox (the first wrote NetBox in one request).
 async fn a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls(peer: Peer) {
     const N: usize = 1000;
     let s = Sync::new(&peer, N, 1000, Settings::default()).await;
@@ -277,11 +277,14 @@ async fn a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls(pee
     let reads = |what: &std::sync::atomic::AtomicUsize| what.swap(0, std::sync::atomic::Ordering::SeqCst);
     reads(&s.inventory.1.page_reads);
     reads(&s.inventory.1.site_reads);
+    let writes = || std::mem::take(&mut *s.inventory.1.writes.lock().unwrap());
+    assert_eq!(writes(), [N], "NetBox shows the new hosts: one bulk request for the page");
     let (record, calls) = s.run().await;
     assert_eq!(record.result.as_ref().unwrap()["unchanged"], N, "{:?}", record.result);
     assert_eq!(calls, std::collections::BTreeMap::from([("host.get".to_string(), 1)]), "pinned");
     assert_eq!(reads(&s.inventory.1.page_reads), 2, "one page of devices, one (empty) of VMs");
     assert_eq!(reads(&s.inventory.1.site_reads), 1, "the site lists once, for the page");
+    assert_eq!(writes(), Vec::<usize>::new(), "nothing changed: nothing written to NetBox");
     let hosts = s.hosts().await;
     assert_eq!(hosts.len(), N, "one host per device");
 }

@@ -96,14 +96,26 @@ impl NetboxClient {
 
     /// GET `path` with `query`; `Ok(None)` on 404.
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Option<Value>, NetboxError> {
+        self.send(reqwest::Method::GET, path, query, None).await
+    }
+
+    /// `method` on `path` with `query` and a JSON `body`; `Ok(None)` on 404.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NetboxError> {
         let transport = |e: reqwest::Error| NetboxError::Transport {
             path: path.to_string(),
             message: if e.is_timeout() { "timed out".into() } else { e.to_string() },
         };
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
             .header("Authorization", self.authorization())
             .header("Accept", "application/json")
             .send()
@@ -160,6 +172,30 @@ impl NetboxClient {
             });
         };
         Ok((results.clone(), page["count"].as_u64()))
+    }
+
+    /// Sets custom fields of objects of `kind`: one PATCH of the object for one, NetBox's bulk
+    /// PATCH (a list) for more (at most a page of them at once, as the sync sends them).
+    pub async fn write_custom_fields(
+        &self,
+        kind: ObjectKind,
+        updates: &[(u64, serde_json::Map<String, Value>)],
+    ) -> Result<(), NetboxError> {
+        let patch =
+            |id: u64, fields: &serde_json::Map<String, Value>| serde_json::json!({"id": id, "custom_fields": fields});
+        match updates {
+            [] => Ok(()),
+            [(id, fields)] => {
+                let path = format!("{}{id}/", api_path(kind));
+                self.send(reqwest::Method::PATCH, &path, &[("fields", "id".into())], Some(&patch(*id, fields))).await?;
+                Ok(())
+            }
+            many => {
+                let body = Value::Array(many.iter().map(|(id, fields)| patch(*id, fields)).collect());
+                self.send(reqwest::Method::PATCH, api_path(kind), &[("fields", "id".into())], Some(&body)).await?;
+                Ok(())
+            }
+        }
     }
 
     /// Every site's region and site group with their parents: three lists (sites, regions, site

@@ -63,6 +63,8 @@ pub struct WebhookEvent {
     pub data: Value,
     pub request_id: Option<String>,
     pub user: Option<String>,
+    /// NetBox's `prechange` and `postchange` snapshots of an update (flat: foreign keys as ids).
+    pub snapshots: Option<(Value, Value)>,
 }
 
 /// Parses a webhook body, saying what is wrong when it is not a NetBox webhook.
@@ -87,6 +89,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, String> {
         data,
         request_id: request.and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string),
         user: request.and_then(|r| r.get("user")).and_then(Value::as_str).map(str::to_string),
+        snapshots: object.get("snapshots").and_then(|s| {
+            let (pre, post) = (s.get("prechange")?, s.get("postchange")?);
+            (pre.is_object() && post.is_object()).then(|| (pre.clone(), post.clone()))
+        }),
     })
 }
 

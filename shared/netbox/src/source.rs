@@ -5,7 +5,7 @@
 use crate::client::{NetboxClient, NetboxError};
 use async_trait::async_trait;
 use nzj_core::netbox::{ObjectKind, ObjectRef, SitePlace};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Where jobs read NetBox.
@@ -27,6 +27,14 @@ pub trait NetboxSource: Send + Sync {
 
     /// Every site's region and site group, each with its parents, by site id.
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError>;
+
+    /// Sets custom fields of objects of `kind` (id -> fields): one request, whatever the count
+    /// (NetBox's bulk form for more than one). The product's write-back (docs/product.md §3.4).
+    async fn write_custom_fields(
+        &self,
+        kind: ObjectKind,
+        updates: &[(u64, Map<String, Value>)],
+    ) -> Result<(), NetboxError>;
 }
 
 #[async_trait]
@@ -48,6 +56,14 @@ impl NetboxSource for NetboxClient {
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
         NetboxClient::site_places(self).await
     }
+
+    async fn write_custom_fields(
+        &self,
+        kind: ObjectKind,
+        updates: &[(u64, Map<String, Value>)],
+    ) -> Result<(), NetboxError> {
+        NetboxClient::write_custom_fields(self, kind, updates).await
+    }
 }
 
 /// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
@@ -64,6 +80,10 @@ pub struct InMemoryExtra {
     pub sites: std::sync::Mutex<[Vec<Value>; 3]>,
     pub page_reads: std::sync::atomic::AtomicUsize,
     pub site_reads: std::sync::atomic::AtomicUsize,
+    /// Each write request's number of objects, in order.
+    pub writes: std::sync::Mutex<Vec<usize>>,
+    /// When set, writes fail as an unreachable NetBox does.
+    pub refuse_writes: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -108,5 +128,25 @@ impl NetboxSource for NetboxInMemory {
         self.1.site_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let [sites, regions, groups] = &*self.1.sites.lock().expect("sites");
         Ok(SitePlace::of_sites(sites, regions, groups))
+    }
+
+    async fn write_custom_fields(
+        &self,
+        kind: ObjectKind,
+        updates: &[(u64, Map<String, Value>)],
+    ) -> Result<(), NetboxError> {
+        if self.1.refuse_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(NetboxError::Transport { path: "write-back".into(), message: "connection refused".into() });
+        }
+        self.1.writes.lock().expect("writes").push(updates.len());
+        let mut objects = self.0.lock().expect("objects");
+        for (id, fields) in updates {
+            if let Some(object) = objects.get_mut(&ObjectRef { kind, id: *id }) {
+                for (name, value) in fields {
+                    object["custom_fields"][name] = value.clone();
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -119,6 +119,17 @@ pub fn deletions_held(count: u64) {
     }
 }
 
+/// Objects whose state was written into NetBox, and write-backs NetBox refused (retried by the
+/// next job or check; the Zabbix side is not failed for it).
+pub fn netbox_written(written: u64, failed: bool) {
+    if written > 0 {
+        emit(&[("Service", SERVICE)], &[("NetboxWrites", written as f64, Unit::Count)]);
+    }
+    if failed {
+        emit(&[("Service", SERVICE)], &[("NetboxWriteFailures", 1.0, Unit::Count)]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! A host job's record keeping around one convergence: the job recorded running, the host
-//! converged, the outcome written to the job (completed or failed, with pre/post data in its log)
-//! and to the object's host config, in one store commit.
+//! converged, the state written back into NetBox when it changed, the outcome written to the job
+//! (completed or failed, with pre/post data in its log) and to the object's host config, in one
+//! store commit.
 
 use super::{HostAction, HostConverger, HostOutcome};
 use crate::store_failure;
@@ -9,7 +10,9 @@ use nzj_core::host_config::HostConfig;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectRef};
 use nzj_core::settings::Settings;
+use nzj_core::write_back::SyncState;
 use nzj_core::{Clock, JobLog, JobName, JobRecord, LogLevel};
+use nzj_netbox::NetboxSource;
 use nzj_runtime::JobFailure;
 use nzj_store::Write;
 use serde_json::json;
@@ -23,6 +26,8 @@ pub struct HostJobs {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lease: chrono::Duration,
     pub(crate) retention: chrono::Duration,
+    /// Where the host's state is written back (docs/product.md §3.4); none: not written.
+    pub(crate) netbox: Option<Arc<dyn NetboxSource>>,
 }
 
 impl HostJobs {
@@ -33,7 +38,13 @@ impl HostJobs {
         lease: chrono::Duration,
         retention: chrono::Duration,
     ) -> HostJobs {
-        HostJobs { converger, clock, lease, retention }
+        HostJobs { converger, clock, lease, retention, netbox: None }
+    }
+
+    /// Writing each job's outcome back into `netbox`'s custom fields.
+    pub fn with_netbox(mut self, netbox: Arc<dyn NetboxSource>) -> HostJobs {
+        self.netbox = Some(netbox);
+        self
     }
 
     pub fn converger(&self) -> &HostConverger {
@@ -151,6 +162,10 @@ impl HostJobs {
         config.last_job = Some(record.id.clone());
         // What the host was computed from, for refreshes and plans (none once NetBox lost it).
         config.netbox = netbox.map(|n| nzj_core::overrides::kept(n, settings));
+        let held = matches!(&outcome, Ok(HostOutcome { action: HostAction::Held { .. }, .. }));
+        let state = SyncState::of(&config, outcome.is_err(), held);
+        crate::write_back_logged(self.netbox.as_deref(), settings, &mut [(&mut config, state)], now, &mut record.log)
+            .await;
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;
         nzj_runtime::metrics::job_finished(&record);

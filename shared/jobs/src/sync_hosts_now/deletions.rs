@@ -83,7 +83,8 @@ impl SyncHostsNow {
             })
             .collect();
         run.cursor = SyncCursor::Done;
-        self.record(run, record, results, now).await
+        // Most of these objects are gone from NetBox: nothing to write back to.
+        self.record(run, record, results, now, None).await
     }
 
     /// Records each deletion the breaker had no room for as a held DeleteHost job (one an

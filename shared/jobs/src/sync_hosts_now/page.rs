@@ -12,6 +12,7 @@ use nzj_core::host_config::HostConfig;
 use nzj_core::netbox::{NetboxObject, ObjectKind, ObjectRef};
 use nzj_core::settings::Settings;
 use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
+use nzj_core::write_back::SyncState;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{JobRecord, LogLevel};
 use nzj_runtime::JobFailure;
@@ -193,7 +194,7 @@ impl SyncHostsNow {
         for result in &mut results {
             result.netbox = netbox.remove(&result.object).map(|n| nzj_core::overrides::kept(n, settings));
         }
-        self.record(run, record, results, now).await
+        self.record(run, record, results, now, Some(settings)).await
     }
 
     /// The hash of the secrets last written, by object, of the existing hosts that get secrets
@@ -224,13 +225,15 @@ impl SyncHostsNow {
     }
 
     /// Counts and logs each host's outcome (one log line per changed or failed host) and records it
-    /// in the host configs, marked as seen by this sync.
+    /// in the host configs, marked as seen by this sync; with `write_back` settings, writes the
+    /// states that changed into NetBox first (one bulk request for the page).
     pub(super) async fn record(
         &self,
         run: &mut SyncRun,
         record: &mut JobRecord,
         results: Vec<Outcome>,
         now: DateTime<Utc>,
+        write_back: Option<&Settings>,
     ) -> Result<(), JobFailure> {
         let store = &self.converger.store;
         let objects: Vec<ObjectRef> = results.iter().map(|r| r.object).collect();
@@ -246,6 +249,7 @@ impl SyncHostsNow {
             .collect::<Result<_, _>>()
             .map_err(store_failure)?;
         let mut updated = Vec::with_capacity(configs.len());
+        let mut states = Vec::with_capacity(configs.len());
         for (Outcome { object, wanted, note, outcome, netbox }, mut config) in results.into_iter().zip(configs) {
             if netbox.is_some() {
                 config.netbox = netbox;
@@ -278,7 +282,13 @@ impl SyncHostsNow {
             }
             config.seen_by_sync = Some(run.job_id.clone());
             config.last_job = Some(record.id.clone());
+            let held = matches!(&outcome, Ok(done) if matches!(done.action, crate::hosts::HostAction::Held { .. }));
+            states.push(SyncState::of(&config, outcome.is_err(), held));
             updated.push(config);
+        }
+        if let Some(settings) = write_back {
+            let mut pairs: Vec<(&mut HostConfig, SyncState)> = updated.iter_mut().zip(states).collect();
+            crate::write_back_logged(Some(self.netbox.as_ref()), settings, &mut pairs, now, &mut record.log).await;
         }
         self.save_configs(updated).await
     }

@@ -1,0 +1,53 @@
+//! The write-back into NetBox (docs/product.md §3.4), shared by host jobs, SyncHostsNow and
+//! HostConfigSyncRefresh: each object's Zabbix host id and sync state into its custom fields,
+//! only where they differ from what NetBox shows (one request for all of a kind: NetBox's bulk
+//! PATCH), the kept NetBox object updated on success. NetBox failing never fails the Zabbix side:
+//! the caller logs a warning, and the next job or check writes again (nothing was marked written).
+
+use nzj_core::host_config::HostConfig;
+use nzj_core::netbox::ObjectKind;
+use nzj_core::settings::Settings;
+use nzj_core::write_back::SyncState;
+use nzj_netbox::NetboxSource;
+use serde_json::{Map, Value};
+
+/// NetBox's bulk PATCH takes a list; a sync page holds at most this many objects anyway.
+const PER_REQUEST: usize = 1000;
+
+/// Writes the states of `configs` (each with its state) where NetBox shows something else; returns
+/// how many objects were written, or why NetBox refused. Objects NetBox no longer has (no kept
+/// NetBox object) are not written.
+pub async fn write_back(
+    netbox: Option<&dyn NetboxSource>,
+    settings: &Settings,
+    configs: &mut [(&mut HostConfig, SyncState)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, String> {
+    let Some(netbox) = netbox.filter(|_| settings.write_back.enabled) else { return Ok(0) };
+    let mut written = 0;
+    for kind in ObjectKind::ALL {
+        let mut changes: Vec<(usize, u64, Map<String, Value>)> = Vec::new();
+        for (i, (config, state)) in configs.iter().enumerate() {
+            let Some(object) = config.netbox.as_ref().filter(|o| o.reference.kind == *kind) else { continue };
+            if let Some(fields) =
+                settings.write_back.changes(&object.custom_fields, config.hostid.as_deref(), state, now)
+            {
+                changes.push((i, object.reference.id, fields));
+            }
+        }
+        for chunk in changes.chunks(PER_REQUEST) {
+            let updates: Vec<(u64, Map<String, Value>)> = chunk.iter().map(|(_, id, f)| (*id, f.clone())).collect();
+            netbox.write_custom_fields(*kind, &updates).await.map_err(|e| format!("NetBox write-back: {e}"))?;
+            for (i, _, fields) in chunk {
+                if let Some(object) = configs[*i].0.netbox.as_mut() {
+                    object
+                        .custom_fields
+                        .extend(fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
+                    object.custom_fields.retain(|k, _| fields.get(k).is_none_or(|v| !v.is_null()));
+                }
+            }
+            written += chunk.len();
+        }
+    }
+    Ok(written)
+}
