@@ -3,8 +3,9 @@
 # state, run CMD with their addresses in the environment, then stop them (only what this started).
 #
 # Peers: moto (DynamoDB/SQS, serialized; infra/aws-local.sh), Zabbix 6.0 and 7.0 (infra/zabbix.sh),
-# and with NZJ_PEERS_NETBOX=1 a real NetBox 4.7 (infra/netbox-up.sh) whose webhook points at
-# http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox. Installs what is missing first.
+# and with NZJ_PEERS_NETBOX=1 a real NetBox 4.7 (infra/netbox-up.sh) without a webhook: the e2e
+# test makes it with `nzj netbox setup`, pointing at http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox.
+# Installs what is missing first.
 # NetBox's first migration takes 10-15 minutes; NZJ_NETBOX_ROOT=<dir> keeps its data between runs.
 # NZJ_PEERS_ZABBIX="6.0" starts only those Zabbix versions (default "6.0 7.0"); NZJ_PEERS_AWS=0
 # leaves moto out (`make bench` needs only Zabbix 6.0).
@@ -53,7 +54,7 @@ unset ZBX_API_URL ZBX_TOKEN ZBX_VERSION ZBX_USER ZBX_PASSWORD
 if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then
   export NZJ_E2E_PORT="$(infra/free-port.sh)"
   NB_ROOT="$NETBOX_ROOT" NB_PORT="$(infra/free-port.sh)" NB_PGPORT="$(infra/free-port.sh)" \
-    NB_REDIS_PORT="$(infra/free-port.sh)" NB_WEBHOOK_URL="http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox" \
+    NB_REDIS_PORT="$(infra/free-port.sh)" NB_WEBHOOK_SETUP=0 \
     infra/netbox-up.sh > "$STATE/netbox-up.out"
   NB_URL="$(sed -n 's/^NB_URL=//p' "$STATE/netbox-up.out")"
   NB_TOKEN="$(sed -n 's/^NB_TOKEN=//p' "$STATE/netbox-up.out")"

@@ -73,6 +73,29 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// NetBox's side: custom fields, webhook and event rule for the product
+    Netbox {
+        #[command(subcommand)]
+        command: NetboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetboxCommand {
+    /// Create or update, idempotently, what NetBox needs: the write-back custom fields, the
+    /// webhook (with NZJ_WEBHOOK_SECRET) and the event rule; uses NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN
+    Setup {
+        /// Where NetBox sends webhooks: nzj serve's `http(s)://HOST:PORT/webhook/netbox`, or the
+        /// stack's WebhookUrl output
+        #[arg(long)]
+        webhook_url: String,
+        /// Report what is missing or different, change nothing (exit 1 when something differs)
+        #[arg(long)]
+        check: bool,
+        /// A TOML file with NZJ_* settings; the environment wins over it
+        #[arg(long, env = "NZJ_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -254,6 +277,15 @@ async fn main() -> ExitCode {
                 ScheduleCommand::Set { job, interval } => {
                     cmd::schedule::schedule_set(&api, &job, &interval, cli.json).await
                 }
+            }
+        }
+        Command::Netbox { command: NetboxCommand::Setup { webhook_url, check, config } } => {
+            let api = client::ApiClient::new(cli.target);
+            let args = cmd::netbox::SetupArgs { webhook_url, check, config };
+            match cmd::netbox::netbox_setup(&api, args, cli.json).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(1),
+                Err(e) => Err(e),
             }
         }
     };

@@ -118,6 +118,29 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    // Onboarding in one command: NetBox gets the custom fields, the webhook and the event rule;
+    // a second run changes nothing.
+    let setup = |extra: &[&str]| {
+        let mut args = vec!["netbox", "setup", "--webhook-url"];
+        let hook = format!("http://{listen}/webhook/netbox");
+        args.push(&hook);
+        args.extend_from_slice(extra);
+        let out = Command::new(NZJ)
+            .args(&args)
+            .env("NZJ_LISTEN", &listen)
+            .env("NZJ_NETBOX_URL", var("NB_URL"))
+            .env("NZJ_NETBOX_TOKEN", var("NB_TOKEN"))
+            .env("NZJ_WEBHOOK_SECRET", "s3cret")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (code, out) = setup(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = setup(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("nothing to change"), "a second setup changes nothing: {out}");
+
     let nb = NetBox { url: var("NB_URL"), token: var("NB_TOKEN") };
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let tag = format!("{nanos:x}");
@@ -152,6 +175,26 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
     let object = format!("dcim.device/{device}");
     let host = wait_host("netbox:object", &object, |h| h["interfaces"][0]["ip"] == format!("{net}.10").as_str());
     assert_eq!((host["host"].as_str(), host["status"].as_str()), (Some(name.as_str()), Some("0")));
+    // NetBox shows it: the host id and the state in the device's custom fields.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let fields = nb.call("GET", &format!("/api/dcim/devices/{device}/"), None)["custom_fields"].clone();
+        if fields["zabbix_sync_state"] == "in_sync" {
+            assert_eq!(fields["zabbix_hostid"].to_string(), host["hostid"].as_str().unwrap(), "{fields}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "NetBox does not show the host: {fields}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // That write made NetBox send an `updated` delivery of its own: it starts no job (else every
+    // write-back would come back as a job).
+    let device_jobs = || {
+        let jobs = nzj(&["--json", "jobs", "ls", "--limit", "500"]);
+        jobs["jobs"].as_array().unwrap().iter().filter(|j| j["object"] == object.as_str()).count()
+    };
+    let before = device_jobs();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(device_jobs(), before, "the write-back's echo became a job");
 
     // The IP changes: the host follows (the IP's own webhook makes the device's job read NetBox).
     nb.call("PATCH", &format!("/api/ipam/ip-addresses/{ip}/"), Some(json!({"address": format!("{net}.20/24")})));
@@ -234,6 +277,16 @@ fn devices_and_vms_changed_in_netbox_reach_zabbix_through_serve() {
         json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": vm_object, "operator": 1}]}),
     );
     assert_eq!(tagged.as_array().unwrap().len(), 1, "one host for the VM after the sync");
+
+    // A person changes the event rule: `--check` says so and changes nothing; setup mends it.
+    let rule = nb.call("GET", "/api/extras/event-rules/?name=netbox-zabbix-jobs", None)["results"][0]["id"].clone();
+    nb.call("PATCH", &format!("/api/extras/event-rules/{rule}/"), Some(json!({"event_types": ["object_created"]})));
+    let (code, out) = setup(&["--check"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("event rule netbox-zabbix-jobs: differs: event_types"), "{out}");
+    let (code, out) = setup(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(setup(&["--check"]).0, Some(0));
 
     for host in [buried, vm_host] {
         zabbix("host.delete", json!([host["hostid"]]));

@@ -42,13 +42,14 @@ pub async fn hosts_ls(
                 text(&h["object"]),
                 text(&h["host"]),
                 text(&h["hostid"]),
+                text(&h["sync_state"]),
                 in_sync.to_string(),
                 text(&h["last_sync_update"]),
                 differs.join(", "),
             ]
         })
         .collect();
-    print!("{}", table::render(&["OBJECT", "HOST", "HOSTID", "IN SYNC", "CHECKED", "DIFFERS IN"], &rows));
+    print!("{}", table::render(&["OBJECT", "HOST", "HOSTID", "STATE", "IN SYNC", "CHECKED", "DIFFERS IN"], &rows));
     if let Some(next) = page["next_cursor"].as_str() {
         println!("more: nzj hosts ls --cursor {next}");
     }

@@ -6,6 +6,7 @@ pub mod deletions;
 pub mod hosts;
 pub mod jobs;
 pub mod maintenance;
+pub mod netbox;
 pub mod plan;
 pub mod schedule;
 pub mod settings;

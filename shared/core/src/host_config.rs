@@ -36,6 +36,10 @@ pub struct HostConfig {
     pub note: Option<String>,
     /// Hash of the write-only fields last written (PSK, secret macros): they cannot be read back.
     pub secrets_hash: Option<String>,
+    /// The state NetBox shows for the object (docs/product.md §3.4): `in_sync`, `failed`, ...,
+    /// as of the last job or check, whether or not NetBox took the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_state: Option<String>,
     #[serde(default)]
     pub version: u64,
 }
@@ -55,6 +59,7 @@ impl HostConfig {
             netbox: None,
             note: None,
             secrets_hash: None,
+            sync_state: None,
             version: 0,
         }
     }

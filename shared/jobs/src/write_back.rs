@@ -23,6 +23,10 @@ pub async fn write_back(
     configs: &mut [(&mut HostConfig, SyncState)],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, String> {
+    // The API and the CLI show the same state NetBox does, written or not.
+    for (config, state) in configs.iter_mut() {
+        config.sync_state = Some(state.text());
+    }
     let Some(netbox) = netbox.filter(|_| settings.write_back.enabled) else { return Ok(0) };
     let mut written = 0;
     for kind in ObjectKind::ALL {

@@ -48,6 +48,11 @@ async fn a_sync_writes_changed_states_in_one_bulk_request_per_page_and_none_when
     assert_eq!(writes(&s), [2]);
     assert_eq!(shown(&s, 2)["zabbix_sync_state"], "failed");
     assert_eq!(shown(&s, 3)["zabbix_sync_state"], "disabled");
+    // The API (`nzj hosts show`) says the same as NetBox.
+    for (index, state) in [(2, "failed"), (3, "disabled"), (4, "in_sync")] {
+        let config = s.env.store.get_host_config(s.inventory.objects()[index]).await.unwrap().unwrap();
+        assert_eq!(config.sync_state.as_deref(), Some(state));
+    }
 }
 
 async fn netbox_refusing_the_write_back_never_fails_the_zabbix_side_and_the_next_sync_writes_it(peer: Peer) {
@@ -93,7 +98,8 @@ async fn the_refresh_writes_out_of_sync_for_a_host_changed_by_hand_once(peer: Pe
     let object = s.inventory.objects()[1].to_string();
     let hostid = s.hosts().await[&object][0]["hostid"].clone();
     let zabbix = s.sync.converger().zabbix().clone();
-    support::setup_call(&zabbix, "host.update", json!({"hostid": hostid, "name": "renamed by hand"})).await;
+    support::setup_call(&zabbix, "host.update", json!({"hostid": hostid, "name": support::unique("renamed by hand")}))
+        .await;
 
     let refresh =
         nzj_jobs::HostConfigSyncRefresh::new(zabbix.clone(), s.env.store.clone()).with_netbox(s.inventory.clone());

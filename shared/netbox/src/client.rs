@@ -175,7 +175,9 @@ impl NetboxClient {
     }
 
     /// Sets custom fields of objects of `kind`: one PATCH of the object for one, NetBox's bulk
-    /// PATCH (a list) for more (at most a page of them at once, as the sync sends them).
+    /// PATCH (a list) for more (at most a page of them at once, as the sync sends them). NetBox
+    /// drops a write to a field its API may not change (`ui_editable: no`) without an error, so
+    /// the answer is checked: a value not taken is an error naming the field.
     pub async fn write_custom_fields(
         &self,
         kind: ObjectKind,
@@ -183,19 +185,59 @@ impl NetboxClient {
     ) -> Result<(), NetboxError> {
         let patch =
             |id: u64, fields: &serde_json::Map<String, Value>| serde_json::json!({"id": id, "custom_fields": fields});
-        match updates {
-            [] => Ok(()),
+        let query = [("fields", "id,custom_fields".to_string())];
+        let answer = match updates {
+            [] => return Ok(()),
             [(id, fields)] => {
                 let path = format!("{}{id}/", api_path(kind));
-                self.send(reqwest::Method::PATCH, &path, &[("fields", "id".into())], Some(&patch(*id, fields))).await?;
-                Ok(())
+                let one = self.send(reqwest::Method::PATCH, &path, &query, Some(&patch(*id, fields))).await?;
+                Value::Array(one.into_iter().collect())
             }
             many => {
                 let body = Value::Array(many.iter().map(|(id, fields)| patch(*id, fields)).collect());
-                self.send(reqwest::Method::PATCH, api_path(kind), &[("fields", "id".into())], Some(&body)).await?;
-                Ok(())
+                self.send(reqwest::Method::PATCH, api_path(kind), &query, Some(&body)).await?.unwrap_or_default()
+            }
+        };
+        let taken: std::collections::HashMap<u64, &Value> = answer
+            .as_array()
+            .map(|a| a.iter().filter_map(|o| Some((o["id"].as_u64()?, &o["custom_fields"]))).collect())
+            .unwrap_or_default();
+        for (id, fields) in updates {
+            let Some(have) = taken.get(id) else {
+                return Err(NetboxError::Protocol {
+                    path: api_path(kind).into(),
+                    message: format!("object {id} missing from the answer"),
+                });
+            };
+            if let Some((name, _)) = fields.iter().find(|(name, value)| have.get(name.as_str()) != Some(*value)) {
+                return Err(NetboxError::Protocol {
+                    path: api_path(kind).into(),
+                    message: format!(
+                        "NetBox did not take custom field {name:?} of object {id}: does it exist for this object type, and is it editable through the API (not ui_editable: no)? `nzj netbox setup` makes it so"
+                    ),
+                });
             }
         }
+        Ok(())
+    }
+
+    /// The object named `name` at the list endpoint `path` (custom fields, webhooks, event rules).
+    pub async fn find_named(&self, path: &str, name: &str) -> Result<Option<Value>, NetboxError> {
+        let page = self.get(path, &[("name", name.to_string()), ("limit", "2".into())]).await?.unwrap_or(Value::Null);
+        let results = page["results"]
+            .as_array()
+            .ok_or_else(|| NetboxError::Protocol { path: path.into(), message: "answer without results".into() })?;
+        Ok(results.iter().find(|r| r["name"] == name).cloned())
+    }
+
+    /// Creates an object at the list endpoint `path`; NetBox's answer.
+    pub async fn create(&self, path: &str, body: &Value) -> Result<Value, NetboxError> {
+        self.send(reqwest::Method::POST, path, &[], Some(body)).await.map(Option::unwrap_or_default)
+    }
+
+    /// Changes the object at `path` (its own URL) to have `body`'s fields.
+    pub async fn update(&self, path: &str, body: &Value) -> Result<Value, NetboxError> {
+        self.send(reqwest::Method::PATCH, path, &[], Some(body)).await.map(Option::unwrap_or_default)
     }
 
     /// Every site's region and site group with their parents: three lists (sites, regions, site

@@ -3,6 +3,7 @@
 //! the REST client, and the port jobs read NetBox through ([`NetboxSource`]).
 
 mod client;
+pub mod setup;
 mod source;
 
 pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, fields, fields_with};

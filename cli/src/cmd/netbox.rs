@@ -1,0 +1,73 @@
+//! `nzj netbox setup [--check]`: makes NetBox ready for the product in one command (the write-back
+//! custom fields, the webhook with the product's secret, the event rule), idempotently, talking to
+//! NetBox's REST API with the product's NetBox settings (NZJ_NETBOX_URL, NZJ_NETBOX_TOKEN,
+//! NZJ_WEBHOOK_SECRET, from the environment or `--config`). The custom fields' names are the
+//! product's settings (read through its API); `--check` changes nothing and exits 1 when NetBox
+//! differs.
+
+use crate::client::ApiClient;
+use anyhow::{Context, anyhow};
+use nzj_core::config::Config;
+use nzj_core::write_back::WriteBack;
+use nzj_netbox::setup::{SetupTarget, setup};
+use nzj_netbox::{NetboxClient, NetboxClientConfig};
+use std::path::PathBuf;
+
+pub struct SetupArgs {
+    pub webhook_url: String,
+    pub check: bool,
+    pub config: Option<PathBuf>,
+}
+
+/// Runs setup; `Ok(false)` when checking found differences.
+pub async fn netbox_setup(api: &ApiClient, args: SetupArgs, json: bool) -> anyhow::Result<bool> {
+    let url = url::Url::parse(&args.webhook_url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(
+        || anyhow!("--webhook-url {:?}: an http(s) URL, like https://nzj.example/webhook/netbox", args.webhook_url),
+    )?;
+    let file = match &args.config {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?)
+        }
+        None => None,
+    };
+    let config = Config::from_sources(std::env::vars(), file.as_deref())?;
+    let netbox = config
+        .netbox
+        .as_ref()
+        .ok_or_else(|| anyhow!("NetBox is not configured: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN"))?;
+    let secret = config
+        .webhook_secret
+        .as_ref()
+        .ok_or_else(|| anyhow!("NZJ_WEBHOOK_SECRET is not set: the webhook needs the product's secret"))?;
+    // The field names the product writes: its settings, or the defaults when its API is not up.
+    let write_back = match api.get("/api/settings", &[]).await {
+        Ok(settings) => serde_json::from_value::<WriteBack>(settings["write_back"].clone()).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("nzj: the product's API did not answer ({e:#}); using the default custom field names");
+            WriteBack::default()
+        }
+    };
+    let client = NetboxClient::new(NetboxClientConfig {
+        url: netbox.url.to_string(),
+        token: netbox.token.clone(),
+        connect_timeout: netbox.connect_timeout.to_std()?,
+        request_timeout: netbox.request_timeout.to_std()?,
+    })?;
+    let target = SetupTarget { webhook_url: url.as_str(), secret: secret.expose(), write_back: &write_back };
+    let changes = setup(&client, &target, args.check).await?;
+    if json {
+        let list: Vec<_> = changes.iter().map(|c| serde_json::json!({"object": c.object, "what": c.what})).collect();
+        crate::client::print_json(&serde_json::json!({"check": args.check, "changes": list}));
+    } else {
+        let done = if args.check { "" } else { " (made so)" };
+        for change in &changes {
+            println!("{}: {}{done}", change.object, change.what);
+        }
+        match (changes.is_empty(), args.check) {
+            (true, _) => println!("NetBox is set up for netbox-zabbix-jobs: nothing to change"),
+            (false, true) => println!("{} difference(s); `nzj netbox setup` makes them so", changes.len()),
+            (false, false) => println!("NetBox is set up for netbox-zabbix-jobs ({} change(s))", changes.len()),
+        }
+    }
+    Ok(!args.check || changes.is_empty())
+}
