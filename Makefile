@@ -11,8 +11,8 @@ run: ## build and start `nzj serve` on the embedded store (NZJ_LISTEN, default 1
 	$(CARGO) build -p nzj
 	exec ./target/debug/nzj serve
 
-test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0), then run all tests
-	infra/with-peers.sh tests/run-all.sh
+test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0, NetBox 4.7), then run all tests
+	NZJ_PEERS_NETBOX=1 infra/with-peers.sh tests/run-all.sh
 
 lint: ## rustfmt, clippy (warnings are errors), cfn-lint and `sam validate --lint` on template.yaml
 	$(CARGO) fmt --all --check
@@ -32,8 +32,8 @@ build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip
 	$(CARGO) build --release --locked -p nzj
 	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'
 
-e2e: ## end to end with a real NetBox 4.7 and Zabbix 7.0 through nzj serve (NetBox's first migration: 10-15 min)
-	NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
+e2e: ## only the end-to-end tests (in make test too): a real NetBox 4.7 and Zabbix 7.0 through nzj serve
+	NZJ_PEERS_NETBOX=1 NZJ_PEERS_ZABBIX=7.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
 
 fixtures: ## capture the per-device NetBox fixtures (tests/fixtures/netbox-4.7-rest) from a running NetBox: NB_URL, NB_TOKEN (infra/netbox-up.sh starts one)
 	infra/capture-netbox-fixtures.py

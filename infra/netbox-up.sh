@@ -45,10 +45,13 @@ NB_WEBHOOK_URL="${NB_WEBHOOK_URL:-http://127.0.0.1:$NB_LISTENER_PORT/hook}"
 NB_WEBHOOK_SECRET="${NB_WEBHOOK_SECRET:-s3cret}"
 NB_WEBHOOK_OBJECT_TYPES="${NB_WEBHOOK_OBJECT_TYPES:-dcim.device,virtualization.virtualmachine,dcim.interface,ipam.ipaddress}"
 NB_START_TIMEOUT="${NB_START_TIMEOUT:-180}"
+NB_RESTORE="${NB_RESTORE:-1}"                     # 1: an empty database is restored from NB_DUMP
+NB_MIGRATE_ONLY="${NB_MIGRATE_ONLY:-0}"           # 1: stop after the migrations (infra/netbox-dump.sh)
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export NETBOX_ROOT="$NB_ROOT"
 NB="$NB_VENV/bin/netbox"
+NB_DUMP="${NB_DUMP:-$REPO/infra/netbox-$NB_VERSION.dump}"   # a migrated database (infra/netbox-dump.sh)
 
 log() { printf '[netbox-up] %s\n' "$*" >&2; }
 die() { printf '[netbox-up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -106,6 +109,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 mkdir -p "$NB_ROOT" && chmod 755 "$NB_ROOT"   # postgres must enter it
+[ "${NB_PACKAGES_ONLY:-0}" = 1 ] && exit 0        # with-peers.sh: apt first, the rest beside others
 
 # ---------------------------------------------------------------- 1. venv + NetBox
 if [ ! -x "$NB_VENV/bin/python" ]; then
@@ -158,6 +162,17 @@ if [ "$("${PSQL[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname='$NB_DB_USER'")"
 fi
 if [ "$("${PSQL[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname='$NB_DB_NAME'")" != 1 ]; then
     "${PSQL[@]}" -c "CREATE DATABASE \"$NB_DB_NAME\" OWNER \"$NB_DB_USER\""
+fi
+echo "$NB_PGPORT" >"$NB_RUN_DIR/pgport"
+# A new database from the dump of a freshly migrated one: seconds instead of 10-15 minutes of
+# migrations; `netbox migrate` below confirms (and applies) whatever the dump lacks.
+RESTORED=0
+migrated="$("${PSQL[@]}" -d "$NB_DB_NAME" -tAc "SELECT to_regclass('public.django_migrations') IS NOT NULL")"
+if [ "$migrated" != t ] && [ "$NB_RESTORE" = 1 ] && [ -s "$NB_DUMP" ]; then
+    log "restoring the migrated database from $NB_DUMP"
+    as_pg pg_restore --no-owner --role="$NB_DB_USER" -h "$NB_PGSOCKDIR" -p "$NB_PGPORT" -U postgres \
+        -d "$NB_DB_NAME" "$NB_DUMP" || die "pg_restore of $NB_DUMP failed"
+    RESTORED=1
 fi
 
 # ---------------------------------------------------------------- 3. Redis
@@ -229,10 +244,20 @@ fi
 
 # ---------------------------------------------------------------- 5. migrate / static / users
 STAMP="$NB_RUN_DIR/.upgraded-$NB_VERSION"
-if [ ! -e "$STAMP" ] || ! "$NB" migrate --check >/dev/null 2>&1; then
+if [ "$RESTORED" = 1 ]; then
+    log "netbox migrate: confirms nothing is left to apply after the restore; then the static files"
+    { "$NB" migrate --no-input && "$NB" collectstatic --no-input; } >"$NB_LOG_DIR/upgrade.log" 2>&1 \
+        || { tail -30 "$NB_LOG_DIR/upgrade.log" >&2; die "netbox migrate after the restore failed"; }
+    grep -q "No migrations to apply" "$NB_LOG_DIR/upgrade.log" || log "WARNING: migrations ran after the restore: regenerate $NB_DUMP (infra/netbox-dump.sh)"
+    touch "$STAMP"
+elif [ ! -e "$STAMP" ] || ! "$NB" migrate --check >/dev/null 2>&1; then
     log "running 'netbox upgrade' (migrations, static files, search index) - first run takes a few minutes"
     "$NB" upgrade --no-input >"$NB_LOG_DIR/upgrade.log" 2>&1 || { tail -30 "$NB_LOG_DIR/upgrade.log" >&2; die "netbox upgrade failed"; }
     touch "$STAMP"
+fi
+if [ "$NB_MIGRATE_ONLY" = 1 ]; then
+    log "migrated (NB_MIGRATE_ONLY): no users, tokens or servers"
+    exit 0
 fi
 
 TOKEN_FILE="$NB_RUN_DIR/api_token"          # v2: nbt_<key>.<secret>  -> "Authorization: Bearer <that>"

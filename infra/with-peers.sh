@@ -6,7 +6,8 @@
 # and with NZJ_PEERS_NETBOX=1 a real NetBox 4.7 (infra/netbox-up.sh) without a webhook: the e2e
 # test makes it with `nzj netbox setup`, pointing at http://127.0.0.1:$NZJ_E2E_PORT/webhook/netbox.
 # Installs what is missing first.
-# NetBox's first migration takes 10-15 minutes; NZJ_NETBOX_ROOT=<dir> keeps its data between runs.
+# A new NetBox database is restored from infra/netbox-<version>.dump (infra/netbox-dump.sh made it
+# from the real migrations) in seconds; NZJ_NETBOX_ROOT=<dir> keeps NetBox's data between runs.
 # NZJ_PEERS_ZABBIX="6.0" starts only those Zabbix versions (default "6.0 7.0"); NZJ_PEERS_AWS=0
 # leaves moto out (`make bench` needs only Zabbix 6.0).
 set -euo pipefail
@@ -26,6 +27,7 @@ zabbix() {  # zabbix VERSION up|down
 
 NETBOX_ROOT="${NZJ_NETBOX_ROOT:-$STATE/netbox}"
 cleanup() {
+  [ -n "${netbox_up:-}" ] && kill "$netbox_up" 2>/dev/null || true
   if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then NB_ROOT="$NETBOX_ROOT" infra/netbox-down.sh >/dev/null 2>&1 || true; fi
   infra/aws-local.sh down >/dev/null 2>&1 || true
   zabbix 6.0 down >/dev/null 2>&1 || true
@@ -33,6 +35,18 @@ cleanup() {
   rm -rf "$STATE"
 }
 trap cleanup EXIT
+
+# NetBox comes up beside the others (its venv and database restore take minutes on a fresh
+# machine); only its apt packages go first, as apt-get takes one lock at a time.
+if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then
+  export NZJ_E2E_PORT="$(infra/free-port.sh)"
+  NB_ROOT="$NETBOX_ROOT" NB_PACKAGES_ONLY=1 infra/netbox-up.sh
+  NB_ROOT="$NETBOX_ROOT" NB_PORT="$(infra/free-port.sh)" NB_PGPORT="$(infra/free-port.sh)" \
+    NB_REDIS_PORT="$(infra/free-port.sh)" NB_WEBHOOK_SETUP=0 \
+    infra/netbox-up.sh > "$STATE/netbox-up.out" 2> "$STATE/netbox-up.err" &
+  netbox_up=$!
+  netbox_started=$SECONDS
+fi
 
 if [ "${NZJ_PEERS_AWS:-1}" = 1 ]; then
   infra/aws-local.sh up
@@ -52,10 +66,12 @@ done
 unset ZBX_API_URL ZBX_TOKEN ZBX_VERSION ZBX_USER ZBX_PASSWORD
 
 if [ "${NZJ_PEERS_NETBOX:-0}" = 1 ]; then
-  export NZJ_E2E_PORT="$(infra/free-port.sh)"
-  NB_ROOT="$NETBOX_ROOT" NB_PORT="$(infra/free-port.sh)" NB_PGPORT="$(infra/free-port.sh)" \
-    NB_REDIS_PORT="$(infra/free-port.sh)" NB_WEBHOOK_SETUP=0 \
-    infra/netbox-up.sh > "$STATE/netbox-up.out"
+  if ! wait "$netbox_up"; then
+    cat "$STATE/netbox-up.err" >&2
+    echo "with-peers: NetBox did not come up" >&2
+    exit 1
+  fi
+  echo "with-peers: NetBox up $((SECONDS - netbox_started)) s after it was started (beside the other peers)" >&2
   NB_URL="$(sed -n 's/^NB_URL=//p' "$STATE/netbox-up.out")"
   NB_TOKEN="$(sed -n 's/^NB_TOKEN=//p' "$STATE/netbox-up.out")"
   NB_TOKEN_V1="$(cat "$NETBOX_ROOT/run/api_token_v1")"

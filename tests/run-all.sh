@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-all.sh - every test: the workspace's cargo tests (unit, conformance on both stores, API,
-# CLI), then the `make run` check; ends with one line counting them all.
+# CLI), the end-to-end tests against the real NetBox, then the `make run` check; ends with one
+# line counting them all.
 # Expects the peers from infra/with-peers.sh in the environment.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +11,16 @@ trap 'rm -f "$log"' EXIT
 
 cargo test --workspace --locked 2>&1 | tee "$log"
 cargo_status=${PIPESTATUS[0]}
+
+# The end-to-end tests need the real NetBox (with-peers.sh starts it with NZJ_PEERS_NETBOX=1);
+# they are `#[ignore]`d so a plain `cargo test` without it does not fail for want of a peer.
+if [ -n "${NB_URL:-}" ]; then
+  cargo test --locked -p nzj --test e2e --test netbox_bulk -- --ignored 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || cargo_status=1
+else
+  echo "run-all: NB_URL is not set: the end-to-end tests against NetBox did not run" >&2
+  cargo_status=1
+fi
 
 tests/make-run.sh
 smoke_status=$?

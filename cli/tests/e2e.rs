@@ -1,47 +1,15 @@
 //! End to end with a real NetBox 4.7: devices and VMs created, changed and deleted in NetBox reach a
 //! real Zabbix 7.0 through `nzj serve` (NetBox's webhook -> intake -> queue -> worker, which reads
-//! NetBox's current state), and the job records show it. Needs the NetBox peer: run `make e2e`
-//! (it is `#[ignore]`d in `make test`, whose peers do not include NetBox; see the README).
+//! NetBox's current state), and the job records show it. Needs the NetBox peer, which `make test`
+//! and `make e2e` start (`#[ignore]`d for a plain `cargo test`; tests/run-all.sh runs them).
+
+mod support;
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const NZJ: &str = env!("CARGO_BIN_EXE_nzj");
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make e2e`"))
-}
-
-/// NetBox's REST API, driven with curl the way an operator's script would.
-struct NetBox {
-    url: String,
-    token: String,
-}
-
-impl NetBox {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-X", method, "-H", "Content-Type: application/json", "-H", "Accept: application/json", "-H"])
-            .arg(format!("Authorization: Bearer {}", self.token));
-        if let Some(body) = body {
-            cmd.args(["-d", &body.to_string()]);
-        }
-        let out = cmd.arg(format!("{}{path}", self.url)).output().unwrap();
-        if out.stdout.is_empty() {
-            return Value::Null;
-        }
-        let value: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{method} {path}: {}", String::from_utf8_lossy(&out.stdout)));
-        // A refused create or change (NetBox's 400 names the field) must not pass as a no-op.
-        assert!(value.get("id").is_some() || !matches!(method, "POST" | "PATCH"), "{method} {path}: {value}");
-        value
-    }
-
-    fn create(&self, path: &str, body: Value) -> u64 {
-        self.call("POST", path, Some(body))["id"].as_u64().unwrap()
-    }
-}
+use support::NZJ;
+use support::netbox::{NetBox, var};
 
 fn zabbix(method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});

@@ -4,6 +4,8 @@
 //! deliveries made from a real NetBox 4.7 payload.
 #![allow(dead_code)]
 
+pub mod netbox;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

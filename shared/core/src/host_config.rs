@@ -40,6 +40,9 @@ pub struct HostConfig {
     /// as of the last job or check, whether or not NetBox took the write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_state: Option<String>,
+    /// When each kind of journal entry was last written for the object (its rate limit).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub journaled: std::collections::BTreeMap<String, DateTime<Utc>>,
     #[serde(default)]
     pub version: u64,
 }
@@ -60,6 +63,7 @@ impl HostConfig {
             note: None,
             secrets_hash: None,
             sync_state: None,
+            journaled: Default::default(),
             version: 0,
         }
     }

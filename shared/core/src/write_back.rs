@@ -23,6 +23,12 @@ pub struct WriteBack {
     pub url_field: String,
     /// The Zabbix frontend's base URL (`https://zabbix.example/`): with it, a link to the host.
     pub zabbix_frontend_url: Option<String>,
+    /// A NetBox journal entry on the object when its host is created, restored, disabled,
+    /// deleted or fails (off by default).
+    pub journal: bool,
+    /// At most one journal entry per object and kind of event in this many minutes, so a
+    /// flapping device cannot flood its journal.
+    pub journal_every_minutes: u64,
 }
 
 impl Default for WriteBack {
@@ -34,6 +40,8 @@ impl Default for WriteBack {
             checked_field: "zabbix_checked_at".into(),
             url_field: "zabbix_url".into(),
             zabbix_frontend_url: None,
+            journal: false,
+            journal_every_minutes: 60,
         }
     }
 }
@@ -60,6 +68,49 @@ impl SyncState {
             SyncState::Held => "held".into(),
             SyncState::NotMonitored(reason) => format!("not_monitored: {reason}"),
         }
+    }
+}
+
+/// What happened to an object's host that its NetBox journal records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalEvent {
+    Created,
+    Restored,
+    Disabled,
+    Deleted,
+    Failed,
+}
+
+impl JournalEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            JournalEvent::Created => "created",
+            JournalEvent::Restored => "restored",
+            JournalEvent::Disabled => "disabled",
+            JournalEvent::Deleted => "deleted",
+            JournalEvent::Failed => "failed",
+        }
+    }
+
+    /// NetBox's journal entry kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            JournalEvent::Created => "success",
+            JournalEvent::Restored => "info",
+            JournalEvent::Disabled | JournalEvent::Deleted => "warning",
+            JournalEvent::Failed => "danger",
+        }
+    }
+
+    /// Whether an entry for this event is due: none of its kind in the last `every` (recorded in
+    /// `config.journaled`), which it then records.
+    pub fn due(self, config: &mut HostConfig, every: chrono::Duration, now: DateTime<Utc>) -> bool {
+        let last = config.journaled.get(self.name()).copied();
+        if last.is_some_and(|t| now - t < every) {
+            return false;
+        }
+        config.journaled.insert(self.name().to_string(), now);
+        true
     }
 }
 
@@ -99,6 +150,9 @@ impl WriteBack {
                     "write_back: {name:?} is not a NetBox custom field name (lower case letters, digits, _)"
                 ));
             }
+        }
+        if !(1..=10_080).contains(&self.journal_every_minutes) {
+            return Err("write_back.journal_every_minutes must be 1-10080 (a week at most)".into());
         }
         if let Some(url) = &self.zabbix_frontend_url
             && url::Url::parse(url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
@@ -194,6 +248,16 @@ mod tests {
         assert!(!wb.only_ours(&pre, &owner), "a user's custom field in the same PATCH");
         assert!(!wb.only_ours(&pre, &pre), "nothing changed is not our change");
         assert!(!wb.only_ours(&json!(null), &ours));
+    }
+
+    #[test]
+    fn a_flapping_object_gets_one_journal_entry_per_kind_per_interval() {
+        let mut config = HostConfig::new("dcim.device/1".parse().unwrap());
+        let every = chrono::Duration::minutes(60);
+        assert!(JournalEvent::Failed.due(&mut config, every, now()));
+        assert!(!JournalEvent::Failed.due(&mut config, every, now() + chrono::Duration::minutes(59)));
+        assert!(JournalEvent::Created.due(&mut config, every, now() + chrono::Duration::minutes(1)), "another kind");
+        assert!(JournalEvent::Failed.due(&mut config, every, now() + chrono::Duration::minutes(60)));
     }
 
     #[test]

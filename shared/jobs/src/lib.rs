@@ -63,25 +63,38 @@ pub fn store_failure(e: StoreError) -> JobFailure {
 pub const NEEDS_ZABBIX: &str =
     "needs Zabbix: set NZJ_ZABBIX_URL and NZJ_ZABBIX_TOKEN (or NZJ_ZABBIX_USER + NZJ_ZABBIX_PASSWORD)";
 
-/// Writes the states into NetBox (see [`write_back::write_back`]) and says what happened in `log`:
-/// a refusal is a warning there and a metric, never a failure of the job.
+/// Writes the states into NetBox (see [`write_back::write_back`]) and the journal entries of
+/// `events` ([`write_back::journal`]), and says what happened in `log`: a refusal is a warning
+/// there and a metric, never a failure of the job.
 pub(crate) async fn write_back_logged(
     netbox: Option<&dyn nzj_netbox::NetboxSource>,
     settings: &nzj_core::settings::Settings,
     configs: &mut [(&mut nzj_core::host_config::HostConfig, nzj_core::write_back::SyncState)],
+    events: Vec<Option<(nzj_core::write_back::JournalEvent, String)>>,
+    job: &nzj_core::JobId,
     now: chrono::DateTime<chrono::Utc>,
     log: &mut nzj_core::JobLog,
 ) {
+    let warn = |log: &mut nzj_core::JobLog, e: String| {
+        tracing::warn!(error = %e, "NetBox write-back failed; the next job or check writes again");
+        log.push(now, nzj_core::LogLevel::Warning, format!("{e}; the next job or check writes it again"));
+        nzj_runtime::metrics::netbox_written(0, true);
+    };
     match write_back::write_back(netbox, settings, configs, now).await {
         Ok(0) => {}
         Ok(written) => {
             log.push(now, nzj_core::LogLevel::Info, format!("NetBox: the state of {written} object(s) written"));
             nzj_runtime::metrics::netbox_written(written as u64, false);
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "NetBox write-back failed; the next job or check writes again");
-            log.push(now, nzj_core::LogLevel::Warning, format!("{e}; the next job or check writes it again"));
-            nzj_runtime::metrics::netbox_written(0, true);
-        }
+        Err(e) => warn(log, e),
+    }
+    if events.iter().all(Option::is_none) {
+        return;
+    }
+    let mut pairs: Vec<_> = configs.iter_mut().map(|(c, _)| &mut **c).zip(events).collect();
+    match write_back::journal(netbox, settings, &mut pairs, job, now).await {
+        Ok(0) => {}
+        Ok(added) => log.push(now, nzj_core::LogLevel::Info, format!("NetBox: {added} journal entr(ies) added")),
+        Err(e) => warn(log, e),
     }
 }

@@ -105,7 +105,17 @@ impl SystemJobHandler for HostConfigSyncRefresh {
                     (c, state)
                 })
                 .collect();
-            crate::write_back_logged(self.netbox.as_deref(), &settings, &mut pairs, now, &mut log).await;
+            let none = vec![None; pairs.len()];
+            crate::write_back_logged(
+                self.netbox.as_deref(),
+                &settings,
+                &mut pairs,
+                none,
+                &ctx.record.id,
+                now,
+                &mut log,
+            )
+            .await;
             for entry in log.entries {
                 ctx.log(entry.level, entry.message);
             }

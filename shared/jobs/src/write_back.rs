@@ -4,11 +4,15 @@
 //! PATCH), the kept NetBox object updated on success. NetBox failing never fails the Zabbix side:
 //! the caller logs a warning, and the next job or check writes again (nothing was marked written).
 
+use crate::hosts::{HostAction, HostOutcome};
+use nzj_core::JobId;
 use nzj_core::host_config::HostConfig;
 use nzj_core::netbox::ObjectKind;
+use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
-use nzj_core::write_back::SyncState;
+use nzj_core::write_back::{JournalEvent, SyncState};
 use nzj_netbox::NetboxSource;
+use nzj_runtime::JobFailure;
 use serde_json::{Map, Value};
 
 /// NetBox's bulk PATCH takes a list; a sync page holds at most this many objects anyway.
@@ -54,4 +58,57 @@ pub async fn write_back(
         }
     }
     Ok(written)
+}
+
+/// The journal event of a host job's or a sync step's outcome, with its detail (the failure).
+pub fn event_of(outcome: &Result<HostOutcome, JobFailure>) -> Option<(JournalEvent, String)> {
+    let done = match outcome {
+        Err(failure) => return Some((JournalEvent::Failed, failure.to_string())),
+        Ok(done) => done,
+    };
+    let event = match &done.action {
+        HostAction::Created | HostAction::Adopted => JournalEvent::Created,
+        HostAction::Restored => JournalEvent::Restored,
+        HostAction::SoftDeleted { .. } | HostAction::HardDeleted => JournalEvent::Deleted,
+        HostAction::Disabled { .. } => JournalEvent::Disabled,
+        HostAction::Updated if done.difference.iter().any(|d| d.field == "status" && d.desired == "disabled") => {
+            JournalEvent::Disabled
+        }
+        _ => return None,
+    };
+    Some((event, String::new()))
+}
+
+/// Adds a NetBox journal entry per event (with `write_back.journal`), at most one per object and
+/// kind in `journal_every_minutes` (kept in the host configs), in one request; how many.
+pub async fn journal(
+    netbox: Option<&dyn NetboxSource>,
+    settings: &Settings,
+    events: &mut [(&mut HostConfig, Option<(JournalEvent, String)>)],
+    job: &JobId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, String> {
+    let Some(netbox) = netbox.filter(|_| settings.write_back.enabled && settings.write_back.journal) else {
+        return Ok(0);
+    };
+    let every = chrono::Duration::minutes(settings.write_back.journal_every_minutes as i64);
+    let mut entries: Vec<(ObjectRef, &str, String)> = Vec::new();
+    for (config, event) in events.iter_mut() {
+        let (Some((event, detail)), Some(object)) = (event.as_ref(), config.netbox.as_ref().map(|o| o.reference))
+        else {
+            continue;
+        };
+        if !event.due(config, every, now) {
+            continue;
+        }
+        let host = config.host.clone().or_else(|| config.hostid.clone()).unwrap_or_else(|| "-".into());
+        let mut text = format!("netbox-zabbix-jobs: Zabbix host {host} {} (job {job})", event.name());
+        if !detail.is_empty() {
+            text.push_str(": ");
+            text.extend(detail.chars().take(500));
+        }
+        entries.push((object, event.kind(), text));
+    }
+    netbox.add_journal_entries(&entries).await.map_err(|e| format!("NetBox journal: {e}"))?;
+    Ok(entries.len())
 }

@@ -17,6 +17,7 @@ for_each_zabbix!(
     netbox_refusing_the_write_back_never_fails_the_zabbix_side_and_the_next_sync_writes_it,
     write_back_turned_off_writes_nothing,
     the_refresh_writes_out_of_sync_for_a_host_changed_by_hand_once,
+    journal_entries_say_what_happened_once_per_kind_per_hour_and_are_off_by_default,
 );
 
 fn writes(s: &Sync) -> Vec<usize> {
@@ -110,4 +111,34 @@ async fn the_refresh_writes_out_of_sync_for_a_host_changed_by_hand_once(peer: Pe
     let job = s.env.run(SystemJob::HostConfigSyncRefresh, &refresh).await;
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(writes(&s), Vec::<usize>::new(), "still out of sync: nothing new to show");
+}
+
+async fn journal_entries_say_what_happened_once_per_kind_per_hour_and_are_off_by_default(peer: Peer) {
+    let off = Sync::new(&peer, 2, 1000, Settings::default()).await;
+    off.run().await;
+    assert!(off.inventory.1.journal.lock().unwrap().is_empty(), "off by default");
+
+    let mut settings = Settings::default();
+    settings.write_back.journal = true;
+    let s = Sync::new(&peer, 4, 1000, settings).await;
+    let journal = || std::mem::take(&mut *s.inventory.1.journal.lock().unwrap());
+    let (record, _) = s.run().await;
+    let entries = journal();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert!(entries.iter().all(|(_, kind, text)| kind == "success"
+        && text.contains(" created (job ")
+        && text.contains(&record.id.to_string())));
+    s.run().await;
+    assert!(journal().is_empty(), "nothing happened: no entry");
+
+    // A device that fails at every sync: one entry, then none within the hour (it cannot flood).
+    edit(&s.inventory, 1, |d| d["config_context"] = json!({"zabbix": {"templates": "not a list"}}));
+    s.run().await;
+    let entries = journal();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!((entries[0].0, entries[0].1.as_str()), (s.inventory.objects()[1], "danger"));
+    assert!(entries[0].2.contains("failed") && entries[0].2.contains("not a list"), "{entries:?}");
+    s.run().await;
+    s.run().await;
+    assert!(journal().is_empty(), "at most one per object and kind per hour");
 }

@@ -221,6 +221,19 @@ impl NetboxClient {
         Ok(())
     }
 
+    /// Adds journal entries (object, NetBox kind, text): one POST, a list for more than one.
+    pub async fn add_journal_entries(&self, entries: &[(ObjectRef, &str, String)]) -> Result<(), NetboxError> {
+        let entry = |(object, kind, text): &(ObjectRef, &str, String)| serde_json::json!({"assigned_object_type": object.kind.as_str(), "assigned_object_id": object.id, "kind": kind, "comments": text});
+        let body = match entries {
+            [] => return Ok(()),
+            [one] => entry(one),
+            many => Value::Array(many.iter().map(entry).collect()),
+        };
+        self.send(reqwest::Method::POST, "/api/extras/journal-entries/", &[("fields", "id".into())], Some(&body))
+            .await?;
+        Ok(())
+    }
+
     /// The object named `name` at the list endpoint `path` (custom fields, webhooks, event rules).
     pub async fn find_named(&self, path: &str, name: &str) -> Result<Option<Value>, NetboxError> {
         let page = self.get(path, &[("name", name.to_string()), ("limit", "2".into())]).await?.unwrap_or(Value::Null);

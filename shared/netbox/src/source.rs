@@ -35,6 +35,9 @@ pub trait NetboxSource: Send + Sync {
         kind: ObjectKind,
         updates: &[(u64, Map<String, Value>)],
     ) -> Result<(), NetboxError>;
+
+    /// Adds journal entries (object, NetBox kind, text) in one request.
+    async fn add_journal_entries(&self, entries: &[(ObjectRef, &str, String)]) -> Result<(), NetboxError>;
 }
 
 #[async_trait]
@@ -64,6 +67,10 @@ impl NetboxSource for NetboxClient {
     ) -> Result<(), NetboxError> {
         NetboxClient::write_custom_fields(self, kind, updates).await
     }
+
+    async fn add_journal_entries(&self, entries: &[(ObjectRef, &str, String)]) -> Result<(), NetboxError> {
+        NetboxClient::add_journal_entries(self, entries).await
+    }
 }
 
 /// NetBox objects held in memory and paged as NetBox pages them (by id, per kind): for tests and
@@ -84,6 +91,8 @@ pub struct InMemoryExtra {
     pub writes: std::sync::Mutex<Vec<usize>>,
     /// When set, writes fail as an unreachable NetBox does.
     pub refuse_writes: std::sync::atomic::AtomicBool,
+    /// Journal entries added: (object, kind, text), in order.
+    pub journal: std::sync::Mutex<Vec<(ObjectRef, String, String)>>,
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -147,6 +156,15 @@ impl NetboxSource for NetboxInMemory {
                 }
             }
         }
+        Ok(())
+    }
+
+    async fn add_journal_entries(&self, entries: &[(ObjectRef, &str, String)]) -> Result<(), NetboxError> {
+        if self.1.refuse_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(NetboxError::Transport { path: "journal".into(), message: "connection refused".into() });
+        }
+        let mut journal = self.1.journal.lock().expect("journal");
+        journal.extend(entries.iter().map(|(o, k, t)| (*o, k.to_string(), t.clone())));
         Ok(())
     }
 }

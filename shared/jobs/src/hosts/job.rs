@@ -164,7 +164,10 @@ impl HostJobs {
         config.netbox = netbox.map(|n| nzj_core::overrides::kept(n, settings));
         let held = matches!(&outcome, Ok(HostOutcome { action: HostAction::Held { .. }, .. }));
         let state = SyncState::of(&config, outcome.is_err(), held);
-        crate::write_back_logged(self.netbox.as_deref(), settings, &mut [(&mut config, state)], now, &mut record.log)
+        let events = vec![crate::write_back::event_of(&outcome)];
+        let netbox = self.netbox.as_deref();
+        let job = record.id.clone();
+        crate::write_back_logged(netbox, settings, &mut [(&mut config, state)], events, &job, now, &mut record.log)
             .await;
         store.commit(vec![Write::job(record.clone()), Write::host_config(config)]).await.map_err(store_failure)?;
         record.version += 1;

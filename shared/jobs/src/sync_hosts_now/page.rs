@@ -250,6 +250,7 @@ impl SyncHostsNow {
             .map_err(store_failure)?;
         let mut updated = Vec::with_capacity(configs.len());
         let mut states = Vec::with_capacity(configs.len());
+        let mut events = Vec::with_capacity(configs.len());
         for (Outcome { object, wanted, note, outcome, netbox }, mut config) in results.into_iter().zip(configs) {
             if netbox.is_some() {
                 config.netbox = netbox;
@@ -284,11 +285,14 @@ impl SyncHostsNow {
             config.last_job = Some(record.id.clone());
             let held = matches!(&outcome, Ok(done) if matches!(done.action, crate::hosts::HostAction::Held { .. }));
             states.push(SyncState::of(&config, outcome.is_err(), held));
+            events.push(crate::write_back::event_of(&outcome));
             updated.push(config);
         }
         if let Some(settings) = write_back {
             let mut pairs: Vec<(&mut HostConfig, SyncState)> = updated.iter_mut().zip(states).collect();
-            crate::write_back_logged(Some(self.netbox.as_ref()), settings, &mut pairs, now, &mut record.log).await;
+            let job = record.id.clone();
+            let netbox = Some(self.netbox.as_ref());
+            crate::write_back_logged(netbox, settings, &mut pairs, events, &job, now, &mut record.log).await;
         }
         self.save_configs(updated).await
     }
