@@ -21,6 +21,7 @@ for_each_zabbix!(
     a_malformed_config_context_fails_that_host_alone_in_a_sync,
     a_no_op_sync_of_devices_with_config_contexts_keeps_its_pinned_calls,
     secret_macros_and_a_psk_by_reference_are_written_compared_by_hash_and_never_shown,
+    jobs_creating_groups_under_one_new_parent_at_the_same_moment_all_succeed,
 );
 
 async fn a_config_context_gives_one_device_its_own_templates_interface_and_groups(peer: Peer) {
@@ -369,4 +370,26 @@ async fn secret_macros_and_a_psk_by_reference_are_written_compared_by_hash_and_n
     assert!(failure.message.contains("secret \"psk/key\"") && !failure.is_transient(), "{failure}");
     never_shown("the failed job", &serde_json::to_string(&record).unwrap());
     assert_eq!(tls().await, (json!("2"), json!("2")));
+}
+
+/// Eight devices whose config contexts put them in eight new groups under one new parent, their
+/// host jobs at the same moment: Zabbix refuses a `hostgroup.create` naming a group another job
+/// just made (the whole call); each job takes what exists and creates the rest.
+async fn jobs_creating_groups_under_one_new_parent_at_the_same_moment_all_succeed(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let parent = support::unique("Parent");
+    let devices: Vec<Device> = (0..8)
+        .map(|i| {
+            let mut device = Device::new();
+            device.data["config_context"] = json!({"zabbix": {"host_groups": [format!("{parent}/child-{i}")]}});
+            device
+        })
+        .collect();
+    let runs = devices.iter().map(|d| hosts.run(nzj_core::JobName::CreateHost, d, Some(&d.data)));
+    let actions = futures_util::future::join_all(runs).await;
+    assert!(actions.iter().all(|a| *a == HostAction::Created), "{actions:?}");
+    let zabbix = hosts.jobs.converger().zabbix().clone();
+    let found =
+        support::setup_call(&zabbix, "hostgroup.get", json!({"output": ["name"], "search": {"name": parent}})).await;
+    assert_eq!(found.as_array().unwrap().len(), 9, "the parent once and eight children: {found}");
 }

@@ -18,6 +18,7 @@ for_each_zabbix!(
     write_back_turned_off_writes_nothing,
     the_refresh_writes_out_of_sync_for_a_host_changed_by_hand_once,
     journal_entries_say_what_happened_once_per_kind_per_hour_and_are_off_by_default,
+    a_host_removed_by_its_status_shows_why_and_one_gone_from_netbox_is_not_written,
 );
 
 fn writes(s: &Sync) -> Vec<usize> {
@@ -141,4 +142,22 @@ async fn journal_entries_say_what_happened_once_per_kind_per_hour_and_are_off_by
     s.run().await;
     s.run().await;
     assert!(journal().is_empty(), "at most one per object and kind per hour");
+}
+
+async fn a_host_removed_by_its_status_shows_why_and_one_gone_from_netbox_is_not_written(peer: Peer) {
+    let s = Sync::new(&peer, 4, 1000, Settings::default()).await;
+    s.run().await;
+    assert_eq!(writes(&s), [4]);
+    edit(&s.inventory, 1, |d| d["status"] = json!({"value": "decommissioning", "label": "Decommissioning"}));
+    let gone = s.inventory.objects()[3];
+    s.inventory.0.lock().unwrap().remove(&gone);
+    let (record, _) = s.run().await;
+    assert_eq!(record.result.as_ref().unwrap()["deleted"], 2, "{:?}", record.result);
+    // One write: the decommissioned device (still in NetBox); nothing for the one NetBox lost.
+    assert_eq!(writes(&s), [1]);
+    let shown = shown(&s, 1);
+    assert_eq!(shown["zabbix_hostid"], Value::Null, "{shown}");
+    assert!(shown["zabbix_sync_state"].as_str().unwrap().starts_with("not_monitored: status"), "{shown}");
+    let config = s.env.store.get_host_config(gone).await.unwrap().unwrap();
+    assert!(config.netbox.is_none() && config.hostid.is_none(), "forgotten: {config:?}");
 }

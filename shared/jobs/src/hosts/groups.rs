@@ -42,24 +42,31 @@ impl HostConverger {
         ids.extend(known);
         let wanted: BTreeSet<String> = names.iter().flat_map(|n| with_parents(n)).collect();
         ids.retain(|name, _| wanted.contains(name));
-        let missing: Vec<String> = wanted.iter().filter(|n| !ids.contains_key(*n)).cloned().collect();
+        let mut missing: Vec<String> = wanted.iter().filter(|n| !ids.contains_key(*n)).cloned().collect();
         if missing.is_empty() {
             ids.retain(|name, _| names.contains(name));
             return Ok(ids);
         }
         let before = ids.len();
-        match self.zabbix.create_host_groups(&missing).await {
-            Ok(created) => ids.extend(missing.iter().cloned().zip(created)),
-            // The groups exist already (the cache is older than Zabbix), or another job created
-            // them at the same moment: look them up; if they are not all there, the error stands.
-            Err(e) if is_already_exists(&e) || e.is_transient() => {
-                let found = self.zabbix.host_groups_named(&missing).await?;
-                if found.len() < missing.len() {
-                    return Err(e);
+        // Another job may create some of them at the same moment (a shared parent such as
+        // `NetBox` most of all), and Zabbix refuses the whole call then: take the ones that exist
+        // now, and create the rest again.
+        for attempt in 0.. {
+            match self.zabbix.create_host_groups(&missing).await {
+                Ok(created) => {
+                    ids.extend(missing.iter().cloned().zip(created));
+                    break;
                 }
-                ids.extend(found.into_iter().map(|(id, name)| (name, id)));
+                Err(e) if (is_already_exists(&e) || e.is_transient()) && attempt < 3 => {
+                    let found = self.zabbix.host_groups_named(&missing).await?;
+                    ids.extend(found.into_iter().map(|(id, name)| (name, id)));
+                    missing.retain(|name| !ids.contains_key(name));
+                    if missing.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         if ids.len() > before {
             self.learn_groups(cached, &ids).await;

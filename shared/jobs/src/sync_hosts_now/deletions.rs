@@ -17,6 +17,9 @@ use nzj_zabbix::ZabbixHost;
 use serde_json::json;
 use std::collections::HashSet;
 
+/// Why a sync deletes the host of an object it did not see in NetBox.
+pub(super) const GONE_FROM_NETBOX: &str = "gone from NetBox";
+
 impl SyncHostsNow {
     /// The last step: plan the deletion of hosts whose NetBox object is gone (a host config with a
     /// host that this sync has not seen), check the breaker, then delete.
@@ -46,7 +49,7 @@ impl SyncHostsNow {
             self.converger.find_managed(settings, &gone, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
         for (object, host) in &gone_hosts {
             let hostid = host.hostid.clone();
-            let deletion = PlannedDeletion { object: *object, hostid, reason: "gone from NetBox".into() };
+            let deletion = PlannedDeletion { object: *object, hostid, reason: GONE_FROM_NETBOX.into() };
             run.plan_deletion(deletion, settings.max_deletions);
         }
         // A config whose host is not found any more keeps its stale host id: it is asked about
@@ -83,8 +86,9 @@ impl SyncHostsNow {
             })
             .collect();
         run.cursor = SyncCursor::Done;
-        // Most of these objects are gone from NetBox: nothing to write back to.
-        self.record(run, record, results, now, None).await
+        // Objects gone from NetBox are not written back (record forgets their NetBox state); the
+        // ones a status removed are still there, and show it.
+        self.record(run, record, results, now, Some(settings)).await
     }
 
     /// Records each deletion the breaker had no room for as a held DeleteHost job (one an

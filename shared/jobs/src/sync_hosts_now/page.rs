@@ -254,6 +254,9 @@ impl SyncHostsNow {
         for (Outcome { object, wanted, note, outcome, netbox }, mut config) in results.into_iter().zip(configs) {
             if netbox.is_some() {
                 config.netbox = netbox;
+            } else if note.as_deref() == Some(super::deletions::GONE_FROM_NETBOX) {
+                // Nothing to compute a host from, or to write back to, any more.
+                config.netbox = None;
             }
             match &outcome {
                 Ok(done) => {
