@@ -87,8 +87,12 @@ enum NetboxCommand {
     Setup {
         /// Where NetBox sends webhooks: nzj serve's `http(s)://HOST:PORT/webhook/netbox`, or the
         /// stack's WebhookUrl output
+        #[arg(long, required_unless_present = "stack", conflicts_with = "stack")]
+        webhook_url: Option<String>,
+        /// The deployed stack whose `WebhookUrl` output is the webhook URL (AWS credentials and
+        /// region from the usual places)
         #[arg(long)]
-        webhook_url: String,
+        stack: Option<String>,
         /// Report what is missing or different, change nothing (exit 1 when something differs)
         #[arg(long)]
         check: bool,
@@ -279,8 +283,13 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Netbox { command: NetboxCommand::Setup { webhook_url, check, config } } => {
+        Command::Netbox { command: NetboxCommand::Setup { webhook_url, stack, check, config } } => {
             let api = client::ApiClient::new(cli.target);
+            let webhook_url = match (webhook_url, stack) {
+                (Some(url), _) => cmd::netbox::WebhookUrl::Given(url),
+                (None, Some(stack)) => cmd::netbox::WebhookUrl::Stack(stack),
+                (None, None) => unreachable!("clap requires one"),
+            };
             let args = cmd::netbox::SetupArgs { webhook_url, check, config };
             match cmd::netbox::netbox_setup(&api, args, cli.json).await {
                 Ok(true) => Ok(()),

@@ -13,17 +13,49 @@ use nzj_netbox::setup::{SetupTarget, setup};
 use nzj_netbox::{NetboxClient, NetboxClientConfig};
 use std::path::PathBuf;
 
+/// Where the webhook URL comes from.
+pub enum WebhookUrl {
+    Given(String),
+    /// The `WebhookUrl` output of this CloudFormation stack.
+    Stack(String),
+}
+
+impl WebhookUrl {
+    async fn resolve(self) -> anyhow::Result<String> {
+        let stack = match self {
+            WebhookUrl::Given(url) => return Ok(url),
+            WebhookUrl::Stack(stack) => stack,
+        };
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let found = aws_sdk_cloudformation::Client::new(&aws)
+            .describe_stacks()
+            .stack_name(&stack)
+            .send()
+            .await
+            .map_err(|e| anyhow!("--stack {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e)))?;
+        found
+            .stacks()
+            .iter()
+            .flat_map(|s| s.outputs())
+            .find(|o| o.output_key() == Some("WebhookUrl"))
+            .and_then(|o| o.output_value().map(str::to_string))
+            .ok_or_else(|| anyhow!("--stack {stack}: the stack has no WebhookUrl output (is it this product's stack?)"))
+    }
+}
+
 pub struct SetupArgs {
-    pub webhook_url: String,
+    pub webhook_url: WebhookUrl,
     pub check: bool,
     pub config: Option<PathBuf>,
 }
 
 /// Runs setup; `Ok(false)` when checking found differences.
 pub async fn netbox_setup(api: &ApiClient, args: SetupArgs, json: bool) -> anyhow::Result<bool> {
-    let url = url::Url::parse(&args.webhook_url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(
-        || anyhow!("--webhook-url {:?}: an http(s) URL, like https://nzj.example/webhook/netbox", args.webhook_url),
-    )?;
+    let given = args.webhook_url.resolve().await?;
+    let url = url::Url::parse(&given)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| anyhow!("--webhook-url {given:?}: an http(s) URL, like https://nzj.example/webhook/netbox"))?;
     let file = match &args.config {
         Some(path) => {
             Some(std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?)
