@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build bench e2e fixtures
+.PHONY: help run test lint fmt build bench e2e netbox-compat fixtures
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip
 
 e2e: ## only the end-to-end tests (in make test too): a real NetBox 4.7 and Zabbix 7.0 through nzj serve
 	NZJ_PEERS_NETBOX=1 NZJ_PEERS_ZABBIX=7.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored
+
+netbox-compat: ## the real-NetBox tests against NetBox source trees at other 4.x tags (PyPI has 4.7 only): NETBOX_SOURCES="dir..."
+	NZJ_PEERS_ZABBIX=7.0 NZJ_PEERS_AWS=0 infra/with-peers.sh infra/netbox-compat.sh $(NETBOX_SOURCES)
 
 fixtures: ## capture the per-device NetBox fixtures (tests/fixtures/netbox-4.7-rest) from a running NetBox: NB_URL, NB_TOKEN (infra/netbox-up.sh starts one)
 	infra/capture-netbox-fixtures.py

@@ -21,8 +21,10 @@ impl NetBox {
 
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let mut cmd = Command::new("curl");
+        // A v2 token (NetBox >= 4.5) is a bearer; the 40-character one of every 4.x is `Token`.
+        let scheme = if self.token.starts_with("nbt_") { "Bearer" } else { "Token" };
         cmd.args(["-s", "-X", method, "-H", "Content-Type: application/json", "-H", "Accept: application/json", "-H"])
-            .arg(format!("Authorization: Bearer {}", self.token));
+            .arg(format!("Authorization: {scheme} {}", self.token));
         if let Some(body) = body {
             cmd.args(["-d", &body.to_string()]);
         }

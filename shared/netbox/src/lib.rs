@@ -77,7 +77,12 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, String> {
     if !matches!(event.as_str(), "created" | "updated" | "deleted") {
         return Err(format!("unknown event {event:?}; NetBox sends created, updated or deleted"));
     }
-    let object_type = text("object_type").ok_or("not a NetBox webhook: no \"object_type\"")?;
+    // NetBox 4.4 and later name the type (`dcim.device`); 4.2 and 4.3 only the model (`device`).
+    let object_type = match (text("object_type"), text("model")) {
+        (Some(object_type), _) => object_type,
+        (None, Some(model)) => object_type_of_model(&model),
+        (None, None) => return Err("not a NetBox webhook: no \"object_type\" (or \"model\")".into()),
+    };
     let data = object
         .get("data")
         .cloned()
@@ -88,13 +93,32 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, String> {
         event,
         object_type,
         data,
-        request_id: request.and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string),
-        user: request.and_then(|r| r.get("user")).and_then(Value::as_str).map(str::to_string),
+        // 4.4 and later: `request: {id, user}`; 4.2 and 4.3: `request_id`, `username`.
+        request_id: request
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(text("request_id")),
+        user: request.and_then(|r| r.get("user")).and_then(Value::as_str).map(str::to_string).or(text("username")),
         snapshots: object.get("snapshots").and_then(|s| {
             let (pre, post) = (s.get("prechange")?, s.get("postchange")?);
             (pre.is_object() && post.is_object()).then(|| (pre.clone(), post.clone()))
         }),
     })
+}
+
+/// The object type of a model NetBox 4.2 and 4.3 name alone: those the event rule sends (another
+/// model stays as it is, and is ignored).
+fn object_type_of_model(model: &str) -> String {
+    match model {
+        "device" => "dcim.device",
+        "virtualmachine" => "virtualization.virtualmachine",
+        "interface" => "dcim.interface",
+        "vminterface" => "virtualization.vminterface",
+        "ipaddress" => "ipam.ipaddress",
+        other => other,
+    }
+    .to_string()
 }
 
 /// Which host job a delivery means.
