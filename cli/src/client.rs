@@ -112,5 +112,5 @@ pub fn text(value: &Value) -> String {
 }
 
 pub fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON value"));
+    outln!("{}", serde_json::to_string_pretty(value).expect("JSON value"));
 }

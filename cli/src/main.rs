@@ -1,11 +1,14 @@
 //! `nzj`: `nzj serve` runs the whole product in one process on an embedded store; the other
 //! commands talk to its HTTP API (or to a deployment's, with `--endpoint`).
 
+#[macro_use]
+mod out;
 mod client;
 mod cmd;
 mod serve;
 mod sigv4;
 mod table;
+mod when;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -104,22 +107,13 @@ enum NetboxCommand {
 
 #[derive(Subcommand)]
 enum JobsCommand {
-    /// Newest first
-    Ls {
-        /// Only jobs of this name, e.g. ImportZabbixSettings
-        #[arg(long)]
-        name: Option<String>,
-        /// Only jobs in this status: pending, scheduled, running, completed, failed, stalled, held
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Continue after this job id (printed at the end of a full page)
-        #[arg(long)]
-        cursor: Option<String>,
-    },
+    /// Newest first, filtered by name, kind, status, time range, user, object or trigger
+    Ls(cmd::jobs::JobFilters),
     /// One job with its log
     Show { id: String },
+    /// Run a failed or stalled job again, as a new job linked to it (refused while the job, its
+    /// object or the system job has one pending or running)
+    Retry { id: String },
     /// Run a system job or SyncHostsNow now; waits for it (a sync with a progress bar) and shows its result
     Run {
         name: String,
@@ -211,16 +205,32 @@ enum ScheduleCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(("serve", serve)) = matches.subcommand() {
+        // The client's flags mean nothing to the server: refused, not silently ignored.
+        let given: Vec<&str> = ["endpoint", "token", "sigv4"]
+            .into_iter()
+            .filter(|id| serve.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+            .collect();
+        if let Some(flag) = given.first() {
+            eprintln!(
+                "nzj serve: --{flag} is for the commands that talk to an API, not for the server; serve takes its token from NZJ_API_TOKEN (or generates one) and listens on --listen / NZJ_LISTEN"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Serve { listen, config } => serve::serve(listen, config).await,
         Command::Jobs { command } => {
             let api = client::ApiClient::new(cli.target);
             match command {
-                JobsCommand::Ls { name, status, limit, cursor } => {
-                    cmd::jobs::jobs_ls(&api, name, status, limit, cursor, cli.json).await
-                }
+                JobsCommand::Ls(filters) => cmd::jobs::jobs_ls(&api, filters, cli.json).await,
                 JobsCommand::Show { id } => cmd::jobs::jobs_show(&api, &id, cli.json).await,
+                JobsCommand::Retry { id } => cmd::jobs::jobs_retry(&api, &id, cli.json).await,
                 JobsCommand::Run { name, dry_run: true, .. } if name == "SyncHostsNow" => {
                     cmd::plan::plan(&api, &[], None, cli.json).await
                 }

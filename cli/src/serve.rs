@@ -20,7 +20,7 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 }
 
 pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyhow::Result<()> {
-    init_logging();
+    init_logging()?;
     let file_text = match &config_file {
         Some(path) => {
             Some(std::fs::read_to_string(path).with_context(|| format!("NZJ_CONFIG: cannot read {}", path.display()))?)
@@ -31,6 +31,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     if let Some(listen) = listen {
         env.push(("NZJ_LISTEN".into(), listen));
     }
+    warn_unknown_variables(env.iter().map(|(name, _)| name.clone()));
     let config = Config::from_sources(env, file_text.as_deref())?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("NZJ_DATA_DIR: cannot create {}", config.data_dir.display()))?;
@@ -91,10 +92,35 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     Ok(())
 }
 
-fn init_logging() {
+/// Logs on standard error: for a person at a terminal in lines to read, for a log collector in
+/// JSON; `NZJ_LOG_FORMAT` (human, json) overrides the guess. `NZJ_LOG` filters (`info`, `debug`).
+fn init_logging() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NZJ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let json = match std::env::var("NZJ_LOG_FORMAT").as_deref().map(str::trim) {
+        Err(_) | Ok("") => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        Ok("json") => true,
+        Ok("human") => false,
+        Ok(other) => bail!("configuration: NZJ_LOG_FORMAT: {other:?} is not one of: human, json"),
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        logs.json().init()
+    } else {
+        logs.init()
+    }
+    Ok(())
+}
+
+/// A warning for each `NZJ_*` variable the product does not read (a typo would be ignored).
+fn warn_unknown_variables(names: impl IntoIterator<Item = String>) {
+    let names: Vec<String> = names.into_iter().collect();
+    for (name, likely) in nzj_core::variables::unknown(names.iter().map(String::as_str)) {
+        match likely {
+            Some(known) => tracing::warn!(variable = %name, "unknown variable {name}, ignored: did you mean {known}?"),
+            None => tracing::warn!(variable = %name, "unknown variable {name}, ignored"),
+        }
+    }
 }
 
 /// The configured token; on a loopback address without one, the token kept in the data dir,
@@ -118,7 +144,7 @@ fn api_token(config: &Config) -> anyhow::Result<Secret> {
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     write_private(&path, &token).with_context(|| format!("cannot keep the API token in {}", path.display()))?;
     // Printed once, on the terminal only: never through the logs.
-    println!("nzj: generated an API token (kept in {}, where the CLI finds it): {token}", path.display());
+    outln!("nzj: generated an API token (kept in {}, where the CLI finds it): {token}", path.display());
     Ok(Secret::new(token))
 }
 

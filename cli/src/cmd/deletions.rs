@@ -21,11 +21,8 @@ pub async fn deletions_ls(api: &ApiClient, json: bool) -> anyhow::Result<()> {
             ["job", "object", "host", "hostid", "held", "trigger"].iter().map(|k| text(&d[*k])).collect::<Vec<_>>()
         })
         .collect();
-    print!("{}", table::render(&["JOB", "OBJECT", "HOST", "HOSTID", "HELD", "TRIGGER"], &rows));
-    println!(
-        "{} held; decide with `nzj deletions release ID..|--all` or `nzj deletions discard ID..|--all`",
-        rows.len()
-    );
+    out!("{}", table::render(&["JOB", "OBJECT", "HOST", "HOSTID", "HELD", "TRIGGER"], &rows));
+    outln!("{} held; decide with `nzj deletions release ID..|--all` or `nzj deletions discard ID..|--all`", rows.len());
     Ok(())
 }
 
@@ -51,12 +48,12 @@ pub async fn deletions_decide(
     }
     for d in answer["deletions"].as_array().map(Vec::as_slice).unwrap_or_default() {
         match (&d["error"], &d["runs_as"]) {
-            (Value::String(error), _) => println!("{}: not {decision}d: {error}", text(&d["job"])),
-            (_, Value::String(job)) => println!("{}: released, runs as job {job}", text(&d["job"])),
-            _ => println!("{}: discarded, the host is kept", text(&d["job"])),
+            (Value::String(error), _) => outln!("{}: not {decision}d: {error}", text(&d["job"])),
+            (_, Value::String(job)) => outln!("{}: released, runs as job {job}", text(&d["job"])),
+            _ => outln!("{}: discarded, the host is kept", text(&d["job"])),
         }
     }
-    println!("{} {decision}d, {} refused", answer["decided"], answer["refused"]);
+    outln!("{} {decision}d, {} refused", answer["decided"], answer["refused"]);
     if answer["refused"].as_u64().unwrap_or(0) > 0 {
         anyhow::bail!("some deletions were not {decision}d");
     }

@@ -44,14 +44,14 @@ pub async fn hosts_ls(
                 text(&h["hostid"]),
                 text(&h["sync_state"]),
                 in_sync.to_string(),
-                text(&h["last_sync_update"]),
+                table::time(&h["last_sync_update"]),
                 differs.join(", "),
             ]
         })
         .collect();
-    print!("{}", table::render(&["OBJECT", "HOST", "HOSTID", "STATE", "IN SYNC", "CHECKED", "DIFFERS IN"], &rows));
+    out!("{}", table::render(&["OBJECT", "HOST", "HOSTID", "STATE", "IN SYNC", "CHECKED", "DIFFERS IN"], &rows));
     if let Some(next) = page["next_cursor"].as_str() {
-        println!("more: nzj hosts ls --cursor {next}");
+        outln!("more: nzj hosts ls --cursor {next}");
     }
     Ok(())
 }

@@ -1,23 +1,91 @@
-//! `nzj jobs ls|show|run`: job records as a table or JSON, and a run followed to its end with a
-//! progress bar for SyncHostsNow.
+//! `nzj jobs ls|show|run|retry`: job records as a table or JSON, a run followed to its end with a
+//! progress bar for SyncHostsNow, and a failed job run again.
 
 use crate::client::{ApiClient, print_json, text};
 use crate::table;
 use anyhow::anyhow;
 use serde_json::{Value, json};
 
-pub async fn jobs_ls(
-    api: &ApiClient,
+/// What `nzj jobs ls` asks for; every filter is kept in the next page's hint.
+#[derive(clap::Args)]
+pub struct JobFilters {
+    /// Only jobs of this name, e.g. ImportZabbixSettings
+    #[arg(long)]
     name: Option<String>,
+    /// Only jobs of this kind: system, host, sync
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only jobs in this status: pending, scheduled, running, completed, failed, stalled, held
+    #[arg(long)]
     status: Option<String>,
+    /// Only jobs created since: RFC 3339, or a span back from now (1h, 30m, 2d)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only jobs created before: RFC 3339, or a span back from now
+    #[arg(long)]
+    until: Option<String>,
+    /// Only jobs started by this user (scheduler, netbox, cli, api)
+    #[arg(long)]
+    user: Option<String>,
+    /// Only jobs of this NetBox object, e.g. dcim.device/12
+    #[arg(long)]
+    object: Option<String>,
+    /// Only jobs started this way: schedule, webhook, api, cli, retry, sync
+    #[arg(long)]
+    trigger: Option<String>,
+    #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Continue after this job id (printed at the end of a full page)
+    #[arg(long)]
     cursor: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let mut query = vec![("limit", limit.to_string())];
-    query.extend(name.map(|n| ("name", n)));
-    query.extend(status.map(|s| ("status", s)));
-    query.extend(cursor.map(|c| ("cursor", c)));
+}
+
+impl JobFilters {
+    /// The filters as command-line flags and as the API's query, times made absolute once so
+    /// the next page covers the same range.
+    fn resolve(&self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let time = |t: &Option<String>| -> anyhow::Result<Option<String>> {
+            t.as_deref()
+                .map(|t| crate::when::parse_time(t, now, crate::when::Unsigned::Ago))
+                .transpose()
+                .map(|t| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        };
+        let mut query = Vec::new();
+        for (key, value) in [
+            ("name", self.name.clone()),
+            ("kind", self.kind.clone()),
+            ("status", self.status.clone()),
+            ("since", time(&self.since)?),
+            ("until", time(&self.until)?),
+            ("user", self.user.clone()),
+            ("object", self.object.clone()),
+            ("trigger", self.trigger.clone()),
+        ] {
+            query.extend(value.map(|v| (key, v)));
+        }
+        Ok(query)
+    }
+}
+
+/// A job's result in a few words for a table row.
+fn one_line(job: &Value) -> String {
+    let text = match (&job["error"], &job["result"]["message"]) {
+        (Value::String(error), _) if job["status"] != "completed" => error.clone(),
+        (_, Value::String(message)) => message.clone(),
+        _ => String::new(),
+    };
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+pub async fn jobs_ls(api: &ApiClient, filters: JobFilters, json: bool) -> anyhow::Result<()> {
+    let given = filters.resolve(chrono::Utc::now())?;
+    let mut query = given.clone();
+    query.push(("limit", filters.limit.to_string()));
+    query.extend(filters.cursor.clone().map(|c| ("cursor", c)));
     let page = api.get("/api/jobs", &query).await?;
     if json {
         print_json(&page);
@@ -36,17 +104,32 @@ pub async fn jobs_ls(
                 text(&job["name"]),
                 text(&job["status"]),
                 text(&job["trigger"]),
-                text(&job["created"]),
+                text(&job["user"]),
+                table::time(&job["started"]),
+                table::time(&job["completed"]),
                 duration,
                 text(&job["object"]),
+                one_line(job),
             ]
         })
         .collect();
-    print!("{}", table::render(&["ID", "NAME", "STATUS", "TRIGGER", "CREATED", "DURATION", "OBJECT"], &rows));
+    let headers = ["ID", "NAME", "STATUS", "TRIGGER", "USER", "STARTED", "COMPLETED", "DURATION", "OBJECT", "RESULT"];
+    out!("{}", table::render(&headers, &rows));
     if let Some(next) = page["next_cursor"].as_str() {
-        println!("more: nzj jobs ls --cursor {next}");
+        // The same filters, the range fixed: the next page continues this listing.
+        let flags: String = given.iter().map(|(k, v)| format!(" --{k} {}", shell_word(v))).collect();
+        outln!("more: nzj jobs ls{flags} --limit {} --cursor {next}", filters.limit);
     }
     Ok(())
+}
+
+/// `value` as one shell word.
+fn shell_word(value: &str) -> String {
+    if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:+".contains(c)) {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
 }
 
 /// Starts a system job; unless told not to, waits for it to end, showing that it is alive.
@@ -73,7 +156,7 @@ pub async fn jobs_run(api: &ApiClient, name: &str, wait: bool, json: bool) -> an
         if json {
             print_json(&started)
         } else {
-            println!("started {name}: job {id}")
+            outln!("started {name}: job {id}")
         }
         return Ok(());
     }
@@ -111,6 +194,22 @@ pub async fn jobs_run(api: &ApiClient, name: &str, wait: bool, json: bool) -> an
     }
 }
 
+/// Runs a failed or stalled job again as a new job linked to it; says which.
+pub async fn jobs_retry(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<()> {
+    let retry = api.post(&format!("/api/jobs/{id}/retry"), json!({})).await?;
+    if json {
+        print_json(&retry);
+    } else {
+        outln!(
+            "retrying job {id} as job {} ({}, attempt {})",
+            text(&retry["id"]),
+            text(&retry["status"]),
+            retry["attempt"]
+        );
+    }
+    Ok(())
+}
+
 pub async fn jobs_show(api: &ApiClient, id: &str, json: bool) -> anyhow::Result<()> {
     let job = api.get(&format!("/api/jobs/{id}"), &[]).await?;
     show_job(&job, json);
@@ -137,18 +236,20 @@ fn show_job(job: &Value, json: bool) {
         "completed",
         "duration_ms",
         "lease_until",
+        "retry_of",
+        "retried_by",
         "error",
     ] {
-        println!("{field:<12} {}", text(&job[field]));
+        outln!("{field:<12} {}", text(&job[field]));
     }
-    println!("{:<12} {}", "result", text(&job["result"]));
+    outln!("{:<12} {}", "result", text(&job["result"]));
     let log = &job["log"];
-    println!("log:");
+    outln!("log:");
     for entry in log["entries"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        println!("  {} {:<7} {}", text(&entry["time"]), text(&entry["level"]), text(&entry["message"]));
+        outln!("  {} {:<7} {}", table::time(&entry["time"]), text(&entry["level"]), text(&entry["message"]));
     }
     if log["dropped"].as_u64().unwrap_or(0) > 0 {
-        println!("  ({} older lines dropped)", log["dropped"]);
+        outln!("  ({} older lines dropped)", log["dropped"]);
     }
 }
 

@@ -1,9 +1,8 @@
 //! `nzj maintenance ls|show|create|update|rm`: maintenance windows, with times given as RFC 3339,
-//! `now` or relative (`+30m`, `-2h`, `+1d`).
+//! `now` or relative (`+30m`, `-2h`, `+1d`; crate::when).
 
 use crate::client::{ApiClient, print_json, text};
 use crate::table;
-use anyhow::anyhow;
 use serde_json::{Value, json};
 
 /// A maintenance window as given on the command line.
@@ -54,26 +53,9 @@ pub struct UpdateArgs {
     description: Option<String>,
 }
 
-/// `now`, `+30m` / `-2h` / `+1d` relative to now, or RFC 3339.
+/// A window's times: a span without a sign is ahead of now (`--until 2h`).
 fn parse_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    let text = text.trim();
-    if text == "now" {
-        return Ok(now);
-    }
-    if let Some(sign @ ('+' | '-')) = text.chars().next() {
-        let (amount, unit) = text[1..].split_at(text.len() - 2);
-        let amount: i64 = amount.parse().map_err(|_| anyhow!("{text:?}: expected a number before the unit"))?;
-        let span = match unit {
-            "m" => chrono::Duration::minutes(amount),
-            "h" => chrono::Duration::hours(amount),
-            "d" => chrono::Duration::days(amount),
-            _ => return Err(anyhow!("{text:?}: the unit must be m, h or d")),
-        };
-        return Ok(if sign == '+' { now + span } else { now - span });
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| anyhow!("{text:?} is not a time (RFC 3339, now, +30m, +2h, +1d): {e}"))
+    crate::when::parse_time(text, now, crate::when::Unsigned::Ahead)
 }
 
 fn window_row(w: &Value) -> Vec<String> {
@@ -88,8 +70,8 @@ fn window_row(w: &Value) -> Vec<String> {
     vec![
         text(&w["id"]),
         text(&w["name"]),
-        text(&w["active_since"]),
-        text(&w["active_till"]),
+        table::time(&w["active_since"]),
+        table::time(&w["active_till"]),
         text(&w["zabbix_id"]),
         targets,
     ]
@@ -105,7 +87,7 @@ pub async fn maintenance_ls(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     }
     let rows: Vec<_> =
         listed["maintenances"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(window_row).collect();
-    print!("{}", table::render(&WINDOW_HEADERS, &rows));
+    out!("{}", table::render(&WINDOW_HEADERS, &rows));
     Ok(())
 }
 
@@ -127,7 +109,7 @@ pub async fn maintenance_create(api: &ApiClient, args: WindowArgs) -> anyhow::Re
         "sites": args.sites,
     });
     let window = api.post("/api/maintenances", body).await?;
-    print!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
+    out!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
     Ok(())
 }
 
@@ -154,29 +136,12 @@ pub async fn maintenance_update(api: &ApiClient, id: &str, args: UpdateArgs) -> 
         "sites": list(args.sites, "sites"),
     });
     let window = api.put(&format!("/api/maintenances/{id}"), body).await?;
-    print!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
+    out!("{}", table::render(&WINDOW_HEADERS, &[window_row(&window)]));
     Ok(())
 }
 
 pub async fn maintenance_rm(api: &ApiClient, id: &str) -> anyhow::Result<()> {
     api.delete(&format!("/api/maintenances/{id}")).await?;
-    println!("deleted maintenance window {id}");
+    outln!("deleted maintenance window {id}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_time;
-
-    #[test]
-    fn times_are_absolute_now_or_relative() {
-        let now: chrono::DateTime<chrono::Utc> = "2026-01-01T12:00:00Z".parse().unwrap();
-        assert_eq!(parse_time("now", now).unwrap(), now);
-        assert_eq!(parse_time("+30m", now).unwrap().to_rfc3339(), "2026-01-01T12:30:00+00:00");
-        assert_eq!(parse_time("-2h", now).unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
-        assert_eq!(parse_time("+1d", now).unwrap().to_rfc3339(), "2026-01-02T12:00:00+00:00");
-        assert_eq!(parse_time("2026-03-01T00:00:00Z", now).unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
-        assert!(parse_time("+5y", now).is_err());
-        assert!(parse_time("tomorrow", now).is_err());
-    }
 }

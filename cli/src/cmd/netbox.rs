@@ -93,12 +93,12 @@ pub async fn netbox_setup(api: &ApiClient, args: SetupArgs, json: bool) -> anyho
     } else {
         let done = if args.check { "" } else { " (made so)" };
         for change in &changes {
-            println!("{}: {}{done}", change.object, change.what);
+            outln!("{}: {}{done}", change.object, change.what);
         }
         match (changes.is_empty(), args.check) {
-            (true, _) => println!("NetBox is set up for netbox-zabbix-jobs: nothing to change"),
-            (false, true) => println!("{} difference(s); `nzj netbox setup` makes them so", changes.len()),
-            (false, false) => println!("NetBox is set up for netbox-zabbix-jobs ({} change(s))", changes.len()),
+            (true, _) => outln!("NetBox is set up for netbox-zabbix-jobs: nothing to change"),
+            (false, true) => outln!("{} difference(s); `nzj netbox setup` makes them so", changes.len()),
+            (false, false) => outln!("NetBox is set up for netbox-zabbix-jobs ({} change(s))", changes.len()),
         }
     }
     Ok(!args.check || changes.is_empty())

@@ -36,7 +36,7 @@ pub async fn fetch(api: &ApiClient, fields: &Map<String, Value>, after: Option<&
 /// Prints a plan as a summary and a table of the listed changes.
 pub fn print(plan: &Value) {
     let c = &plan["counts"];
-    println!(
+    outln!(
         "{} hosts: {} create, {} update, {} disable, {} delete, {} unchanged, {} skipped, {} cannot be mapped, {} unknown",
         c["total"],
         c["create"],
@@ -61,21 +61,21 @@ pub fn print(plan: &Value) {
         })
         .collect();
     if !rows.is_empty() {
-        print!("{}", table::render(&["OBJECT", "ACTION", "HOST", "CHANGES / WHY"], &rows));
+        out!("{}", table::render(&["OBJECT", "ACTION", "HOST", "CHANGES / WHY"], &rows));
     }
     if let Some(after) = plan["next_after"].as_str() {
-        println!("more changes follow: --after {after}");
+        outln!("more changes follow: --after {after}");
     }
     let calls: Vec<String> = plan["calls"]
         .as_object()
         .map(|calls| calls.iter().map(|(method, n)| format!("{n} {method}")).collect())
         .unwrap_or_default();
     if !calls.is_empty() {
-        println!("Zabbix writes: {}", calls.join(", "));
+        outln!("Zabbix writes: {}", calls.join(", "));
     }
     for note in [&plan["breaker"], &plan["reads_netbox"]] {
         if let Some(note) = note.as_str() {
-            println!("note: {note}");
+            outln!("note: {note}");
         }
     }
 }

@@ -14,13 +14,26 @@ fn schedule_row(view: &Value) -> Vec<String> {
         text(&view["job"]),
         interval,
         if view["scheduled"] == json!(true) { "yes" } else { "no" }.to_string(),
-        text(&view["next_due"]),
+        table::time(&view["next_due"]),
         text(&view["current_run"]),
+        last_run(view),
         text(&view["note"]),
     ]
 }
 
-const SCHEDULE_HEADERS: [&str; 6] = ["JOB", "INTERVAL", "SCHEDULED", "NEXT DUE", "RUNNING", "NOTE"];
+/// `failed: Zabbix refused (retry 14:05:00)`, `completed`, or `-` before the first run.
+fn last_run(view: &Value) -> String {
+    let mut last = text(&view["last_status"]);
+    if let Some(error) = view["last_error"].as_str() {
+        last += &format!(": {}", error.lines().next().unwrap_or_default());
+    }
+    if !view["retry_due"].is_null() {
+        last += &format!(" (retry {})", table::time(&view["retry_due"]));
+    }
+    last
+}
+
+const SCHEDULE_HEADERS: [&str; 7] = ["JOB", "INTERVAL", "SCHEDULED", "NEXT DUE", "RUNNING", "LAST RUN", "NOTE"];
 
 pub async fn schedule_show(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     let schedule = api.get("/api/schedule", &[]).await?;
@@ -30,7 +43,7 @@ pub async fn schedule_show(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     }
     let rows: Vec<_> =
         schedule["jobs"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(schedule_row).collect();
-    print!("{}", table::render(&SCHEDULE_HEADERS, &rows));
+    out!("{}", table::render(&SCHEDULE_HEADERS, &rows));
     Ok(())
 }
 
@@ -40,7 +53,7 @@ pub async fn schedule_set(api: &ApiClient, job: &str, interval: &str, json: bool
     if json {
         print_json(&view);
     } else {
-        print!("{}", table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)]));
+        out!("{}", table::render(&SCHEDULE_HEADERS, &[schedule_row(&view)]));
     }
     Ok(())
 }

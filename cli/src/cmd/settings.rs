@@ -37,6 +37,6 @@ pub async fn settings_set(api: &ApiClient, pairs: &[String], yes: bool) -> anyho
     let mut patch = fields;
     patch.insert("version".into(), current["version"].clone());
     let changed_settings = api.patch("/api/settings", Value::Object(patch)).await?;
-    println!("settings changed: version {} ({changed} hosts change at the next sync)", changed_settings["version"]);
+    outln!("settings changed: version {} ({changed} hosts change at the next sync)", changed_settings["version"]);
     Ok(())
 }

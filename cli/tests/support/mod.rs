@@ -61,19 +61,23 @@ impl Serve {
         serve
     }
 
+    /// Runs the CLI against this server as a user on the same machine would.
+    pub fn nzj(&self, args: &[&str]) -> std::process::Output {
+        Command::new(NZJ)
+            .args(args)
+            .env_clear()
+            .env("NZJ_LISTEN", &self.listen)
+            .env("NZJ_DATA_DIR", &self.data_dir)
+            .output()
+            .unwrap()
+    }
+
     pub fn healthz(&self) -> Option<u16> {
         request(&self.listen, "GET", "/healthz", &[], b"").map(|(status, _)| status)
     }
 
     pub fn healthy_within(&self, budget: Duration) -> bool {
-        let deadline = Instant::now() + budget;
-        while Instant::now() < deadline {
-            if self.healthz() == Some(200) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        healthy_within(&self.listen, budget)
     }
 
     pub fn deliver(&self, body: &[u8], signature: &str) -> Option<(u16, Value)> {
@@ -82,6 +86,18 @@ impl Serve {
 }
 
 /// Posts a signed delivery to `listen`: the status and JSON answer, or `None` if no answer came.
+/// Whether the server on `listen` answers `/healthz` with 200 within `budget`.
+pub fn healthy_within(listen: &str, budget: Duration) -> bool {
+    let deadline = Instant::now() + budget;
+    while Instant::now() < deadline {
+        if request(listen, "GET", "/healthz", &[], b"").is_some_and(|(status, _)| status == 200) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 pub fn deliver(listen: &str, body: &[u8], signature: &str) -> Option<(u16, Value)> {
     let headers = [("Content-Type", "application/json"), ("X-Hook-Signature", signature)];
     let (status, text) = request(listen, "POST", "/webhook/netbox", &headers, body)?;

@@ -77,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/jobs", get(jobs::list_jobs).post(jobs::run_job))
         .route("/jobs/{id}", get(jobs::show_job))
+        .route("/jobs/{id}/retry", axum::routing::post(jobs::retry_job))
         .route("/maintenances", get(maintenance::list_maintenances).post(maintenance::create_maintenance))
         .route(
             "/maintenances/{id}",

@@ -17,6 +17,13 @@ impl JobId {
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, time.timestamp() as u64, time.timestamp_subsec_nanos());
         JobId(uuid::Uuid::new_v7(ts))
     }
+
+    /// The smallest id of a job created at `time` (its millisecond): ids are UUIDv7, ordered by
+    /// creation time, so a time range of jobs is a range of ids.
+    pub fn first_at(time: DateTime<Utc>) -> Self {
+        let millis = time.timestamp_millis().max(0) as u64;
+        JobId(uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid())
+    }
 }
 
 impl fmt::Display for JobId {
@@ -141,6 +148,15 @@ impl JobLog {
     pub const KEPT_FROM_START: usize = 20;
     pub const MAX_MESSAGE_CHARS: usize = 1000;
 
+    /// Adds `other`'s lines after these (an attempt's lines after the earlier attempts'), within
+    /// the same bounds.
+    pub fn append(&mut self, other: &JobLog) {
+        for line in &other.entries {
+            self.push(line.time, line.level, line.message.clone());
+        }
+        self.dropped += other.dropped;
+    }
+
     pub fn push(&mut self, time: DateTime<Utc>, level: LogLevel, message: impl Into<String>) {
         let mut message: String = message.into();
         if let Some((cut, _)) = message.char_indices().nth(Self::MAX_MESSAGE_CHARS) {
@@ -264,6 +280,22 @@ impl JobRecord {
         retry.log.push(now, LogLevel::Warning, format!("retry of stalled job {}", self.id));
         self.retried_by = Some(retry.id.clone());
         retry
+    }
+
+    /// Makes this new run the operator's retry of `previous`, a failed or stalled job: the next
+    /// attempt, the two records naming each other (write both in one commit, so two retries of
+    /// the same job cannot both succeed). Refused for a job in any other status.
+    pub fn retries(&mut self, previous: &mut JobRecord, now: DateTime<Utc>) -> Result<(), InvalidTransition> {
+        if !matches!(previous.status, JobStatus::Failed | JobStatus::Stalled) {
+            return Err(InvalidTransition { id: previous.id.clone(), status: previous.status, action: "retry" });
+        }
+        self.attempt = previous.attempt + 1;
+        self.retry_of = Some(previous.id.clone());
+        let why = previous.error.as_deref().unwrap_or("no error recorded");
+        self.log.push(now, LogLevel::Info, format!("retry of job {} ({}: {why})", previous.id, previous.status));
+        previous.retried_by = Some(self.id.clone());
+        previous.log.push(now, LogLevel::Info, format!("retried by {} as job {}", self.user, self.id));
+        Ok(())
     }
 
     /// A job recorded now and run later by a worker (host jobs from webhooks, the API, a sync).

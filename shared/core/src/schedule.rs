@@ -4,6 +4,10 @@
 //! what to do, and writes the outcome back with a conditional write on the entry's version: of any
 //! number of concurrent triggers for the same tick, exactly one write succeeds; the others re-read,
 //! find the job running or not due, and do nothing.
+//!
+//! A scheduled run that fails is run again before its next interval, after a backoff
+//! ([`FAILED_RUN_RETRY_DELAYS`]: 1, 5 and 15 minutes), so a daily job that fails at night does not
+//! wait a day; the regular schedule stays as it was.
 
 use crate::interval::Interval;
 use crate::job::{JobId, SystemJob};
@@ -20,9 +24,23 @@ pub struct ScheduleEntry {
     pub current_run: Option<JobId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub last_run: Option<JobId>,
+    /// Scheduled runs that failed in a row since the last success.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// When the last failed scheduled run is tried again, if it is (before `next_due`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_due: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version; 0 means the entry has never been stored.
     #[serde(default)]
     pub version: u64,
+}
+
+/// After the n-th failed scheduled run in a row, the next try comes this long after it; after the
+/// last, the job waits for its interval.
+pub const FAILED_RUN_RETRY_DELAYS: [Duration; 3] = [Duration::minutes(1), Duration::minutes(5), Duration::minutes(15)];
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Why a trigger did nothing. None of these is an error.
@@ -54,6 +72,8 @@ impl ScheduleEntry {
             current_run: None,
             lease_until: None,
             last_run: None,
+            failures: 0,
+            retry_due: None,
             version: 0,
         }
     }
@@ -79,17 +99,25 @@ impl ScheduleEntry {
             };
         }
         match self.next_due {
-            Some(next_due) if next_due > now && stalled.is_none() => {
-                TriggerDecision::Skip(SkipReason::NotDue { next_due })
+            Some(next_due) if next_due > now && stalled.is_none() && !self.retry_is_due(now) => {
+                TriggerDecision::Skip(SkipReason::NotDue { next_due: self.retry_due.unwrap_or(next_due).min(next_due) })
             }
             _ => TriggerDecision::Claim { stalled },
         }
     }
 
+    /// Whether a failed scheduled run's retry is due at `now`.
+    pub fn retry_is_due(&self, now: DateTime<Utc>) -> bool {
+        self.retry_due.is_some_and(|due| due <= now)
+    }
+
     /// Hand the job to `run` until `now + lease`. The next run is computed from now, never from
     /// the missed schedule, so after a downtime there is one catch-up run, not a burst.
+    /// A failed run's retry leaves the regular schedule (`next_due`) as it was.
     pub fn claim(&mut self, run: JobId, now: DateTime<Utc>, lease: Duration) {
-        if let Some(every) = self.interval.as_duration() {
+        let retry = self.retry_is_due(now) && self.next_due.is_some_and(|due| due > now);
+        self.retry_due = None;
+        if let (false, Some(every)) = (retry, self.interval.as_duration()) {
             self.next_due = Some(now + every);
         }
         self.current_run = Some(run);
@@ -120,6 +148,22 @@ impl ScheduleEntry {
         self.last_run = self.current_run.take();
         self.lease_until = None;
         true
+    }
+
+    /// Records how a scheduled run that held the job ended: a failure sets its retry after the
+    /// next delay of [`FAILED_RUN_RETRY_DELAYS`] when that comes before the next interval; a
+    /// success ends the series. (A manual run's outcome leaves the schedule alone.)
+    pub fn scheduled_run_ended(&mut self, failed: bool, now: DateTime<Utc>) {
+        if !failed {
+            self.failures = 0;
+            self.retry_due = None;
+            return;
+        }
+        self.failures += 1;
+        self.retry_due = FAILED_RUN_RETRY_DELAYS
+            .get(self.failures as usize - 1)
+            .map(|delay| now + *delay)
+            .filter(|due| self.next_due.is_none_or(|next| *due < next));
     }
 
     /// Change the interval; the next due time is recomputed from the last claim so a shorter
@@ -226,6 +270,39 @@ mod tests {
         assert_eq!(e.decide_manual(t(2)), Ok(Some(run)));
         e.set_interval(Interval::Off, t(3));
         assert!(e.decide_manual(t(3)).is_ok());
+    }
+
+    #[test]
+    fn a_failed_scheduled_run_is_retried_with_backoff_before_its_next_interval() {
+        let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
+        e.set_interval(Interval::Every(1440), t(0));
+        e.claim(id(0), t(0), Duration::minutes(2));
+        let daily = e.next_due;
+        for (failed_at, delay) in [(1, 1), (3, 5), (9, 15)] {
+            assert!(e.release(e.current_run.clone().as_ref().unwrap()));
+            e.scheduled_run_ended(true, t(failed_at));
+            assert_eq!(e.retry_due, Some(t(failed_at + delay)), "retried {delay} min after the failure");
+            assert!(matches!(e.decide(t(failed_at + delay - 1)), TriggerDecision::Skip(SkipReason::NotDue { .. })));
+            assert_eq!(e.decide(t(failed_at + delay)), TriggerDecision::Claim { stalled: None });
+            e.claim(id(failed_at + delay), t(failed_at + delay), Duration::minutes(2));
+            assert_eq!(e.next_due, daily, "a retry leaves the daily schedule as it was");
+        }
+        // After the last delay, the job waits for its interval; a success ends the series.
+        e.release(&id(24));
+        e.scheduled_run_ended(true, t(30));
+        assert_eq!(e.retry_due, None);
+        e.scheduled_run_ended(false, t(31));
+        assert_eq!(e.failures, 0);
+    }
+
+    #[test]
+    fn a_retry_that_would_come_after_the_next_interval_is_not_set() {
+        let mut e = ScheduleEntry::new(SystemJob::MaintenanceCleanup);
+        e.set_interval(Interval::Every(5), t(0));
+        e.claim(id(0), t(0), Duration::minutes(2));
+        e.release(&id(0));
+        e.scheduled_run_ended(true, t(4));
+        assert_eq!(e.retry_due, None, "the next interval (t5) comes before a 1-minute retry (t5) would");
     }
 
     #[test]

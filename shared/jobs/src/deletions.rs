@@ -18,7 +18,8 @@ pub async fn held(store: &dyn JobStore) -> Result<Vec<JobRecord>, StoreError> {
     let mut out = Vec::new();
     let mut before = None;
     loop {
-        let query = JobQuery { name: None, status: Some(JobStatus::Held), before, limit: JobQuery::MAX_LIMIT };
+        let query =
+            JobQuery { status: Some(JobStatus::Held), before, limit: JobQuery::MAX_LIMIT, ..Default::default() };
         let page = store.list_jobs(&query).await?;
         out.extend(page.jobs);
         match page.next_cursor {

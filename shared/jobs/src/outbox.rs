@@ -114,6 +114,7 @@ impl OutboxSweeper {
                 status: Some(JobStatus::Pending),
                 before: Some(before.clone()),
                 limit: JobQuery::MAX_LIMIT,
+                ..Default::default()
             };
             for _ in 0..SWEEP_PAGES {
                 let page = self.store.list_jobs(&query).await?;

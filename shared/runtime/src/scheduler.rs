@@ -89,13 +89,26 @@ impl Scheduler {
         self.claim(job, origin, ClaimMode::Manual).await
     }
 
+    /// An operator's retry of `previous`, a failed or stalled run of `job`: a manual run, linked
+    /// to it both ways in the same commit as the claim (so two retries of one run cannot both
+    /// start). Refused as a manual run is while the job runs, and with
+    /// [`RuntimeError::Transition`] when `previous` did not fail.
+    pub async fn retry(
+        &self,
+        job: SystemJob,
+        origin: JobOrigin,
+        previous: &JobId,
+    ) -> Result<TriggerOutcome, RuntimeError> {
+        self.claim(job, origin, ClaimMode::Retry(previous.clone())).await
+    }
+
     async fn claim(&self, job: SystemJob, origin: JobOrigin, mode: ClaimMode) -> Result<TriggerOutcome, RuntimeError> {
         self.until_committed(|| async {
             let now = self.clock.now();
             let mut entry = self.schedule(job).await?;
             let decision = match mode {
                 ClaimMode::Scheduled => entry.decide(now),
-                ClaimMode::Manual => match entry.decide_manual(now) {
+                ClaimMode::Manual | ClaimMode::Retry(_) => match entry.decide_manual(now) {
                     Ok(stalled) => TriggerDecision::Claim { stalled },
                     Err(running) => TriggerDecision::Skip(SkipReason::Running { job: running }),
                 },
@@ -127,9 +140,25 @@ impl Scheduler {
                     record.attempt = previous_attempt + 1;
                     record.log.push(now, LogLevel::Warning, format!("retry of stalled run {run}"));
                 }
+                // The run it retries: the operator's choice, or the last scheduled run that failed.
+                let previous = match &mode {
+                    ClaimMode::Retry(previous) => Some(previous.clone()),
+                    ClaimMode::Scheduled if entry.retry_is_due(now) && stalled.is_none() => entry.last_run.clone(),
+                    _ => None,
+                };
+                if let Some(previous) = previous
+                    && let Some(mut previous) = self.store.get_job(&previous).await?
+                    && (previous.status == JobStatus::Failed || matches!(mode, ClaimMode::Retry(_)))
+                {
+                    record.retries(&mut previous, now)?;
+                    if mode == ClaimMode::Scheduled {
+                        record.trigger = Trigger::Retry;
+                    }
+                    writes.push(Write::job(previous));
+                }
                 match mode {
                     ClaimMode::Scheduled => entry.claim(record.id.clone(), now, self.lease),
-                    ClaimMode::Manual => entry.claim_manual(record.id.clone(), now, self.lease),
+                    ClaimMode::Manual | ClaimMode::Retry(_) => entry.claim_manual(record.id.clone(), now, self.lease),
                 }
                 writes.push(Write::job(record.clone()));
                 TriggerOutcome::Claimed(Box::new(ClaimedRun { job, record: as_written(record) }))
@@ -169,15 +198,15 @@ impl Scheduler {
         self.until_committed(|| async {
             let now = self.clock.now();
             let (mut record, mut entry) = self.held(run).await?;
-            for line in &log.entries {
-                record.log.push(line.time, line.level, line.message.clone());
-            }
-            record.log.dropped += log.dropped;
+            record.log.append(log);
             match &outcome {
                 Ok(result) => record.complete(now, result.clone())?,
                 Err(error) => record.fail(now, error.clone())?,
             }
-            entry.release(&record.id);
+            // A scheduled run's failure is retried before the next interval; a manual one's is not.
+            if entry.release(&record.id) && matches!(record.trigger, Trigger::Schedule | Trigger::Retry) {
+                entry.scheduled_run_ended(outcome.is_err(), now);
+            }
             let writes = vec![Write::job(record.clone()), Write::schedule(entry)];
             Ok(Step::Commit(writes, as_written(record)))
         })
@@ -209,10 +238,12 @@ impl Scheduler {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum ClaimMode {
     Scheduled,
     Manual,
+    /// A manual run retrying this failed or stalled run.
+    Retry(JobId),
 }
 
 /// What one attempt of an operation decided: nothing to write, or writes to commit atomically.

@@ -2,70 +2,20 @@
 //! moto, a real-protocol endpoint; `make test` starts one and sets `AWS_ENDPOINT_URL`).
 //! Each guarantee is one async fn below; `for_each_store!` runs it on both stores.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use nzj_core::job::JobOrigin;
-use nzj_core::{Clock, Interval, JobName, JobRecord, JobStatus, ManualClock, SkipReason, SystemJob, Trigger};
+use nzj_core::{Clock, Interval, JobName, JobRecord, JobStatus, SkipReason, SystemJob, Trigger};
 use nzj_runtime::{
-    ClaimedRun, JobContext, JobFailure, Launcher, Registry, RuntimeError, Scheduler, SystemJobHandler, TriggerOutcome,
-    run_claimed,
+    JobContext, JobFailure, Launcher, Registry, RuntimeError, SystemJobHandler, TriggerOutcome, run_claimed,
 };
-use nzj_store::{DynamoDbStore, JobQuery, JobStore, SqliteStore, StoreError, Write};
+use nzj_store::{JobQuery, JobStore, StoreError, Write};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const LEASE: Duration = Duration::seconds(60);
+mod support;
 
-struct Fixture {
-    store: Arc<dyn JobStore>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite_fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap();
-    Fixture { store: Arc::new(store), _dir: Some(dir) }
-}
-
-async fn dynamodb_fixture() -> Fixture {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
-        "AWS_ENDPOINT_URL must point at a DynamoDB endpoint: run `make test`, which starts moto \
-         (infra/aws-local.sh) and sets it",
-    );
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    let table = format!("nzj-test-{}", uuid::Uuid::now_v7());
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    store.ensure_table().await.unwrap();
-    Fixture { store: Arc::new(store), _dir: None }
-}
-
-macro_rules! for_each_store {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fixture = super::sqlite_fixture().await;
-                    super::$name(fixture.store.clone()).await;
-                }
-            )+
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let fixture = super::dynamodb_fixture().await;
-                    super::$name(fixture.store.clone()).await;
-                }
-            )+
-        }
-    };
-}
+use support::{LEASE, claimed, clock, scheduled, scheduler, start};
 
 for_each_store!(
     a_job_round_trips_and_each_write_bumps_its_version,
@@ -86,32 +36,9 @@ for_each_store!(
     of_two_syncs_starting_at_once_one_takes_the_sync_run_and_the_other_conflicts,
 );
 
-fn start() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::seconds(1)).unwrap()
-}
-
-fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(start()))
-}
-
-fn scheduler(store: &Arc<dyn JobStore>, clock: &Arc<ManualClock>) -> Arc<Scheduler> {
-    Arc::new(Scheduler::new(store.clone(), clock.clone(), LEASE, Duration::days(30)))
-}
-
-fn scheduled() -> JobOrigin {
-    JobOrigin { trigger: Trigger::Schedule, user: "scheduler".into(), object: None }
-}
-
 fn new_job(name: JobName, at: DateTime<Utc>) -> JobRecord {
     let origin = JobOrigin { trigger: Trigger::Api, user: "tests".into(), object: None };
     JobRecord::new_running(name, origin, at, LEASE, Duration::days(30))
-}
-
-fn claimed(outcome: TriggerOutcome) -> ClaimedRun {
-    match outcome {
-        TriggerOutcome::Claimed(run) => *run,
-        other => panic!("expected a claim, got {other:?}"),
-    }
 }
 
 async fn jobs_named(store: &Arc<dyn JobStore>, name: JobName) -> Vec<JobRecord> {

@@ -5,7 +5,9 @@
 //! `pk = schedule#<job>` (one per system job) and `pk = cache#<kind>` (imported Zabbix settings).
 //! The record itself is the JSON `body`, the same bytes the embedded store keeps. Index
 //! `by_list` (`list_pk`, `list_sk`) lists a job's runs newest first; ids are UUIDv7, so their
-//! order is creation order. Single writes are `PutItem` with a condition on `version`; several
+//! order is creation order, and a time range is a key range. Index `by_object` (`object_pk`,
+//! `list_sk`) lists one NetBox object's jobs; status, user and trigger filter what an index reads
+//! (a Query, never a Scan). Single writes are `PutItem` with a condition on `version`; several
 //! are one `TransactWriteItems`.
 
 use crate::{
@@ -32,6 +34,8 @@ use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
 
 pub const LIST_INDEX: &str = "by_list";
+/// Jobs of one NetBox object, newest first (`object_pk` = `dcim.device/12`, `list_sk` = id).
+pub const OBJECT_INDEX: &str = "by_object";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
@@ -128,13 +132,15 @@ impl DynamoDbStore {
                 .build()
                 .expect("attribute definition")
         };
-        let by_name = GlobalSecondaryIndex::builder()
-            .index_name(LIST_INDEX)
-            .key_schema(key("list_pk", KeyType::Hash))
-            .key_schema(key("list_sk", KeyType::Range))
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .expect("index");
+        let index = |name: &str, hash: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash))
+                .key_schema(key("list_sk", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index")
+        };
         let created = self
             .client
             .create_table()
@@ -143,13 +149,37 @@ impl DynamoDbStore {
             .attribute_definitions(attr("pk"))
             .attribute_definitions(attr("list_pk"))
             .attribute_definitions(attr("list_sk"))
+            .attribute_definitions(attr("object_pk"))
             .key_schema(key("pk", KeyType::Hash))
-            .global_secondary_indexes(by_name)
+            .global_secondary_indexes(index(LIST_INDEX, "list_pk"))
+            .global_secondary_indexes(index(OBJECT_INDEX, "object_pk"))
             .send()
             .await;
         match created {
             Ok(_) => {}
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+                // A table made by an older nzj: add the object index it lacks.
+                let table = self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
+                let indexes = table.table().map(|t| t.global_secondary_indexes()).unwrap_or_default();
+                if !indexes.iter().any(|i| i.index_name() == Some(OBJECT_INDEX)) {
+                    let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                        .index_name(OBJECT_INDEX)
+                        .key_schema(key("object_pk", KeyType::Hash))
+                        .key_schema(key("list_sk", KeyType::Range))
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .expect("index");
+                    let update = aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder().create(create).build();
+                    self.client
+                        .update_table()
+                        .table_name(&self.table)
+                        .attribute_definitions(attr("object_pk"))
+                        .attribute_definitions(attr("list_sk"))
+                        .global_secondary_index_updates(update)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                }
                 return Ok(());
             }
             Err(e) => return Err(unavailable(e)),
@@ -184,7 +214,7 @@ impl DynamoDbStore {
         let build_error = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
         let (item, expected) = match write.prepare()? {
             Prepared::Job { record, expected_version } => {
-                let item = HashMap::from([
+                let mut item = HashMap::from([
                     ("pk".to_string(), s(job_pk(&record.id))),
                     ("list_pk".to_string(), s(job_list_pk(record.name))),
                     ("list_sk".to_string(), s(record.id.to_string())),
@@ -192,8 +222,13 @@ impl DynamoDbStore {
                     ("version".to_string(), n(record.version)),
                     ("schema".to_string(), n(ITEM_SCHEMA)),
                     (TTL_ATTRIBUTE.to_string(), n(record.expires_at)),
+                    ("user".to_string(), s(record.user.clone())),
+                    ("trigger".to_string(), s(record.trigger.as_str())),
                     ("body".to_string(), s(encode(&record)?)),
                 ]);
+                if let Some(object) = &record.object {
+                    item.insert("object_pk".to_string(), s(object.clone()));
+                }
                 (item, expected_version)
             }
             Prepared::Document(doc) => {
@@ -278,9 +313,55 @@ impl DynamoDbStore {
         decode_versioned(body, version, set_version).map(Some)
     }
 
-    /// One name's jobs, newest first, until `limit` match or the index is exhausted.
-    async fn query_name(&self, name: JobName, query: &JobQuery) -> Result<Vec<JobRecord>, StoreError> {
+    /// The jobs of one index partition (a name's in `by_list`, an object's in `by_object`) that
+    /// match the query, newest first, until one more than a page match or the partition's range
+    /// is read. The time range and cursor are a key range; the other filters narrow what is read.
+    async fn query_partition(
+        &self,
+        index: &str,
+        partition: String,
+        query: &JobQuery,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         let want = query.limit() + 1;
+        let hash = if index == OBJECT_INDEX { "object_pk" } else { "list_pk" };
+        let (lower, upper) = query.id_range();
+        let mut values: Item = HashMap::from([(":partition".to_string(), s(partition))]);
+        let mut names: HashMap<String, String> = HashMap::new();
+        // Newest first: the cursor or `until` bounds the key range; reading stops at `since`.
+        let range = match &upper {
+            Some(upper) => {
+                values.insert(":upper".into(), s(upper.clone()));
+                " AND list_sk < :upper"
+            }
+            None => "",
+        };
+        let mut filters = Vec::new();
+        let mut filter = |attribute: &str, value: String| {
+            names.insert(format!("#{attribute}"), attribute.to_string());
+            values.insert(format!(":{attribute}"), s(value));
+            filters.push(format!("#{attribute} = :{attribute}"));
+        };
+        if let Some(status) = query.status {
+            filter("status", status.to_string());
+        }
+        if let Some(user) = &query.user {
+            filter("user", user.clone());
+        }
+        if let Some(trigger) = query.trigger {
+            filter("trigger", trigger.to_string());
+        }
+        if index == OBJECT_INDEX && (query.name.is_some() || query.kind.is_some()) {
+            let listed: Vec<String> = query
+                .names()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    values.insert(format!(":name{i}"), s(job_list_pk(*n)));
+                    format!(":name{i}")
+                })
+                .collect();
+            filters.push(format!("list_pk IN ({})", listed.join(", ")));
+        }
         let mut jobs = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -288,26 +369,22 @@ impl DynamoDbStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(LIST_INDEX)
+                .index_name(index)
                 .scan_index_forward(false)
                 .limit(want as i32)
-                .expression_attribute_values(":list", s(job_list_pk(name)))
+                .key_condition_expression(format!("{hash} = :partition{range}"))
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take());
-            req = match &query.before {
-                Some(before) => req
-                    .key_condition_expression("list_pk = :list AND list_sk < :before")
-                    .expression_attribute_values(":before", s(before.to_string())),
-                None => req.key_condition_expression("list_pk = :list"),
-            };
-            if let Some(status) = query.status {
-                req = req
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()));
+            if !filters.is_empty() {
+                req = req.filter_expression(filters.join(" AND ")).set_expression_attribute_names(Some(names.clone()));
             }
             let out = req.send().await.map_err(unavailable)?;
             for item in out.items() {
-                jobs.push(job_from_item(item)?);
+                let job = job_from_item(item)?;
+                if lower.as_ref().is_some_and(|lower| job.id.to_string() < *lower) {
+                    return Ok(jobs);
+                }
+                jobs.push(job);
             }
             start = out.last_evaluated_key;
             if jobs.len() >= want || start.is_none() {
@@ -325,8 +402,13 @@ impl JobStore for DynamoDbStore {
 
     async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         let mut candidates = Vec::new();
-        for name in query.names() {
-            candidates.extend(self.query_name(name, query).await?);
+        match &query.object {
+            Some(object) => candidates.extend(self.query_partition(OBJECT_INDEX, object.clone(), query).await?),
+            None => {
+                for name in query.names() {
+                    candidates.extend(self.query_partition(LIST_INDEX, job_list_pk(name), query).await?);
+                }
+            }
         }
         Ok(JobPage::from_candidates(candidates, query))
     }

@@ -15,7 +15,7 @@ use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::sync::SyncRun;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
-use nzj_core::{JobId, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob};
+use nzj_core::{JobId, JobKind, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob, Trigger};
 
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 mod document;
@@ -142,11 +142,24 @@ impl Write {
     }
 }
 
-/// A page of jobs, newest first.
+/// A page of jobs, newest first, that match every filter given. Which index serves which
+/// filter: docs/product.md §5 (by name or kind: the name index; by object: the object index; time
+/// ranges are id ranges in either; status, user and trigger narrow what those read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobQuery {
     pub name: Option<JobName>,
+    /// Only system jobs, host jobs or syncs (the names of that kind).
+    pub kind: Option<JobKind>,
     pub status: Option<JobStatus>,
+    /// Only jobs created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only jobs created before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only jobs started by this user (`scheduler`, `netbox`, `cli`, a token's name).
+    pub user: Option<String>,
+    /// Only jobs of this NetBox object (`dcim.device/12`).
+    pub object: Option<String>,
+    pub trigger: Option<Trigger>,
     /// Only jobs older than this one (the previous page's `next_cursor`).
     pub before: Option<JobId>,
     pub limit: usize,
@@ -157,7 +170,36 @@ impl JobQuery {
 
     /// The job names this query covers.
     pub fn names(&self) -> Vec<JobName> {
-        self.name.map_or_else(|| JobName::ALL.to_vec(), |n| vec![n])
+        match (self.name, self.kind) {
+            (Some(name), _) => vec![name],
+            (None, Some(kind)) => JobName::ALL.iter().copied().filter(|n| n.kind() == kind).collect(),
+            (None, None) => JobName::ALL.to_vec(),
+        }
+    }
+
+    /// The ids the query covers, as the stores compare them (text): from the first id of `since`
+    /// (inclusive) to the smaller of the cursor and the first id of `until` (exclusive).
+    pub fn id_range(&self) -> (Option<String>, Option<String>) {
+        let lower = self.since.map(|t| JobId::first_at(t).to_string());
+        let until = self.until.map(|t| JobId::first_at(t).to_string());
+        let upper = match (self.before.as_ref().map(JobId::to_string), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (lower, upper)
+    }
+
+    /// Whether `job` passes every filter: what each store's reads return (the reference for tests).
+    pub fn matches(&self, job: &JobRecord) -> bool {
+        let id = job.id.to_string();
+        let (lower, upper) = self.id_range();
+        self.names().contains(&job.name)
+            && self.status.is_none_or(|s| s == job.status)
+            && lower.is_none_or(|l| id >= l)
+            && upper.is_none_or(|u| id < u)
+            && self.user.as_ref().is_none_or(|u| *u == job.user)
+            && self.object.as_ref().is_none_or(|o| job.object.as_ref() == Some(o))
+            && self.trigger.is_none_or(|t| t == job.trigger)
     }
 }
 

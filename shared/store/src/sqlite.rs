@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 /// The schema, one migration per version (`PRAGMA user_version` counts them). Never edit a
 /// migration that has shipped: add the next one. The first is written with `IF NOT EXISTS` so a
 /// database created before versioning (user_version 0, these tables) is taken over as it is.
-const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1)];
+const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1), M::up(SCHEMA_2)];
 
 /// The schema version this build writes: the number of migrations.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS documents (
     version INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+";
+
+/// Jobs listed by object, user or trigger (`nzj jobs ls --object ...`) read an index, not the
+/// table: indexes on the record's own fields, which every job already has.
+const SCHEMA_2: &str = "
+CREATE INDEX jobs_by_object ON jobs (json_extract(body, '$.object'), id);
+CREATE INDEX jobs_by_user ON jobs (json_extract(body, '$.user'), id);
+CREATE INDEX jobs_by_trigger ON jobs (json_extract(body, '$.trigger'), id);
 ";
 
 #[derive(Clone)]
@@ -202,18 +210,35 @@ impl JobStore for SqliteStore {
         let query = query.clone();
         self.with_conn(move |conn| {
             let mut sql = String::from("SELECT body, version FROM jobs WHERE 1 = 1");
+            if query.name.is_some() || query.kind.is_some() {
+                // Job names are the product's own identifiers, never user text.
+                let names: Vec<String> = query.names().iter().map(|n| format!("'{}'", n.as_str())).collect();
+                sql += &format!(" AND name IN ({})", names.join(", "));
+            }
             let mut args: Vec<String> = Vec::new();
-            if let Some(name) = query.name {
-                args.push(name.to_string());
-                sql += &format!(" AND name = ?{}", args.len());
-            }
+            let mut filter = |column: &str, op: &str, value: String| {
+                args.push(value);
+                sql += &format!(" AND {column} {op} ?{}", args.len());
+            };
             if let Some(status) = query.status {
-                args.push(status.to_string());
-                sql += &format!(" AND status = ?{}", args.len());
+                filter("status", "=", status.to_string());
             }
-            if let Some(before) = &query.before {
-                args.push(before.to_string());
-                sql += &format!(" AND id < ?{}", args.len());
+            let (lower, upper) = query.id_range();
+            if let Some(lower) = lower {
+                filter("id", ">=", lower);
+            }
+            if let Some(upper) = upper {
+                filter("id", "<", upper);
+            }
+            // The same expressions as SCHEMA_2's indexes, so SQLite reads those.
+            if let Some(object) = &query.object {
+                filter("json_extract(body, '$.object')", "=", object.clone());
+            }
+            if let Some(user) = &query.user {
+                filter("json_extract(body, '$.user')", "=", user.clone());
+            }
+            if let Some(trigger) = query.trigger {
+                filter("json_extract(body, '$.trigger')", "=", trigger.to_string());
             }
             // One more than the page, to know whether another page follows.
             sql += &format!(" ORDER BY id DESC LIMIT {}", query.limit() + 1);

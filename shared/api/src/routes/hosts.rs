@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use nzj_core::Trigger;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::ObjectRef;
-use nzj_core::{JobId, JobName, JobStatus};
-use nzj_store::JobQuery;
+use nzj_core::{JobId, JobName};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,25 +64,12 @@ pub(crate) async fn sync_host(
             "syncing a host reads it from NetBox: set NZJ_NETBOX_URL and NZJ_NETBOX_TOKEN",
         ));
     };
-    // Host jobs in flight are few; look through the pending and running ones for this object.
-    for status in [JobStatus::Pending, JobStatus::Running] {
-        for name in [JobName::CreateHost, JobName::UpdateHost, JobName::DeleteHost] {
-            let query = JobQuery { name: Some(name), status: Some(status), before: None, limit: JobQuery::MAX_LIMIT };
-            let busy = state
-                .store
-                .list_jobs(&query)
-                .await?
-                .jobs
-                .into_iter()
-                .find(|j| j.object.as_deref() == Some(object.to_string().as_str()));
-            if let Some(job) = busy {
-                return Ok((
-                    StatusCode::CONFLICT,
-                    Json(json!({"error": format!("{object} already has {} {} (job {})", job.name, job.status, job.id), "job": job.id})),
-                )
-                    .into_response());
-            }
-        }
+    if let Some(job) = nzj_jobs::busy_host_job(state.store.as_ref(), object).await? {
+        return Ok((
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("{object} already has {} {} (job {})", job.name, job.status, job.id), "job": job.id})),
+        )
+            .into_response());
     }
     let now = state.launcher.clock.now();
     let job = nzj_queue::QueuedJob { job_id: JobId::new_at(now), name: JobName::UpdateHost, object, data: None };

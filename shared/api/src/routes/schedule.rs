@@ -1,5 +1,5 @@
-//! `/api/schedule`: each system job's interval, next due time and current run, whether this
-//! process can run it and why not, and interval changes.
+//! `/api/schedule`: each system job's interval, next due time, current run and how the last run
+//! ended, whether this process can run it and why not, and interval changes.
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use nzj_core::{Interval, JobId, ScheduleEntry, SystemJob};
+use nzj_core::{Interval, JobId, JobStatus, ScheduleEntry, SystemJob};
 use nzj_runtime::Registry;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -25,6 +25,11 @@ pub struct ScheduleView {
     pub current_run: Option<JobId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub last_run: Option<JobId>,
+    /// How the last run ended (`completed`, `failed`, ...) and its error, if it failed.
+    pub last_status: Option<JobStatus>,
+    pub last_error: Option<String>,
+    /// When a failed scheduled run is tried again (before `next_due`), if it is.
+    pub retry_due: Option<DateTime<Utc>>,
     /// Whether this process can run the job (implemented, and the peers it needs configured).
     pub implemented: bool,
     /// Whether triggers will run it: runnable and not off.
@@ -33,6 +38,18 @@ pub struct ScheduleView {
 }
 
 impl ScheduleView {
+    /// The view of `entry`, with its last run's outcome read from the store.
+    async fn read(entry: ScheduleEntry, state: &AppState) -> ApiResult<Self> {
+        let last = match &entry.last_run {
+            Some(id) => state.store.get_job(id).await?,
+            None => None,
+        };
+        let mut view = ScheduleView::new(entry, &state.launcher.registry);
+        view.last_status = last.as_ref().map(|r| r.status);
+        view.last_error = last.and_then(|r| r.error);
+        Ok(view)
+    }
+
     fn new(entry: ScheduleEntry, registry: &Registry) -> Self {
         let unavailable = registry.unavailable_reason(entry.job);
         let implemented = unavailable.is_none();
@@ -49,6 +66,9 @@ impl ScheduleView {
             current_run: entry.current_run,
             lease_until: entry.lease_until,
             last_run: entry.last_run,
+            last_status: None,
+            last_error: None,
+            retry_due: entry.retry_due,
             implemented,
             scheduled,
             note,
@@ -64,7 +84,7 @@ pub(crate) async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResu
     let mut views = Vec::new();
     for job in SystemJob::ALL {
         let entry = state.launcher.scheduler.schedule(*job).await?;
-        views.push(ScheduleView::new(entry, &state.launcher.registry));
+        views.push(ScheduleView::read(entry, &state).await?);
     }
     Ok(Json(json!({"jobs": views})))
 }
@@ -75,7 +95,7 @@ pub(crate) async fn show_one_schedule(
 ) -> ApiResult<Json<ScheduleView>> {
     let job = system_job(&job)?;
     let entry = state.launcher.scheduler.schedule(job).await?;
-    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
+    Ok(Json(ScheduleView::read(entry, &state).await?))
 }
 
 /// `{"interval": <minutes or null>}`; null turns the job off.
@@ -93,5 +113,5 @@ pub(crate) async fn set_schedule(
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
     let entry = state.launcher.scheduler.set_interval(job, interval).await?;
     tracing::info!(job = %job, interval = %interval, "interval changed");
-    Ok(Json(ScheduleView::new(entry, &state.launcher.registry)))
+    Ok(Json(ScheduleView::read(entry, &state).await?))
 }

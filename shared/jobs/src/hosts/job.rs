@@ -121,7 +121,7 @@ impl HostJobs {
         }
         match &outcome {
             Ok(done @ HostOutcome { action: HostAction::Held { reason }, .. }) => {
-                record.log = log;
+                record.log.append(&log);
                 let host = done.pre_data.as_ref().map(|h| h["host"].clone());
                 let result =
                     json!({"message": reason, "object": object.to_string(), "hostid": done.hostid, "host": host});
@@ -136,7 +136,7 @@ impl HostJobs {
                 }
                 let message = done.message();
                 log.push(now, LogLevel::Info, message.clone());
-                record.log = log;
+                record.log.append(&log);
                 record
                     .complete(now, json!({"message": message, "hostid": done.hostid}))
                     .map_err(|e| JobFailure::permanent(e.to_string()))?;
@@ -147,7 +147,7 @@ impl HostJobs {
                 return Ok((record, outcome.map(|done| done.action)));
             }
             Err(failure) => {
-                record.log = log;
+                record.log.append(&log);
                 let reason = if failure.is_transient() {
                     format!(
                         "{failure}; gave up after attempt {}, the message is kept in the dead-letter queue",

@@ -54,6 +54,9 @@ pub enum StartError {
     /// The sync was recorded, then failed because the bulk queue refused its first step.
     #[error("{0}")]
     Queue(String),
+    /// The job asked to be retried did not fail.
+    #[error(transparent)]
+    NotRetriable(#[from] nzj_core::job::InvalidTransition),
 }
 
 pub struct SyncHostsNow {
@@ -94,7 +97,27 @@ impl SyncHostsNow {
     /// Records a new sync and puts its first step on `queue`; refused while a sync is pending or
     /// running. A sync whose process died (lease expired) is marked stalled and replaced.
     pub async fn launch(&self, queue: &dyn JobQueue<SyncStep>, origin: JobOrigin) -> Result<JobRecord, StartError> {
-        let (record, step) = self.start(origin).await?;
+        self.launch_linked(queue, origin, None).await
+    }
+
+    /// As [`SyncHostsNow::launch`], as the operator's retry of `previous`, a failed or stalled
+    /// sync: linked to it both ways in the commit that starts it.
+    pub async fn launch_retry(
+        &self,
+        queue: &dyn JobQueue<SyncStep>,
+        origin: JobOrigin,
+        previous: &JobId,
+    ) -> Result<JobRecord, StartError> {
+        self.launch_linked(queue, origin, Some(previous)).await
+    }
+
+    async fn launch_linked(
+        &self,
+        queue: &dyn JobQueue<SyncStep>,
+        origin: JobOrigin,
+        retrying: Option<&JobId>,
+    ) -> Result<JobRecord, StartError> {
+        let (record, step) = self.start_linked(origin, retrying).await?;
         if let Err(e) = queue.enqueue(&step).await {
             let message = format!("could not enqueue: {e}");
             self.fail(&record.id, &message).await?;
@@ -105,6 +128,14 @@ impl SyncHostsNow {
 
     /// Records a new sync (pending) and takes the single-instance lock; returns its first step.
     pub async fn start(&self, origin: JobOrigin) -> Result<(JobRecord, SyncStep), StartError> {
+        self.start_linked(origin, None).await
+    }
+
+    async fn start_linked(
+        &self,
+        origin: JobOrigin,
+        retrying: Option<&JobId>,
+    ) -> Result<(JobRecord, SyncStep), StartError> {
         let store = &self.converger.store;
         loop {
             let now = self.clock.now();
@@ -125,7 +156,13 @@ impl SyncHostsNow {
                     writes.push(Write::job(job));
                 }
             }
-            let record = JobRecord::new_pending(JobName::SyncHostsNow, origin.clone(), now, self.retention);
+            let mut record = JobRecord::new_pending(JobName::SyncHostsNow, origin.clone(), now, self.retention);
+            if let Some(previous) = retrying
+                && let Some(mut previous) = store.get_job(previous).await?
+            {
+                record.retries(&mut previous, now)?;
+                writes.push(Write::job(previous));
+            }
             let mut run = SyncRun::new(record.id.clone(), now + self.lease);
             run.version = existing.map_or(0, |r| r.version);
             writes.extend([Write::job(record.clone()), Write::sync_run(run)]);
