@@ -133,6 +133,9 @@ enum HostsCommand {
         /// Only hosts found out of sync at their last check
         #[arg(long)]
         out_of_sync: bool,
+        /// Only hosts whose last job failed, with the error, Zabbix's error and a hint
+        #[arg(long)]
+        failed: bool,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[arg(long)]
@@ -140,6 +143,17 @@ enum HostsCommand {
     },
     /// One host config with its difference, e.g. `nzj hosts show dcim.device/123`
     Show { object: String },
+    /// Bring hosts to NetBox's current state now: one host job per object
+    Sync {
+        #[arg(required = true)]
+        objects: Vec<String>,
+    },
+    /// Run a host job again for every host whose last job failed (or for the objects given)
+    Retry {
+        objects: Vec<String>,
+        #[arg(long, required_unless_present = "objects")]
+        failed: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,8 +257,12 @@ async fn main() -> ExitCode {
         Command::Hosts { command } => {
             let api = client::ApiClient::new(cli.target);
             match command {
-                HostsCommand::Ls { out_of_sync, limit, cursor } => {
-                    cmd::hosts::hosts_ls(&api, out_of_sync, limit, cursor, cli.json).await
+                HostsCommand::Ls { out_of_sync, failed, limit, cursor } => {
+                    cmd::hosts::hosts_ls(&api, out_of_sync, failed, limit, cursor, cli.json).await
+                }
+                HostsCommand::Sync { objects } => cmd::hosts::hosts_sync(&api, &objects, false, cli.json).await,
+                HostsCommand::Retry { objects, failed } => {
+                    cmd::hosts::hosts_sync(&api, &objects, failed, cli.json).await
                 }
                 HostsCommand::Show { object } => cmd::hosts::hosts_show(&api, &object).await,
             }

@@ -83,3 +83,27 @@ fn serve_warns_about_a_misspelt_variable_and_says_what_it_likely_means() {
     let bad = Command::new(NZJ).arg("serve").env_clear().env("NZJ_LOG_FORMAT", "xml").output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("NZJ_LOG_FORMAT"), "{bad:?}");
 }
+
+#[test]
+fn the_operators_commands_answer_clearly_on_a_fresh_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), "", &[]);
+    let failed = serve.nzj(&["hosts", "ls", "--failed"]);
+    assert!(failed.status.success() && String::from_utf8_lossy(&failed.stdout).starts_with("OBJECT"), "{failed:?}");
+    let none = serve.nzj(&["hosts", "retry", "--failed"]);
+    assert!(
+        none.status.success() && String::from_utf8_lossy(&none.stdout).contains("0 started, 0 refused"),
+        "{none:?}"
+    );
+    let bare = serve.nzj(&["hosts", "retry"]);
+    assert_eq!(bare.status.code(), Some(2), "objects or --failed: {bare:?}");
+    let unknown = serve.nzj(&["jobs", "retry", "01a24696-0ac0-7ebc-9c15-a1b6c0d4eab3"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("404"), "{unknown:?}");
+    // Filters reach the API; a page of nothing is an empty table, and a bad filter is named.
+    let ls = serve.nzj(&["jobs", "ls", "--since", "1h", "--user", "cli", "--object", "dcim.device/1"]);
+    assert!(ls.status.success() && String::from_utf8_lossy(&ls.stdout).starts_with("ID"), "{ls:?}");
+    let bad = serve.nzj(&["jobs", "ls", "--trigger", "telepathy"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("400"), "{bad:?}");
+    let schedule = serve.nzj(&["schedule", "show"]);
+    assert!(String::from_utf8_lossy(&schedule.stdout).contains("LAST RUN"), "{schedule:?}");
+}

@@ -85,7 +85,6 @@ impl Serve {
     }
 }
 
-/// Posts a signed delivery to `listen`: the status and JSON answer, or `None` if no answer came.
 /// Whether the server on `listen` answers `/healthz` with 200 within `budget`.
 pub fn healthy_within(listen: &str, budget: Duration) -> bool {
     let deadline = Instant::now() + budget;
@@ -98,6 +97,7 @@ pub fn healthy_within(listen: &str, budget: Duration) -> bool {
     false
 }
 
+/// Posts a signed delivery to `listen`: the status and JSON answer, or `None` if no answer came.
 pub fn deliver(listen: &str, body: &[u8], signature: &str) -> Option<(u16, Value)> {
     let headers = [("Content-Type", "application/json"), ("X-Hook-Signature", signature)];
     let (status, text) = request(listen, "POST", "/webhook/netbox", &headers, body)?;

@@ -2,6 +2,7 @@
 //! was in sync when last checked, and how it differed.
 
 use crate::desired::{DesiredHost, Difference};
+use crate::host_failure::HostFailure;
 use crate::job::JobId;
 use crate::netbox::{NetboxObject, ObjectRef};
 use chrono::{DateTime, Utc};
@@ -43,6 +44,10 @@ pub struct HostConfig {
     /// When each kind of journal entry was last written for the object (its rate limit).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub journaled: std::collections::BTreeMap<String, DateTime<Utc>>,
+    /// Why the last job for the object failed; `None` when it succeeded. Such configs are listed
+    /// apart (`nzj hosts ls --failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<HostFailure>,
     #[serde(default)]
     pub version: u64,
 }
@@ -64,7 +69,14 @@ impl HostConfig {
             secrets_hash: None,
             sync_state: None,
             journaled: Default::default(),
+            last_failure: None,
             version: 0,
         }
+    }
+
+    /// Records how job `job` ended for the object: the failure, or none.
+    pub fn job_ended(&mut self, job: JobId, failure: Option<HostFailure>) {
+        self.last_job = Some(job);
+        self.last_failure = failure;
     }
 }

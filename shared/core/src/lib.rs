@@ -44,6 +44,7 @@ pub mod config;
 pub mod credentials;
 pub mod desired;
 pub mod host_config;
+pub mod host_failure;
 pub mod host_fields;
 pub mod interfaces;
 pub mod interval;

@@ -44,7 +44,23 @@ pub async fn load_cache(
 
 /// A Zabbix error as a job failure: transient (outage, timeout, 5xx) or permanent.
 pub fn zabbix_failure(e: ZabbixError) -> JobFailure {
-    if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
+    let mut failure =
+        if e.is_transient() { JobFailure::transient(e.to_string()) } else { JobFailure::permanent(e.to_string()) };
+    if let ZabbixError::Api { code, message, data, .. } = e {
+        failure.zabbix = Some(nzj_core::host_failure::ZabbixRefusal { code, message, data });
+    }
+    failure
+}
+
+/// What a host's config keeps of its job's outcome: the failure with Zabbix's error and a hint,
+/// or nothing when the job did its work.
+pub(crate) fn host_failure<T>(
+    outcome: &Result<T, JobFailure>,
+    job: &nzj_core::JobId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<nzj_core::host_failure::HostFailure> {
+    let failure = outcome.as_ref().err()?;
+    Some(nzj_core::host_failure::HostFailure::new(job.clone(), now, failure.message.clone(), failure.zabbix.clone()))
 }
 
 /// A NetBox error as a job failure: transient (outage, timeout, 5xx, 429) or permanent.

@@ -15,17 +15,19 @@ use std::sync::{Arc, Mutex};
 pub struct JobFailure {
     pub message: String,
     pub kind: FailureKind,
+    /// Zabbix's own error, when Zabbix refused the request (kept in the host's config).
+    pub zabbix: Option<nzj_core::host_failure::ZabbixRefusal>,
 }
 
 impl JobFailure {
     /// A failure that retrying will not fix (validation, a breaker, bad credentials).
     pub fn permanent(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into(), kind: FailureKind::Permanent }
+        JobFailure { message: message.into(), kind: FailureKind::Permanent, zabbix: None }
     }
 
     /// A failure that a later run may not meet (an outage, a timeout).
     pub fn transient(message: impl Into<String>) -> Self {
-        JobFailure { message: message.into(), kind: FailureKind::Transient }
+        JobFailure { message: message.into(), kind: FailureKind::Transient, zabbix: None }
     }
 
     pub fn is_transient(&self) -> bool {

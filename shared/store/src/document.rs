@@ -35,7 +35,14 @@ pub(crate) struct Document {
     /// indexes it; SQLite lists by key prefix.
     #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
     pub list: Option<&'static str>,
+    /// A group the document is in besides its list (host configs whose last job failed):
+    /// DynamoDB indexes it; SQLite has a partial index on the same condition.
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+    pub group: Option<&'static str>,
 }
+
+/// The group of host configs whose last job failed (`nzj hosts ls --failed`).
+pub(crate) const FAILED_HOSTS: &str = "hostconfig:failed";
 
 pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
@@ -85,6 +92,7 @@ impl Write {
                     expected_version,
                     body: encode(&entry)?,
                     list: None,
+                    group: None,
                 })
             }
             Write::Cache { mut snapshot, expected_version } => {
@@ -94,6 +102,7 @@ impl Write {
                     expected_version,
                     body: encode(&snapshot)?,
                     list: None,
+                    group: None,
                 })
             }
             Write::Maintenance { mut maintenance, expected_version } => {
@@ -103,6 +112,7 @@ impl Write {
                     expected_version,
                     body: encode(&maintenance)?,
                     list: Some(MAINTENANCE_LIST),
+                    group: None,
                 })
             }
             Write::Settings { mut settings, expected_version } => {
@@ -112,6 +122,7 @@ impl Write {
                     expected_version,
                     body: encode(&settings)?,
                     list: None,
+                    group: None,
                 })
             }
             Write::HostConfig { mut config, expected_version } => {
@@ -121,6 +132,7 @@ impl Write {
                     expected_version,
                     body: encode(&config)?,
                     list: Some(HOST_CONFIG_LIST),
+                    group: config.last_failure.is_some().then_some(FAILED_HOSTS),
                 })
             }
             Write::SyncRun { mut run, expected_version } => {
@@ -130,6 +142,7 @@ impl Write {
                     expected_version,
                     body: encode(&run)?,
                     list: None,
+                    group: None,
                 })
             }
             Write::DeletionWindow { mut window, expected_version } => {
@@ -139,6 +152,7 @@ impl Write {
                     expected_version,
                     body: encode(&window)?,
                     list: None,
+                    group: None,
                 })
             }
             Write::Delivery { key, job_id } => Prepared::Document(Document {
@@ -146,6 +160,7 @@ impl Write {
                 expected_version: 0,
                 body: encode(&job_id)?,
                 list: None,
+                group: None,
             }),
             Write::DeleteMaintenance { id, expected_version } => {
                 Prepared::Delete { key: maintenance_key(&id), expected_version }

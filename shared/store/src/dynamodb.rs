@@ -5,15 +5,15 @@
 //! `pk = schedule#<job>` (one per system job) and `pk = cache#<kind>` (imported Zabbix settings).
 //! The record itself is the JSON `body`, the same bytes the embedded store keeps. Index
 //! `by_list` (`list_pk`, `list_sk`) lists a job's runs newest first; ids are UUIDv7, so their
-//! order is creation order, and a time range is a key range. Index `by_object` (`object_pk`,
+//! order is creation order, and a time range is a key range. Index `by_group` (`group_pk`,
 //! `list_sk`) lists one NetBox object's jobs; status, user and trigger filter what an index reads
 //! (a Query, never a Scan). Single writes are `PutItem` with a condition on `version`; several
 //! are one `TransactWriteItems`.
 
 use crate::{
-    DELETION_WINDOW_KEY, HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY,
-    SYNC_RUN_KEY, StoreError, Write, cache_key, decode_versioned, encode, host_config_key, maintenance_key,
-    schedule_key,
+    DELETION_WINDOW_KEY, FAILED_HOSTS, HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared,
+    SETTINGS_KEY, SYNC_RUN_KEY, StoreError, Write, cache_key, decode_versioned, encode, host_config_key,
+    maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -34,8 +34,10 @@ use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
 
 pub const LIST_INDEX: &str = "by_list";
-/// Jobs of one NetBox object, newest first (`object_pk` = `dcim.device/12`, `list_sk` = id).
-pub const OBJECT_INDEX: &str = "by_object";
+/// Items of one group, in `list_sk` order: a NetBox object's jobs, newest first (`group_pk` =
+/// `dcim.device/12`, `list_sk` = id), and the host configs whose last job failed (`group_pk` =
+/// [`FAILED_HOSTS`], `list_sk` = their key). Sparse: an item outside every group is not in it.
+pub const GROUP_INDEX: &str = "by_group";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
@@ -149,10 +151,10 @@ impl DynamoDbStore {
             .attribute_definitions(attr("pk"))
             .attribute_definitions(attr("list_pk"))
             .attribute_definitions(attr("list_sk"))
-            .attribute_definitions(attr("object_pk"))
+            .attribute_definitions(attr("group_pk"))
             .key_schema(key("pk", KeyType::Hash))
             .global_secondary_indexes(index(LIST_INDEX, "list_pk"))
-            .global_secondary_indexes(index(OBJECT_INDEX, "object_pk"))
+            .global_secondary_indexes(index(GROUP_INDEX, "group_pk"))
             .send()
             .await;
         match created {
@@ -161,10 +163,10 @@ impl DynamoDbStore {
                 // A table made by an older nzj: add the object index it lacks.
                 let table = self.client.describe_table().table_name(&self.table).send().await.map_err(unavailable)?;
                 let indexes = table.table().map(|t| t.global_secondary_indexes()).unwrap_or_default();
-                if !indexes.iter().any(|i| i.index_name() == Some(OBJECT_INDEX)) {
+                if !indexes.iter().any(|i| i.index_name() == Some(GROUP_INDEX)) {
                     let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-                        .index_name(OBJECT_INDEX)
-                        .key_schema(key("object_pk", KeyType::Hash))
+                        .index_name(GROUP_INDEX)
+                        .key_schema(key("group_pk", KeyType::Hash))
                         .key_schema(key("list_sk", KeyType::Range))
                         .projection(Projection::builder().projection_type(ProjectionType::All).build())
                         .build()
@@ -173,7 +175,7 @@ impl DynamoDbStore {
                     self.client
                         .update_table()
                         .table_name(&self.table)
-                        .attribute_definitions(attr("object_pk"))
+                        .attribute_definitions(attr("group_pk"))
                         .attribute_definitions(attr("list_sk"))
                         .global_secondary_index_updates(update)
                         .send()
@@ -227,7 +229,7 @@ impl DynamoDbStore {
                     ("body".to_string(), s(encode(&record)?)),
                 ]);
                 if let Some(object) = &record.object {
-                    item.insert("object_pk".to_string(), s(object.clone()));
+                    item.insert("group_pk".to_string(), s(object.clone()));
                 }
                 (item, expected_version)
             }
@@ -241,6 +243,9 @@ impl DynamoDbStore {
                 if let Some(list) = doc.list {
                     item.insert("list_pk".to_string(), s(list));
                     item.insert("list_sk".to_string(), s(doc.key));
+                }
+                if let Some(group) = doc.group {
+                    item.insert("group_pk".to_string(), s(group));
                 }
                 (item, doc.expected_version)
             }
@@ -313,7 +318,7 @@ impl DynamoDbStore {
         decode_versioned(body, version, set_version).map(Some)
     }
 
-    /// The jobs of one index partition (a name's in `by_list`, an object's in `by_object`) that
+    /// The jobs of one index partition (a name's in `by_list`, an object's or a group's in `by_group`) that
     /// match the query, newest first, until one more than a page match or the partition's range
     /// is read. The time range and cursor are a key range; the other filters narrow what is read.
     async fn query_partition(
@@ -323,7 +328,7 @@ impl DynamoDbStore {
         query: &JobQuery,
     ) -> Result<Vec<JobRecord>, StoreError> {
         let want = query.limit() + 1;
-        let hash = if index == OBJECT_INDEX { "object_pk" } else { "list_pk" };
+        let hash = if index == GROUP_INDEX { "group_pk" } else { "list_pk" };
         let (lower, upper) = query.id_range();
         let mut values: Item = HashMap::from([(":partition".to_string(), s(partition))]);
         let mut names: HashMap<String, String> = HashMap::new();
@@ -350,7 +355,7 @@ impl DynamoDbStore {
         if let Some(trigger) = query.trigger {
             filter("trigger", trigger.to_string());
         }
-        if index == OBJECT_INDEX && (query.name.is_some() || query.kind.is_some()) {
+        if index == GROUP_INDEX && (query.name.is_some() || query.kind.is_some()) {
             let listed: Vec<String> = query
                 .names()
                 .iter()
@@ -403,7 +408,7 @@ impl JobStore for DynamoDbStore {
     async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         let mut candidates = Vec::new();
         match &query.object {
-            Some(object) => candidates.extend(self.query_partition(OBJECT_INDEX, object.clone(), query).await?),
+            Some(object) => candidates.extend(self.query_partition(GROUP_INDEX, object.clone(), query).await?),
             None => {
                 for name in query.names() {
                     candidates.extend(self.query_partition(LIST_INDEX, job_list_pk(name), query).await?);
@@ -465,6 +470,37 @@ impl JobStore for DynamoDbStore {
             .iter()
             .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
             .collect()
+    }
+
+    async fn list_failed_hosts(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
+        let mut configs = Vec::new();
+        let mut start: Option<Item> = None;
+        let after = after.map(host_config_key);
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GROUP_INDEX)
+                .expression_attribute_values(":group", s(FAILED_HOSTS))
+                .set_exclusive_start_key(start.take())
+                .limit((limit - configs.len()).min(1000) as i32);
+            req = match &after {
+                Some(after) => req
+                    .key_condition_expression("group_pk = :group AND list_sk > :after")
+                    .expression_attribute_values(":after", s(after.clone())),
+                None => req.key_condition_expression("group_pk = :group"),
+            };
+            let out = req.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let (body, version) = body_and_version(item)?;
+                configs.push(decode_versioned(body, version, |c: &mut HostConfig, v| c.version = v)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || configs.len() >= limit {
+                return Ok(configs);
+            }
+        }
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -230,6 +230,10 @@ pub trait JobStore: Send + Sync {
     /// `limit`.
     async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError>;
 
+    /// Host configs whose last job failed, ordered by object, after `after`, at most `limit`:
+    /// read from an index of their own (fast however many configs there are).
+    async fn list_failed_hosts(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError>;
+
     /// The job a webhook delivery became, if it was received before.
     async fn get_delivery(&self, key: &str) -> Result<Option<JobId>, StoreError>;
 

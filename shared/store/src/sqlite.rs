@@ -54,11 +54,13 @@ CREATE TABLE IF NOT EXISTS documents (
 ";
 
 /// Jobs listed by object, user or trigger (`nzj jobs ls --object ...`) read an index, not the
-/// table: indexes on the record's own fields, which every job already has.
+/// table: indexes on the record's own fields, which every job already has. Host configs whose
+/// last job failed (`nzj hosts ls --failed`) have a partial index of their own.
 const SCHEMA_2: &str = "
 CREATE INDEX jobs_by_object ON jobs (json_extract(body, '$.object'), id);
 CREATE INDEX jobs_by_user ON jobs (json_extract(body, '$.user'), id);
 CREATE INDEX jobs_by_trigger ON jobs (json_extract(body, '$.trigger'), id);
+CREATE INDEX documents_failed ON documents (key) WHERE CASE WHEN json_valid(body) THEN json_extract(body, '$.last_failure') END IS NOT NULL;
 ";
 
 #[derive(Clone)]
@@ -153,13 +155,25 @@ impl SqliteStore {
 
     /// Documents of one list (`<list>#...` keys) after the key `after`, in key order.
     async fn list_documents(&self, list: &str, after: String, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        self.list_documents_where(list, after, limit, "").await
+    }
+
+    /// As `list_documents`, only those that also meet `condition` (SQL on `body`).
+    async fn list_documents_where(
+        &self,
+        list: &str,
+        after: String,
+        limit: usize,
+        condition: &'static str,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
         let (low, high) = (format!("{list}#"), format!("{list}$")); // '$' sorts right after '#'
         let after = after.max(low);
         let limit = limit.min(i64::MAX as usize) as i64;
         self.with_conn(move |conn| {
-            let mut stmt = conn
-                .prepare("SELECT body, version FROM documents WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3")
-                .map_err(unavailable)?;
+            let sql = format!(
+                "SELECT body, version FROM documents WHERE key > ?1 AND key < ?2 {condition} ORDER BY key LIMIT ?3"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
             let rows = stmt
                 .query_map(rusqlite::params![after, high, limit], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -319,6 +333,17 @@ impl JobStore for SqliteStore {
     async fn list_host_configs(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
         let after = after.map(host_config_key).unwrap_or_default();
         let rows = self.list_documents(HOST_CONFIG_LIST, after, limit).await?;
+        rows.iter()
+            .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
+            .collect()
+    }
+
+    async fn list_failed_hosts(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
+        let after = after.map(host_config_key).unwrap_or_default();
+        // The partial index's own condition, so SQLite reads that index (a body that is not JSON,
+        // the health probe's, is in no list).
+        let failed = "AND CASE WHEN json_valid(body) THEN json_extract(body, '$.last_failure') END IS NOT NULL";
+        let rows = self.list_documents_where(HOST_CONFIG_LIST, after, limit, failed).await?;
         rows.iter()
             .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
             .collect()

@@ -125,3 +125,31 @@ async fn dynamodb_items_of_the_previous_format_are_read_and_newer_ones_refused()
         other => panic!("a newer item must be refused: {other:?}"),
     }
 }
+
+/// The plan SQLite makes for `sql`, as one line.
+fn plan(path: &std::path::Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+}
+
+#[tokio::test]
+async fn the_embedded_stores_listings_by_object_user_trigger_and_failure_read_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nzj.sqlite3");
+    SqliteStore::open(&path).unwrap().commit(vec![Write::job(record())]).await.unwrap();
+    for (filter, index) in [
+        ("json_extract(body, '$.object') = 'dcim.device/7'", "jobs_by_object"),
+        ("json_extract(body, '$.user') = 'ops'", "jobs_by_user"),
+        ("json_extract(body, '$.trigger') = 'api'", "jobs_by_trigger"),
+    ] {
+        let plan = plan(&path, &format!("SELECT body FROM jobs WHERE 1 = 1 AND {filter} ORDER BY id DESC LIMIT 51"));
+        assert!(plan.contains(index), "{filter}: {plan}");
+    }
+    let failed = plan(
+        &path,
+        "SELECT body FROM documents WHERE key > 'hostconfig#' AND key < 'hostconfig$' AND CASE WHEN json_valid(body) THEN json_extract(body, '$.last_failure') END IS NOT NULL ORDER BY key LIMIT 50",
+    );
+    assert!(failed.contains("documents_failed"), "{failed}");
+}

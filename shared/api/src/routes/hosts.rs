@@ -16,19 +16,26 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// `GET /api/hosts?in_sync=false&limit=&cursor=`: host configs in object order.
+/// `GET /api/hosts?in_sync=false&failed=true&limit=&cursor=`: host configs in object order;
+/// `failed=true` lists only those whose last job failed (from their own index), each with its
+/// job, error, Zabbix's error and a hint.
 pub(crate) async fn list_hosts(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    refuse_unknown(&params, &["in_sync", "limit", "cursor"])?;
+    refuse_unknown(&params, &["in_sync", "failed", "limit", "cursor"])?;
     let in_sync = param::<bool>(&params, "in_sync")?;
+    let failed = param::<bool>(&params, "failed")?.unwrap_or(false);
     let limit = page_limit(&params)?;
     let mut after = param::<ObjectRef>(&params, "cursor")?;
     let mut hosts = Vec::new();
     // Pages of the store until the page is full (the in_sync filter may skip many).
     loop {
-        let page = state.store.list_host_configs(after, limit).await?;
+        let page = if failed {
+            state.store.list_failed_hosts(after, limit).await?
+        } else {
+            state.store.list_host_configs(after, limit).await?
+        };
         let exhausted = page.len() < limit;
         after = page.last().map(|c| c.object);
         hosts.extend(page.into_iter().filter(|c| in_sync.is_none_or(|want| c.in_sync == Some(want))));

@@ -159,7 +159,7 @@ impl HostJobs {
                 record.fail(now, reason).map_err(|e| JobFailure::permanent(e.to_string()))?;
             }
         }
-        config.last_job = Some(record.id.clone());
+        config.job_ended(record.id.clone(), crate::host_failure(&outcome, &record.id, now));
         // What the host was computed from, for refreshes and plans (none once NetBox lost it).
         config.netbox = netbox.map(|n| nzj_core::overrides::kept(n, settings));
         let held = matches!(&outcome, Ok(HostOutcome { action: HostAction::Held { .. }, .. }));

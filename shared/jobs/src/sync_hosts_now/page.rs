@@ -285,7 +285,7 @@ impl SyncHostsNow {
                 }
             }
             config.seen_by_sync = Some(run.job_id.clone());
-            config.last_job = Some(record.id.clone());
+            config.job_ended(record.id.clone(), crate::host_failure(&outcome, &record.id, now));
             let held = matches!(&outcome, Ok(done) if matches!(done.action, crate::hosts::HostAction::Held { .. }));
             states.push(SyncState::of(&config, outcome.is_err(), held));
             events.push(crate::write_back::event_of(&outcome));
