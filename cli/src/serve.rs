@@ -86,7 +86,20 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     if config.webhook_secret.is_none() {
         tracing::warn!("NZJ_WEBHOOK_SECRET is not set: NetBox webhooks are refused");
     }
-    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Bearer(token), false));
+    // Every job records into the metrics facade; /metrics renders it as Prometheus text.
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let mut state = app.api_state(nzj_api::ApiAuth::Bearer(token), false);
+    // Zabbix calls are counted by the client for the whole process: read at each scrape.
+    let zabbix = app.zabbix.clone();
+    state.metrics = Some(Arc::new(move || {
+        if let Some(zabbix) = &zabbix {
+            metrics::counter!("nzj_zabbix_calls_total").absolute(zabbix.calls().total());
+        }
+        prometheus.render()
+    }));
+    let state = Arc::new(state);
     nzj_api::serve(listener, state, config.http, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())

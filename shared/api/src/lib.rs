@@ -24,6 +24,7 @@ mod server;
 use auth::require_token;
 pub use error::ApiError;
 use error::ApiResult;
+pub use routes::metrics::RenderMetrics;
 pub use routes::schedule::ScheduleView;
 use routes::{deletions, hosts, jobs, maintenance, plan, schedule, settings, webhook};
 pub use server::serve;
@@ -71,6 +72,8 @@ pub struct AppState {
     /// Run a manual system-job run within its request and answer with the finished job, instead
     /// of in the background: on Lambda, nothing runs after the answer.
     pub runs_in_request: bool,
+    /// `GET /metrics`' Prometheus text, where a recorder runs (`nzj serve`); `None` elsewhere.
+    pub metrics: Option<routes::metrics::RenderMetrics>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -96,6 +99,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/schedule", get(schedule::show_schedule))
         .route("/schedule/{job}", get(schedule::show_one_schedule).put(schedule::set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let metrics = Router::new()
+        .route("/metrics", get(routes::metrics::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route(
@@ -103,6 +109,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::post(webhook::netbox_webhook).layer(DefaultBodyLimit::max(2 * nzj_netbox::MAX_BODY_BYTES)),
         )
         .nest("/api", api)
+        .merge(metrics)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(error::json_too_large))

@@ -171,6 +171,7 @@ impl App {
             sync,
             auth,
             runs_in_request,
+            metrics: None,
         }
     }
 }

@@ -104,4 +104,10 @@ pub trait JobQueue<M: Message = QueuedJob>: Send + Sync {
 
     /// How many messages the dead-letter queue holds.
     async fn dead_letters(&self) -> Result<usize, QueueError>;
+
+    /// How many messages wait or are being worked on, where the queue can say cheaply (the
+    /// embedded one); on AWS CloudWatch has SQS's figures.
+    async fn depth(&self) -> Result<Option<usize>, QueueError> {
+        Ok(None)
+    }
 }

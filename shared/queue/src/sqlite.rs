@@ -234,6 +234,15 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
         .await
     }
 
+    async fn depth(&self) -> Result<Option<usize>, QueueError> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM queue WHERE done_at IS NULL", [], |r| r.get::<_, i64>(0))
+                .map(|n| Some(n as usize))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn dead_letters(&self) -> Result<usize, QueueError> {
         self.with_conn(|conn| {
             conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get::<_, i64>(0))

@@ -1,6 +1,8 @@
 //! Metrics in CloudWatch Embedded Metric Format (docs/product.md §7): one JSON line on stdout per event, which
 //! CloudWatch Logs turns into metrics without an API call. Off unless [`enable`]d: the Lambda
-//! functions enable it; `nzj serve` keeps its stdout for people.
+//! functions enable it; `nzj serve` keeps its stdout for people. Every event is also recorded
+//! into the `metrics` facade (`nzj_jobs_completed_total{job_name=...}`, durations in seconds),
+//! which `nzj serve` renders as Prometheus text at `/metrics`; without a recorder that is a no-op.
 //!
 //! Metrics (namespace [`NAMESPACE`]): `JobsStarted`, `JobsCompleted`, `JobsFailed`, `JobsStalled`
 //! and `JobDuration` per `JobName`; `HostsChanged` per `JobName`; `ZabbixCalls`,
@@ -60,8 +62,42 @@ pub fn emf(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)], timestamp
 }
 
 fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+    record(dimensions, metrics);
     if ENABLED.load(Ordering::Relaxed) {
         println!("{}", emf(dimensions, metrics, chrono::Utc::now().timestamp_millis()));
+    }
+}
+
+/// `JobsCompleted` as Prometheus names it: `nzj_jobs_completed`.
+pub fn prometheus_name(name: &str) -> String {
+    let mut snake = String::from("nzj");
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+/// The same event into the `metrics` facade: counts as counters (`_total`), durations as
+/// histograms in seconds; dimensions but the constant `Service` as labels.
+fn record(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+    let labels: Vec<::metrics::Label> = dimensions
+        .iter()
+        .filter(|(key, _)| *key != "Service")
+        .map(|(key, value)| {
+            metrics::Label::new(prometheus_name(key).trim_start_matches("nzj_").to_string(), value.to_string())
+        })
+        .collect();
+    for (name, value, unit) in metrics {
+        match unit {
+            Unit::Count => {
+                ::metrics::counter!(format!("{}_total", prometheus_name(name)), labels.clone()).increment(*value as u64)
+            }
+            Unit::Milliseconds => ::metrics::histogram!(format!("{}_seconds", prometheus_name(name)), labels.clone())
+                .record(value / 1000.0),
+        }
     }
 }
 

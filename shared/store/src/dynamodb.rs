@@ -277,6 +277,19 @@ impl DynamoDbStore {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.list_partition(LIST_INDEX, "list_pk", list, after, limit).await
+    }
+
+    /// The items of one partition of `index` (hash attribute `hash`) in `list_sk` order, after
+    /// `after`, at most `limit`: their bodies and versions.
+    async fn list_partition(
+        &self,
+        index: &str,
+        hash: &str,
+        partition: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
         let mut documents = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -284,14 +297,14 @@ impl DynamoDbStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(LIST_INDEX)
-                .expression_attribute_values(":list", s(list))
+                .index_name(index)
+                .expression_attribute_values(":list", s(partition))
                 .set_exclusive_start_key(start.take());
             req = match &after {
                 Some(after) => req
-                    .key_condition_expression("list_pk = :list AND list_sk > :after")
+                    .key_condition_expression(format!("{hash} = :list AND list_sk > :after"))
                     .expression_attribute_values(":after", s(after.clone())),
-                None => req.key_condition_expression("list_pk = :list"),
+                None => req.key_condition_expression(format!("{hash} = :list")),
             };
             if limit < usize::MAX {
                 req = req.limit((limit - documents.len()).min(1000) as i32);
@@ -473,34 +486,12 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn list_failed_hosts(&self, after: Option<ObjectRef>, limit: usize) -> Result<Vec<HostConfig>, StoreError> {
-        let mut configs = Vec::new();
-        let mut start: Option<Item> = None;
-        let after = after.map(host_config_key);
-        loop {
-            let mut req = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GROUP_INDEX)
-                .expression_attribute_values(":group", s(FAILED_HOSTS))
-                .set_exclusive_start_key(start.take())
-                .limit((limit - configs.len()).min(1000) as i32);
-            req = match &after {
-                Some(after) => req
-                    .key_condition_expression("group_pk = :group AND list_sk > :after")
-                    .expression_attribute_values(":after", s(after.clone())),
-                None => req.key_condition_expression("group_pk = :group"),
-            };
-            let out = req.send().await.map_err(unavailable)?;
-            for item in out.items() {
-                let (body, version) = body_and_version(item)?;
-                configs.push(decode_versioned(body, version, |c: &mut HostConfig, v| c.version = v)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || configs.len() >= limit {
-                return Ok(configs);
-            }
-        }
+        let items =
+            self.list_partition(GROUP_INDEX, "group_pk", FAILED_HOSTS, after.map(host_config_key), limit).await?;
+        items
+            .iter()
+            .map(|(body, version)| decode_versioned(body, *version, |c: &mut HostConfig, v| c.version = v))
+            .collect()
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

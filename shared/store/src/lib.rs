@@ -142,9 +142,9 @@ impl Write {
     }
 }
 
-/// A page of jobs, newest first, that match every filter given. Which index serves which
-/// filter: docs/product.md §5 (by name or kind: the name index; by object: the object index; time
-/// ranges are id ranges in either; status, user and trigger narrow what those read).
+/// A page of jobs, newest first, that match every filter given. Which index serves which filter
+/// (README, "The operator's day"): by name or kind the name index, by object the group index;
+/// time ranges are id ranges in either; status, user and trigger narrow what those read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobQuery {
     pub name: Option<JobName>,

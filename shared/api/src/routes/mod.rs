@@ -5,6 +5,7 @@ pub(crate) mod deletions;
 pub(crate) mod hosts;
 pub(crate) mod jobs;
 pub(crate) mod maintenance;
+pub mod metrics;
 pub(crate) mod plan;
 pub(crate) mod schedule;
 pub(crate) mod settings;
