@@ -38,7 +38,7 @@ for src in "$@"; do
     echo "netbox-compat: NetBox $version up in $((SECONDS - started)) s" >&2
     NB_URL="$(sed -n 's/^NB_URL=//p' "$root/up.out")" NB_TOKEN="$(sed -n 's/^NB_TOKEN=//p' "$root/up.out")" \
     NB_TOKEN_V1="$(cat "$root/run/api_token_v1")" NZJ_E2E_PORT="${NZJ_E2E_PORT:-$(infra/free-port.sh)}" \
-      cargo test --locked --no-fail-fast -p nzj --test e2e --test netbox_bulk -- --ignored 2>&1 | tee "$root/tests.log"
+      cargo test --locked --no-fail-fast -p nzj --test e2e --test netbox_bulk --test netbox_precondition -- --ignored 2>&1 | tee "$root/tests.log"
     if [ "${PIPESTATUS[0]}" -eq 0 ]; then
       summary+=("NetBox $version: passed ($(grep -h '^test result' "$root/tests.log" | awk '{s += $4} END {print s}') tests)")
     else

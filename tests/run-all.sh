@@ -15,7 +15,7 @@ cargo_status=${PIPESTATUS[0]}
 # The end-to-end tests need the real NetBox (with-peers.sh starts it with NZJ_PEERS_NETBOX=1);
 # they are `#[ignore]`d so a plain `cargo test` without it does not fail for want of a peer.
 if [ -n "${NB_URL:-}" ]; then
-  cargo test --locked -p nzj --test e2e --test netbox_bulk -- --ignored 2>&1 | tee -a "$log"
+  cargo test --locked -p nzj --test e2e --test netbox_bulk --test netbox_precondition -- --ignored 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || cargo_status=1
 else
   echo "run-all: NB_URL is not set: the end-to-end tests against NetBox did not run" >&2

@@ -114,6 +114,10 @@ pub struct NetboxObject {
     /// (kept to the fields a template reads when stored).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, Value>,
+    /// When NetBox last changed the object, as read: the write-back's precondition (NetBox's
+    /// `If-Match`), so it never overwrites a change made since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
 }
 
 /// The regions and site groups a site is in, each list from the top down to the site's own.
@@ -252,6 +256,7 @@ impl NetboxObject {
                 .as_object()
                 .map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            last_updated: data.get("last_updated").and_then(Value::as_str).map(str::to_string),
         })
     }
 

@@ -11,9 +11,8 @@ use nzj_core::netbox::ObjectKind;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::write_back::{JournalEvent, SyncState};
-use nzj_netbox::NetboxSource;
+use nzj_netbox::{FieldWrite, NetboxError, NetboxSource};
 use nzj_runtime::JobFailure;
-use serde_json::{Map, Value};
 
 /// NetBox's bulk PATCH takes a list; a sync page holds at most this many objects anyway.
 const PER_REQUEST: usize = 1000;
@@ -34,19 +33,29 @@ pub async fn write_back(
     let Some(netbox) = netbox.filter(|_| settings.write_back.enabled) else { return Ok(0) };
     let mut written = 0;
     for kind in ObjectKind::ALL {
-        let mut changes: Vec<(usize, u64, Map<String, Value>)> = Vec::new();
+        let mut changes: Vec<(usize, FieldWrite)> = Vec::new();
         for (i, (config, state)) in configs.iter().enumerate() {
             let Some(object) = config.netbox.as_ref().filter(|o| o.reference.kind == *kind) else { continue };
             if let Some(fields) =
                 settings.write_back.changes(&object.custom_fields, config.hostid.as_deref(), state, now)
             {
-                changes.push((i, object.reference.id, fields));
+                let last_updated = object.last_updated.clone();
+                changes.push((i, FieldWrite { id: object.reference.id, fields, last_updated }));
             }
         }
         for chunk in changes.chunks(PER_REQUEST) {
-            let updates: Vec<(u64, Map<String, Value>)> = chunk.iter().map(|(_, id, f)| (*id, f.clone())).collect();
-            netbox.write_custom_fields(*kind, &updates).await.map_err(|e| format!("NetBox write-back: {e}"))?;
-            for (i, _, fields) in chunk {
+            let updates: Vec<FieldWrite> = chunk.iter().map(|(_, w)| w.clone()).collect();
+            match netbox.write_custom_fields(*kind, &updates).await {
+                Ok(()) => {}
+                // Someone changed the object since the job read it: writing would undo their
+                // change. Their change's own webhook brings the job that writes the state.
+                Err(NetboxError::Changed { .. }) => {
+                    tracing::info!(kind = %kind, id = updates[0].id, "write-back skipped: the object changed in NetBox since it was read");
+                    continue;
+                }
+                Err(e) => return Err(format!("NetBox write-back: {e}")),
+            }
+            for (i, FieldWrite { fields, .. }) in chunk {
                 if let Some(object) = configs[*i].0.netbox.as_mut() {
                     object
                         .custom_fields

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The fields of a VM the desired host is computed from.
-pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context,custom_fields";
+pub const FIELDS: &str = "id,name,status,site,role,platform,tenant,device_type,cluster,tags,primary_ip4,primary_ip6,serial,asset_tag,config_context,custom_fields,last_updated";
 
 /// The fields read of `kind`: a device has an out-of-band IP and a location as well.
 pub fn fields(kind: ObjectKind) -> String {
@@ -51,6 +51,9 @@ pub enum NetboxError {
     Http { path: String, status: u16, body: String },
     #[error("NetBox refused the token (NZJ_NETBOX_TOKEN): HTTP {status}")]
     Auth { status: u16 },
+    /// A write's precondition failed (HTTP 412): the object changed since it was read.
+    #[error("NetBox {path}: the object changed since it was read (HTTP 412)")]
+    Changed { path: String },
     #[error("NetBox {path}: {message}")]
     Protocol { path: String, message: String },
 }
@@ -83,6 +86,24 @@ fn api_path(kind: ObjectKind) -> &'static str {
         ObjectKind::Device => "/api/dcim/devices/",
         ObjectKind::VirtualMachine => "/api/virtualization/virtual-machines/",
     }
+}
+
+/// NetBox's weak ETag of an object last changed at `last_updated` (as its REST API shows the
+/// time): `W/"<the time in UTC, Python's isoformat>"`, microseconds only when there are any.
+pub fn etag_of(last_updated: &str) -> Option<String> {
+    let time = chrono::DateTime::parse_from_rfc3339(last_updated).ok()?.with_timezone(&chrono::Utc);
+    let format =
+        if time.timestamp_subsec_micros() == 0 { "%Y-%m-%dT%H:%M:%S+00:00" } else { "%Y-%m-%dT%H:%M:%S%.6f+00:00" };
+    Some(format!("W/\"{}\"", time.format(format)))
+}
+
+/// One object's custom fields to write, and when NetBox last changed the object as read (the
+/// precondition of a single object's write).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldWrite {
+    pub id: u64,
+    pub fields: serde_json::Map<String, Value>,
+    pub last_updated: Option<String>,
 }
 
 impl NetboxClient {
@@ -118,10 +139,10 @@ impl NetboxClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Option<Value>, NetboxError> {
-        self.send_within(method, path, query, body, self.request_timeout).await
+        self.send_within(method, path, query, body, self.request_timeout, None).await
     }
 
-    /// As [`NetboxClient::send`], allowing the answer `timeout`.
+    /// As [`NetboxClient::send`], allowing the answer `timeout`, with an `If-Match` precondition.
     async fn send_within(
         &self,
         method: reqwest::Method,
@@ -129,6 +150,7 @@ impl NetboxClient {
         query: &[(&str, String)],
         body: Option<&Value>,
         timeout: Duration,
+        if_match: Option<String>,
     ) -> Result<Option<Value>, NetboxError> {
         let transport = |e: reqwest::Error| NetboxError::Transport {
             path: path.to_string(),
@@ -137,6 +159,9 @@ impl NetboxClient {
         let mut request = self.http.request(method, format!("{}{path}", self.base)).query(query).timeout(timeout);
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(etag) = if_match {
+            request = request.header("If-Match", etag);
         }
         let response = request
             .header("Authorization", self.authorization())
@@ -150,6 +175,9 @@ impl NetboxClient {
         }
         if status == 401 || status == 403 {
             return Err(NetboxError::Auth { status });
+        }
+        if status == 412 {
+            return Err(NetboxError::Changed { path: path.to_string() });
         }
         let text = response.text().await.map_err(transport)?;
         if !(200..300).contains(&status) {
@@ -199,27 +227,30 @@ impl NetboxClient {
 
     /// Sets custom fields of objects of `kind`: one PATCH of the object for one, NetBox's bulk
     /// PATCH (a list) for more (at most a page of them at once, as the sync sends them). NetBox
-    /// drops a write to a field its API may not change (`ui_editable: no`) without an error, so
-    /// the answer is checked: a value not taken is an error naming the field.
-    pub async fn write_custom_fields(
-        &self,
-        kind: ObjectKind,
-        updates: &[(u64, serde_json::Map<String, Value>)],
-    ) -> Result<(), NetboxError> {
-        let patch =
-            |id: u64, fields: &serde_json::Map<String, Value>| serde_json::json!({"id": id, "custom_fields": fields});
+    /// saves the whole object on a PATCH, so a write could undo a change made at the same moment:
+    /// a single object's write carries `If-Match` with the `last_updated` it was computed from
+    /// (NetBox 4.6 and later check it, under a row lock), and [`NetboxError::Changed`] says the
+    /// object changed since. NetBox drops a write to a field its API may not change
+    /// (`ui_editable: no`) without an error, so the answer is checked: a value not taken is an
+    /// error naming the field.
+    pub async fn write_custom_fields(&self, kind: ObjectKind, updates: &[FieldWrite]) -> Result<(), NetboxError> {
+        let patch = |w: &FieldWrite| serde_json::json!({"id": w.id, "custom_fields": w.fields});
         let query = [("fields", "id,custom_fields".to_string())];
         let answer = match updates {
             [] => return Ok(()),
-            [(id, fields)] => {
-                let path = format!("{}{id}/", api_path(kind));
-                let one = self.send(reqwest::Method::PATCH, &path, &query, Some(&patch(*id, fields))).await?;
-                Value::Array(one.into_iter().collect())
+            [one] => {
+                let path = format!("{}{}/", api_path(kind), one.id);
+                let if_match = one.last_updated.as_deref().and_then(etag_of);
+                let timeout = self.request_timeout;
+                let written = self
+                    .send_within(reqwest::Method::PATCH, &path, &query, Some(&patch(one)), timeout, if_match)
+                    .await?;
+                Value::Array(written.into_iter().collect())
             }
             many => {
-                let body = Value::Array(many.iter().map(|(id, fields)| patch(*id, fields)).collect());
+                let body = Value::Array(many.iter().map(patch).collect());
                 let timeout = self.request_timeout + BULK_WRITE_TIME_PER_OBJECT * many.len() as u32;
-                self.send_within(reqwest::Method::PATCH, api_path(kind), &query, Some(&body), timeout)
+                self.send_within(reqwest::Method::PATCH, api_path(kind), &query, Some(&body), timeout, None)
                     .await?
                     .unwrap_or_default()
             }
@@ -228,7 +259,7 @@ impl NetboxClient {
             .as_array()
             .map(|a| a.iter().filter_map(|o| Some((o["id"].as_u64()?, &o["custom_fields"]))).collect())
             .unwrap_or_default();
-        for (id, fields) in updates {
+        for FieldWrite { id, fields, .. } in updates {
             let Some(have) = taken.get(id) else {
                 return Err(NetboxError::Protocol {
                     path: api_path(kind).into(),
@@ -333,6 +364,14 @@ impl NetboxClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_etag_is_netboxs_own_from_the_time_its_api_shows() {
+        assert_eq!(etag_of("2026-12-05T14:57:22.113973Z").unwrap(), r#"W/"2026-12-05T14:57:22.113973+00:00""#);
+        assert_eq!(etag_of("2026-12-05T15:57:22.1+01:00").unwrap(), r#"W/"2026-12-05T14:57:22.100000+00:00""#);
+        assert_eq!(etag_of("2026-12-05T14:57:22Z").unwrap(), r#"W/"2026-12-05T14:57:22+00:00""#);
+        assert_eq!(etag_of("yesterday"), None);
+    }
 
     #[test]
     fn extra_fields_are_added_once_and_only_when_they_are_field_names() {

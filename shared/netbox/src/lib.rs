@@ -6,7 +6,9 @@ mod client;
 pub mod setup;
 mod source;
 
-pub use client::{FIELDS, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, fields, fields_with};
+pub use client::{
+    FIELDS, FieldWrite, NetboxClient, NetboxClientConfig, NetboxError, PAGE_SIZE, etag_of, fields, fields_with,
+};
 #[cfg(any(test, feature = "test-util"))]
 pub use source::NetboxInMemory;
 pub use source::NetboxSource;

@@ -2,10 +2,10 @@
 //! in id order), implemented by the REST client and, for tests and benchmarks, by an in-memory
 //! NetBox behind the `test-util` feature.
 
-use crate::client::{NetboxClient, NetboxError};
+use crate::client::{FieldWrite, NetboxClient, NetboxError};
 use async_trait::async_trait;
 use nzj_core::netbox::{ObjectKind, ObjectRef, SitePlace};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Where jobs read NetBox.
@@ -30,11 +30,7 @@ pub trait NetboxSource: Send + Sync {
 
     /// Sets custom fields of objects of `kind` (id -> fields): one request, whatever the count
     /// (NetBox's bulk form for more than one). The product's write-back (docs/product.md §3.4).
-    async fn write_custom_fields(
-        &self,
-        kind: ObjectKind,
-        updates: &[(u64, Map<String, Value>)],
-    ) -> Result<(), NetboxError>;
+    async fn write_custom_fields(&self, kind: ObjectKind, updates: &[FieldWrite]) -> Result<(), NetboxError>;
 
     /// Adds journal entries (object, NetBox kind, text) in one request.
     async fn add_journal_entries(&self, entries: &[(ObjectRef, &str, String)]) -> Result<(), NetboxError>;
@@ -60,11 +56,7 @@ impl NetboxSource for NetboxClient {
         NetboxClient::site_places(self).await
     }
 
-    async fn write_custom_fields(
-        &self,
-        kind: ObjectKind,
-        updates: &[(u64, Map<String, Value>)],
-    ) -> Result<(), NetboxError> {
+    async fn write_custom_fields(&self, kind: ObjectKind, updates: &[FieldWrite]) -> Result<(), NetboxError> {
         NetboxClient::write_custom_fields(self, kind, updates).await
     }
 
@@ -139,17 +131,13 @@ impl NetboxSource for NetboxInMemory {
         Ok(SitePlace::of_sites(sites, regions, groups))
     }
 
-    async fn write_custom_fields(
-        &self,
-        kind: ObjectKind,
-        updates: &[(u64, Map<String, Value>)],
-    ) -> Result<(), NetboxError> {
+    async fn write_custom_fields(&self, kind: ObjectKind, updates: &[FieldWrite]) -> Result<(), NetboxError> {
         if self.1.refuse_writes.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(NetboxError::Transport { path: "write-back".into(), message: "connection refused".into() });
         }
         self.1.writes.lock().expect("writes").push(updates.len());
         let mut objects = self.0.lock().expect("objects");
-        for (id, fields) in updates {
+        for FieldWrite { id, fields, .. } in updates {
             if let Some(object) = objects.get_mut(&ObjectRef { kind, id: *id }) {
                 for (name, value) in fields {
                     object["custom_fields"][name] = value.clone();
