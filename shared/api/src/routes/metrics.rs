@@ -9,8 +9,6 @@ use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use nzj_core::JobStatus;
-use nzj_store::JobQuery;
 use std::sync::Arc;
 
 /// Renders what was recorded as Prometheus text (the exporter's handle in `nzj serve`).
@@ -26,16 +24,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Res
     if let Some(sync) = &state.sync {
         gauges("bulk", sync.queue.depth().await?, sync.queue.dead_letters().await?);
     }
-    let mut held = 0;
-    let mut query = JobQuery { status: Some(JobStatus::Held), limit: JobQuery::MAX_LIMIT, ..Default::default() };
-    loop {
-        let page = state.store.list_jobs(&query).await?;
-        held += page.jobs.len();
-        match page.next_cursor {
-            Some(cursor) => query.before = Some(cursor),
-            None => break,
-        }
-    }
+    let held = nzj_jobs::deletions::held(state.store.as_ref()).await?.len();
     metrics::gauge!("nzj_deletions_held").set(held as f64);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], render()).into_response())
 }
