@@ -52,6 +52,16 @@ enum Command {
         #[command(subcommand)]
         command: DeletionsCommand,
     },
+    /// Dead letters: the host and bulk messages given up on, with their jobs and errors
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// API tokens for `nzj serve`, each with a name and a role (viewer, operator, admin)
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Maintenance windows in Zabbix, by host, host group or NetBox site
     Maintenance {
         #[command(subcommand)]
@@ -177,6 +187,43 @@ enum DeletionsCommand {
 }
 
 #[derive(Subcommand)]
+enum DlqCommand {
+    /// Every dead letter with its job, object and last error
+    Ls,
+    /// One dead letter and its message
+    Show { id: String },
+    /// Run the dead letters' jobs again (a failed job retried, linked to it), then remove them
+    Redrive {
+        /// Dead letter ids (from `nzj dlq ls`, e.g. host:17)
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove dead letters without running anything
+    Purge {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Make a token: printed once; its name, role and hash go in NZJ_API_TOKENS_FILE
+    New {
+        /// What the token's jobs and changes record as their user (letters, digits, .-_@)
+        name: String,
+        /// viewer (reads), operator (also runs, retries, syncs, maintenance), admin (also
+        /// settings, schedule, deletions, dead-letter purges)
+        #[arg(long)]
+        role: String,
+        /// Append the line to this tokens file (created readable by its owner only)
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum MaintenanceCommand {
     /// Every window
     Ls,
@@ -278,6 +325,18 @@ async fn main() -> ExitCode {
                     cmd::deletions::deletions_decide(&api, "discard", &ids, all, cli.json).await
                 }
             }
+        }
+        Command::Dlq { command } => {
+            let api = client::ApiClient::new(cli.target);
+            match command {
+                DlqCommand::Ls => cmd::dlq::dlq_ls(&api, cli.json).await,
+                DlqCommand::Show { id } => cmd::dlq::dlq_show(&api, &id, cli.json).await,
+                DlqCommand::Redrive { ids, all } => cmd::dlq::dlq_redrive(&api, &ids, all, cli.json).await,
+                DlqCommand::Purge { ids, all } => cmd::dlq::dlq_purge(&api, &ids, all, cli.json).await,
+            }
+        }
+        Command::Tokens { command: TokensCommand::New { name, role, file } } => {
+            cmd::tokens::tokens_new(&name, &role, file.as_deref())
         }
         Command::Maintenance { command } => {
             let api = client::ApiClient::new(cli.target);

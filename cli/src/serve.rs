@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use nzj_app::{App, Queues};
 use nzj_core::Secret;
 use nzj_core::config::{Config, StoreConfig};
+use nzj_core::tokens::Tokens;
 use nzj_jobs::{HostWorker, OutboxSweeper, SyncStep, SyncWorker};
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{Launcher, TriggerOutcome};
@@ -50,7 +51,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
             Arc::new(store)
         }
     };
-    let token = api_token(&config)?;
+    let tokens = api_tokens(&config)?;
 
     // Host jobs: the embedded queue (SQS's semantics) and its worker, as the host-worker Lambda on
     // AWS. Bulk work (SyncHostsNow) has a queue and a worker of its own: webhooks never wait
@@ -90,7 +91,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let mut state = app.api_state(nzj_api::ApiAuth::Bearer(token), false);
+    let mut state = app.api_state(nzj_api::ApiAuth::Tokens(tokens), false);
     // Zabbix calls are counted by the client for the whole process: read at each scrape.
     let zabbix = app.zabbix.clone();
     state.metrics = Some(Arc::new(move || {
@@ -136,6 +137,26 @@ fn warn_unknown_variables(names: impl IntoIterator<Item = String>) {
     }
 }
 
+/// The named tokens of `NZJ_API_TOKENS_FILE`, and `NZJ_API_TOKEN` as the admin token (or, when
+/// neither is set, the generated one of [`api_token`]).
+fn api_tokens(config: &Config) -> anyhow::Result<Tokens> {
+    let tokens = match &config.api_tokens_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("NZJ_API_TOKENS_FILE: cannot read {}", path.display()))?;
+            let tokens = Tokens::parse(&text)
+                .map_err(|e| anyhow::anyhow!("configuration: NZJ_API_TOKENS_FILE: {}: {e}", path.display()))?;
+            tracing::info!(tokens = tokens.len(), file = %path.display(), "API tokens read");
+            tokens
+        }
+        None => Tokens::default(),
+    };
+    if config.api_token.is_none() && !tokens.is_empty() {
+        return Ok(tokens);
+    }
+    tokens.with_env_token(&api_token(config)?).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
 /// The configured token; on a loopback address without one, the token kept in the data dir,
 /// generated (and printed once) on first start. Elsewhere a token is required.
 fn api_token(config: &Config) -> anyhow::Result<Secret> {
@@ -143,7 +164,10 @@ fn api_token(config: &Config) -> anyhow::Result<Secret> {
         return Ok(token.clone());
     }
     if !config.listen.ip().is_loopback() {
-        bail!("configuration: NZJ_API_TOKEN: required when listening on a non-loopback address ({})", config.listen);
+        bail!(
+            "configuration: NZJ_API_TOKEN or NZJ_API_TOKENS_FILE: required when listening on a non-loopback address ({})",
+            config.listen
+        );
     }
     let path = token_path(&config.data_dir);
     if let Ok(kept) = std::fs::read_to_string(&path)

@@ -34,10 +34,9 @@ pub async fn deletions_decide(
     all: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".into());
     let body = match (all, ids.is_empty()) {
-        (true, true) => json!({"all": true, "user": user}),
-        (false, false) => json!({"ids": ids, "user": user}),
+        (true, true) => json!({"all": true}),
+        (false, false) => json!({"ids": ids}),
         (true, false) => anyhow::bail!("name job ids or --all, not both"),
         (false, true) => anyhow::bail!("name the held jobs to {decision} (see `nzj deletions ls`), or --all"),
     };

@@ -3,6 +3,7 @@
 //! as a table, or as JSON with `--json`.
 
 pub mod deletions;
+pub mod dlq;
 pub mod hosts;
 pub mod jobs;
 pub mod maintenance;
@@ -10,3 +11,4 @@ pub mod netbox;
 pub mod plan;
 pub mod schedule;
 pub mod settings;
+pub mod tokens;

@@ -1,14 +1,16 @@
 //! The jobs HTTP API, shared by `nzj serve` and (on AWS) the api function.
 //!
-//! Every `/api` route needs `Authorization: Bearer <token>`; `/healthz` does not. Errors are JSON
-//! `{"error": "..."}` with the status that says what went wrong: 400 for a malformed request,
-//! 401 without the token, 404 for an unknown job, 413 for an oversized body.
+//! Every `/api` route needs `Authorization: Bearer <token>` of a role allowed to call it
+//! (`auth::required_role`); `/healthz` does not. Errors are JSON `{"error": "..."}` with the
+//! status that says what went wrong: 400 for a malformed request, 401 without a known token, 403
+//! naming the role a route needs, 404 for an unknown job, 413 for an oversized body.
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use nzj_core::Secret;
+use nzj_core::tokens::Tokens;
 use nzj_jobs::{MaintenanceService, WebhookIntake};
 use nzj_runtime::Launcher;
 use nzj_store::JobStore;
@@ -22,11 +24,12 @@ mod routes;
 mod server;
 
 use auth::require_token;
+pub use auth::{Caller, UpstreamCaller, required_role};
 pub use error::ApiError;
 use error::ApiResult;
 pub use routes::metrics::RenderMetrics;
 pub use routes::schedule::ScheduleView;
-use routes::{deletions, hosts, jobs, maintenance, plan, schedule, settings, webhook};
+use routes::{dead_letters, deletions, hosts, jobs, maintenance, plan, schedule, settings, webhook};
 pub use server::serve;
 
 /// The API never needs a large body; anything bigger is refused with 413.
@@ -43,11 +46,18 @@ pub struct SyncHostsNowLauncher {
 /// Who may call `/api`.
 #[derive(Clone)]
 pub enum ApiAuth {
-    /// `Authorization: Bearer <token>` (`nzj serve`).
-    Bearer(Secret),
+    /// `Authorization: Bearer <token>`, one of named tokens with roles (`nzj serve`).
+    Tokens(Tokens),
     /// The caller was authenticated before the request got here: the Lambda Function URL's IAM
     /// auth (SigV4) lets only allowed principals through.
     Upstream,
+}
+
+impl ApiAuth {
+    /// One admin token (`NZJ_API_TOKEN` alone).
+    pub fn single(token: &Secret) -> ApiAuth {
+        ApiAuth::Tokens(Tokens::default().with_env_token(token).expect("one token is never a duplicate"))
+    }
 }
 
 pub struct AppState {
@@ -96,6 +106,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/deletions", get(deletions::list_deletions))
         .route("/deletions/release", axum::routing::post(deletions::release_deletions))
         .route("/deletions/discard", axum::routing::post(deletions::discard_deletions))
+        .route("/dlq", get(dead_letters::list_dead_letters))
+        .route("/dlq/{id}", get(dead_letters::show_dead_letter))
+        .route("/dlq/redrive", axum::routing::post(dead_letters::redrive_dead_letters))
+        .route("/dlq/purge", axum::routing::post(dead_letters::purge_dead_letters))
         .route("/schedule", get(schedule::show_schedule))
         .route("/schedule/{job}", get(schedule::show_one_schedule).put(schedule::set_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

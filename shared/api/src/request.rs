@@ -47,3 +47,31 @@ pub(crate) fn object_body(body: &Bytes, allowed: &[&str], example: &str) -> ApiR
     }
     Ok(object)
 }
+
+/// The selection of a body like `{"ids": [...]}` or `{"all": true}`: `None` for all, else the ids
+/// (1 to 1000, each read by `parse`, `what` naming what an id is in the error).
+pub(crate) fn ids_or_all<T>(
+    fields: &serde_json::Map<String, Value>,
+    example: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> ApiResult<Option<Vec<T>>> {
+    let all = match fields.get("all") {
+        None => false,
+        Some(Value::Bool(all)) => *all,
+        Some(_) => return Err(ApiError::bad_request("all: true or false")),
+    };
+    match (fields.get("ids"), all) {
+        (Some(_), true) => Err(ApiError::bad_request(format!("name ids or all, not both: {example}"))),
+        (None, true) => Ok(None),
+        (None, false) => Err(ApiError::bad_request(format!("nothing selected: {example}"))),
+        (Some(Value::Array(ids)), false) if !ids.is_empty() && ids.len() <= 1000 => ids
+            .iter()
+            .map(|id| {
+                id.as_str().and_then(&parse).ok_or_else(|| ApiError::bad_request(format!("ids: {id} is not {what}")))
+            })
+            .collect::<ApiResult<Vec<T>>>()
+            .map(Some),
+        (Some(_), false) => Err(ApiError::bad_request(format!("ids: a list of 1 to 1000 {what}s"))),
+    }
+}

@@ -62,6 +62,8 @@ pub struct QueueUrls {
 pub struct Config {
     pub listen: SocketAddr,
     pub api_token: Option<Secret>,
+    /// Named tokens with roles, kept hashed (`NZJ_API_TOKENS_FILE`, `nzj_core::tokens`).
+    pub api_tokens_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
     /// The DynamoDB table (`NZJ_DYNAMODB_TABLE`), for `NZJ_STORE=dynamodb` and the Lambda functions.
@@ -248,6 +250,10 @@ impl Config {
         Ok(Config {
             listen,
             api_token,
+            api_tokens_file: src
+                .get("NZJ_API_TOKENS_FILE")
+                .map(|p| PathBuf::from(p.trim()))
+                .filter(|p| !p.as_os_str().is_empty()),
             data_dir: PathBuf::from(src.get("NZJ_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR)),
             store,
             dynamodb_table,

@@ -60,6 +60,7 @@ pub mod secret;
 pub mod settings;
 pub mod sync;
 pub mod template;
+pub mod tokens;
 pub mod variables;
 pub mod write_back;
 pub mod zabbix_cache;

@@ -30,6 +30,9 @@ pub struct ScheduleEntry {
     /// When the last failed scheduled run is tried again, if it is (before `next_due`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_due: Option<DateTime<Utc>>,
+    /// Who set the interval last, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<crate::settings::Changed>,
     /// Optimistic-concurrency version; 0 means the entry has never been stored.
     #[serde(default)]
     pub version: u64,
@@ -74,6 +77,7 @@ impl ScheduleEntry {
             last_run: None,
             failures: 0,
             retry_due: None,
+            changed: None,
             version: 0,
         }
     }

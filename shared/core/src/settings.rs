@@ -185,8 +185,17 @@ pub struct Settings {
     pub sync_refresh_cutoff_minutes: u64,
     /// What the product writes back into NetBox's custom fields (docs/product.md §3.4).
     pub write_back: crate::write_back::WriteBack,
+    /// Who made the last change, and when (the API token's name; on AWS the IAM principal).
+    pub changed: Option<Changed>,
     /// Optimistic-concurrency version: a write must name the version it read.
     pub version: u64,
+}
+
+/// Who changed a setting or an interval, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    pub by: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for Settings {
@@ -230,6 +239,7 @@ impl Default for Settings {
             job_timeout_seconds: 3600,
             sync_refresh_cutoff_minutes: 60,
             write_back: Default::default(),
+            changed: None,
             version: 0,
         }
     }

@@ -5,6 +5,7 @@
 /// The variables `nzj serve`, the Lambda functions and the CLI read.
 pub const KNOWN: &[&str] = &[
     "NZJ_API_TOKEN",
+    "NZJ_API_TOKENS_FILE",
     "NZJ_BULK_DLQ_URL",
     "NZJ_BULK_QUEUE_URL",
     "NZJ_CONFIG",

@@ -3,6 +3,7 @@
 //! [`nzj_queue::MessageHandler`], so the scheduler, manual runs, `nzj serve` and the Lambda
 //! functions run the same code. They are wired in one place: `nzj-app`.
 
+pub mod dead_letters;
 pub mod deletions;
 pub mod hosts;
 pub mod import_settings;
@@ -16,6 +17,7 @@ pub mod webhook;
 pub mod worker;
 pub mod write_back;
 
+pub use dead_letters::{DeadLetterEntry, DeadLetters, RedriveOutcome, Redriven};
 pub use deletions::HeldDeletions;
 pub use hosts::{HostAction, HostConverger, HostJobs};
 pub use import_settings::ImportZabbixSettings;

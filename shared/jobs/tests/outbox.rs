@@ -4,11 +4,13 @@
 //! cannot be produced on demand by a real queue, so a wrapper refuses the first enqueue; the
 //! queue behind it and the store are real.
 
+mod support;
+
 use async_trait::async_trait;
 use nzj_core::{Clock, JobStatus, Secret, SystemClock};
 use nzj_jobs::{OutboxSweeper, WebhookIntake};
-use nzj_queue::{Delivery, JobQueue, QueueError, QueuedJob, SqliteQueue, SqsQueue};
-use nzj_store::{DynamoDbStore, JobQuery, JobStore, SqliteStore};
+use nzj_queue::{Delivery, JobQueue, QueueError, QueuedJob, SqliteQueue};
+use nzj_store::{JobQuery, JobStore, SqliteStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -42,6 +44,12 @@ impl JobQueue for RefusingQueue {
     async fn dead_letters(&self) -> Result<usize, QueueError> {
         self.inner.dead_letters().await
     }
+    async fn list_dead_letters(&self, max: usize) -> Result<Vec<nzj_queue::DeadLetter>, QueueError> {
+        self.inner.list_dead_letters(max).await
+    }
+    async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError> {
+        self.inner.remove_dead_letters(ids).await
+    }
 }
 
 struct Pair {
@@ -59,18 +67,10 @@ async fn embedded() -> Pair {
 }
 
 async fn aws() -> Pair {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run `make test`, which starts moto");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
+    let config = support::aws::moto().await;
     let name = format!("nzj-outbox-{}", uuid::Uuid::now_v7().simple());
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), name.clone());
-    store.ensure_table().await.unwrap();
-    let inner: Arc<dyn JobQueue> =
-        Arc::new(SqsQueue::ensure(aws_sdk_sqs::Client::new(&config), &name, Duration::from_secs(30), 3).await.unwrap());
+    let store = support::aws::table(&config, &name).await;
+    let inner: Arc<dyn JobQueue> = Arc::new(support::aws::queue(&config, &name, Duration::from_secs(30), 3).await);
     Pair { store: Arc::new(store), queue: Arc::new(RefusingQueue { inner, refuse: AtomicU32::new(1) }), _dir: None }
 }
 

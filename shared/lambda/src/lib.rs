@@ -14,7 +14,7 @@ mod scheduled;
 mod sqs;
 mod webhook;
 
-pub use api::run_api_function;
+pub use api::{api_router, run_api_function};
 pub use deployment::{SECRET_VARIABLES, app_from_env, init_logging, with_secrets_from_ssm};
 pub use scheduled::{ScheduledEvent, handle_scheduled, run_scheduled_function};
 pub use sqs::{handle_sqs_batch, run_host_worker_function, run_sync_all_function};

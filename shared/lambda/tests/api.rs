@@ -30,7 +30,7 @@ async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bea
     let deployment = App::build(&config, store.clone(), queues).unwrap();
     let state = Arc::new(deployment.api_state(nzj_api::ApiAuth::Upstream, true));
 
-    let response = nzj_api::router(state.clone()).oneshot(sample_event()).await.unwrap();
+    let response = nzj_lambda::api_router(state.clone()).oneshot(sample_event()).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -41,6 +41,18 @@ async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bea
         .header("content-type", "application/json")
         .body(axum::body::Body::from(r#"{"name": "MaintenanceCleanup"}"#))
         .unwrap();
-    let response = nzj_api::router(state).oneshot(run).await.unwrap();
+    let response = nzj_lambda::api_router(state.clone()).oneshot(run).await.unwrap();
     assert_eq!(response.status(), 503);
+
+    // A change records the IAM principal of the request context as who made it.
+    let mut change = sample_event();
+    *change.method_mut() = http::Method::PUT;
+    *change.uri_mut() = "/api/schedule/MaintenanceCleanup".parse().unwrap();
+    change.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    *change.body_mut() = axum::body::Body::from(r#"{"interval": 30}"#);
+    let response = nzj_lambda::api_router(state).oneshot(change).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(view["changed"]["by"], "arn:aws:iam::123456789012:user/operator", "{view}");
 }

@@ -6,7 +6,8 @@
 //! - A message enqueued twice with the same job id is delivered once (deduplication).
 //! - A received message is invisible for the visibility timeout; if its worker dies, it comes back.
 //! - `release` hands a message back for a retry after a delay; after `max_receives` receives a
-//!   released message goes to the dead-letter queue instead, where it is kept.
+//!   released message goes to the dead-letter queue instead, where it is kept until it is listed,
+//!   redriven (`nzj_jobs::dead_letters`) or removed.
 
 use async_trait::async_trait;
 use nzj_core::JobId;
@@ -66,6 +67,34 @@ pub struct Delivery<M = QueuedJob> {
     pub receive_count: u32,
 }
 
+/// A message the dead-letter queue keeps: its id there (what `remove_dead_letters` takes), the
+/// message (or, for one that cannot be read, why and how it begins), and how often it was received.
+#[derive(Debug, Clone)]
+pub struct DeadLetter<M = QueuedJob> {
+    pub id: String,
+    pub job: Result<M, String>,
+    pub receive_count: u32,
+}
+
+impl<M: Message> DeadLetter<M> {
+    /// Reads a dead letter's body; an unreadable one is kept as its error and first characters.
+    pub fn read(id: String, body: &str, receive_count: u32) -> Self {
+        let job = serde_json::from_str(body).map_err(|e| {
+            let start: String = body.chars().take(200).collect();
+            format!("unreadable message ({e}): {start}")
+        });
+        DeadLetter { id, job, receive_count }
+    }
+}
+
+/// What waits in a queue, where the queue can say cheaply (the embedded one): messages waiting or
+/// being worked on, and how long ago the oldest of them was enqueued.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    pub messages: usize,
+    pub oldest: Option<Duration>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
@@ -105,9 +134,16 @@ pub trait JobQueue<M: Message = QueuedJob>: Send + Sync {
     /// How many messages the dead-letter queue holds.
     async fn dead_letters(&self) -> Result<usize, QueueError>;
 
-    /// How many messages wait or are being worked on, where the queue can say cheaply (the
-    /// embedded one); on AWS CloudWatch has SQS's figures.
-    async fn depth(&self) -> Result<Option<usize>, QueueError> {
+    /// Up to `max` of the dead-letter queue's messages, oldest first, left where they are.
+    async fn list_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter<M>>, QueueError>;
+
+    /// Removes the dead letters with these ids (ids not there are passed over); returns how many
+    /// were removed.
+    async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError>;
+
+    /// What waits in the queue, where the queue can say cheaply (the embedded one); on AWS
+    /// CloudWatch has SQS's figures (`ApproximateAgeOfOldestMessage` is not an attribute).
+    async fn backlog(&self) -> Result<Option<Backlog>, QueueError> {
         Ok(None)
     }
 }

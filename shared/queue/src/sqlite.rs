@@ -1,7 +1,7 @@
 //! The embedded queue for `nzj serve`: a SQLite table with SQS FIFO's semantics (group order,
 //! deduplication for five minutes, visibility timeout, dead letters after `max_receives`).
 
-use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
+use crate::{Backlog, DeadLetter, Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
 use nzj_core::last_write::LastWrite;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The schema, one migration per version (`PRAGMA user_version` counts them). Never edit a
 /// migration that has shipped: add the next one. The first is written with `IF NOT EXISTS` so a
 /// queue created before versioning (user_version 0, these tables) is taken over as it is.
-const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1)];
+const MIGRATIONS: &[M<'static>] = &[M::up(SCHEMA_1), M::up(SCHEMA_2)];
 
 /// The schema version this build writes: the number of migrations.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     died_at INTEGER NOT NULL
 );
 ";
+
+/// When each message was enqueued, for the backlog's oldest age (messages enqueued before this
+/// version have none, and are passed over).
+const SCHEMA_2: &str = "ALTER TABLE queue ADD COLUMN enqueued_at INTEGER;";
 
 /// SQS FIFO deduplicates a message id for five minutes; so does this queue.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -122,7 +126,7 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
                 conn.execute("DELETE FROM queue WHERE done_at IS NOT NULL AND done_at < ?1", [now - DEDUP_WINDOW_MS])
                     .map_err(unavailable)?;
                 conn.execute(
-                    "INSERT OR IGNORE INTO queue (grp, dedup, body, visible_at) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO queue (grp, dedup, body, visible_at, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?4)",
                     params![group, dedup, body, now],
                 )
                 .map_err(unavailable)?;
@@ -234,11 +238,15 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
         .await
     }
 
-    async fn depth(&self) -> Result<Option<usize>, QueueError> {
+    async fn backlog(&self) -> Result<Option<Backlog>, QueueError> {
         self.with_conn(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM queue WHERE done_at IS NULL", [], |r| r.get::<_, i64>(0))
-                .map(|n| Some(n as usize))
-                .map_err(unavailable)
+            let (messages, oldest): (i64, Option<i64>) = conn
+                .query_row("SELECT COUNT(*), MIN(enqueued_at) FROM queue WHERE done_at IS NULL", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(unavailable)?;
+            let oldest = oldest.map(|at| Duration::from_millis((now_ms() - at).max(0) as u64));
+            Ok(Some(Backlog { messages: messages as usize, oldest }))
         })
         .await
     }
@@ -248,6 +256,36 @@ impl<M: Message> JobQueue<M> for SqliteQueue<M> {
             conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as usize)
                 .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter<M>>, QueueError> {
+        let rows: Vec<(i64, String, u32)> = self
+            .with_conn(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT seq, body, receive_count FROM dead_letters ORDER BY seq LIMIT ?1")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([max.min(i64::MAX as usize) as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)
+            })
+            .await?;
+        Ok(rows.into_iter().map(|(seq, body, count)| DeadLetter::read(seq.to_string(), &body, count)).collect())
+    }
+
+    async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError> {
+        // An id that is not a number names no dead letter here.
+        let seqs: Vec<i64> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let mut removed = 0;
+            for seq in seqs {
+                removed += tx.execute("DELETE FROM dead_letters WHERE seq = ?1", [seq]).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(removed)
         })
         .await
     }

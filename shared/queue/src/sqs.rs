@@ -2,11 +2,14 @@
 //! object; deduplication id = e.g. the job id) with a redrive policy to its dead-letter queue
 //! after `max_receives`.
 
-use crate::{Delivery, JobQueue, Message, QueueError, QueuedJob};
+use crate::{DeadLetter, Delivery, JobQueue, Message, QueueError, QueuedJob};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    QueueAttributeName,
+};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -82,6 +85,96 @@ impl<M> SqsQueue<M> {
             .map_err(unavailable)?;
         let url = main.queue_url().unwrap_or_default().to_string();
         Ok(SqsQueue::new(client, url, dead_letter_url, visibility, max_receives))
+    }
+}
+
+/// SQS cannot look at a message without receiving it: the dead-letter queue is read by receiving
+/// its messages (hidden for this long, in case the reader dies) and making them visible again.
+const DEAD_LETTER_READ_HIDE_SECONDS: i32 = 30;
+
+/// How many dead letters one removal reads at most, looking for the ids it was given.
+const DEAD_LETTER_SCAN_LIMIT: usize = 10_000;
+
+impl<M: Message> SqsQueue<M> {
+    /// Receives up to `max` messages of the dead-letter queue, deletes the ones `remove` picks and
+    /// makes the others visible again at once; returns every message received. A FIFO group whose
+    /// first message is hidden hands out no later one, so a group with more than ten dead
+    /// letters shows its first ten until those are redriven or removed.
+    async fn sweep_dead_letters(
+        &self,
+        max: usize,
+        remove: impl Fn(&str) -> bool,
+    ) -> Result<Vec<DeadLetter<M>>, QueueError> {
+        let mut seen: Vec<DeadLetter<M>> = Vec::new();
+        let mut receipts: Vec<(String, String)> = Vec::new();
+        let outcome = async {
+            while seen.len() < max {
+                let out = self
+                    .client
+                    .receive_message()
+                    .queue_url(&self.dead_letter_url)
+                    .max_number_of_messages((max - seen.len()).clamp(1, 10) as i32)
+                    .wait_time_seconds(1)
+                    .visibility_timeout(DEAD_LETTER_READ_HIDE_SECONDS)
+                    .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                if out.messages().is_empty() {
+                    break;
+                }
+                for m in out.messages() {
+                    let id = m.message_id().unwrap_or_default().to_string();
+                    let count = m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1);
+                    receipts.push((id.clone(), m.receipt_handle().unwrap_or_default().to_string()));
+                    seen.push(DeadLetter::read(id, m.body().unwrap_or_default(), count));
+                }
+            }
+            Ok::<_, QueueError>(())
+        }
+        .await;
+        // Whatever happened, what was not removed is made visible again (else it hides 30 s).
+        let (gone, back): (Vec<_>, Vec<_>) = receipts.into_iter().partition(|(id, _)| outcome.is_ok() && remove(id));
+        for (n, chunk) in gone.chunks(10).enumerate() {
+            let entries = chunk.iter().enumerate().map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder().id(format!("{n}-{i}")).receipt_handle(receipt).build()
+            });
+            let entries = entries.collect::<Result<Vec<_>, _>>().map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.dead_letter_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(failed) = out.failed().first() {
+                return Err(QueueError::Unavailable(format!("a dead letter was not removed: {}", failed.code())));
+            }
+        }
+        for (n, chunk) in back.chunks(10).enumerate() {
+            let entries = chunk.iter().enumerate().map(|(i, (_, receipt))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(format!("{n}-{i}"))
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .build()
+            });
+            let entries = entries.collect::<Result<Vec<_>, _>>().map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.dead_letter_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        outcome?;
+        Ok(seen)
     }
 }
 
@@ -172,5 +265,14 @@ impl<M: Message> JobQueue<M> for SqsQueue<M> {
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
+    }
+
+    async fn list_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter<M>>, QueueError> {
+        self.sweep_dead_letters(max, |_| false).await
+    }
+
+    async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError> {
+        let seen = self.sweep_dead_letters(DEAD_LETTER_SCAN_LIMIT, |id| ids.iter().any(|i| i == id)).await?;
+        Ok(seen.iter().filter(|d| ids.contains(&d.id)).count())
     }
 }

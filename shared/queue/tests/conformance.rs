@@ -48,6 +48,8 @@ for_each_queue!(
     a_message_whose_worker_died_comes_back_after_the_visibility_timeout,
     a_released_message_comes_back_and_after_the_last_receive_goes_to_the_dead_letters,
     a_postponed_message_comes_back_after_its_delay_and_is_not_dead_lettered,
+    dead_letters_are_listed_with_their_job_and_stay_until_removed_by_id,
+    the_backlog_counts_what_waits_and_ages_its_oldest,
 );
 
 fn job(device: u64) -> QueuedJob {
@@ -146,6 +148,66 @@ async fn a_postponed_message_comes_back_after_its_delay_and_is_not_dead_lettered
     assert_eq!(queue.dead_letters().await.unwrap(), 0);
 }
 
+/// Receives both messages and releases them until they are dead (`MAX_RECEIVES` receives).
+async fn dead_letter_both(queue: &dyn JobQueue, a: &QueuedJob, b: &QueuedJob) {
+    queue.enqueue(a).await.unwrap();
+    queue.enqueue(b).await.unwrap();
+    for _ in 0..MAX_RECEIVES {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.extend(queue.receive(10).await.unwrap());
+            if got.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(got.len(), 2, "both messages are handed out");
+        for d in &got {
+            queue.release(d, Duration::ZERO).await.unwrap();
+        }
+    }
+    assert!(queue.receive(10).await.unwrap().is_empty(), "dead, not delivered again");
+}
+
+async fn dead_letters_are_listed_with_their_job_and_stay_until_removed_by_id(queue: Arc<dyn JobQueue>) {
+    let (a, b) = (job(21), job(22));
+    dead_letter_both(queue.as_ref(), &a, &b).await;
+    let listed = queue.list_dead_letters(100).await.unwrap();
+    let mut jobs: Vec<QueuedJob> = listed.iter().map(|d| d.job.clone().unwrap()).collect();
+    jobs.sort_by_key(|j| j.object.id);
+    assert_eq!(jobs, [a.clone(), b.clone()]);
+    assert!(listed.iter().all(|d| d.receive_count >= MAX_RECEIVES), "{listed:?}");
+    // Listing leaves them where they are (on SQS: received, then visible again at once).
+    assert_eq!(queue.list_dead_letters(100).await.unwrap().len(), 2);
+    assert_eq!(queue.list_dead_letters(1).await.unwrap().len(), 1, "at most `max`");
+    assert_eq!(queue.dead_letters().await.unwrap(), 2);
+
+    let id_of_a = listed.iter().find(|d| d.job.as_ref().unwrap() == &a).unwrap().id.clone();
+    let removed = queue.remove_dead_letters(&[id_of_a.clone(), "no-such-id".into()]).await.unwrap();
+    assert_eq!(removed, 1, "only the dead letter named, and an unknown id passed over");
+    let left = queue.list_dead_letters(100).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.job.clone().unwrap()).collect::<Vec<_>>(), [b]);
+    assert_eq!(queue.remove_dead_letters(&[id_of_a]).await.unwrap(), 0, "removing twice removes nothing");
+    assert_eq!(queue.dead_letters().await.unwrap(), 1);
+}
+
+async fn the_backlog_counts_what_waits_and_ages_its_oldest(queue: Arc<dyn JobQueue>) {
+    // SQS says nothing cheaply (CloudWatch has its figures); the embedded queue counts.
+    let Some(empty) = queue.backlog().await.unwrap() else { return };
+    assert_eq!(empty, nzj_queue::Backlog { messages: 0, oldest: None });
+    queue.enqueue(&job(31)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    queue.enqueue(&job(32)).await.unwrap();
+    let backlog = queue.backlog().await.unwrap().unwrap();
+    assert_eq!(backlog.messages, 2);
+    assert!(backlog.oldest.unwrap() >= Duration::from_millis(20), "the oldest one's age: {backlog:?}");
+    let got = queue.receive(10).await.unwrap();
+    assert_eq!(queue.backlog().await.unwrap().unwrap().messages, 2, "in flight still counts");
+    for d in got {
+        queue.delete(&d.receipt).await.unwrap();
+    }
+    assert_eq!(queue.backlog().await.unwrap().unwrap(), nzj_queue::Backlog { messages: 0, oldest: None });
+}
+
 /// A queue file written before schema versions (user_version 0) keeps its messages; one from a
 /// newer nzj is refused with a message naming it.
 #[tokio::test]
@@ -159,8 +221,11 @@ async fn an_embedded_queue_written_before_schema_versions_keeps_its_messages() {
         data: None,
     };
     SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).unwrap().enqueue(&job).await.unwrap();
-    // Version 1 is the unversioned schema as it was; user_version 0 is what that release left.
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 0).unwrap();
+    // Version 1 is the unversioned schema as it was (without the later columns); user_version 0
+    // is what that release left.
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch("ALTER TABLE queue DROP COLUMN enqueued_at; PRAGMA user_version = 0;").unwrap();
+    drop(old);
     let queue = SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).unwrap();
     let received = queue.receive(10).await.unwrap();
     assert_eq!(received.len(), 1);

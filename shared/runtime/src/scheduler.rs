@@ -226,10 +226,18 @@ impl Scheduler {
     }
 
     /// Changes how often `job` runs; takes effect on the next trigger, without a restart.
-    pub async fn set_interval(&self, job: SystemJob, interval: Interval) -> Result<ScheduleEntry, RuntimeError> {
+    /// Sets `job`'s interval, recording `by` (a token's name) as who changed it.
+    pub async fn set_interval(
+        &self,
+        job: SystemJob,
+        interval: Interval,
+        by: &str,
+    ) -> Result<ScheduleEntry, RuntimeError> {
         self.until_committed(|| async {
             let mut entry = self.schedule(job).await?;
-            entry.set_interval(interval, self.clock.now());
+            let now = self.clock.now();
+            entry.set_interval(interval, now);
+            entry.changed = Some(nzj_core::settings::Changed { by: by.to_string(), at: now });
             let mut written = entry.clone();
             written.version += 1;
             Ok(Step::Commit(vec![Write::schedule(entry)], written))

@@ -227,7 +227,7 @@ async fn heartbeats_keep_a_long_run_holding_its_job(store: Arc<dyn JobStore>) {
 async fn after_a_long_downtime_the_next_trigger_makes_one_run_not_a_burst(store: Arc<dyn JobStore>) {
     let clock = clock();
     let scheduler = scheduler(&store, &clock);
-    scheduler.set_interval(SystemJob::MaintenanceCleanup, Interval::Every(5)).await.unwrap();
+    scheduler.set_interval(SystemJob::MaintenanceCleanup, Interval::Every(5), "test").await.unwrap();
     let first = claimed(scheduler.trigger(SystemJob::MaintenanceCleanup, scheduled()).await.unwrap());
     scheduler.finish(&first, Ok(json!({})), &Default::default()).await.unwrap();
 
@@ -259,12 +259,12 @@ async fn an_interval_change_takes_effect_on_the_next_trigger_and_off_stops_the_j
         scheduler.trigger(SystemJob::ImportZabbixSettings, scheduled()).await.unwrap(),
         TriggerOutcome::Skipped(SkipReason::NotDue { .. })
     ));
-    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Every(15)).await.unwrap();
+    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Every(15), "test").await.unwrap();
     let run = claimed(scheduler.trigger(SystemJob::ImportZabbixSettings, scheduled()).await.unwrap());
     assert_eq!(run.record.interval, Some(Interval::Every(15)));
     scheduler.finish(&run, Ok(json!({})), &Default::default()).await.unwrap();
 
-    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Off).await.unwrap();
+    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Off, "test").await.unwrap();
     for _ in 0..3 {
         clock.advance(Duration::days(2));
         assert!(matches!(
@@ -387,7 +387,7 @@ async fn a_manual_run_is_refused_while_the_job_runs_and_keeps_the_schedule(store
     scheduler.finish(&scheduled_run, Ok(json!({})), &Default::default()).await.unwrap();
 
     // Not due, and off: a manual run goes ahead all the same, once.
-    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Off).await.unwrap();
+    scheduler.set_interval(SystemJob::ImportZabbixSettings, Interval::Off, "test").await.unwrap();
     let manual = claimed(scheduler.run_now(SystemJob::ImportZabbixSettings, api.clone()).await.unwrap());
     assert_eq!(manual.record.trigger, Trigger::Api);
     assert!(matches!(

@@ -3,19 +3,20 @@
 //! DeleteHost job; discarding keeps the host.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::request::object_body;
-use axum::Json;
+use crate::request::{ids_or_all, object_body};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use nzj_core::JobId;
 use nzj_jobs::HeldDeletions;
 use nzj_jobs::deletions::{Decided, Selection, held};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const EXAMPLE: &str = r#"{"ids": ["<held job id>", ...]} or {"all": true}, with an optional "user": "alice""#;
+const EXAMPLE: &str = r#"{"ids": ["<held job id>", ...]} or {"all": true}"#;
 
 /// `GET /api/deletions`: every held deletion, newest first, with what it would delete.
 pub(crate) async fn list_deletions(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
@@ -34,35 +35,14 @@ pub(crate) async fn list_deletions(State(state): State<Arc<AppState>>) -> ApiRes
     Ok(Json(json!({"count": deletions.len(), "deletions": deletions})))
 }
 
-/// The selection and the deciding user of a release or discard body.
-fn decision(body: &Bytes) -> ApiResult<(Selection, String)> {
-    let fields = object_body(body, &["ids", "all", "user"], EXAMPLE)?;
-    let user = match fields.get("user") {
-        None => "api".to_string(),
-        Some(Value::String(u)) if !u.trim().is_empty() && u.len() <= 64 => u.trim().to_string(),
-        Some(_) => return Err(ApiError::bad_request("user: a name of 1 to 64 characters")),
+/// The selection of a release or discard body.
+fn decision(body: &Bytes) -> ApiResult<Selection> {
+    let fields = object_body(body, &["ids", "all"], EXAMPLE)?;
+    let selection = match ids_or_all(&fields, EXAMPLE, "a job id", |id| id.parse::<JobId>().ok())? {
+        None => Selection::All,
+        Some(ids) => Selection::Ids(ids),
     };
-    let all = match fields.get("all") {
-        None => false,
-        Some(Value::Bool(all)) => *all,
-        Some(_) => return Err(ApiError::bad_request("all: true or false")),
-    };
-    let selection = match (fields.get("ids"), all) {
-        (Some(_), true) => return Err(ApiError::bad_request(format!("name ids or all, not both: {EXAMPLE}"))),
-        (None, true) => Selection::All,
-        (None, false) => return Err(ApiError::bad_request(format!("nothing selected: {EXAMPLE}"))),
-        (Some(Value::Array(ids)), false) if !ids.is_empty() && ids.len() <= 1000 => Selection::Ids(
-            ids.iter()
-                .map(|id| {
-                    id.as_str()
-                        .and_then(|s| s.parse::<JobId>().ok())
-                        .ok_or_else(|| ApiError::bad_request(format!("ids: {id} is not a job id")))
-                })
-                .collect::<ApiResult<_>>()?,
-        ),
-        (Some(_), false) => return Err(ApiError::bad_request("ids: a list of 1 to 1000 job ids")),
-    };
-    Ok((selection, user))
+    Ok(selection)
 }
 
 fn answer(decided: Vec<Decided>) -> Json<Value> {
@@ -75,8 +55,12 @@ fn held_deletions(state: &AppState) -> HeldDeletions {
 }
 
 /// `POST /api/deletions/release`: runs the selected held deletions (each as a DeleteHost job).
-pub(crate) async fn release_deletions(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
-    let (selection, user) = decision(&body)?;
+pub(crate) async fn release_deletions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (selection, user) = (decision(&body)?, caller.name);
     let Some(queue) = &state.intake_queue else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no host queue is configured to run deletions on"));
     };
@@ -84,7 +68,11 @@ pub(crate) async fn release_deletions(State(state): State<Arc<AppState>>, body: 
 }
 
 /// `POST /api/deletions/discard`: drops the selected held deletions; their hosts stay.
-pub(crate) async fn discard_deletions(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
-    let (selection, user) = decision(&body)?;
+pub(crate) async fn discard_deletions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (selection, user) = (decision(&body)?, caller.name);
     Ok(answer(held_deletions(&state).discard(&selection, &user).await?))
 }

@@ -2,14 +2,13 @@
 //! NetBox object on demand.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{page_limit, param, refuse_unknown};
-use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nzj_core::Trigger;
-use nzj_core::job::JobOrigin;
+use axum::{Extension, Json};
 use nzj_core::netbox::ObjectRef;
 use nzj_core::{JobId, JobName};
 use serde_json::{Value, json};
@@ -61,6 +60,8 @@ pub(crate) async fn show_host(
 /// job; 409 while a host job of the object is pending or running.
 pub(crate) async fn sync_host(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let object: ObjectRef =
@@ -80,7 +81,7 @@ pub(crate) async fn sync_host(
     }
     let now = state.launcher.clock.now();
     let job = nzj_queue::QueuedJob { job_id: JobId::new_at(now), name: JobName::UpdateHost, object, data: None };
-    let origin = JobOrigin { trigger: Trigger::Api, user: "api".into(), object: None };
+    let origin = caller.origin(&headers, None);
     let retention = state.launcher.scheduler.retention();
     match nzj_jobs::enqueue_host_job(state.store.as_ref(), queue.as_ref(), job, origin, now, retention, Vec::new())
         .await

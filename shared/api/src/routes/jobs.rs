@@ -1,13 +1,14 @@
 //! `/api/jobs`: job records listed and shown, and manual runs of a system job or SyncHostsNow.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{object_body, page_limit, param, refuse_unknown};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use nzj_core::job::JobOrigin;
 use nzj_core::{JobId, JobKind, JobName, JobRecord, JobStatus, SystemJob};
@@ -73,6 +74,7 @@ pub(crate) async fn list_jobs(
 /// same job is pending or running.
 pub(crate) async fn run_job(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -82,7 +84,7 @@ pub(crate) async fn run_job(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request(r#"missing field "name" (a job name, e.g. "ImportZabbixSettings")"#))?;
     let name: JobName = name.parse().map_err(|e: nzj_core::job::UnknownName| ApiError::bad_request(e.to_string()))?;
-    let origin = origin_of(&headers, None);
+    let origin = caller.origin(&headers, None);
     if name == JobName::SyncHostsNow {
         return run_sync(&state, origin, None).await;
     }
@@ -92,12 +94,6 @@ pub(crate) async fn run_job(
         )));
     };
     run_system(&state, job, origin, None).await
-}
-
-/// Who started a job from a request: the CLI says it is the CLI; anything else is the API.
-fn origin_of(headers: &HeaderMap, object: Option<String>) -> JobOrigin {
-    let trigger = if headers.get("x-nzj-client").is_some_and(|v| v == "cli") { Trigger::Cli } else { Trigger::Api };
-    JobOrigin { trigger, user: trigger.to_string(), object }
 }
 
 fn conflict(error: String, job: &JobId) -> Response {
@@ -166,6 +162,7 @@ pub(crate) async fn run_sync(state: &AppState, origin: JobOrigin, retrying: Opti
 /// one retried already and not finished, or while its object or system job has a job running.
 pub(crate) async fn retry_job(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
@@ -182,7 +179,7 @@ pub(crate) async fn retry_job(
             &retry.id,
         ));
     }
-    let origin = origin_of(&headers, previous.object.clone());
+    let origin = caller.origin(&headers, previous.object.clone());
     match previous.name.kind() {
         JobKind::System => {
             let job = SystemJob::ALL.iter().copied().find(|j| JobName::from(*j) == previous.name);

@@ -2,12 +2,14 @@
 //! ended, whether this process can run it and why not, and interval changes.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::object_body;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use nzj_core::settings::Changed;
 use nzj_core::{Interval, JobId, JobStatus, ScheduleEntry, SystemJob};
 use nzj_runtime::Registry;
 use serde::Serialize;
@@ -30,6 +32,8 @@ pub struct ScheduleView {
     pub last_error: Option<String>,
     /// When a failed scheduled run is tried again (before `next_due`), if it is.
     pub retry_due: Option<DateTime<Utc>>,
+    /// Who set the interval last, and when.
+    pub changed: Option<Changed>,
     /// Whether this process can run the job (implemented, and the peers it needs configured).
     pub implemented: bool,
     /// Whether triggers will run it: runnable and not off.
@@ -69,6 +73,7 @@ impl ScheduleView {
             last_status: None,
             last_error: None,
             retry_due: entry.retry_due,
+            changed: entry.changed,
             implemented,
             scheduled,
             note,
@@ -101,6 +106,7 @@ pub(crate) async fn show_one_schedule(
 /// `{"interval": <minutes or null>}`; null turns the job off.
 pub(crate) async fn set_schedule(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(job): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<ScheduleView>> {
@@ -111,7 +117,7 @@ pub(crate) async fn set_schedule(
         .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
     let interval: Interval =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
-    let entry = state.launcher.scheduler.set_interval(job, interval).await?;
-    tracing::info!(job = %job, interval = %interval, "interval changed");
+    let entry = state.launcher.scheduler.set_interval(job, interval, &caller.name).await?;
+    tracing::info!(job = %job, interval = %interval, by = %caller.name, "interval changed");
     Ok(Json(ScheduleView::read(entry, &state).await?))
 }

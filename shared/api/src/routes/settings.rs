@@ -1,13 +1,14 @@
 //! `/api/settings`: settings and mappings, changed with optimistic concurrency (409 when stale).
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use nzj_core::desired::CacheView;
-use nzj_core::settings::Settings;
+use nzj_core::settings::{Changed, Settings};
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_store::StoreError;
 use serde_json::Value;
@@ -20,7 +21,11 @@ pub(crate) async fn show_settings(State(state): State<Arc<AppState>>) -> ApiResu
 /// `{"version": <the version read>, "<field>": <new value>, ...}`: changes the named fields.
 /// 409 when the settings changed since that version (re-read, then retry); 400 names a field
 /// that does not exist or a value that breaks a rule.
-pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Settings>> {
+pub(crate) async fn patch_settings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Settings>> {
     let mut patch: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
     let Some(fields) = patch.as_object_mut() else {
@@ -29,6 +34,9 @@ pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Byt
     let read_version = fields.remove("version").and_then(|v| v.as_u64()).ok_or_else(|| {
         ApiError::bad_request("version: required, the version of the settings you read (GET /api/settings)")
     })?;
+    if fields.contains_key("changed") {
+        return Err(ApiError::bad_request("changed: recorded by the API (who and when), not set"));
+    }
     let (current, mut settings) = proposed(&state, fields).await?;
     let stale = || {
         ApiError::new(
@@ -40,13 +48,14 @@ pub(crate) async fn patch_settings(State(state): State<Arc<AppState>>, body: Byt
         return Err(stale());
     }
     settings.version = current.version;
+    settings.changed = Some(Changed { by: caller.name.clone(), at: state.launcher.clock.now() });
     match state.store.commit(vec![nzj_store::Write::settings(settings.clone())]).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Err(stale()),
         Err(e) => return Err(e.into()),
     }
     settings.version += 1;
-    tracing::info!(version = settings.version, fields = ?fields.keys().collect::<Vec<_>>(), "settings changed");
+    tracing::info!(version = settings.version, fields = ?fields.keys().collect::<Vec<_>>(), by = %caller.name, "settings changed");
     Ok(Json(settings))
 }
 

@@ -4,6 +4,7 @@
 
 use nzj_app::{App, Queues};
 use nzj_core::config::Config;
+use nzj_core::tokens::{Role, Tokens};
 use nzj_jobs::SyncStep;
 use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::Registry;
@@ -11,7 +12,29 @@ use nzj_store::{JobStore, SqliteStore};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `NZJ_API_TOKEN`: the admin token, named `admin`.
 pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// Named tokens beside it: `vera` a viewer, `otto` an operator (`nzj tokens new` makes such).
+pub fn viewer_token() -> String {
+    named_token("vera", Role::Viewer).0
+}
+
+pub fn operator_token() -> String {
+    named_token("otto", Role::Operator).0
+}
+
+fn named_token(name: &str, role: Role) -> (String, String) {
+    let seed = [name.len() as u8 + role as u8 * 16; 32];
+    let (token, line) = nzj_core::tokens::new_token_line(name, role, seed).unwrap();
+    (token.expose().to_string(), line)
+}
+
+/// The tokens every test app takes: the admin `TOKEN`, and `vera` and `otto`.
+pub fn test_tokens() -> Tokens {
+    let lines = [named_token("vera", Role::Viewer).1, named_token("otto", Role::Operator).1].join("\n");
+    Tokens::parse(&lines).unwrap().with_env_token(&nzj_core::Secret::new(TOKEN)).unwrap()
+}
 
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
@@ -37,7 +60,7 @@ pub async fn spawn_app(env: &[(&str, &str)], registry: Option<Registry>) -> Test
     if let Some(registry) = registry {
         app = app.with_registry(registry);
     }
-    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Bearer(nzj_core::Secret::new(TOKEN)), false));
+    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Tokens(test_tokens()), false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, nzj_api::router(state)).await.unwrap() });

@@ -3,6 +3,7 @@
 //! and a TCP proxy that can cut Zabbix off mid-run.
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod hosts;
 pub mod sync;
 
@@ -62,6 +63,11 @@ impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
+        Env::on(store, dir)
+    }
+
+    /// The scheduler on `store` (e.g. DynamoDB); `dir` is kept as long as the env.
+    pub fn on(store: Arc<dyn JobStore>, dir: tempfile::TempDir) -> Env {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler =
             Arc::new(Scheduler::new(store.clone(), clock.clone(), Duration::seconds(60), Duration::days(1)));
