@@ -114,3 +114,14 @@ pub fn text(value: &Value) -> String {
 pub fn print_json(value: &Value) {
     outln!("{}", serde_json::to_string_pretty(value).expect("JSON value"));
 }
+
+/// The body of a decision on `ids`, or on all with `--all` (`what`: what to name, and where to
+/// find them).
+pub fn selection(ids: &[String], all: bool, what: &str) -> anyhow::Result<Value> {
+    match (all, ids.is_empty()) {
+        (true, true) => Ok(serde_json::json!({"all": true})),
+        (false, false) => Ok(serde_json::json!({"ids": ids})),
+        (true, false) => anyhow::bail!("name ids or --all, not both"),
+        (false, true) => anyhow::bail!("name the {what}, or --all"),
+    }
+}

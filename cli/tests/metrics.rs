@@ -73,4 +73,5 @@ fn metrics_parse_as_prometheus_text_and_move_as_jobs_run_and_webhooks_are_refuse
     assert_eq!(moved("nzj_webhooks_rejected_total{}"), 2.0, "{after:?}");
     assert!(after.keys().any(|k| k.starts_with("nzj_job_duration_seconds")), "{after:?}");
     assert!(after.contains_key("nzj_queue_messages{queue=\"host\"}"), "{after:?}");
+    assert_eq!(after.get("nzj_queue_oldest_message_age_seconds{queue=\"host\"}"), Some(&0.0), "empty: {after:?}");
 }

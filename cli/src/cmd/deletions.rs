@@ -2,9 +2,9 @@
 //! decision on them. Release runs them (as DeleteHost jobs, past the breaker); discard keeps the
 //! hosts.
 
-use crate::client::{ApiClient, print_json, text};
+use crate::client::{ApiClient, print_json, selection, text};
 use crate::table;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub async fn deletions_ls(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     let held = api.get("/api/deletions", &[]).await?;
@@ -34,12 +34,7 @@ pub async fn deletions_decide(
     all: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let body = match (all, ids.is_empty()) {
-        (true, true) => json!({"all": true}),
-        (false, false) => json!({"ids": ids}),
-        (true, false) => anyhow::bail!("name job ids or --all, not both"),
-        (false, true) => anyhow::bail!("name the held jobs to {decision} (see `nzj deletions ls`), or --all"),
-    };
+    let body = selection(ids, all, &format!("held jobs to {decision} (see `nzj deletions ls`)"))?;
     let answer = api.post(&format!("/api/deletions/{decision}"), body).await?;
     if json {
         print_json(&answer);

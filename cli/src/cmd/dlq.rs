@@ -1,10 +1,10 @@
 //! `nzj dlq ls|show|redrive|purge`: the dead letters of the host and bulk queues, each with its
 //! job, object and last error; redrive runs their jobs again through the normal path, purge
-//! drops them (docs/operations.md, "Dead letters").
+//! drops them (README, "Dead letters").
 
-use crate::client::{ApiClient, print_json, text};
+use crate::client::{ApiClient, print_json, selection, text};
 use crate::table;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub async fn dlq_ls(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     let listed = api.get("/api/dlq", &[]).await?;
@@ -68,18 +68,9 @@ fn encode(id: &str) -> String {
         .collect()
 }
 
-/// The body naming `ids`, or all with `--all`.
-fn selection(ids: &[String], all: bool, what: &str) -> anyhow::Result<Value> {
-    match (all, ids.is_empty()) {
-        (true, true) => Ok(json!({"all": true})),
-        (false, false) => Ok(json!({"ids": ids})),
-        (true, false) => anyhow::bail!("name dead letters or --all, not both"),
-        (false, true) => anyhow::bail!("name the dead letters to {what} (see `nzj dlq ls`), or --all"),
-    }
-}
-
 pub async fn dlq_redrive(api: &ApiClient, ids: &[String], all: bool, json: bool) -> anyhow::Result<()> {
-    let answer = api.post("/api/dlq/redrive", selection(ids, all, "redrive")?).await?;
+    let answer =
+        api.post("/api/dlq/redrive", selection(ids, all, "dead letters to redrive (see `nzj dlq ls`)")?).await?;
     if json {
         print_json(&answer);
         return Ok(());
@@ -95,7 +86,7 @@ pub async fn dlq_redrive(api: &ApiClient, ids: &[String], all: bool, json: bool)
 }
 
 pub async fn dlq_purge(api: &ApiClient, ids: &[String], all: bool, json: bool) -> anyhow::Result<()> {
-    let answer = api.post("/api/dlq/purge", selection(ids, all, "purge")?).await?;
+    let answer = api.post("/api/dlq/purge", selection(ids, all, "dead letters to purge (see `nzj dlq ls`)")?).await?;
     if json {
         print_json(&answer);
     } else {

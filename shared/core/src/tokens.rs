@@ -1,5 +1,5 @@
-//! Who may do what through the API of `nzj serve`: named tokens, each with a role (docs/operations.md,
-//! "Roles and tokens"). A viewer reads; an operator also runs, retries and syncs jobs, redrives
+//! Who may do what through the API of `nzj serve`: named tokens, each with a role (README, "Roles
+//! and tokens"). A viewer reads; an operator also runs, retries and syncs jobs, redrives
 //! dead letters and edits maintenance windows; an admin also changes settings and the schedule,
 //! releases or discards held deletions and purges dead letters. A token's name is the `user` of
 //! the jobs it starts.

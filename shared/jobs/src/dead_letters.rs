@@ -1,5 +1,5 @@
 //! Dead letters (`nzj dlq`, `/api/dlq`): the messages the host and bulk queues gave up on, each
-//! shown with its job, object and last error, then redriven or purged (docs/operations.md).
+//! shown with its job, object and last error, then redriven or purged (README, "Dead letters").
 //!
 //! A dead letter's job was failed when its message died, and a worker never runs a settled job
 //! again, so putting the message back as it was would change nothing. Redriving a dead letter is
