@@ -16,6 +16,7 @@ for_each_zabbix!(
     create_update_and_both_delete_policies_each_end_in_sync,
     the_same_job_three_times_and_update_before_create_converge_to_one_host,
     an_update_of_a_changed_host_is_one_read_and_one_write,
+    a_host_set_offline_is_updated_by_its_status_alone,
     a_host_in_an_active_maintenance_window_is_not_deleted,
     refresh_finds_drift_with_one_host_get_per_page_and_an_outage_is_failed_not_out_of_sync,
 );
@@ -184,6 +185,37 @@ async fn an_update_of_a_changed_host_is_one_read_and_one_write(peer: Peer) {
         .collect();
     assert_eq!(used, pinned("UpdateHost of a changed host", peer.major_minor));
     let host = hosts.zabbix_host(&device).await.unwrap();
+    setup_call(hosts.jobs.converger().zabbix(), "host.delete", json!([host["hostid"]])).await;
+}
+
+/// What the last job of `device` sent Zabbix (its `post_data` log line).
+async fn sent(hosts: &Hosts, device: &Device) -> Value {
+    let config = hosts.env.store.get_host_config(device.object).await.unwrap().unwrap();
+    let job = hosts.env.store.get_job(config.last_job.as_ref().unwrap()).await.unwrap().unwrap();
+    let line = job.log.entries.iter().find_map(|l| l.message.strip_prefix("post_data: ").map(str::to_string));
+    serde_json::from_str(&line.unwrap_or_else(|| panic!("nothing sent: {:?}", job.log))).unwrap()
+}
+
+async fn a_host_set_offline_is_updated_by_its_status_alone(peer: Peer) {
+    let hosts = Hosts::new(&peer).await;
+    let mut device = Device::new();
+    assert_eq!(hosts.run(JobName::CreateHost, &device, Some(&device.data)).await, HostAction::Created);
+    device.data["status"] = json!({"value": "offline", "label": "Offline"});
+    hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await;
+    let host = hosts.zabbix_host(&device).await.unwrap();
+    assert_eq!(host["status"], "1");
+    // Groups, templates, interfaces, tags, inventory and proxy are as they were: not sent.
+    assert_eq!(sent(&hosts, &device).await, json!({"hostid": host["hostid"], "status": 1}));
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
+    // Back to active with a new address: the status and the interface (by its id), nothing else.
+    device.data["status"] = json!({"value": "active", "label": "Active"});
+    device.data["primary_ip4"]["address"] = json!("192.0.2.88/24");
+    hosts.run(JobName::UpdateHost, &device, Some(&device.data)).await;
+    let update = sent(&hosts, &device).await;
+    let keys: Vec<&str> = update.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["hostid", "interfaces", "status"], "{update}");
+    assert_eq!(update["interfaces"][0]["interfaceid"], host["interfaces"][0]["interfaceid"]);
+    hosts.assert_in_sync(&device, Some(&device.data)).await;
     setup_call(hosts.jobs.converger().zabbix(), "host.delete", json!([host["hostid"]])).await;
 }
 

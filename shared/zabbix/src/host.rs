@@ -56,7 +56,7 @@ pub struct ZabbixMacro {
 }
 
 impl ZabbixMacro {
-    fn is_ours(&self) -> bool {
+    pub(crate) fn is_ours(&self) -> bool {
         self.description == MACRO_MARK
     }
 }
@@ -469,11 +469,7 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
         }
     }
     if version.proxy_on_host_by_monitored_by() {
-        let (by, proxy, group) = match &desired.monitored_by {
-            MonitoredBy::Server => (0, "0".to_string(), "0".to_string()),
-            MonitoredBy::Proxy(p) => (1, p.id.clone(), "0".to_string()),
-            MonitoredBy::ProxyGroup(g) => (2, "0".to_string(), g.id.clone()),
-        };
+        let (by, proxy, group) = monitored_by_wire(&desired.monitored_by);
         params["monitored_by"] = json!(by);
         params["proxyid"] = json!(proxy);
         params["proxy_groupid"] = json!(group);
@@ -486,7 +482,17 @@ pub fn host_create_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
     params
 }
 
-/// The `host.update` parameters of `write`, whose `existing` host is the one updated.
+/// Who monitors a host as 7.0's `monitored_by`, `proxyid` and `proxy_groupid` say it.
+pub(crate) fn monitored_by_wire(monitored_by: &MonitoredBy) -> (u8, String, String) {
+    match monitored_by {
+        MonitoredBy::Server => (0, "0".to_string(), "0".to_string()),
+        MonitoredBy::Proxy(p) => (1, p.id.clone(), "0".to_string()),
+        MonitoredBy::ProxyGroup(g) => (2, "0".to_string(), g.id.clone()),
+    }
+}
+
+/// The `host.update` parameters of `write`, whose `existing` host is the one updated: only the
+/// fields that differ from it (`changed.rs`), with the host id.
 pub fn host_update_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_prefix: &str) -> Value {
     let mut params = host_create_params(version, write, tag_prefix);
     let Some(existing) = write.existing else { return params };
@@ -503,6 +509,7 @@ pub fn host_update_params(version: ZabbixVersion, write: &HostWrite<'_>, tag_pre
             params["templates_clear"] = json!(removed);
         }
     }
+    crate::changed::keep_only_changes(&mut params, existing);
     params
 }
 
@@ -684,7 +691,58 @@ mod tests {
         assert_eq!(params["hostid"], "9");
         assert_eq!(params["interfaces"][0]["interfaceid"], "31");
         assert_eq!(params["templates_clear"], json!([{"templateid": "777"}]));
+        assert!(params.get("tags").is_none(), "the tags are as they were: not sent");
+        // A tag of the product's changes: every tag is sent, someone else's kept.
+        let mut tagged = desired(MonitoredBy::Server);
+        tagged.tags.insert(("netbox:site".into(), "ams1".into()));
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&tagged, vec![], &existing), "netbox:");
         assert!(params["tags"].as_array().unwrap().contains(&json!({"tag": "owner", "value": "ops"})));
+    }
+
+    /// A host exactly as desired but for its status: the update is the status alone.
+    fn as_read(status: &str) -> Value {
+        json!({"hostid": "9", "host": "sw1", "name": "sw1", "status": status, "description": "",
+            "inventory_mode": "-1", "monitored_by": "0", "proxyid": "0", "proxy_groupid": "0",
+            "tls_connect": "1", "tls_accept": "1", "tls_issuer": "", "tls_subject": "",
+            "hostgroups": [{"groupid": "5", "name": "Site A"}], "parentTemplates": [{"templateid": "10001"}],
+            "interfaces": [{"interfaceid": "31", "type": "1", "main": "1", "useip": "1", "ip": "10.0.0.1",
+                            "dns": "", "port": "10050", "details": []}],
+            "tags": [{"tag": "netbox:object", "value": "dcim.device/7"}], "macros": [], "inventory": []})
+    }
+
+    #[test]
+    fn an_update_sends_only_what_differs_from_the_host_as_read() {
+        let existing = ZabbixHost::from_answer(v("7.0.22"), &as_read("0"));
+        let mut d = desired(MonitoredBy::Server);
+        d.status = HostStatus::Disabled;
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&d, vec!["5".into()], &existing), "netbox:");
+        assert_eq!(params, json!({"hostid": "9", "status": 1}));
+        // Nothing differs: nothing but the id.
+        let same = ZabbixHost::from_answer(v("7.0.22"), &as_read("1"));
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&d, vec!["5".into()], &same), "netbox:");
+        assert_eq!(params, json!({"hostid": "9"}));
+        // Each other field, changed alone, is sent alone (with what it needs).
+        let mut moved = d.clone();
+        moved.interfaces[0].ip = "10.0.0.2".into();
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&moved, vec!["5".into()], &same), "netbox:");
+        let keys: BTreeSet<&str> = params.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["hostid", "interfaces"]));
+        assert_eq!(params["interfaces"][0]["interfaceid"], "31", "the interface keeps its id");
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&d, vec!["6".into()], &same), "netbox:");
+        assert_eq!(params["groups"], json!([{"groupid": "6"}]));
+        let proxied =
+            DesiredHost { monitored_by: MonitoredBy::Proxy(Named { id: "42".into(), name: "p".into() }), ..d.clone() };
+        let params = host_update_params(v("7.0.22"), &HostWrite::update(&proxied, vec!["5".into()], &same), "netbox:");
+        let keys: BTreeSet<&str> = params.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["hostid", "monitored_by", "proxyid", "proxy_groupid"]));
+        // 6.0's proxy field.
+        let old = json!({"hostid": "9", "host": "sw1", "name": "sw1", "status": "1", "proxy_hostid": "0",
+            "groups": [{"groupid": "5"}], "parentTemplates": [{"templateid": "10001"}], "inventory_mode": "-1",
+            "interfaces": [{"interfaceid": "31", "type": "1", "main": "1", "useip": "1", "ip": "10.0.0.1", "dns": "", "port": "10050"}],
+            "tags": [{"tag": "netbox:object", "value": "dcim.device/7"}]});
+        let old = ZabbixHost::from_answer(v("6.0.14"), &old);
+        let params = host_update_params(v("6.0.14"), &HostWrite::update(&d, vec!["5".into()], &old), "netbox:");
+        assert_eq!(params, json!({"hostid": "9"}));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! split a refused array).
 
 mod batch;
+mod changed;
 mod client;
 mod host;
 mod host_groups;
