@@ -74,7 +74,13 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     tracing::info!(listen = %config.listen, store = ?config.store, data_dir = %config.data_dir.display(), "nzj serve started");
 
     let tick_every = config.scheduler_tick.to_std().unwrap_or(Duration::from_secs(30));
-    tokio::spawn(run_scheduler(app.launcher.clone(), app.store.clone(), app.outbox_sweeper(), tick_every));
+    tokio::spawn(run_scheduler(
+        app.launcher.clone(),
+        app.store.clone(),
+        app.outbox_sweeper(),
+        app.sync_launcher(),
+        tick_every,
+    ));
     match app.host_worker() {
         Some(worker) => {
             tokio::spawn(run_host_worker(worker));
@@ -222,7 +228,15 @@ async fn run_sync_worker(worker: SyncWorker) {
     }
 }
 
-async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, outbox: Option<OutboxSweeper>, every: Duration) {
+/// Every tick: the outbox swept, the system jobs triggered, SyncHostsNow started if its schedule
+/// is due, and (hourly) expired job records purged.
+async fn run_scheduler(
+    launcher: Launcher,
+    store: Arc<dyn JobStore>,
+    outbox: Option<OutboxSweeper>,
+    sync: Option<nzj_api::SyncHostsNowLauncher>,
+    every: Duration,
+) {
     const PURGE_EVERY: Duration = Duration::from_secs(3600);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -240,6 +254,13 @@ async fn run_scheduler(launcher: Launcher, store: Arc<dyn JobStore>, outbox: Opt
                 Ok(TriggerOutcome::StallRecorded(id)) => tracing::warn!(job = %job, job_id = %id, "run stalled"),
                 Ok(TriggerOutcome::Skipped(reason)) => tracing::debug!(job = %job, ?reason, "trigger skipped"),
                 Err(e) => tracing::error!(job = %job, error = %e, "trigger failed"),
+            }
+        }
+        if let Some(sync) = &sync {
+            match sync.sync.launch_scheduled(sync.queue.as_ref()).await {
+                Ok(Some(record)) => tracing::info!(job_id = %record.id, "scheduled SyncHostsNow started"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "scheduled SyncHostsNow did not start"),
             }
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {

@@ -75,6 +75,8 @@ fn a_viewer_reads_and_is_refused_writes_with_the_role_named_and_the_file_keeps_o
     assert!(!ok && err.contains("404"), "{err}");
     let (ok, out, _) = nzj_as(&serve, admin, &["schedule", "set", "MaintenanceCleanup", "30"]);
     assert!(ok, "{out}");
+    let (ok, out, _) = nzj_as(&serve, admin, &["schedule", "set", "SyncHostsNow", "60"]);
+    assert!(ok && out.contains("SyncHostsNow") && out.contains("60 min"), "a periodic full reconcile: {out}");
     let (_, shown, _) = nzj_as(&serve, &viewer, &["--json", "schedule", "show"]);
     assert!(shown.contains("\"by\": \"admin\""), "who changed the interval: {shown}");
 }

@@ -128,6 +128,12 @@ impl App {
         ))
     }
 
+    /// SyncHostsNow with the bulk queue its steps go on: what a manual run, a retry and the
+    /// schedule start; `None` without SyncHostsNow or a bulk queue.
+    pub fn sync_launcher(&self) -> Option<SyncHostsNowLauncher> {
+        Some(SyncHostsNowLauncher { sync: Arc::new(self.sync_hosts_now()?), queue: self.queues.bulk.clone()? })
+    }
+
     /// The sync worker on the bulk queue; `None` without SyncHostsNow or a bulk queue.
     pub fn sync_worker(&self) -> Option<SyncWorker> {
         let sync = Arc::new(self.sync_hosts_now()?);
@@ -156,10 +162,7 @@ impl App {
     /// The jobs API's state. `runs_in_request`: a manual system-job run runs within its request
     /// (on Lambda, nothing runs after the answer).
     pub fn api_state(&self, auth: ApiAuth, runs_in_request: bool) -> AppState {
-        let sync = match (self.sync_hosts_now(), &self.queues.bulk) {
-            (Some(sync), Some(queue)) => Some(SyncHostsNowLauncher { sync: Arc::new(sync), queue: queue.clone() }),
-            _ => None,
-        };
+        let sync = self.sync_launcher();
         AppState {
             store: self.store.clone(),
             launcher: self.launcher.clone(),

@@ -59,6 +59,7 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod sync;
+pub mod sync_schedule;
 pub mod template;
 pub mod tokens;
 pub mod variables;

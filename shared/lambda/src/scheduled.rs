@@ -42,11 +42,19 @@ pub async fn handle_scheduled(
     if let Some(reason) = launcher.registry.unavailable_reason(job) {
         anyhow::bail!("{job} cannot run here: {reason}");
     }
-    // The tick also sweeps the host-job outbox, where the function has the host queue.
+    // The tick also sweeps the host-job outbox, where the function has the host queue, and starts
+    // SyncHostsNow when its schedule is due, where it has the bulk queue and NetBox.
     if let Some(outbox) = app.outbox_sweeper()
         && let Err(e) = outbox.sweep().await
     {
         tracing::error!(error = %e, "outbox sweep failed");
+    }
+    if let Some(sync) = app.sync_launcher() {
+        match sync.sync.launch_scheduled(sync.queue.as_ref()).await {
+            Ok(Some(record)) => tracing::info!(job_id = %record.id, "scheduled SyncHostsNow started"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "scheduled SyncHostsNow did not start"),
+        }
     }
     let origin = JobOrigin { trigger: Trigger::Schedule, user: "eventbridge-scheduler".into(), object: None };
     let run = match launcher.scheduler.trigger(job, origin).await? {

@@ -48,6 +48,8 @@ pub(crate) const MAINTENANCE_LIST: &str = "maintenance";
 pub(crate) const SETTINGS_KEY: &str = "settings";
 pub(crate) const HOST_CONFIG_LIST: &str = "hostconfig";
 pub(crate) const SYNC_RUN_KEY: &str = "sync#run";
+/// Beside the system jobs' `schedule#<job>`.
+pub(crate) const SYNC_SCHEDULE_KEY: &str = "schedule#SyncHostsNow";
 pub(crate) const DELETION_WINDOW_KEY: &str = "breaker#deletions";
 
 pub(crate) fn delivery_key(key: &str) -> String {
@@ -133,6 +135,16 @@ impl Write {
                     body: encode(&config)?,
                     list: Some(HOST_CONFIG_LIST),
                     group: config.last_failure.is_some().then_some(FAILED_HOSTS),
+                })
+            }
+            Write::SyncSchedule { mut schedule, expected_version } => {
+                schedule.version = expected_version + 1;
+                Prepared::Document(Document {
+                    key: SYNC_SCHEDULE_KEY.to_string(),
+                    expected_version,
+                    body: encode(&schedule)?,
+                    list: None,
+                    group: None,
                 })
             }
             Write::SyncRun { mut run, expected_version } => {

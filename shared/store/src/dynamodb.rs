@@ -12,8 +12,8 @@
 
 use crate::{
     DELETION_WINDOW_KEY, FAILED_HOSTS, HOST_CONFIG_LIST, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared,
-    SETTINGS_KEY, SYNC_RUN_KEY, StoreError, Write, cache_key, decode_versioned, encode, host_config_key,
-    maintenance_key, schedule_key,
+    SETTINGS_KEY, SYNC_RUN_KEY, SYNC_SCHEDULE_KEY, StoreError, Write, cache_key, decode_versioned, encode,
+    host_config_key, maintenance_key, schedule_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -29,6 +29,7 @@ use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::sync::SyncRun;
+use nzj_core::sync_schedule::SyncSchedule;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobName, JobRecord, ScheduleEntry, SystemJob};
 use std::collections::HashMap;
@@ -438,6 +439,11 @@ impl JobStore for DynamoDbStore {
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {
         let stored = self.get_document(cache_key(kind), |s: &mut CacheSnapshot, v| s.version = v).await?;
         Ok(stored.unwrap_or_else(|| CacheSnapshot::empty(kind)))
+    }
+
+    async fn get_sync_schedule(&self) -> Result<SyncSchedule, StoreError> {
+        let stored = self.get_document(SYNC_SCHEDULE_KEY.to_string(), |s: &mut SyncSchedule, v| s.version = v).await?;
+        Ok(stored.unwrap_or_default())
     }
 
     async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError> {

@@ -14,6 +14,7 @@ use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::sync::SyncRun;
+use nzj_core::sync_schedule::SyncSchedule;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobKind, JobName, JobRecord, JobStatus, ScheduleEntry, SystemJob, Trigger};
 
@@ -77,6 +78,10 @@ pub enum Write {
         key: String,
         job_id: JobId,
     },
+    SyncSchedule {
+        schedule: SyncSchedule,
+        expected_version: u64,
+    },
     SyncRun {
         run: Box<SyncRun>,
         expected_version: u64,
@@ -134,6 +139,12 @@ impl Write {
     pub fn deletion_window(window: DeletionWindow) -> Write {
         let expected_version = window.version;
         Write::DeletionWindow { window, expected_version }
+    }
+
+    /// Write `schedule` over the version it was read at (its current `version`).
+    pub fn sync_schedule(schedule: SyncSchedule) -> Write {
+        let expected_version = schedule.version;
+        Write::SyncSchedule { schedule, expected_version }
     }
 
     pub fn schedule(entry: ScheduleEntry) -> Write {
@@ -239,6 +250,9 @@ pub trait JobStore: Send + Sync {
 
     /// SyncHostsNow's run document (its progress and single-instance lock), if a sync ever ran.
     async fn get_sync_run(&self) -> Result<Option<SyncRun>, StoreError>;
+
+    /// SyncHostsNow's schedule as stored, or off (version 0) if never set.
+    async fn get_sync_schedule(&self) -> Result<SyncSchedule, StoreError>;
 
     /// The deletion breaker's window (empty, version 0, if nothing was ever deleted).
     async fn get_deletion_window(&self) -> Result<DeletionWindow, StoreError>;

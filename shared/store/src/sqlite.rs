@@ -7,7 +7,7 @@
 
 use crate::{
     DELETION_WINDOW_KEY, JobPage, JobQuery, JobStore, MAINTENANCE_LIST, Prepared, SETTINGS_KEY, SYNC_RUN_KEY,
-    StoreError, Write, cache_key, decode_versioned, encode, maintenance_key, schedule_key,
+    SYNC_SCHEDULE_KEY, StoreError, Write, cache_key, decode_versioned, encode, maintenance_key, schedule_key,
 };
 use crate::{HOST_CONFIG_LIST, host_config_key};
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use nzj_core::maintenance::Maintenance;
 use nzj_core::netbox::ObjectRef;
 use nzj_core::settings::Settings;
 use nzj_core::sync::SyncRun;
+use nzj_core::sync_schedule::SyncSchedule;
 use nzj_core::zabbix_cache::{CacheKind, CacheSnapshot};
 use nzj_core::{JobId, JobRecord, ScheduleEntry, SystemJob};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -275,6 +276,13 @@ impl JobStore for SqliteStore {
             .await?
             .map(|(body, version)| decode_versioned(&body, version, |e: &mut ScheduleEntry, v| e.version = v))
             .transpose()
+    }
+
+    async fn get_sync_schedule(&self) -> Result<SyncSchedule, StoreError> {
+        match self.get_document(SYNC_SCHEDULE_KEY.to_string()).await? {
+            Some((body, version)) => decode_versioned(&body, version, |s: &mut SyncSchedule, v| s.version = v),
+            None => Ok(SyncSchedule::default()),
+        }
     }
 
     async fn get_cache(&self, kind: CacheKind) -> Result<CacheSnapshot, StoreError> {

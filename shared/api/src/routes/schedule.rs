@@ -1,5 +1,6 @@
 //! `/api/schedule`: each system job's interval, next due time, current run and how the last run
-//! ended, whether this process can run it and why not, and interval changes.
+//! ended, whether this process can run it and why not, and interval changes; SyncHostsNow's
+//! schedule (off by default, `nzj_core::sync_schedule`) beside them, in the same view.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -10,7 +11,8 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use nzj_core::settings::Changed;
-use nzj_core::{Interval, JobId, JobStatus, ScheduleEntry, SystemJob};
+use nzj_core::sync_schedule::SyncSchedule;
+use nzj_core::{Interval, JobId, JobName, JobStatus, ScheduleEntry, SystemJob};
 use nzj_runtime::Registry;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,7 +22,7 @@ use std::sync::Arc;
 /// `system_jobs_scheduled()` in one view).
 #[derive(Debug, Serialize)]
 pub struct ScheduleView {
-    pub job: SystemJob,
+    pub job: JobName,
     /// Minutes, or null when off.
     pub interval: Interval,
     pub next_due: Option<DateTime<Utc>>,
@@ -64,7 +66,7 @@ impl ScheduleView {
             (None, _) => None,
         };
         ScheduleView {
-            job: entry.job,
+            job: entry.job.into(),
             interval: entry.interval,
             next_due: entry.next_due,
             current_run: entry.current_run,
@@ -81,8 +83,52 @@ impl ScheduleView {
     }
 }
 
-pub(crate) fn system_job(name: &str) -> ApiResult<SystemJob> {
-    name.parse::<SystemJob>().map_err(|e| ApiError::not_found(e.to_string()))
+/// What `/api/schedule/{job}` names: a system job, or SyncHostsNow.
+enum Scheduled {
+    System(SystemJob),
+    Sync,
+}
+
+fn scheduled(name: &str) -> ApiResult<Scheduled> {
+    if name == JobName::SyncHostsNow.to_string() {
+        return Ok(Scheduled::Sync);
+    }
+    name.parse::<SystemJob>()
+        .map(Scheduled::System)
+        .map_err(|e| ApiError::not_found(format!("{e}; SyncHostsNow has a schedule too (off by default)")))
+}
+
+impl ScheduleView {
+    /// SyncHostsNow's schedule, with the sync that runs now and how the last one ended.
+    async fn of_sync(schedule: SyncSchedule, state: &AppState) -> ApiResult<Self> {
+        let now = state.launcher.clock.now();
+        let running = state.store.get_sync_run().await?.filter(|run| !run.is_free(now));
+        let last = match &schedule.last_run {
+            Some(id) => state.store.get_job(id).await?,
+            None => None,
+        };
+        let implemented = state.sync.is_some();
+        let note = match (implemented, schedule.interval) {
+            (false, _) => Some("needs Zabbix and NetBox: never triggered".to_string()),
+            (true, Interval::Off) => Some("off: never triggered".to_string()),
+            (true, _) => None,
+        };
+        Ok(ScheduleView {
+            job: JobName::SyncHostsNow,
+            interval: schedule.interval,
+            next_due: schedule.next_due,
+            current_run: running.as_ref().map(|run| run.job_id.clone()),
+            lease_until: running.map(|run| run.lease_until),
+            last_run: schedule.last_run,
+            last_status: last.as_ref().map(|r| r.status),
+            last_error: last.and_then(|r| r.error),
+            retry_due: None,
+            changed: schedule.changed,
+            implemented,
+            scheduled: implemented && schedule.interval != Interval::Off,
+            note,
+        })
+    }
 }
 
 pub(crate) async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
@@ -91,6 +137,7 @@ pub(crate) async fn show_schedule(State(state): State<Arc<AppState>>) -> ApiResu
         let entry = state.launcher.scheduler.schedule(*job).await?;
         views.push(ScheduleView::read(entry, &state).await?);
     }
+    views.push(ScheduleView::of_sync(state.store.get_sync_schedule().await?, &state).await?);
     Ok(Json(json!({"jobs": views})))
 }
 
@@ -98,9 +145,11 @@ pub(crate) async fn show_one_schedule(
     State(state): State<Arc<AppState>>,
     Path(job): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
-    let job = system_job(&job)?;
-    let entry = state.launcher.scheduler.schedule(job).await?;
-    Ok(Json(ScheduleView::read(entry, &state).await?))
+    let view = match scheduled(&job)? {
+        Scheduled::System(job) => ScheduleView::read(state.launcher.scheduler.schedule(job).await?, &state).await?,
+        Scheduled::Sync => ScheduleView::of_sync(state.store.get_sync_schedule().await?, &state).await?,
+    };
+    Ok(Json(view))
 }
 
 /// `{"interval": <minutes or null>}`; null turns the job off.
@@ -110,14 +159,41 @@ pub(crate) async fn set_schedule(
     Path(job): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<ScheduleView>> {
-    let job = system_job(&job)?;
+    let job = scheduled(&job)?;
     let object = object_body(&body, &["interval"], r#"{"interval": 60}"#)?;
     let raw = object
         .get("interval")
         .ok_or_else(|| ApiError::bad_request(r#"missing field "interval" (minutes, or null for off)"#))?;
     let interval: Interval =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::bad_request(format!("interval: {e}")))?;
-    let entry = state.launcher.scheduler.set_interval(job, interval, &caller.name).await?;
-    tracing::info!(job = %job, interval = %interval, by = %caller.name, "interval changed");
-    Ok(Json(ScheduleView::read(entry, &state).await?))
+    let view = match job {
+        Scheduled::System(job) => {
+            let entry = state.launcher.scheduler.set_interval(job, interval, &caller.name).await?;
+            tracing::info!(job = %job, interval = %interval, by = %caller.name, "interval changed");
+            ScheduleView::read(entry, &state).await?
+        }
+        Scheduled::Sync => {
+            let schedule = set_sync_interval(&state, interval, &caller.name).await?;
+            tracing::info!(job = "SyncHostsNow", interval = %interval, by = %caller.name, "interval changed");
+            ScheduleView::of_sync(schedule, &state).await?
+        }
+    };
+    Ok(Json(view))
+}
+
+/// Sets SyncHostsNow's interval over the schedule as read, again if a tick changed it meanwhile.
+async fn set_sync_interval(state: &AppState, interval: Interval, by: &str) -> ApiResult<SyncSchedule> {
+    for _ in 0..16 {
+        let mut schedule = state.store.get_sync_schedule().await?;
+        schedule.set_interval(interval, state.launcher.clock.now(), by);
+        match state.store.commit(vec![nzj_store::Write::sync_schedule(schedule.clone())]).await {
+            Ok(()) => {
+                schedule.version += 1;
+                return Ok(schedule);
+            }
+            Err(nzj_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(axum::http::StatusCode::CONFLICT, "the sync schedule kept changing; try again"))
 }

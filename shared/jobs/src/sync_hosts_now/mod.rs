@@ -11,7 +11,8 @@ use crate::hosts::HostConverger;
 use crate::store_failure;
 use nzj_core::job::JobOrigin;
 use nzj_core::sync::{SyncCursor, SyncRun};
-use nzj_core::{Clock, JobId, JobName, JobRecord, JobStatus};
+use nzj_core::sync_schedule::SyncSchedule;
+use nzj_core::{Clock, JobId, JobName, JobRecord, JobStatus, Trigger};
 use nzj_netbox::NetboxSource;
 use nzj_queue::{JobQueue, Message};
 use nzj_runtime::JobFailure;
@@ -117,7 +118,17 @@ impl SyncHostsNow {
         origin: JobOrigin,
         retrying: Option<&JobId>,
     ) -> Result<JobRecord, StartError> {
-        let (record, step) = self.start_linked(origin, retrying).await?;
+        let (record, step) = self.start_linked(origin, retrying, None).await?;
+        self.enqueue_first(queue, record, step).await
+    }
+
+    /// Puts a started sync's first step on `queue`; a queue that refuses it fails the sync.
+    async fn enqueue_first(
+        &self,
+        queue: &dyn JobQueue<SyncStep>,
+        record: JobRecord,
+        step: SyncStep,
+    ) -> Result<JobRecord, StartError> {
         if let Err(e) = queue.enqueue(&step).await {
             let message = format!("could not enqueue: {e}");
             self.fail(&record.id, &message).await?;
@@ -126,15 +137,49 @@ impl SyncHostsNow {
         Ok(record)
     }
 
-    /// Records a new sync (pending) and takes the single-instance lock; returns its first step.
-    pub async fn start(&self, origin: JobOrigin) -> Result<(JobRecord, SyncStep), StartError> {
-        self.start_linked(origin, None).await
+    /// A scheduler tick (`nzj serve`'s, or EventBridge's on AWS): starts a sync if its schedule
+    /// (`nzj_core::sync_schedule`, off by default) is due, committed with the schedule's next due
+    /// time so concurrent ticks start one; while a sync runs, the tick is skipped. Returns the
+    /// sync started, if one was.
+    pub async fn launch_scheduled(&self, queue: &dyn JobQueue<SyncStep>) -> Result<Option<JobRecord>, StartError> {
+        let store = &self.converger.store;
+        for _ in 0..16 {
+            let now = self.clock.now();
+            let mut schedule = store.get_sync_schedule().await?;
+            if !schedule.is_due(now) {
+                return Ok(None);
+            }
+            let origin = JobOrigin { trigger: Trigger::Schedule, user: "scheduler".into(), object: None };
+            match self.start_linked(origin, None, Some(schedule.clone())).await {
+                Ok((record, step)) => return self.enqueue_first(queue, record, step).await.map(Some),
+                Err(StartError::Busy { job, .. }) => {
+                    tracing::info!(running = %job, "SyncHostsNow is due but a sync runs: this turn is skipped");
+                    schedule.took_turn(None, now);
+                    return match store.commit(vec![Write::sync_schedule(schedule)]).await {
+                        Ok(()) | Err(StoreError::Conflict) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                // The schedule changed since it was read (another tick): read it again.
+                Err(StartError::Store(StoreError::Conflict)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
+    /// Records a new sync (pending) and takes the single-instance lock; returns its first step.
+    pub async fn start(&self, origin: JobOrigin) -> Result<(JobRecord, SyncStep), StartError> {
+        self.start_linked(origin, None, None).await
+    }
+
+    /// `schedule`: the sync schedule as read, when the schedule starts it: written in the same
+    /// commit (its turn taken), and a conflict is returned for the caller to read it again.
     async fn start_linked(
         &self,
         origin: JobOrigin,
         retrying: Option<&JobId>,
+        schedule: Option<SyncSchedule>,
     ) -> Result<(JobRecord, SyncStep), StartError> {
         let store = &self.converger.store;
         loop {
@@ -166,6 +211,10 @@ impl SyncHostsNow {
             let mut run = SyncRun::new(record.id.clone(), now + self.lease);
             run.version = existing.map_or(0, |r| r.version);
             writes.extend([Write::job(record.clone()), Write::sync_run(run)]);
+            if let Some(mut schedule) = schedule.clone() {
+                schedule.took_turn(Some(record.id.clone()), now);
+                writes.push(Write::sync_schedule(schedule));
+            }
             match store.commit(writes).await {
                 Ok(()) => {
                     let step = SyncStep { job_id: record.id.clone(), step: 0 };
@@ -173,6 +222,7 @@ impl SyncHostsNow {
                     record.version += 1;
                     return Ok((record, step));
                 }
+                Err(StoreError::Conflict) if schedule.is_some() => return Err(StoreError::Conflict.into()),
                 // Another start won the race: it is now the running one.
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
