@@ -279,7 +279,7 @@ async fn main() -> ExitCode {
             .collect();
         if let Some(flag) = given.first() {
             eprintln!(
-                "nzj serve: --{flag} is for the commands that talk to an API, not for the server; serve takes its token from NZJ_API_TOKEN (or generates one) and listens on --listen / NZJ_LISTEN"
+                "nzj serve: --{flag} is for the commands that talk to an API, not for the server; serve takes its tokens from NZJ_API_TOKENS_FILE and NZJ_API_TOKEN (or generates one) and listens on --listen / NZJ_LISTEN"
             );
             return ExitCode::from(2);
         }

@@ -10,13 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 mod support;
-use support::{TOKEN, operator_token, post, viewer_token};
-
-async fn get(app: &support::TestApp, path: &str, token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new().get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use support::{TOKEN, call, operator_token, post, viewer_token};
 
 #[tokio::test]
 async fn a_dead_letter_is_listed_redriven_by_an_operator_and_purged_by_an_admin_only() {
@@ -30,18 +24,18 @@ async fn a_dead_letter_is_listed_redriven_by_an_operator_and_purged_by_an_admin_
         app.host_queue.release(&got[0], Duration::ZERO).await.unwrap();
     }
 
-    let (status, listed) = get(&app, "/api/dlq", &viewer_token()).await;
+    let (status, listed) = call(&app, reqwest::Method::GET, "/api/dlq", &viewer_token(), "").await;
     assert_eq!((status, listed["count"].as_u64()), (StatusCode::OK, Some(1)), "{listed}");
     let entry = &listed["dead_letters"][0];
     assert_eq!(entry["job_id"], job.job_id.to_string());
     assert_eq!((entry["object"].as_str(), entry["queue"].as_str()), (Some("dcim.device/41"), Some("host")));
     assert_eq!(entry["status"], Value::Null, "its record is gone");
     let id = entry["id"].as_str().unwrap().to_string();
-    let (status, shown) = get(&app, &format!("/api/dlq/{id}"), &viewer_token()).await;
+    let (status, shown) = call(&app, reqwest::Method::GET, &format!("/api/dlq/{id}"), &viewer_token(), "").await;
     assert_eq!((status, shown["message"]["job_id"].clone()), (StatusCode::OK, entry["job_id"].clone()));
-    let (status, _) = get(&app, "/api/dlq/host:999", &viewer_token()).await;
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/dlq/host:999", &viewer_token(), "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, answer) = get(&app, "/api/dlq/nonsense", &viewer_token()).await;
+    let (status, answer) = call(&app, reqwest::Method::GET, "/api/dlq/nonsense", &viewer_token(), "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 
     for (body, says) in [

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 mod support;
-use support::{TOKEN, operator_token, viewer_token};
+use support::{TOKEN, call, operator_token, viewer_token};
 
 /// Every (method, route) `nzj_api::router` declares, read from its source.
 fn declared_routes() -> Vec<(Method, String)> {
@@ -56,19 +56,6 @@ fn concrete(route: &str) -> String {
         .replace("{job}", "MaintenanceCleanup")
 }
 
-async fn call(app: &support::TestApp, method: &Method, path: &str, token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method.clone(), format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn a_viewer_reads_every_route_and_is_refused_on_every_write_naming_the_role() {
     let app = support::spawn_app(&[], None).await;
@@ -80,7 +67,7 @@ async fn a_viewer_reads_every_route_and_is_refused_on_every_write_naming_the_rol
     for (method, route) in &routes {
         let path = concrete(route);
         let needed = nzj_api::required_role(method, route);
-        let (status, answer) = call(&app, method, &path, &viewer).await;
+        let (status, answer) = call(&app, method.clone(), &path, &viewer, "{}").await;
         if needed == Role::Viewer {
             assert!(
                 status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
@@ -99,17 +86,17 @@ async fn a_viewer_reads_every_route_and_is_refused_on_every_write_naming_the_rol
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} by a viewer: {answer}");
         let error = answer["error"].as_str().unwrap();
         assert!(error.contains(&format!("needs the {needed} role")) && error.contains("\"vera\""), "{error}");
-        let (status, answer) = call(&app, method, &path, &operator).await;
+        let (status, answer) = call(&app, method.clone(), &path, &operator, "{}").await;
         match needed {
             Role::Operator => assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path} by an operator: {answer}"),
             _ => assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} is an admin's: {answer}"),
         }
-        let (status, answer) = call(&app, method, &path, TOKEN).await;
+        let (status, answer) = call(&app, method.clone(), &path, TOKEN, "{}").await;
         assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path} by the admin: {answer}");
     }
     assert!(writes >= 12, "{writes} write routes");
     // A token that is not one of them is not a viewer: 401.
-    let (status, _) = call(&app, &Method::GET, "/api/jobs", "nzj_0000000000000000").await;
+    let (status, _) = call(&app, Method::GET, "/api/jobs", "nzj_0000000000000000", "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -122,11 +109,11 @@ async fn jobs_and_changes_record_the_tokens_name() {
         ("NZJ_NETBOX_TOKEN", "0123456789abcdef0123456789abcdef01234567"),
     ];
     let app = support::spawn_app(&env, None).await;
-    let (status, job) = call(&app, &Method::POST, "/api/hosts/dcim.device/7/sync", &operator_token()).await;
+    let (status, job) = call(&app, Method::POST, "/api/hosts/dcim.device/7/sync", &operator_token(), "{}").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!((job["user"].as_str(), job["trigger"].as_str()), (Some("otto"), Some("api")));
 
-    let (_, settings) = call(&app, &Method::GET, "/api/settings", &viewer_token()).await;
+    let (_, settings) = call(&app, Method::GET, "/api/settings", &viewer_token(), "").await;
     let patch = format!(r#"{{"version": {}, "adoption": true}}"#, settings["version"]);
     let response = reqwest::Client::new()
         .patch(format!("{}/api/settings", app.base))
@@ -137,7 +124,7 @@ async fn jobs_and_changes_record_the_tokens_name() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let (_, settings) = call(&app, &Method::GET, "/api/settings", &viewer_token()).await;
+    let (_, settings) = call(&app, Method::GET, "/api/settings", &viewer_token(), "").await;
     assert_eq!(settings["changed"]["by"], "admin", "{settings}");
     assert!(settings["changed"]["at"].is_string());
     let forged = format!(

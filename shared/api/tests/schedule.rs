@@ -6,26 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 mod support;
-use support::{TOKEN, viewer_token};
-
-async fn call(
-    app: &support::TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use support::{TOKEN, call, viewer_token};
 
 #[tokio::test]
 async fn sync_hosts_now_has_a_schedule_off_by_default_that_an_admin_sets() {

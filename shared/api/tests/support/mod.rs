@@ -67,10 +67,17 @@ pub async fn spawn_app(env: &[(&str, &str)], registry: Option<Registry>) -> Test
     TestApp { base, store, host_queue, _dir: dir }
 }
 
-/// POSTs `body` as JSON to `path` with `token`: the status and the JSON answer (`null` if none).
-pub async fn post(app: &TestApp, path: &str, body: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+/// Sends `method` to `path` with `token` and `body` as JSON: the status and the JSON answer
+/// (`null` if none).
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
     let response = reqwest::Client::new()
-        .post(format!("{}{path}", app.base))
+        .request(method, format!("{}{path}", app.base))
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -79,4 +86,9 @@ pub async fn post(app: &TestApp, path: &str, body: &str, token: &str) -> (reqwes
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// POSTs `body` as JSON to `path` with `token`.
+pub async fn post(app: &TestApp, path: &str, body: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    call(app, reqwest::Method::POST, path, token, body).await
 }
