@@ -2,6 +2,7 @@
 //! and how deletions behave. One document with a version: a write based on a stale read is refused.
 
 pub(crate) use crate::host_fields::{check_inventory_field, check_tag_name};
+use crate::netbox::ObjectKind;
 use crate::template;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -305,10 +306,49 @@ impl Serialize for Settings {
     }
 }
 
+/// NetBox's own status choices (4.2 to 4.7) for devices and for VMs: the values its list filters
+/// accept.
+const DEVICE_STATUSES: [&str; 7] = ["offline", "active", "planned", "staged", "failed", "inventory", "decommissioning"];
+const VM_STATUSES: [&str; 7] = ["offline", "active", "planned", "staged", "failed", "decommissioning", "paused"];
+
 impl Settings {
     /// What the NetBox status `status` means for the host.
     pub fn status_action(&self, status: &str) -> StatusAction {
         self.statuses.get(status).copied().unwrap_or(self.other_statuses)
+    }
+
+    /// The filters that select what [`Settings::netbox_list_filters`] leaves out (to count it).
+    pub fn netbox_left_out_filters(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
+        let flip = |key: &'static str| if key == "status" { "status__n" } else { "status" };
+        self.netbox_list_filters(kind).into_iter().map(|(key, value)| (flip(key), value)).collect()
+    }
+
+    /// The NetBox list filters that leave out what a sync can have no host for: the statuses set
+    /// to remove (`status__n`), or, when a status the table does not name is removed too, only the
+    /// statuses that are not (`status`). Only NetBox's own choices for `kind` are named (NetBox
+    /// refuses any other value with 400): a removed status that is not one is listed and handled
+    /// here, and a kept one that is not one turns the positive form off. A left-out object that
+    /// has a host is still found: the sync's last step reads the objects of the hosts it did not
+    /// see by id (docs/design.md).
+    pub fn netbox_list_filters(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
+        let choices: &[&str] = match kind {
+            ObjectKind::Device => &DEVICE_STATUSES,
+            ObjectKind::VirtualMachine => &VM_STATUSES,
+        };
+        let removed = |action: &StatusAction| *action == StatusAction::Remove;
+        if removed(&self.other_statuses) {
+            let kept: Vec<&String> = self.statuses.iter().filter(|(_, a)| !removed(a)).map(|(s, _)| s).collect();
+            if kept.iter().any(|s| !choices.contains(&s.as_str())) {
+                return Vec::new();
+            }
+            kept.into_iter().map(|s| ("status", s.clone())).collect()
+        } else {
+            self.statuses
+                .iter()
+                .filter(|(s, a)| removed(a) && choices.contains(&s.as_str()))
+                .map(|(s, _)| ("status__n", s.clone()))
+                .collect()
+        }
     }
 
     /// Every template the settings hold: rules' host groups, visible name, description, tag
@@ -452,6 +492,26 @@ mod tests {
             assert_eq!(s.status_action(status), StatusAction::Remove, "{status}");
         }
         assert_eq!(s.status_action("a-status-netbox-adds-later"), StatusAction::Disable);
+    }
+
+    #[test]
+    fn netbox_lists_only_the_statuses_that_can_have_a_host_each_kind_its_own_choices() {
+        let s = Settings::default();
+        assert_eq!(
+            s.netbox_list_filters(ObjectKind::Device),
+            [("status__n", "decommissioning".to_string()), ("status__n", "inventory".to_string())]
+        );
+        // VMs have no "inventory" (NetBox would answer 400).
+        assert_eq!(s.netbox_list_filters(ObjectKind::VirtualMachine), [("status__n", "decommissioning".to_string())]);
+        assert_eq!(s.netbox_left_out_filters(ObjectKind::VirtualMachine), [("status", "decommissioning".to_string())]);
+        let only = Settings { other_statuses: StatusAction::Remove, ..s.clone() };
+        let filters = only.netbox_list_filters(ObjectKind::Device);
+        assert!(!filters.is_empty());
+        assert!(filters.iter().all(|(k, v)| *k == "status" && only.status_action(v) != StatusAction::Remove));
+        // A kept status NetBox does not know (a custom choice): no positive filter, everything read.
+        let mut custom = only.clone();
+        custom.statuses.insert("burn-in".into(), StatusAction::Monitor);
+        assert!(custom.netbox_list_filters(ObjectKind::Device).is_empty());
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct SyncRun {
     /// How many NetBox objects the sync will go through, as NetBox counted them at the start.
     #[serde(default)]
     pub expected: u64,
+    /// How many objects NetBox left out of the pages (statuses set to remove), as it counted
+    /// them at the start: accounted as skipped at the end, but for those read by id.
+    #[serde(default)]
+    pub left_out: u64,
     /// The process running the sync holds it until then; after, another may take over.
     pub lease_until: DateTime<Utc>,
     #[serde(default)]
@@ -111,6 +115,7 @@ impl SyncRun {
             deletions: Vec::new(),
             deletions_planned: 0,
             expected: 0,
+            left_out: 0,
             lease_until,
             version: 0,
         }

@@ -26,6 +26,7 @@ for_each_zabbix!(
     the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limit,
     a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_accounted_for,
     a_sync_deletes_only_what_the_shared_deletion_window_has_room_for_and_holds_the_rest_once,
+    netbox_hands_out_only_what_can_have_a_host_and_every_object_is_still_counted,
 );
 
 fn counts(record: &JobRecord) -> [u64; 6] {
@@ -173,6 +174,21 @@ async fn the_breaker_deletes_nothing_when_netbox_would_delete_more_than_the_limi
     let (record, calls) = s.run().await;
     assert_eq!(counts(&record), [4, 0, 0, 3, 0, 0]);
     assert_eq!(writes(&calls), 0, "deleted hosts stay deleted: {calls:?}");
+}
+
+async fn netbox_hands_out_only_what_can_have_a_host_and_every_object_is_still_counted(peer: Peer) {
+    let s = Sync::new(&peer, 10, 1000, Settings::default()).await;
+    for i in [1, 4, 7] {
+        edit(&s.inventory, i, |d| d["status"] = json!({"value": "decommissioning", "label": "Decommissioning"}));
+    }
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    let listed = s.inventory.1.listed.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(listed, 7, "NetBox hands out only the 7 that can have a host (status__n=decommissioning, ...)");
+    assert_eq!((count(&record, "total"), count(&record, "created"), count(&record, "skipped")), (10, 7, 3));
+    let ids: Vec<Value> = s.hosts().await.values().flatten().map(|h| h["hostid"].clone()).collect();
+    assert_eq!(ids.len(), 7);
+    setup_call(s.sync.converger().zabbix(), "host.delete", json!(ids)).await;
 }
 
 /// The result's count of `key`.

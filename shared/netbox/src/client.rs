@@ -34,6 +34,9 @@ pub fn fields_with(kind: ObjectKind, extra: &[String]) -> String {
 /// NetBox's largest page.
 pub const PAGE_SIZE: usize = 1000;
 
+/// Ids per request when objects are read by id (`?id=1&id=2...`): a URL of a few KB at most.
+pub const IDS_PER_REQUEST: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct NetboxClientConfig {
     /// NetBox's base URL, e.g. `https://netbox.example`.
@@ -208,13 +211,15 @@ impl NetboxClient {
         after_id: u64,
         limit: usize,
         extra: &[String],
+        filters: &[(&'static str, String)],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        let query = [
+        let mut query = vec![
             ("fields", fields_with(kind, extra)),
             ("ordering", "id".to_string()),
             ("id__gt", after_id.to_string()),
             ("limit", limit.clamp(1, PAGE_SIZE).to_string()),
         ];
+        query.extend(filters.iter().cloned());
         let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
         let Some(results) = page["results"].as_array() else {
             return Err(NetboxError::Protocol {
@@ -223,6 +228,45 @@ impl NetboxClient {
             });
         };
         Ok((results.clone(), page["count"].as_u64()))
+    }
+
+    /// How many devices or VMs pass `filters` (one request, no objects read).
+    pub async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
+        let mut query = vec![("fields", "id".to_string()), ("limit", "1".to_string())];
+        query.extend(filters.iter().cloned());
+        let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
+        page["count"].as_u64().ok_or_else(|| NetboxError::Protocol {
+            path: api_path(kind).into(),
+            message: "answer without a count".into(),
+        })
+    }
+
+    /// The devices or VMs with these ids that NetBox has (the others are gone), with only the
+    /// needed fields: one request per [`IDS_PER_REQUEST`] ids.
+    pub async fn objects_by_id(
+        &self,
+        kind: ObjectKind,
+        ids: &[u64],
+        extra: &[String],
+    ) -> Result<Vec<Value>, NetboxError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(IDS_PER_REQUEST) {
+            let mut query = vec![
+                ("fields", fields_with(kind, extra)),
+                ("ordering", "id".to_string()),
+                ("limit", chunk.len().to_string()),
+            ];
+            query.extend(chunk.iter().map(|id| ("id", id.to_string())));
+            let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
+            let Some(results) = page["results"].as_array() else {
+                return Err(NetboxError::Protocol {
+                    path: api_path(kind).into(),
+                    message: "answer without results".into(),
+                });
+            };
+            found.extend(results.iter().cloned());
+        }
+        Ok(found)
     }
 
     /// Sets custom fields of objects of `kind`: one PATCH of the object for one, NetBox's bulk

@@ -15,15 +15,23 @@ pub trait NetboxSource: Send + Sync {
     /// REST fields to read beside the ones the product always reads (what templates use).
     async fn get_object(&self, object: ObjectRef, extra: &[String]) -> Result<Option<Value>, NetboxError>;
 
-    /// Up to `limit` objects of `kind` with ids above `after_id`, in id order, and how many there
-    /// are from `after_id` on (if NetBox says); `extra` as for [`NetboxSource::get_object`].
+    /// Up to `limit` objects of `kind` with ids above `after_id` that pass `filters` (NetBox list
+    /// filters: `status__n`, `status`), in id order, and how many pass from `after_id` on (if
+    /// NetBox says); `extra` as for [`NetboxSource::get_object`].
     async fn page(
         &self,
         kind: ObjectKind,
         after_id: u64,
         limit: usize,
         extra: &[String],
+        filters: &[(&'static str, String)],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
+
+    /// The objects of `kind` with these ids that NetBox has (the others are gone).
+    async fn objects(&self, kind: ObjectKind, ids: &[u64], extra: &[String]) -> Result<Vec<Value>, NetboxError>;
+
+    /// How many objects of `kind` pass `filters`.
+    async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError>;
 
     /// Every site's region and site group, each with its parents, by site id.
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError>;
@@ -48,8 +56,17 @@ impl NetboxSource for NetboxClient {
         after_id: u64,
         limit: usize,
         extra: &[String],
+        filters: &[(&'static str, String)],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
-        self.list_page(kind, after_id, limit, extra).await
+        self.list_page(kind, after_id, limit, extra, filters).await
+    }
+
+    async fn objects(&self, kind: ObjectKind, ids: &[u64], extra: &[String]) -> Result<Vec<Value>, NetboxError> {
+        self.objects_by_id(kind, ids, extra).await
+    }
+
+    async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
+        NetboxClient::count(self, kind, filters).await
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
@@ -83,6 +100,8 @@ pub struct InMemoryExtra {
     pub writes: std::sync::Mutex<Vec<usize>>,
     /// When set, writes fail as an unreachable NetBox does.
     pub refuse_writes: std::sync::atomic::AtomicBool,
+    /// How many objects the pages handed out in all.
+    pub listed: std::sync::atomic::AtomicUsize,
     /// Journal entries added: (object, kind, text), in order.
     pub journal: std::sync::Mutex<Vec<(ObjectRef, String, String)>>,
 }
@@ -100,6 +119,18 @@ impl NetboxInMemory {
     }
 }
 
+/// Whether an object passes NetBox list filters as NetBox applies them: `status` keeps the listed
+/// statuses, `status__n` drops them. The in-memory NetBox knows no other filter.
+#[cfg(any(test, feature = "test-util"))]
+fn passes(object: &Value, filters: &[(&'static str, String)]) -> bool {
+    let status = object["status"]["value"].as_str().unwrap_or_default();
+    let wanted: Vec<&str> = filters.iter().filter(|(k, _)| *k == "status").map(|(_, v)| v.as_str()).collect();
+    for (key, _) in filters {
+        assert!(matches!(*key, "status" | "status__n"), "the in-memory NetBox does not know the filter {key}");
+    }
+    (wanted.is_empty() || wanted.contains(&status)) && !filters.iter().any(|(k, v)| *k == "status__n" && v == status)
+}
+
 #[cfg(any(test, feature = "test-util"))]
 #[async_trait]
 impl NetboxSource for NetboxInMemory {
@@ -114,6 +145,7 @@ impl NetboxSource for NetboxInMemory {
         after_id: u64,
         limit: usize,
         _extra: &[String],
+        filters: &[(&'static str, String)],
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
         self.1.page_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let objects = self.0.lock().expect("objects");
@@ -121,8 +153,20 @@ impl NetboxSource for NetboxInMemory {
             .range(ObjectRef { kind, id: after_id + 1 }..)
             .take_while(|(o, _)| o.kind == kind)
             .map(|(_, v)| v)
+            .filter(|v| passes(v, filters))
             .collect();
+        self.1.listed.fetch_add(after.len().min(limit), std::sync::atomic::Ordering::SeqCst);
         Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
+    }
+
+    async fn objects(&self, kind: ObjectKind, ids: &[u64], _extra: &[String]) -> Result<Vec<Value>, NetboxError> {
+        let objects = self.0.lock().expect("objects");
+        Ok(ids.iter().filter_map(|id| objects.get(&ObjectRef { kind, id: *id }).cloned()).collect())
+    }
+
+    async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
+        let objects = self.0.lock().expect("objects");
+        Ok(objects.iter().filter(|(o, v)| o.kind == kind && passes(v, filters)).count() as u64)
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {

@@ -1,13 +1,14 @@
 //! The last step of a sync: the hosts whose NetBox object is gone or out of scope, planned from
-//! the host configs the sync did not see, checked against the max-deletions breaker (more than
+//! the host configs the sync did not see (their objects read by id first: the pages list only
+//! what can have a host), checked against the max-deletions breaker (more than
 //! the limit in one sync: nothing is deleted), then deleted per the delete policy as far as the
 //! shared deletion window has room; the rest is held for an operator.
 
 use super::SyncHostsNow;
 use crate::hosts::{HostAction, HostConverger, HostOutcome};
-use crate::{store_failure, zabbix_failure};
+use crate::{netbox_failure, store_failure, zabbix_failure};
 use nzj_core::job::JobOrigin;
-use nzj_core::netbox::ObjectRef;
+use nzj_core::netbox::{ObjectKind, ObjectRef};
 use nzj_core::settings::Settings;
 use nzj_core::sync::{PlannedDeletion, SyncCursor, SyncRun};
 use nzj_core::{JobName, JobRecord, Trigger};
@@ -30,19 +31,39 @@ impl SyncHostsNow {
         settings: &Settings,
     ) -> Result<(), JobFailure> {
         let store = &self.converger.store;
-        let mut gone = Vec::new();
+        let mut unseen = Vec::new();
         let mut after = None;
         loop {
             let configs = store.list_host_configs(after, 500).await.map_err(store_failure)?;
             let Some(last) = configs.last() else { break };
             after = Some(last.object);
-            gone.extend(
+            unseen.extend(
                 configs
                     .iter()
                     .filter(|c| c.hostid.is_some() && c.seen_by_sync.as_ref() != Some(&run.job_id))
                     .map(|c| c.object),
             );
         }
+        // The pages listed only what can have a host: an object left out (its status is set to
+        // remove) is read by id and gets the outcome a page would give it; only what NetBox does
+        // not have any more is gone.
+        let mut gone = Vec::new();
+        let mut read_by_id = 0;
+        for kind in [ObjectKind::Device, ObjectKind::VirtualMachine] {
+            let ids: Vec<u64> = unseen.iter().filter(|o| o.kind == kind).map(|o| o.id).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let found = self.netbox.objects(kind, &ids, &settings.netbox_fields()).await.map_err(netbox_failure)?;
+            let there: HashSet<u64> = found.iter().filter_map(|o| o["id"].as_u64()).collect();
+            gone.extend(ids.iter().filter(|id| !there.contains(id)).map(|id| ObjectRef { kind, id: *id }));
+            read_by_id += found.len() as u64;
+            self.converge_objects(run, record, settings, kind, found).await?;
+        }
+        // The rest of what NetBox left out has no host: skipped (its host config keeps why).
+        let skipped = run.left_out.saturating_sub(read_by_id);
+        run.counts.total += skipped;
+        run.counts.skipped += skipped;
         // Only hosts that still carry the object's managed tag are the product's to delete.
         let mut notes = Vec::new();
         let gone_hosts =

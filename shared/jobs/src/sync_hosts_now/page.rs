@@ -53,16 +53,38 @@ impl SyncHostsNow {
         kind: ObjectKind,
         after_id: u64,
     ) -> Result<(), JobFailure> {
+        // NetBox lists only what can have a host (not the statuses set to remove); an object left
+        // out that has a host is read by id in the last step (`deletions.rs`).
+        let filters = settings.netbox_list_filters(kind);
         let (objects, remaining) = self
             .netbox
-            .page(kind, after_id, self.page_size, &settings.netbox_fields())
+            .page(kind, after_id, self.page_size, &settings.netbox_fields(), &filters)
             .await
             .map_err(netbox_failure)?;
         if after_id == 0 {
             run.expected += remaining.unwrap_or(objects.len() as u64);
+            // What NetBox left out is counted (one small request), so every object is accounted for.
+            let left_out = settings.netbox_left_out_filters(kind);
+            if !left_out.is_empty() {
+                run.left_out += self.netbox.count(kind, &left_out).await.map_err(netbox_failure)?;
+            }
         }
         let last_id = objects.iter().filter_map(|o| o["id"].as_u64()).max();
         run.cursor = SyncCursor::after_page(kind, last_id, objects.len(), self.page_size, remaining);
+        self.converge_objects(run, record, settings, kind, objects).await
+    }
+
+    /// NetBox objects of `kind` (a page, or the objects of hosts the pages left out) converged:
+    /// every desired host computed, their hosts read in one `host.get`, creates and updates in
+    /// batches, deletions planned, host configs recorded as seen by this sync.
+    pub(super) async fn converge_objects(
+        &self,
+        run: &mut SyncRun,
+        record: &mut JobRecord,
+        settings: &Settings,
+        kind: ObjectKind,
+        objects: Vec<serde_json::Value>,
+    ) -> Result<(), JobFailure> {
         if objects.is_empty() {
             return Ok(());
         }
