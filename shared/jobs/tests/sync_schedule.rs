@@ -17,8 +17,24 @@ use support::sync::Sync;
 
 for_each_zabbix!(a_scheduled_sync_starts_once_per_turn_and_skips_while_one_runs);
 
+/// The same on DynamoDB (moto), whose conditional writes make the single start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_a_scheduled_sync_starts_once_per_turn_and_skips_while_one_runs() {
+    let config = support::aws::moto().await;
+    let name = format!("nzj-syncsched-{}", uuid::Uuid::now_v7().simple());
+    let store: std::sync::Arc<dyn nzj_store::JobStore> = std::sync::Arc::new(support::aws::table(&config, &name).await);
+    let env = support::Env::on(store, tempfile::tempdir().unwrap());
+    let peer = support::peer("ZBX70", "7.0");
+    let s = Sync::on(env, &peer, 3, 1000, Settings::default()).await;
+    scheduled_sync_starts_once_per_turn(&peer, s).await;
+}
+
 async fn a_scheduled_sync_starts_once_per_turn_and_skips_while_one_runs(peer: Peer) {
     let s = Sync::new(&peer, 3, 1000, Settings::default()).await;
+    scheduled_sync_starts_once_per_turn(&peer, s).await;
+}
+
+async fn scheduled_sync_starts_once_per_turn(peer: &Peer, s: Sync) {
     let dir = tempfile::tempdir().unwrap();
     let queue: SqliteQueue<SyncStep> =
         SqliteQueue::open(&dir.path().join("bulk.sqlite3"), Duration::from_secs(60), 3).unwrap();

@@ -51,7 +51,11 @@ impl Sync {
     /// A fresh store with the Zabbix settings imported and `settings` saved, and a sync over
     /// `count` devices that reads NetBox in pages of `page_size`.
     pub async fn new(peer: &Peer, count: usize, page_size: usize, settings: Settings) -> Sync {
-        let env = Env::new();
+        Sync::on(Env::new(), peer, count, page_size, settings).await
+    }
+
+    /// As [`Sync::new`], on `env`'s store (e.g. DynamoDB).
+    pub async fn on(env: Env, peer: &Peer, count: usize, page_size: usize, settings: Settings) -> Sync {
         let zabbix = peer.client();
         let import = ImportZabbixSettings::new(zabbix.clone(), env.store.clone(), 100_000);
         let imported = env.run(SystemJob::ImportZabbixSettings, &import).await;
