@@ -299,13 +299,9 @@ impl DeadLetters {
     }
 
     async fn redrive_host(&self, queue: &dyn JobQueue, letter: &DeadLetter, origin: &JobOrigin) -> Redriven {
-        let job = match &letter.job {
-            Ok(job) => job,
-            Err(unreadable) => return kept(String::new(), format!("{unreadable}; purge it")),
-        };
-        let record = match self.store.get_job(&job.job_id).await {
-            Ok(record) => record,
-            Err(e) => return kept(String::new(), e.to_string()),
+        let (job, record) = match self.job_of(letter).await {
+            Ok(read) => read,
+            Err(kept) => return kept,
         };
         match record {
             Some(record) if matches!(record.status, JobStatus::Failed | JobStatus::Stalled) => {
@@ -350,13 +346,9 @@ impl DeadLetters {
         letter: &DeadLetter<SyncStep>,
         origin: &JobOrigin,
     ) -> Redriven {
-        let step = match &letter.job {
-            Ok(step) => step,
-            Err(unreadable) => return kept(String::new(), format!("{unreadable}; purge it")),
-        };
-        let record = match self.store.get_job(&step.job_id).await {
-            Ok(record) => record,
-            Err(e) => return kept(String::new(), e.to_string()),
+        let (step, record) = match self.job_of(letter).await {
+            Ok(read) => read,
+            Err(kept) => return kept,
         };
         match record {
             Some(record) if matches!(record.status, JobStatus::Failed | JobStatus::Stalled) => {
@@ -371,6 +363,17 @@ impl DeadLetters {
             Some(record) => self.pending_or_done(queue, step, &record).await,
             None => superseded_by_nothing(&step.job_id),
         }
+    }
+
+    /// A letter's message and its job's record; `Err`: the letter is kept (it cannot be read, or
+    /// the store failed).
+    async fn job_of<'l, M: JobMessage>(
+        &self,
+        letter: &'l DeadLetter<M>,
+    ) -> Result<(&'l M, Option<JobRecord>), Redriven> {
+        let job = letter.job.as_ref().map_err(|unreadable| kept(String::new(), format!("{unreadable}; purge it")))?;
+        let record = self.store.get_job(job.job_id()).await.map_err(|e| kept(String::new(), e.to_string()))?;
+        Ok((job, record))
     }
 
     /// A dead letter whose job did not fail: a job still pending or running (its failure was
