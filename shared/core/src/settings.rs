@@ -317,12 +317,6 @@ impl Settings {
         self.statuses.get(status).copied().unwrap_or(self.other_statuses)
     }
 
-    /// The filters that select what [`Settings::netbox_list_filters`] leaves out (to count it).
-    pub fn netbox_left_out_filters(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
-        let flip = |key: &'static str| if key == "status" { "status__n" } else { "status" };
-        self.netbox_list_filters(kind).into_iter().map(|(key, value)| (flip(key), value)).collect()
-    }
-
     /// The NetBox list filters that leave out what a sync can have no host for: the statuses set
     /// to remove (`status__n`), or, when a status the table does not name is removed too, only the
     /// statuses that are not (`status`). Only NetBox's own choices for `kind` are named (NetBox
@@ -503,7 +497,6 @@ mod tests {
         );
         // VMs have no "inventory" (NetBox would answer 400).
         assert_eq!(s.netbox_list_filters(ObjectKind::VirtualMachine), [("status__n", "decommissioning".to_string())]);
-        assert_eq!(s.netbox_left_out_filters(ObjectKind::VirtualMachine), [("status", "decommissioning".to_string())]);
         let only = Settings { other_statuses: StatusAction::Remove, ..s.clone() };
         let filters = only.netbox_list_filters(ObjectKind::Device);
         assert!(!filters.is_empty());

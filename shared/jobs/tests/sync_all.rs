@@ -27,6 +27,7 @@ for_each_zabbix!(
     a_device_gone_from_netbox_and_back_is_restored_and_every_object_is_accounted_for,
     a_sync_deletes_only_what_the_shared_deletion_window_has_room_for_and_holds_the_rest_once,
     netbox_hands_out_only_what_can_have_a_host_and_every_object_is_still_counted,
+    with_a_scope_tag_netbox_hands_out_only_the_tagged_and_one_that_loses_it_is_still_found,
 );
 
 fn counts(record: &JobRecord) -> [u64; 6] {
@@ -188,6 +189,33 @@ async fn netbox_hands_out_only_what_can_have_a_host_and_every_object_is_still_co
     assert_eq!((count(&record, "total"), count(&record, "created"), count(&record, "skipped")), (10, 7, 3));
     let ids: Vec<Value> = s.hosts().await.values().flatten().map(|h| h["hostid"].clone()).collect();
     assert_eq!(ids.len(), 7);
+    setup_call(s.sync.converger().zabbix(), "host.delete", json!(ids)).await;
+}
+
+async fn with_a_scope_tag_netbox_hands_out_only_the_tagged_and_one_that_loses_it_is_still_found(peer: Peer) {
+    // The scope tag as people name it; NetBox filters by its slug.
+    let settings = Settings { scope_tag: Some("Monitor me".into()), ..Settings::default() };
+    let s = Sync::new(&peer, 10, 1000, settings).await;
+    let tag = json!({"id": 9, "name": "Monitor me", "slug": "monitor-me", "color": "00ff00"});
+    for i in 0..10 {
+        edit(&s.inventory, i, |d| d["tags"] = if i % 3 == 0 { json!([tag]) } else { json!([]) });
+    }
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    let listed = s.inventory.1.listed.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(listed, 4, "NetBox hands out only the 4 tagged (tag=monitor-me)");
+    assert_eq!((count(&record, "total"), count(&record, "created"), count(&record, "skipped")), (10, 4, 6));
+
+    // Device 3 loses the tag: no page lists it, and its host is still found (read by id) and
+    // deleted with the reason a page would have given.
+    edit(&s.inventory, 3, |d| d["tags"] = json!([]));
+    let (record, _) = s.run().await;
+    assert_eq!((count(&record, "total"), count(&record, "deleted")), (10, 1), "{:?}", record.result);
+    let object = s.inventory.objects()[3];
+    let config = s.env.store.get_host_config(object).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("no tag \"Monitor me\""));
+    let ids: Vec<Value> = s.hosts().await.values().flatten().map(|h| h["hostid"].clone()).collect();
+    assert_eq!(ids.len(), 3);
     setup_call(s.sync.converger().zabbix(), "host.delete", json!(ids)).await;
 }
 

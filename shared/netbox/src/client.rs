@@ -230,6 +230,18 @@ impl NetboxClient {
         Ok((results.clone(), page["count"].as_u64()))
     }
 
+    /// The slug of the tag whose slug or name is `tag`, if NetBox has one (list filters take slugs).
+    pub async fn tag_slug(&self, tag: &str) -> Result<Option<String>, NetboxError> {
+        for by in ["slug", "name"] {
+            let query = [(by, tag.to_string()), ("limit", "1".to_string()), ("fields", "slug".to_string())];
+            let page = self.get("/api/extras/tags/", &query).await?.unwrap_or(Value::Null);
+            if let Some(slug) = page["results"][0]["slug"].as_str() {
+                return Ok(Some(slug.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
     /// How many devices or VMs pass `filters` (one request, no objects read).
     pub async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
         let mut query = vec![("fields", "id".to_string()), ("limit", "1".to_string())];

@@ -33,6 +33,9 @@ pub trait NetboxSource: Send + Sync {
     /// How many objects of `kind` pass `filters`.
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError>;
 
+    /// The slug of the tag whose slug or name is `tag`, if NetBox has it.
+    async fn tag_slug(&self, tag: &str) -> Result<Option<String>, NetboxError>;
+
     /// Every site's region and site group, each with its parents, by site id.
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError>;
 
@@ -67,6 +70,10 @@ impl NetboxSource for NetboxClient {
 
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
         NetboxClient::count(self, kind, filters).await
+    }
+
+    async fn tag_slug(&self, tag: &str) -> Result<Option<String>, NetboxError> {
+        NetboxClient::tag_slug(self, tag).await
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {
@@ -120,15 +127,19 @@ impl NetboxInMemory {
 }
 
 /// Whether an object passes NetBox list filters as NetBox applies them: `status` keeps the listed
-/// statuses, `status__n` drops them. The in-memory NetBox knows no other filter.
+/// statuses, `status__n` drops them, `tag` keeps those with the tag (by slug). The in-memory
+/// NetBox knows no other filter.
 #[cfg(any(test, feature = "test-util"))]
 fn passes(object: &Value, filters: &[(&'static str, String)]) -> bool {
     let status = object["status"]["value"].as_str().unwrap_or_default();
     let wanted: Vec<&str> = filters.iter().filter(|(k, _)| *k == "status").map(|(_, v)| v.as_str()).collect();
     for (key, _) in filters {
-        assert!(matches!(*key, "status" | "status__n"), "the in-memory NetBox does not know the filter {key}");
+        assert!(matches!(*key, "status" | "status__n" | "tag"), "the in-memory NetBox does not know the filter {key}");
     }
-    (wanted.is_empty() || wanted.contains(&status)) && !filters.iter().any(|(k, v)| *k == "status__n" && v == status)
+    let tagged = |slug: &str| object["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t["slug"] == slug));
+    (wanted.is_empty() || wanted.contains(&status))
+        && !filters.iter().any(|(k, v)| *k == "status__n" && v == status)
+        && filters.iter().filter(|(k, _)| *k == "tag").all(|(_, slug)| tagged(slug))
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -167,6 +178,13 @@ impl NetboxSource for NetboxInMemory {
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
         let objects = self.0.lock().expect("objects");
         Ok(objects.iter().filter(|(o, v)| o.kind == kind && passes(v, filters)).count() as u64)
+    }
+
+    /// The tags the objects carry are the in-memory NetBox's tags.
+    async fn tag_slug(&self, tag: &str) -> Result<Option<String>, NetboxError> {
+        let objects = self.0.lock().expect("objects");
+        let mut tags = objects.values().flat_map(|o| o["tags"].as_array().cloned().unwrap_or_default());
+        Ok(tags.find(|t| t["slug"] == tag || t["name"] == tag).and_then(|t| t["slug"].as_str().map(str::to_string)))
     }
 
     async fn site_places(&self) -> Result<BTreeMap<u64, SitePlace>, NetboxError> {

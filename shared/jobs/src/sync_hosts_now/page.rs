@@ -53,9 +53,15 @@ impl SyncHostsNow {
         kind: ObjectKind,
         after_id: u64,
     ) -> Result<(), JobFailure> {
-        // NetBox lists only what can have a host (not the statuses set to remove); an object left
-        // out that has a host is read by id in the last step (`deletions.rs`).
-        let filters = settings.netbox_list_filters(kind);
+        // NetBox lists only what can have a host (not the statuses set to remove; with a scope tag,
+        // only what carries it); an object left out that has a host is read by id in the last step
+        // (`deletions.rs`).
+        let mut filters = settings.netbox_list_filters(kind);
+        if let Some(tag) = &settings.scope_tag
+            && let Some(slug) = self.netbox.tag_slug(tag).await.map_err(netbox_failure)?
+        {
+            filters.push(("tag", slug));
+        }
         let (objects, remaining) = self
             .netbox
             .page(kind, after_id, self.page_size, &settings.netbox_fields(), &filters)
@@ -64,9 +70,9 @@ impl SyncHostsNow {
         if after_id == 0 {
             run.expected += remaining.unwrap_or(objects.len() as u64);
             // What NetBox left out is counted (one small request), so every object is accounted for.
-            let left_out = settings.netbox_left_out_filters(kind);
-            if !left_out.is_empty() {
-                run.left_out += self.netbox.count(kind, &left_out).await.map_err(netbox_failure)?;
+            if !filters.is_empty() {
+                let all = self.netbox.count(kind, &[]).await.map_err(netbox_failure)?;
+                run.left_out += all.saturating_sub(remaining.unwrap_or(objects.len() as u64));
             }
         }
         let last_id = objects.iter().filter_map(|o| o["id"].as_u64()).max();
