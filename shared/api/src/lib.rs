@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
-use nzj_core::Secret;
 use nzj_core::tokens::Tokens;
 use nzj_jobs::{MaintenanceService, WebhookIntake};
 use nzj_runtime::Launcher;
@@ -51,13 +50,6 @@ pub enum ApiAuth {
     /// The caller was authenticated before the request got here: the Lambda Function URL's IAM
     /// auth (SigV4) lets only allowed principals through.
     Upstream,
-}
-
-impl ApiAuth {
-    /// One admin token (`NZJ_API_TOKEN` alone).
-    pub fn single(token: &Secret) -> ApiAuth {
-        ApiAuth::Tokens(Tokens::default().with_env_token(token).expect("one token is never a duplicate"))
-    }
 }
 
 pub struct AppState {

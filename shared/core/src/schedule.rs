@@ -172,9 +172,11 @@ impl ScheduleEntry {
 
     /// Change the interval; the next due time is recomputed from the last claim so a shorter
     /// interval takes effect on the next trigger.
-    pub fn set_interval(&mut self, interval: Interval, now: DateTime<Utc>) {
+    /// `by` (a token's name) is recorded as who changed it.
+    pub fn set_interval(&mut self, interval: Interval, now: DateTime<Utc>, by: &str) {
         self.next_due = next_due_after(self.next_due, self.interval, interval, now);
         self.interval = interval;
+        self.changed = Some(crate::settings::Changed { by: by.to_string(), at: now });
     }
 }
 
@@ -219,7 +221,7 @@ mod tests {
     #[test]
     fn a_claimed_job_is_running_then_not_due_until_its_interval_passes() {
         let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
-        e.set_interval(Interval::Every(60), t(0));
+        e.set_interval(Interval::Every(60), t(0), "test");
         let run = id(0);
         e.claim(run.clone(), t(0), Duration::minutes(2));
         assert_eq!(e.decide(t(1)), TriggerDecision::Skip(SkipReason::Running { job: run.clone() }));
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     fn after_downtime_the_next_run_is_computed_from_now() {
         let mut e = ScheduleEntry::new(SystemJob::MaintenanceCleanup);
-        e.set_interval(Interval::Every(5), t(0));
+        e.set_interval(Interval::Every(5), t(0), "test");
         let first = id(0);
         e.claim(first.clone(), t(0), Duration::minutes(1));
         e.release(&first);
@@ -248,17 +250,17 @@ mod tests {
         e.claim(run.clone(), t(0), Duration::minutes(2));
         assert!(matches!(e.decide(t(1)), TriggerDecision::Skip(_)));
         assert_eq!(e.decide(t(2)), TriggerDecision::Claim { stalled: Some(run.clone()) });
-        e.set_interval(Interval::Off, t(2));
+        e.set_interval(Interval::Off, t(2), "test");
         assert_eq!(e.decide(t(3)), TriggerDecision::MarkStalled(run));
     }
 
     #[test]
     fn off_never_claims_and_turning_back_on_is_due_at_the_next_trigger() {
         let mut e = ScheduleEntry::new(SystemJob::HostConfigSyncRefresh);
-        e.set_interval(Interval::Off, t(0));
+        e.set_interval(Interval::Off, t(0), "test");
         assert_eq!(e.decide(t(0)), TriggerDecision::Skip(SkipReason::Off));
         assert_eq!(e.decide(t(100_000)), TriggerDecision::Skip(SkipReason::Off));
-        e.set_interval(Interval::Every(15), t(10));
+        e.set_interval(Interval::Every(15), t(10), "test");
         assert_eq!(e.decide(t(10)), TriggerDecision::Claim { stalled: None });
     }
 
@@ -269,7 +271,7 @@ mod tests {
         e.claim(run.clone(), t(0), Duration::minutes(1));
         e.release(&run);
         assert_eq!(e.next_due, Some(t(1440)));
-        e.set_interval(Interval::Every(5), t(3));
+        e.set_interval(Interval::Every(5), t(3), "test");
         assert_eq!(e.next_due, Some(t(5)));
         assert_eq!(e.decide(t(5)), TriggerDecision::Claim { stalled: None });
     }
@@ -283,14 +285,14 @@ mod tests {
         assert_eq!(e.next_due, None, "still due at the next trigger");
         assert_eq!(e.decide_manual(t(1)), Err(run.clone()));
         assert_eq!(e.decide_manual(t(2)), Ok(Some(run)));
-        e.set_interval(Interval::Off, t(3));
+        e.set_interval(Interval::Off, t(3), "test");
         assert!(e.decide_manual(t(3)).is_ok());
     }
 
     #[test]
     fn a_failed_scheduled_run_is_retried_with_backoff_before_its_next_interval() {
         let mut e = ScheduleEntry::new(SystemJob::ImportZabbixSettings);
-        e.set_interval(Interval::Every(1440), t(0));
+        e.set_interval(Interval::Every(1440), t(0), "test");
         e.claim(id(0), t(0), Duration::minutes(2));
         let daily = e.next_due;
         for (failed_at, delay) in [(1, 1), (3, 5), (9, 15)] {
@@ -313,7 +315,7 @@ mod tests {
     #[test]
     fn a_retry_that_would_come_after_the_next_interval_is_not_set() {
         let mut e = ScheduleEntry::new(SystemJob::MaintenanceCleanup);
-        e.set_interval(Interval::Every(5), t(0));
+        e.set_interval(Interval::Every(5), t(0), "test");
         e.claim(id(0), t(0), Duration::minutes(2));
         e.release(&id(0));
         e.scheduled_run_ended(true, t(4));

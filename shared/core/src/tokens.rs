@@ -13,6 +13,7 @@ use crate::Secret;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
+use subtle::ConstantTimeEq;
 
 /// What a caller may do; each role may do what the roles before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -143,8 +144,7 @@ impl Tokens {
         let presented = digest(presented);
         let mut found = None;
         for token in &self.tokens {
-            let same = token.digest.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-            if same {
+            if bool::from(token.digest.ct_eq(&presented)) {
                 found = Some(token);
             }
         }

@@ -220,14 +220,19 @@ impl NetboxClient {
             ("limit", limit.clamp(1, PAGE_SIZE).to_string()),
         ];
         query.extend(filters.iter().cloned());
-        let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
-        let Some(results) = page["results"].as_array() else {
+        self.list(kind, &query).await
+    }
+
+    /// One list request of devices or VMs: the objects of the page, and how many NetBox counts.
+    async fn list(&self, kind: ObjectKind, query: &[(&str, String)]) -> Result<(Vec<Value>, Option<u64>), NetboxError> {
+        let mut page = self.get(api_path(kind), query).await?.unwrap_or(Value::Null);
+        let Value::Array(results) = page["results"].take() else {
             return Err(NetboxError::Protocol {
                 path: api_path(kind).into(),
                 message: "answer without results".into(),
             });
         };
-        Ok((results.clone(), page["count"].as_u64()))
+        Ok((results, page["count"].as_u64()))
     }
 
     /// The slug of the tag whose slug or name is `tag`, if NetBox has one (list filters take slugs).
@@ -246,8 +251,8 @@ impl NetboxClient {
     pub async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
         let mut query = vec![("fields", "id".to_string()), ("limit", "1".to_string())];
         query.extend(filters.iter().cloned());
-        let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
-        page["count"].as_u64().ok_or_else(|| NetboxError::Protocol {
+        let (_, count) = self.list(kind, &query).await?;
+        count.ok_or_else(|| NetboxError::Protocol {
             path: api_path(kind).into(),
             message: "answer without a count".into(),
         })
@@ -269,14 +274,7 @@ impl NetboxClient {
                 ("limit", chunk.len().to_string()),
             ];
             query.extend(chunk.iter().map(|id| ("id", id.to_string())));
-            let page = self.get(api_path(kind), &query).await?.unwrap_or(Value::Null);
-            let Some(results) = page["results"].as_array() else {
-                return Err(NetboxError::Protocol {
-                    path: api_path(kind).into(),
-                    message: "answer without results".into(),
-                });
-            };
-            found.extend(results.iter().cloned());
+            found.extend(self.list(kind, &query).await?.0);
         }
         Ok(found)
     }

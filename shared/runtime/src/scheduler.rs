@@ -225,8 +225,8 @@ impl Scheduler {
         Ok((record, entry))
     }
 
-    /// Changes how often `job` runs; takes effect on the next trigger, without a restart.
-    /// Sets `job`'s interval, recording `by` (a token's name) as who changed it.
+    /// Changes how often `job` runs, recording `by` (a token's name) as who changed it; takes
+    /// effect on the next trigger, without a restart.
     pub async fn set_interval(
         &self,
         job: SystemJob,
@@ -235,9 +235,7 @@ impl Scheduler {
     ) -> Result<ScheduleEntry, RuntimeError> {
         self.until_committed(|| async {
             let mut entry = self.schedule(job).await?;
-            let now = self.clock.now();
-            entry.set_interval(interval, now);
-            entry.changed = Some(nzj_core::settings::Changed { by: by.to_string(), at: now });
+            entry.set_interval(interval, self.clock.now(), by);
             let mut written = entry.clone();
             written.version += 1;
             Ok(Step::Commit(vec![Write::schedule(entry)], written))

@@ -70,7 +70,7 @@ async fn a_stale_write_conflicts_and_nothing_of_its_commit_is_applied(store: Arc
 
     let fresh = new_job(JobName::DeleteHost, start());
     let mut entry = nzj_core::ScheduleEntry::new(SystemJob::MaintenanceCleanup);
-    entry.set_interval(Interval::Every(5), start());
+    entry.set_interval(Interval::Every(5), start(), "test");
     // A commit with good writes (new schedule entry, new job) and one stale write fails whole.
     let result =
         store.commit(vec![Write::schedule(entry.clone()), Write::job(fresh.clone()), Write::job(job.clone())]).await;

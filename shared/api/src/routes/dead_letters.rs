@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{ids_or_all, object_body};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use nzj_jobs::DeadLetters;
 use nzj_jobs::dead_letters::DeadLetterError;
@@ -79,11 +79,8 @@ pub(crate) async fn redrive_dead_letters(
 }
 
 /// `POST /api/dlq/purge`: removes the selected dead letters without running anything.
-pub(crate) async fn purge_dead_letters(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub(crate) async fn purge_dead_letters(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
     let ids = selection(&body)?;
     let removed = dead_letters(&state).purge(ids.as_deref()).await?;
-    Ok((StatusCode::OK, Json(json!({"removed": removed}))))
+    Ok(Json(json!({"removed": removed})))
 }
