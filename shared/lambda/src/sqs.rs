@@ -1,12 +1,13 @@
 //! Queue functions: an SQS batch for the host worker or the sync worker, with partial batch
-//! responses. The batch runs as FIFO groups (`nzj_queue::run_fifo_groups`); a message not done is
+//! responses. The batch runs as FIFO groups in rounds (`nzj_queue::run_fifo_rounds`; the
+//! host worker converges a round's hosts together); a message not done is
 //! reported failed, after its retry delay is set on its visibility, so SQS brings it back.
 
 use crate::deployment::{app_from_env, init_logging, missing, start_error};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_core::retry::Settlement;
-use nzj_queue::{Delivery, Message, MessageHandler, run_fifo_groups};
+use nzj_queue::{Delivery, Message, MessageHandler, run_fifo_rounds};
 use nzj_zabbix::ZabbixClient;
 use std::sync::Arc;
 
@@ -31,20 +32,22 @@ pub async fn handle_sqs_batch<M: Message>(worker: &dyn MessageHandler<M>, event:
             }
         }
     }
-    let ran = run_fifo_groups(
+    let ran = run_fifo_rounds(
         deliveries,
         |(_, group, _)| group.clone(),
-        |item| async move {
-            let settlement = worker.handle(&item.2).await;
-            let delayed = match settlement {
-                Settlement::RetryAfter(delay) => worker.queue().release(&item.2, delay).await,
-                Settlement::Postpone(delay) => worker.queue().postpone(&item.2, delay).await,
-                Settlement::Done | Settlement::DeadLetter => Ok(()),
-            };
-            if let Err(e) = delayed {
-                tracing::warn!(message_id = %item.0, error = %e, "could not set the retry delay");
+        |round| async move {
+            let settlements = worker.handle_round(&round.iter().map(|(_, _, d)| d).collect::<Vec<_>>()).await;
+            for ((id, _, delivery), settlement) in round.iter().zip(&settlements) {
+                let delayed = match settlement {
+                    Settlement::RetryAfter(delay) => worker.queue().release(delivery, *delay).await,
+                    Settlement::Postpone(delay) => worker.queue().postpone(delivery, *delay).await,
+                    Settlement::Done | Settlement::DeadLetter => Ok(()),
+                };
+                if let Err(e) = delayed {
+                    tracing::warn!(message_id = %id, error = %e, "could not set the retry delay");
+                }
             }
-            (item, settlement)
+            round.into_iter().zip(settlements).collect()
         },
     )
     .await;

@@ -23,7 +23,7 @@ mod sqlite;
 #[cfg(feature = "sqs")]
 mod sqs;
 
-pub use consumer::{MessageHandler, run_fifo_groups, settle};
+pub use consumer::{MessageHandler, run_fifo_rounds, settle};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION as SQLITE_SCHEMA_VERSION, SqliteQueue};
 #[cfg(feature = "sqs")]

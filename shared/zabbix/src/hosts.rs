@@ -74,21 +74,36 @@ impl ZabbixClient {
     /// object's tag (an overlapping create, a human's copy), the oldest (lowest host id) is the
     /// object's host and the others are reported as duplicates for the caller to repair.
     pub async fn find_managed(&self, tag: &str, objects: &[ObjectRef], page: usize) -> Result<Managed, ZabbixError> {
+        Ok(self.find_tagged(&[tag], objects, page).await?.remove(0))
+    }
+
+    /// As [`ZabbixClient::find_managed`] for several tags at once (the managed tag and the
+    /// graveyard's, say) in the same `host.get` per `page` objects: one [`Managed`] per tag, in order.
+    pub async fn find_tagged(
+        &self,
+        tags: &[&str],
+        objects: &[ObjectRef],
+        page: usize,
+    ) -> Result<Vec<Managed>, ZabbixError> {
         let version = self.version().await?;
-        let mut managed = Managed::default();
+        let mut found: Vec<Managed> = tags.iter().map(|_| Managed::default()).collect();
         for chunk in objects.chunks(page.max(1)) {
             let mut query = host_get_params(version);
-            query["tags"] =
-                chunk.iter().map(|o| json!({"tag": tag, "value": o.to_string(), "operator": 1})).collect::<Value>();
+            query["tags"] = chunk
+                .iter()
+                .flat_map(|o| tags.iter().map(move |tag| json!({"tag": tag, "value": o.to_string(), "operator": 1})))
+                .collect::<Value>();
             query["evaltype"] = json!(2); // Or: any of the page's objects.
             for raw in items(&self.call("host.get", query).await?) {
                 let host = ZabbixHost::from_answer(version, raw);
-                if let Some(object) = host.tag(tag).and_then(|v| v.parse::<ObjectRef>().ok()) {
-                    managed.add(object, host);
+                for (tag, managed) in tags.iter().zip(found.iter_mut()) {
+                    if let Some(object) = host.tag(tag).and_then(|v| v.parse::<ObjectRef>().ok()) {
+                        managed.add(object, host.clone());
+                    }
                 }
             }
         }
-        Ok(managed)
+        Ok(found)
     }
 
     /// Every host that has the tag `tag` (any value), with everything a desired host is

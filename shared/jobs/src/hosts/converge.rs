@@ -3,6 +3,7 @@
 //! is adopted (when adoption is on) or reported. Writes go in arrays of `batch_size`, split on
 //! refusal by the Zabbix client, so one bad host does not fail its neighbours.
 
+use super::FoundHosts;
 use super::groups::ids_of;
 use super::secrets::{HostSecrets, secrets_drift};
 use super::{HostAction, HostOutcome};
@@ -64,24 +65,18 @@ impl HostConverger {
         written_secrets: Option<&str>,
     ) -> Result<HostOutcome, JobFailure> {
         let mut notes = Vec::new();
-        let existing =
-            self.find_managed(settings, &[object], 1, &mut notes).await.map_err(zabbix_failure)?.remove(&object);
+        let found = self.find_hosts(settings, &[object], 1, &mut notes).await.map_err(zabbix_failure)?;
+        let existing = found.managed.get(&object).cloned();
         let mut outcomes = match (desired, existing) {
-            (Desired::Host(desired), None) => self.create_many(settings, &[desired], 1).await,
-            (Desired::Host(desired), Some(existing)) => {
+            (Desired::Host(desired), _) => {
                 let secrets = self.secrets_of(&[desired]).await?;
-                let mut difference = differences(desired, &existing.actual(&settings.tag_prefix));
-                difference.extend(secrets_drift(written_secrets, secrets.hash(desired)?.as_deref()));
-                if difference.is_empty() {
-                    return Ok(HostOutcome::unchanged(&existing).noting(notes));
-                }
-                let update = HostUpdate { desired, existing: &existing, difference };
-                self.update_many(settings, &[update], &secrets, 1).await
+                self.converge_found(settings, &[(desired, written_secrets)], &found, &secrets, 1).await
             }
             (Desired::OutOfScope(_), Some(existing)) => {
                 if !released && self.admit_deletions(settings, 1, now).await.map_err(crate::store_failure)? == 0 {
                     let held = HostAction::Held { reason: HostConverger::held_reason(settings) };
                     nzj_runtime::metrics::deletions_held(1);
+                    let notes = notes.into_iter().map(|n| n.text).collect();
                     return Ok(HostOutcome::new(held, Some(existing.hostid.clone())).before(&existing).noting(notes));
                 }
                 self.delete_many(settings, &[(object, &existing)], now, 1).await
@@ -91,7 +86,54 @@ impl HostConverger {
                 self.keep_many(&[(existing.as_ref(), reason.as_str(), *disable)], 1).await
             }
         };
+        let notes = notes.into_iter().map(|n| n.text).collect();
         outcomes.pop().expect("one outcome per host").map(|outcome| outcome.noting(notes))
+    }
+
+    /// Brings hosts that should exist to their desired state together. `found` holds what
+    /// [`HostConverger::find_hosts`] returned for them, `secrets` the values they name, and each host
+    /// comes with the hash of the secrets last written to it (its host config's). A missing host
+    /// is created (or restored), one that differs is updated, in arrays of `batch`; one result
+    /// per host, in order. Host jobs of a round and each step of a sync converge through here.
+    pub async fn converge_found(
+        &self,
+        settings: &Settings,
+        hosts: &[(&DesiredHost, Option<&str>)],
+        found: &FoundHosts,
+        secrets: &HostSecrets,
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
+        let mut results: Vec<Option<Result<HostOutcome, JobFailure>>> = hosts.iter().map(|_| None).collect();
+        let (mut creates, mut updates) = (Vec::new(), Vec::new());
+        for (i, (desired, written)) in hosts.iter().enumerate() {
+            let Some(existing) = found.managed.get(&desired.object) else {
+                creates.push((i, *desired));
+                continue;
+            };
+            let mut difference = differences(desired, &existing.actual(&settings.tag_prefix));
+            match secrets.hash(desired) {
+                Ok(hash) => difference.extend(secrets_drift(*written, hash.as_deref())),
+                Err(failure) => {
+                    results[i] = Some(Err(failure));
+                    continue;
+                }
+            }
+            if difference.is_empty() {
+                results[i] = Some(Ok(HostOutcome::unchanged(existing)));
+            } else {
+                updates.push((i, HostUpdate { desired, existing, difference }));
+            }
+        }
+        let (to_create, desired): (Vec<usize>, Vec<&DesiredHost>) = creates.into_iter().unzip();
+        let created = self.create_among(settings, &desired, Some(&found.graveyard), batch).await;
+        for (i, outcome) in to_create.into_iter().zip(created) {
+            results[i] = Some(outcome);
+        }
+        let (to_update, updates): (Vec<usize>, Vec<HostUpdate>) = updates.into_iter().unzip();
+        for (i, outcome) in to_update.into_iter().zip(self.update_many(settings, &updates, secrets, batch).await) {
+            results[i] = Some(outcome);
+        }
+        results.into_iter().map(|r| r.expect("one result per host")).collect()
     }
 
     /// Gives each object its host: a graveyard host of the object is restored (one `host.get`
@@ -105,6 +147,18 @@ impl HostConverger {
         hosts: &[&DesiredHost],
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
+        self.create_among(settings, hosts, None, batch).await
+    }
+
+    /// As [`HostConverger::create_many`], with the graveyard hosts of these objects known already
+    /// (read with their managed hosts); `None`: read them first.
+    async fn create_among(
+        &self,
+        settings: &Settings,
+        hosts: &[&DesiredHost],
+        graveyard: Option<&BTreeMap<ObjectRef, ZabbixHost>>,
+        batch: usize,
+    ) -> Vec<Result<HostOutcome, JobFailure>> {
         let secrets = match self.secrets_of(hosts).await {
             Ok(secrets) => secrets,
             Err(failure) => return hosts.iter().map(|_| Err(failure.clone())).collect(),
@@ -116,7 +170,7 @@ impl HostConverger {
             |d| d,
             |found| {
                 let found: Vec<&DesiredHost> = found.into_iter().copied().collect();
-                async move { self.create_found(settings, &found, values, batch).await }
+                async move { self.create_found(settings, &found, graveyard, values, batch).await }
             },
         )
         .await
@@ -126,14 +180,18 @@ impl HostConverger {
         &self,
         settings: &Settings,
         hosts: &[&DesiredHost],
+        known_graveyard: Option<&BTreeMap<ObjectRef, ZabbixHost>>,
         secrets: &SecretValues,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
         let fail_all = |e: nzj_zabbix::ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
         let objects: Vec<ObjectRef> = hosts.iter().map(|d| d.object).collect();
-        let graveyard = match self.find_graveyard(settings, &objects).await {
-            Ok(graveyard) => graveyard,
-            Err(e) => return fail_all(e),
+        let graveyard = match known_graveyard {
+            Some(graveyard) => graveyard.clone(),
+            None => match self.find_graveyard(settings, &objects).await {
+                Ok(graveyard) => graveyard,
+                Err(e) => return fail_all(e),
+            },
         };
         let names: BTreeSet<String> = hosts.iter().flat_map(|d| d.host_groups.iter().cloned()).collect();
         let groups = match self.group_map(&names, []).await {

@@ -1,11 +1,12 @@
-//! A host job's record keeping around one convergence: the job recorded running, the host
-//! converged, the state written back into NetBox when it changed, the outcome written to the job
-//! (completed or failed, with pre/post data in its log) and to the object's host config, in one
-//! store commit.
+//! A host job's record keeping around its convergence: the job recorded running, the host
+//! converged (alone, or with the other jobs of a worker's round in array calls), the state written
+//! back into NetBox when it changed, the outcome written to the job (completed or failed, with
+//! pre/post data in its log) and to the object's host config, in one store commit per job.
 
 use super::{HostAction, HostConverger, HostOutcome};
 use crate::store_failure;
-use nzj_core::desired::{Desired, MappingError};
+use futures_util::StreamExt;
+use nzj_core::desired::{Desired, DesiredHost, MappingError};
 use nzj_core::host_config::HostConfig;
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectRef};
@@ -16,11 +17,27 @@ use nzj_netbox::NetboxSource;
 use nzj_runtime::JobFailure;
 use nzj_store::Write;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
 /// object, or `OutOfScope` for a NetBox deletion) and records the outcome, with the NetBox
 /// object it came from, in the host config.
+/// What running a host job gave: its record as written, and what converging did (`Err` of the
+/// outer result: the store could not record it).
+pub type RunResult = Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure>;
+
+/// A host job taken for a run: its record (`running`, held by the caller), its object, the host
+/// it should have (`None`: none to create or update), the NetBox object that was computed from,
+/// and whether a transient failure may leave it for a retry.
+pub struct RoundJob {
+    pub record: JobRecord,
+    pub object: ObjectRef,
+    pub desired: Option<DesiredHost>,
+    pub netbox: Option<NetboxObject>,
+    pub retry_allowed: bool,
+}
+
 pub struct HostJobs {
     pub(crate) converger: HostConverger,
     pub(crate) clock: Arc<dyn Clock>,
@@ -60,7 +77,7 @@ impl HostJobs {
         desired: Result<Desired, MappingError>,
         settings: &Settings,
         origin: JobOrigin,
-    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+    ) -> RunResult {
         self.run_from(name, object, None, desired, settings, origin).await
     }
 
@@ -73,7 +90,7 @@ impl HostJobs {
         desired: Result<Desired, MappingError>,
         settings: &Settings,
         mut origin: JobOrigin,
-    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
+    ) -> RunResult {
         origin.object = Some(object.to_string());
         let mut record = JobRecord::new_running(name, origin, self.clock.now(), self.lease, self.retention);
         self.converger.store.commit(vec![Write::job(record.clone())]).await.map_err(store_failure)?;
@@ -87,17 +104,14 @@ impl HostJobs {
     /// as the last attempt.
     pub async fn run_record(
         &self,
-        mut record: JobRecord,
+        record: JobRecord,
         object: ObjectRef,
         desired: Result<Desired, MappingError>,
         netbox: Option<NetboxObject>,
         settings: &Settings,
         retry_allowed: bool,
-    ) -> Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure> {
-        let store = &self.converger.store;
-        let mut log = JobLog::default();
-        let mut config =
-            store.get_host_config(object).await.map_err(store_failure)?.unwrap_or_else(|| HostConfig::new(object));
+    ) -> RunResult {
+        let config = self.config_of(object).await?;
         let (outcome, wanted, note) = match desired {
             Ok(desired) => {
                 let released = record.released_by.is_some();
@@ -113,6 +127,72 @@ impl HostJobs {
             }
             Err(e) => (Err(JobFailure::permanent(e.to_string())), None, None),
         };
+        let job = RoundJob { record, object, desired: wanted, netbox, retry_allowed };
+        self.settle(job, config, outcome, note, settings).await
+    }
+
+    /// Runs host jobs of different objects that each want a host, together: one `host.get` for all
+    /// of them, creates and updates in arrays of `batch_size`, split on refusal so one bad host
+    /// does not fail its neighbours; then each job is settled on its own as
+    /// [`HostJobs::run_record`] settles one. One result per job, in order.
+    pub async fn run_round(&self, jobs: Vec<RoundJob>, settings: &Settings) -> Vec<RunResult> {
+        let objects: Vec<ObjectRef> = jobs.iter().map(|j| j.object).collect();
+        let configs: Vec<Result<HostConfig, JobFailure>> =
+            futures_util::stream::iter(objects).map(|object| self.config_of(object)).buffered(16).collect().await;
+        // A job whose host config cannot be read is not converged: its store is away.
+        let ready: Vec<(&DesiredHost, Option<&str>)> = jobs
+            .iter()
+            .zip(&configs)
+            .filter_map(|(job, config)| Some((job.desired.as_ref()?, config.as_ref().ok()?.secrets_hash.as_deref())))
+            .collect();
+        let objects: Vec<ObjectRef> = ready.iter().map(|(d, _)| d.object).collect();
+        let mut notes = Vec::new();
+        let batch = settings.batch_size;
+        let converged: Vec<Result<HostOutcome, JobFailure>> =
+            match self.converger.find_hosts(settings, &objects, batch, &mut notes).await {
+                Err(e) => ready.iter().map(|_| Err(crate::zabbix_failure(e.clone()))).collect(),
+                Ok(found) => {
+                    let wanted: Vec<&DesiredHost> = ready.iter().map(|(d, _)| *d).collect();
+                    match self.converger.secrets_of(&wanted).await {
+                        Err(failure) => ready.iter().map(|_| Err(failure.clone())).collect(),
+                        Ok(secrets) => self.converger.converge_found(settings, &ready, &found, &secrets, batch).await,
+                    }
+                }
+            };
+        let mut converged: HashMap<ObjectRef, Result<HostOutcome, JobFailure>> =
+            objects.into_iter().zip(converged).collect();
+        let settled = jobs.into_iter().zip(configs).map(|(job, config)| {
+            let outcome = converged.remove(&job.object);
+            let notes: Vec<String> = notes.iter().filter(|n| n.concerns(job.object)).map(|n| n.text.clone()).collect();
+            async move {
+                let config = config?;
+                let outcome = match outcome {
+                    Some(outcome) => outcome.map(|done| done.noting(notes)),
+                    None => Err(JobFailure::permanent(format!("{} has no desired host to converge", job.object))),
+                };
+                self.settle(job, config, outcome, None, settings).await
+            }
+        });
+        futures_util::stream::iter(settled).buffered(16).collect().await
+    }
+
+    async fn config_of(&self, object: ObjectRef) -> Result<HostConfig, JobFailure> {
+        let config = self.converger.store.get_host_config(object).await.map_err(store_failure)?;
+        Ok(config.unwrap_or_else(|| HostConfig::new(object)))
+    }
+
+    /// Records a converged job's outcome in its record and host config (and NetBox), in one commit.
+    async fn settle(
+        &self,
+        job: RoundJob,
+        mut config: HostConfig,
+        outcome: Result<HostOutcome, JobFailure>,
+        note: Option<String>,
+        settings: &Settings,
+    ) -> RunResult {
+        let RoundJob { mut record, object, desired: wanted, netbox, retry_allowed } = job;
+        let store = &self.converger.store;
+        let mut log = JobLog::default();
         let now = self.clock.now();
         if let Ok(done) = &outcome {
             for note in &done.notes {

@@ -32,7 +32,8 @@ mod secrets;
 
 pub use breaker::admit_deletions;
 pub use converge::{HostConverger, HostUpdate};
-pub use job::HostJobs;
+pub use duplicates::{FoundHosts, RepairNote};
+pub use job::{HostJobs, RoundJob, RunResult};
 pub use outcome::{HostAction, HostOutcome};
 pub use purge::Purged;
 pub use secrets::{HostSecrets, secrets_drift};

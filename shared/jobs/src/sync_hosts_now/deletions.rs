@@ -89,7 +89,7 @@ impl SyncHostsNow {
             objects.iter().filter_map(|o| found.get(o).map(|host| (*o, host))).collect();
         let now = self.clock.now();
         for note in notes {
-            record.log.push(now, nzj_core::LogLevel::Warning, note);
+            record.log.push(now, nzj_core::LogLevel::Warning, note.text);
         }
         // The deletion window is shared with host jobs: what does not fit now is held.
         let admitted = self.converger.admit_deletions(settings, targets.len(), now).await.map_err(store_failure)?;

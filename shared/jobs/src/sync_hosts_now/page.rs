@@ -3,7 +3,7 @@
 //! and the run document, and the host configs written.
 
 use super::{CONFIGS_PER_COMMIT, SyncHostsNow};
-use crate::hosts::{HostAction, HostOutcome, HostSecrets, HostUpdate};
+use crate::hosts::{HostAction, HostOutcome, HostSecrets};
 use crate::{netbox_failure, store_failure, zabbix_failure};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -134,11 +134,11 @@ impl SyncHostsNow {
         let refs: Vec<ObjectRef> = planned.iter().map(|(o, _)| *o).collect();
         let mut notes = Vec::new();
         let found =
-            self.converger.find_managed(settings, &refs, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
+            self.converger.find_hosts(settings, &refs, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
 
         let now = self.clock.now();
         for note in notes {
-            record.log.push(now, LogLevel::Warning, note);
+            record.log.push(now, LogLevel::Warning, note.text);
         }
         let wanted: Vec<&DesiredHost> = planned
             .iter()
@@ -148,32 +148,14 @@ impl SyncHostsNow {
             })
             .collect();
         let secrets = self.converger.secrets_of(&wanted).await?;
-        let written = self.written_secrets(&wanted, &secrets, &found).await?;
+        let written = self.written_secrets(&wanted, &secrets, &found.managed).await?;
         let mut results: Vec<Outcome> = Vec::new();
-        let (mut creates, mut updates, mut keeps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut hosts, mut keeps) = (Vec::new(), Vec::new());
         for (object, desired) in &planned {
-            match (desired, found.get(object)) {
+            match (desired, found.managed.get(object)) {
                 (Err(reason), _) => results.push(Outcome::failed(*object, JobFailure::permanent(reason.clone()))),
-                (Ok(Desired::Host(desired)), None) => creates.push((*object, desired.as_ref())),
-                (Ok(Desired::Host(desired)), Some(existing)) => {
-                    let mut difference =
-                        nzj_core::desired::differences(desired, &existing.actual(&settings.tag_prefix));
-                    match secrets.hash(desired) {
-                        Ok(hash) => difference.extend(crate::hosts::secrets_drift(
-                            written.get(object).and_then(Option::as_deref),
-                            hash.as_deref(),
-                        )),
-                        Err(failure) => {
-                            results.push(Outcome::failed(*object, failure));
-                            continue;
-                        }
-                    }
-                    if difference.is_empty() {
-                        let outcome = HostOutcome::unchanged(existing);
-                        results.push(Outcome::wanted(*object, desired, Ok(outcome)));
-                    } else {
-                        updates.push((*object, HostUpdate { desired, existing, difference }));
-                    }
+                (Ok(Desired::Host(desired)), _) => {
+                    hosts.push((desired.as_ref(), written.get(object).and_then(Option::as_deref)));
                 }
                 (Ok(Desired::OutOfScope(reason)), Some(existing)) => {
                     let hostid = existing.hostid.clone();
@@ -194,17 +176,10 @@ impl SyncHostsNow {
             }
         }
         let batch = settings.batch_size;
-        let desired: Vec<&DesiredHost> = creates.iter().map(|(_, d)| *d).collect();
-        for ((object, wanted), outcome) in
-            creates.iter().zip(self.converger.create_many(settings, &desired, batch).await)
+        for ((desired, _), outcome) in
+            hosts.iter().zip(self.converger.converge_found(settings, &hosts, &found, &secrets, batch).await)
         {
-            results.push(Outcome::wanted(*object, wanted, outcome));
-        }
-        let (objects, updates): (Vec<ObjectRef>, Vec<HostUpdate>) = updates.into_iter().unzip();
-        for ((object, update), outcome) in
-            objects.iter().zip(&updates).zip(self.converger.update_many(settings, &updates, &secrets, batch).await)
-        {
-            results.push(Outcome::wanted(*object, update.desired, outcome));
+            results.push(Outcome::wanted(desired.object, desired, outcome));
         }
         let kept: Vec<_> = keeps.iter().map(|(_, host, reason, disable)| (*host, reason.as_str(), *disable)).collect();
         for ((object, _, reason, _), outcome) in keeps.iter().zip(self.converger.keep_many(&kept, batch).await) {
