@@ -200,11 +200,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-/// Polls the embedded queue; idles briefly when it is empty.
+/// Polls the embedded queue; idles briefly when it is empty. No wait is added to gather a batch:
+/// what arrives while a round runs is the next round, so a lone webhook waits at most the idle
+/// pause (250 ms) and a burst becomes array calls of `batch_size` by itself.
 async fn run_host_worker(worker: HostWorker) {
     loop {
-        match worker.poll_once(10).await {
-            Ok(0) => tokio::time::sleep(Duration::from_millis(500)).await,
+        match worker.poll().await {
+            Ok(0) => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, "host-job queue unavailable");

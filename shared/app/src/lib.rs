@@ -236,6 +236,7 @@ fn zabbix_client(config: &Config) -> anyhow::Result<Option<Arc<ZabbixClient>>> {
         request_timeout: std_duration(z.request_timeout),
     })
     .context("NZJ_ZABBIX_URL")?;
+    client.set_array_concurrency(z.array_concurrency);
     Ok(Some(Arc::new(client)))
 }
 

@@ -40,6 +40,8 @@ pub struct ZabbixConfig {
     pub connect_timeout: Duration,
     /// Per-call timeout: a call that takes longer is a transient failure.
     pub request_timeout: Duration,
+    /// How many arrays of one write are sent at once (1: one after another).
+    pub array_concurrency: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +329,7 @@ fn zabbix_config(src: &Source) -> Result<Option<ZabbixConfig>, ConfigError> {
             auth,
             connect_timeout: src.seconds("NZJ_ZABBIX_CONNECT_TIMEOUT_SECONDS", 5, 1..=300)?,
             request_timeout: src.seconds("NZJ_ZABBIX_TIMEOUT_SECONDS", 30, 1..=3600)?,
+            array_concurrency: src.whole_number("NZJ_ZABBIX_ARRAY_CONCURRENCY", 1, 1..=16)? as usize,
         })),
         (Some(_), None) => Err(problem(
             "NZJ_ZABBIX_TOKEN",

@@ -6,9 +6,11 @@
 //!   the status alone;
 //! - (f) the floor of (c)'s updates: one status-only `host.update` of the same hosts;
 //! - (d) the floor: one `host.create` with an array of the same N hosts;
-//! - (e) the baseline: one `host.create` per host.
+//! - (e) the baseline: one `host.create` per host;
+//! - (g) the event path: N device-created webhooks through `nzj serve`'s intake and host worker;
+//! - (h) (a) again with 2 and 4 arrays sent at once (`NZJ_ZABBIX_ARRAY_CONCURRENCY`).
 //!
-//! Prints wall time and Zabbix calls of each, and the ratios (a)/(d) and (e)/(a). NetBox's pages
+//! Prints wall time and Zabbix calls of each, and the ratios (a)/(d), (g)/(d) and (e)/(a). NetBox's pages
 //! are built in memory from the real NetBox 4.7 device payload (the cost measured is Zabbix's).
 //! NZJ_BENCH_HOSTS sets N (default 1000), NZJ_BENCH_BATCH the hosts per array call (default 200),
 //! NZJ_BENCH_TEMPLATE=1 links the default rule's template (then about 45 ms per host in Zabbix, and
@@ -17,11 +19,13 @@
 use nzj_core::desired::{CacheView, Desired, DesiredHost, desired_host};
 use nzj_core::job::JobOrigin;
 use nzj_core::netbox::{NetboxObject, ObjectKind};
+use nzj_core::retry::RetryPolicy;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
 use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, Trigger};
-use nzj_jobs::{HostConverger, ImportZabbixSettings, SyncHostsNow};
+use nzj_jobs::{HostConverger, HostJobs, HostWorker, ImportZabbixSettings, SyncHostsNow, WebhookIntake};
 use nzj_netbox::NetboxInMemory;
+use nzj_queue::{JobQueue, SqliteQueue};
 use nzj_runtime::{JobContext, SystemJobHandler};
 use nzj_store::{JobStore, SqliteStore, Write};
 use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
@@ -98,6 +102,68 @@ impl Bench {
         }
         ids.len()
     }
+}
+
+/// (g): every device as a signed "created" webhook through `nzj serve`'s intake (embedded store
+/// and queue) while its host worker drains the queue as `nzj serve` does (rounds of up to
+/// `batch_size`, a 250 ms pause when it finds the queue empty), until every job is settled.
+async fn event_path(bench: &Bench, devices: &[Value], dir: &tempfile::TempDir, clock: Arc<dyn Clock>) -> Measured {
+    let text = include_str!("../../../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json");
+    let mut body: Value = serde_json::from_str(text).unwrap();
+    body["event"] = json!("created");
+    let input: Vec<(Vec<u8>, String)> = devices
+        .iter()
+        .map(|d| {
+            body["data"] = d.clone();
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let signature = nzj_netbox::sign(b"s3cret", &bytes);
+            (bytes, signature)
+        })
+        .collect();
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("queue.sqlite3"), Duration::from_secs(600), 5).unwrap());
+    let intake = WebhookIntake::new(
+        Secret::new("s3cret"),
+        bench.store.clone(),
+        queue.clone(),
+        clock.clone(),
+        chrono::Duration::days(1),
+    );
+    let jobs = HostJobs::new(
+        HostConverger::new(bench.zabbix.clone(), bench.store.clone()),
+        clock,
+        chrono::Duration::minutes(15),
+        chrono::Duration::days(1),
+    );
+    let retry = RetryPolicy { max_attempts: 5, backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(10) };
+    let worker = HostWorker::new(jobs, None, queue.clone(), retry);
+    let delivered = std::sync::atomic::AtomicBool::new(false);
+    let (_, measured) = bench
+        .measure(async {
+            let deliver = async {
+                for (bytes, signature) in &input {
+                    let answer = intake.receive(Some(signature), bytes).await;
+                    assert_eq!(answer.status, 202, "{}", answer.body);
+                    tokio::task::yield_now().await;
+                }
+                delivered.store(true, std::sync::atomic::Ordering::SeqCst);
+            };
+            let drain = async {
+                loop {
+                    if worker.poll().await.unwrap() > 0 {
+                        continue;
+                    }
+                    let waiting = queue.backlog().await.unwrap().map_or(0, |b| b.messages);
+                    if waiting == 0 && delivered.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            };
+            futures_util::future::join(deliver, drain).await
+        })
+        .await;
+    measured
 }
 
 fn line(name: &str, m: &Measured, n: usize) {
@@ -241,12 +307,41 @@ async fn main() {
     line("(e) baseline: one host.create per host", &e, n);
     bench.delete_all(&prefix).await;
 
+    // (h) the create pass of (a) with 2 and 4 arrays in flight at once.
+    let mut concurrent = Vec::new();
+    for arrays in [2, 4] {
+        zabbix.set_array_concurrency(arrays);
+        let (record, h) = bench.sync().await;
+        zabbix.set_array_concurrency(1);
+        let created = record.result.as_ref().unwrap()["created"].clone();
+        line(&format!("(h) (a) with {arrays} arrays at once"), &h, n);
+        assert_eq!(created, json!(n), "{:?}", record.result);
+        assert_eq!(bench.delete_all(&prefix).await, n, "(h) one host per object, no duplicate");
+        concurrent.push((arrays, h));
+    }
+
+    let g = event_path(&bench, &devices, &dir, clock.clone()).await;
+    line("(g) N device-created webhooks, intake + worker", &g, n);
+    assert_eq!(bench.delete_all(&prefix).await, n, "(g) created one host per delivery");
+
     println!();
     if floor_ok {
         println!(
             "(a)/(d) sync vs floor:    {:>6.2}x the time, {:>4}x the calls",
             a.seconds / d.seconds,
             a.total() / d.total().max(1)
+        );
+    }
+    println!(
+        "(g)/(d) webhooks vs floor: {:>6.2}x the time (pinned in tests/burst.rs: one host.get and one host.create per round)",
+        g.seconds / d.seconds
+    );
+    println!("(g)/(a) webhooks vs sync:  {:>6.2}x the time", g.seconds / a.seconds);
+    for (arrays, h) in &concurrent {
+        println!(
+            "(h)/(a) {arrays} arrays at once vs 1: {:>6.2}x the time{}",
+            h.seconds / a.seconds,
+            if floor_ok { format!(", {:.2}x the floor (d)", h.seconds / d.seconds) } else { String::new() }
         );
     }
     println!(

@@ -410,6 +410,13 @@ impl HostWorker {
         }))
     }
 
+    /// One poll of up to `batch_size` messages (the setting; 10 if the store cannot say), so a
+    /// burst waiting in the queue is taken into one round whole.
+    pub async fn poll(&self) -> Result<usize, QueueError> {
+        let max = self.jobs.converger.store.get_settings().await.map_or(10, |s| s.batch_size);
+        self.poll_once(max).await
+    }
+
     /// One poll of the queue (for `nzj serve`): up to `max` messages, run in rounds (one job per
     /// object each, converged together); once a job of an object is not done, that object's later
     /// jobs wait. Returns how many messages were received.

@@ -46,9 +46,17 @@ async fn enqueue(s: &Setup, name: JobName, object: ObjectRef, data: Value) -> Jo
     let job = QueuedJob { job_id: JobId::new_at(chrono::Utc::now()), name, object, data: Some(data) };
     let origin = JobOrigin { trigger: Trigger::Webhook, user: "netbox".into(), object: None };
     let now = chrono::Utc::now();
-    enqueue_host_job(s.env.store.as_ref(), s.queue.as_ref(), job.clone(), origin, now, chrono::Duration::days(1), vec![])
-        .await
-        .unwrap();
+    enqueue_host_job(
+        s.env.store.as_ref(),
+        s.queue.as_ref(),
+        job.clone(),
+        origin,
+        now,
+        chrono::Duration::days(1),
+        vec![],
+    )
+    .await
+    .unwrap();
     job.job_id
 }
 

@@ -21,6 +21,7 @@ for_each_zabbix!(
     a_create_that_outlasts_the_timeout_is_read_back_not_resent_and_each_object_has_one_host,
     an_object_found_with_two_hosts_keeps_the_oldest_and_soft_deletes_the_other,
     adoption_never_takes_the_host_of_another_object,
+    arrays_sent_at_once_that_all_time_out_are_read_back_and_each_object_has_one_host,
 );
 
 fn device() -> (ObjectRef, Value) {
@@ -186,4 +187,32 @@ async fn adoption_never_takes_the_host_of_another_object(peer: Peer) {
     let failure = action.unwrap_err();
     assert!(failure.message.contains(&first.to_string()) && !failure.message.contains("without the tag"), "{failure}");
     delete_hosts(&peer, managed_ids(&peer, first).await).await;
+}
+
+async fn arrays_sent_at_once_that_all_time_out_are_read_back_and_each_object_has_one_host(peer: Peer) {
+    // Four arrays of three in flight at once (NZJ_ZABBIX_ARRAY_CONCURRENCY=4), every answer held
+    // past the client's timeout: each array is ambiguous, read back, and never sent blindly again.
+    let proxy = SlowCreateProxy::start(&peer.url, Duration::from_secs(4)).await;
+    let slow = support::client_with_timeout(&proxy.url, &peer.token, Duration::from_secs(1));
+    slow.set_array_concurrency(4);
+    let (env, jobs) = jobs(&peer, slow).await;
+    let settings = Settings::default();
+    let devices: Vec<(ObjectRef, Value)> = (0..12).map(|_| device()).collect();
+    let mut wanted: Vec<DesiredHost> = Vec::new();
+    for (_, data) in &devices {
+        let Desired::Host(host) = desired(&env, data, &settings).await else { panic!("in scope") };
+        wanted.push(*host);
+    }
+    let refs: Vec<&DesiredHost> = wanted.iter().collect();
+    let outcomes = jobs.converger().create_many(&settings, &refs, 3).await;
+    assert!(outcomes.iter().all(|o| o.as_ref().is_ok_and(|o| o.action == HostAction::Created)), "{outcomes:?}");
+    // Four arrays, each sent once (a fifth or more only where Zabbix's database refused one
+    // under the concurrency, after a read back found its hosts missing).
+    let creates = proxy.creates();
+    assert!((4..=6).contains(&creates), "each array sent once, not resent blindly: {creates}");
+    for (object, _) in &devices {
+        let ids = managed_ids(&peer, *object).await;
+        assert_eq!(ids.len(), 1, "exactly one host for {object}: {ids:?}");
+        delete_hosts(&peer, ids).await;
+    }
 }

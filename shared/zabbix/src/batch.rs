@@ -5,6 +5,7 @@
 
 use crate::client::{ZabbixClient, ZabbixError};
 use crate::host::{items, text};
+use futures_util::StreamExt;
 use nzj_core::retry::CALL_RETRY_DELAYS;
 use serde_json::Value;
 use std::ops::Range;
@@ -74,6 +75,10 @@ impl ZabbixClient {
         self.split(method, params, batch, ids_key, false).await
     }
 
+    /// The arrays of `params` sent [`ZabbixClient::array_concurrency`] at a time (each array's
+    /// own splits in turn): arrays hold different objects, so their order does not matter, and
+    /// a write Zabbix's database refuses under the concurrency is an ambiguous failure the caller
+    /// resolves as after a timeout (retried, or read back before a create is sent again).
     async fn split(
         &self,
         method: &str,
@@ -82,8 +87,29 @@ impl ZabbixClient {
         ids_key: &str,
         retry: bool,
     ) -> Vec<Result<String, ZabbixError>> {
-        let mut results: Vec<Option<Result<String, ZabbixError>>> = vec![None; params.len()];
-        let mut work: Vec<Range<usize>> = chunks(params.len(), batch).into_iter().rev().collect();
+        let arrays = chunks(params.len(), batch);
+        futures_util::stream::iter(arrays)
+            .map(|range| self.split_array(method, params, range, ids_key, retry))
+            .buffered(self.array_concurrency())
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// One array (`range` of `params`), split in halves on refusal; one result per entry, in order.
+    async fn split_array(
+        &self,
+        method: &str,
+        params: &[Value],
+        range: Range<usize>,
+        ids_key: &str,
+        retry: bool,
+    ) -> Vec<Result<String, ZabbixError>> {
+        let offset = range.start;
+        let mut results: Vec<Option<Result<String, ZabbixError>>> = vec![None; range.len()];
+        let mut work = vec![range];
         while let Some(range) = work.pop() {
             let call = Value::Array(params[range.clone()].to_vec());
             let answer = if retry { self.call_retrying(method, call).await } else { self.call(method, call).await };
@@ -91,7 +117,7 @@ impl ZabbixClient {
                 Ok(answer) => {
                     let ids = items(&answer[ids_key]);
                     for (k, i) in range.enumerate() {
-                        results[i] = Some(Ok(ids.get(k).map(text).unwrap_or_default()));
+                        results[i - offset] = Some(Ok(ids.get(k).map(text).unwrap_or_default()));
                     }
                 }
                 Err(e) if range.len() > 1 && splits(&e) => {
@@ -101,7 +127,7 @@ impl ZabbixClient {
                 }
                 Err(e) => {
                     for i in range {
-                        results[i] = Some(Err(e.clone()));
+                        results[i - offset] = Some(Err(e.clone()));
                     }
                 }
             }

@@ -87,6 +87,8 @@ pub struct ZabbixClient {
     session: OnceCell<Session>,
     next_id: AtomicU64,
     calls: CallCounts,
+    /// How many arrays of one write are sent at once (`batch.rs`); 1 unless set.
+    array_concurrency: std::sync::atomic::AtomicUsize,
 }
 
 /// Zabbix's words for a token or session it does not accept.
@@ -114,7 +116,18 @@ impl ZabbixClient {
             session: OnceCell::new(),
             next_id: AtomicU64::new(1),
             calls: CallCounts::default(),
+            array_concurrency: std::sync::atomic::AtomicUsize::new(1),
         })
+    }
+
+    /// Sends up to `n` (1-16) arrays of one write at once instead of one after another
+    /// (`NZJ_ZABBIX_ARRAY_CONCURRENCY`; see docs/design.md for what it buys).
+    pub fn set_array_concurrency(&self, n: usize) {
+        self.array_concurrency.store(n.clamp(1, 16), Ordering::Relaxed);
+    }
+
+    pub fn array_concurrency(&self) -> usize {
+        self.array_concurrency.load(Ordering::Relaxed)
     }
 
     pub fn calls(&self) -> &CallCounts {

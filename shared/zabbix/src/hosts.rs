@@ -85,8 +85,11 @@ impl ZabbixClient {
         objects: &[ObjectRef],
         page: usize,
     ) -> Result<Vec<Managed>, ZabbixError> {
-        let version = self.version().await?;
         let mut found: Vec<Managed> = tags.iter().map(|_| Managed::default()).collect();
+        if objects.is_empty() {
+            return Ok(found);
+        }
+        let version = self.version().await?;
         for chunk in objects.chunks(page.max(1)) {
             let mut query = host_get_params(version);
             query["tags"] = chunk

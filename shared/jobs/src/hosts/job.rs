@@ -136,6 +136,9 @@ impl HostJobs {
     /// does not fail its neighbours; then each job is settled on its own as
     /// [`HostJobs::run_record`] settles one. One result per job, in order.
     pub async fn run_round(&self, jobs: Vec<RoundJob>, settings: &Settings) -> Vec<RunResult> {
+        if jobs.is_empty() {
+            return Vec::new();
+        }
         let objects: Vec<ObjectRef> = jobs.iter().map(|j| j.object).collect();
         let configs: Vec<Result<HostConfig, JobFailure>> =
             futures_util::stream::iter(objects).map(|object| self.config_of(object)).buffered(16).collect().await;
