@@ -56,6 +56,7 @@ pub mod overrides;
 pub mod plan;
 pub mod retry;
 pub mod schedule;
+pub mod scope_filter;
 pub mod secret;
 pub mod settings;
 pub mod sync;

@@ -137,6 +137,10 @@ pub struct Settings {
     pub without_primary_ip: WithoutPrimaryIp,
     /// When set, only objects with this NetBox tag are in scope.
     pub scope_tag: Option<String>,
+    /// NetBox list filters that narrow the scope of devices and of VMs, in NetBox's query form
+    /// (`site=dc1&tenant=acme`); empty: every object ([`crate::scope_filter`]).
+    pub device_filter: String,
+    pub vm_filter: String,
     /// The NetBox config context key whose value overrides the rule per object (§3.2).
     pub config_context_key: String,
     /// The NetBox custom fields that override the rule and the config context per object.
@@ -206,6 +210,8 @@ impl Default for Settings {
             other_statuses: StatusAction::Disable,
             without_primary_ip: WithoutPrimaryIp::Keep,
             scope_tag: None,
+            device_filter: String::new(),
+            vm_filter: String::new(),
             config_context_key: "zabbix".into(),
             custom_fields: CustomFieldNames::default(),
             rules: vec![MappingRule {
@@ -325,6 +331,25 @@ impl Settings {
     /// has a host is still found: the sync's last step reads the objects of the hosts it did not
     /// see by id (docs/design.md).
     pub fn netbox_list_filters(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
+        let mut filters = self.status_filters(kind);
+        filters.extend(self.scope_filter(kind));
+        filters
+    }
+
+    /// The operator's scope filter of `kind` (`device_filter`, `vm_filter`) as list filter pairs;
+    /// settings are validated before they are stored, so a filter read back parses.
+    pub fn scope_filter(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
+        crate::scope_filter::parse(kind, self.scope_filter_text(kind)).unwrap_or_default()
+    }
+
+    fn scope_filter_text(&self, kind: ObjectKind) -> &str {
+        match kind {
+            ObjectKind::Device => &self.device_filter,
+            ObjectKind::VirtualMachine => &self.vm_filter,
+        }
+    }
+
+    fn status_filters(&self, kind: ObjectKind) -> Vec<(&'static str, String)> {
         let choices: &[&str] = match kind {
             ObjectKind::Device => &DEVICE_STATUSES,
             ObjectKind::VirtualMachine => &VM_STATUSES,
@@ -369,6 +394,10 @@ impl Settings {
 
     /// Every rule settings must follow, with a message that says what to change.
     pub fn validate(&self) -> Result<(), String> {
+        for kind in [ObjectKind::Device, ObjectKind::VirtualMachine] {
+            let setting = crate::scope_filter::setting_of(kind);
+            crate::scope_filter::parse(kind, self.scope_filter_text(kind)).map_err(|e| format!("{setting}: {e}"))?;
+        }
         if !self.statuses.values().any(|a| *a == StatusAction::Monitor) {
             return Err("statuses: at least one status must be \"monitor\" (else nothing is monitored)".into());
         }

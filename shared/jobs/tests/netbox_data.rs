@@ -23,6 +23,7 @@ use support::{Env, Peer, setup_call};
 for_each_zabbix!(
     a_real_netbox_device_with_a_config_context_converges_and_each_change_writes_only_itself,
     a_malformed_config_context_from_netbox_fails_that_job_naming_the_key_and_the_object,
+    a_device_that_leaves_the_device_filter_loses_its_host_when_its_webhook_job_asks_netbox,
 );
 
 fn fixture(name: &str) -> Value {
@@ -307,4 +308,32 @@ async fn a_malformed_config_context_from_netbox_fails_that_job_naming_the_key_an
     )
     .await;
     assert!(found.as_array().unwrap().is_empty(), "no host from a malformed context: {found}");
+}
+
+async fn a_device_that_leaves_the_device_filter_loses_its_host_when_its_webhook_job_asks_netbox(peer: Peer) {
+    let s = Setup::new(&peer).await;
+    let mut settings = s.env.store.get_settings().await.unwrap();
+    settings.device_filter = "site=ams-70402".into(); // the captured device's site
+    s.env.store.commit(vec![Write::settings(settings)]).await.unwrap();
+    assert_eq!(s.message(JobName::CreateHost).await, "host created");
+    s.host().await;
+
+    // Moved to another site: the job asks NetBox whether the device still passes the filter
+    // (it does not; NetBox still has it), and the host goes as out of scope, not as gone.
+    s.edit(|d| d["site"] = json!({"id": 77, "name": "Elsewhere", "slug": "elsewhere"}));
+    let record = s.job(JobName::UpdateHost).await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    let message = record.result.unwrap()["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("host soft-deleted"), "the default delete policy: {message}");
+    let config = s.env.store.get_host_config(s.object).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("outside the scope filter (device_filter)"));
+    let zabbix = s.worker.jobs().converger().zabbix();
+    let found =
+        setup_call(zabbix, "host.get", json!({"output": ["hostid"], "filter": {"host": [s.name.clone()]}})).await;
+    assert!(found.as_array().unwrap().is_empty(), "the host is in the graveyard: {found}");
+    // Back in the filter: the next job brings the same host back (its history with it).
+    s.edit(|d| d["site"] = fixture("device")["site"].clone());
+    assert_eq!(s.message(JobName::UpdateHost).await, "host restored from the graveyard (same host, history kept)");
+    let host = s.host().await;
+    setup_call(zabbix, "host.delete", json!([host["hostid"]])).await;
 }

@@ -28,6 +28,7 @@ for_each_zabbix!(
     a_sync_deletes_only_what_the_shared_deletion_window_has_room_for_and_holds_the_rest_once,
     netbox_hands_out_only_what_can_have_a_host_and_every_object_is_still_counted,
     with_a_scope_tag_netbox_hands_out_only_the_tagged_and_one_that_loses_it_is_still_found,
+    with_a_device_filter_netbox_hands_out_only_its_site_and_one_that_moves_away_loses_its_host,
 );
 
 fn counts(record: &JobRecord) -> [u64; 6] {
@@ -214,6 +215,32 @@ async fn with_a_scope_tag_netbox_hands_out_only_the_tagged_and_one_that_loses_it
     let object = s.inventory.objects()[3];
     let config = s.env.store.get_host_config(object).await.unwrap().unwrap();
     assert_eq!(config.note.as_deref(), Some("no tag \"Monitor me\""));
+    let ids: Vec<Value> = s.hosts().await.values().flatten().map(|h| h["hostid"].clone()).collect();
+    assert_eq!(ids.len(), 3);
+    setup_call(s.sync.converger().zabbix(), "host.delete", json!(ids)).await;
+}
+
+async fn with_a_device_filter_netbox_hands_out_only_its_site_and_one_that_moves_away_loses_its_host(peer: Peer) {
+    // As operators of netbox-zabbix-sync write nb_device_filter: NetBox's own filter names.
+    let settings = Settings { device_filter: "site=dc-east".into(), ..Settings::default() };
+    let s = Sync::new(&peer, 10, 1000, settings).await;
+    for i in 0..10 {
+        let site = if i < 4 { "dc-east" } else { "dc-west" };
+        edit(&s.inventory, i, |d| d["site"] = json!({"id": 100 + i, "name": site, "slug": site}));
+    }
+    let (record, _) = s.run().await;
+    assert_eq!(record.status, JobStatus::Completed, "{:?}", record.error);
+    let listed = s.inventory.1.listed.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(listed, 4, "NetBox hands out only the 4 of site dc-east (site=dc-east)");
+    assert_eq!((count(&record, "total"), count(&record, "created"), count(&record, "skipped")), (10, 4, 6));
+
+    // Device 2 moves to another site: no page lists it; read by id, NetBox says it does not pass
+    // the filter any more, and its host is deleted with that reason (not "gone from NetBox").
+    edit(&s.inventory, 2, |d| d["site"] = json!({"id": 999, "name": "dc-west", "slug": "dc-west"}));
+    let (record, _) = s.run().await;
+    assert_eq!((count(&record, "total"), count(&record, "deleted")), (10, 1), "{:?}", record.result);
+    let config = s.env.store.get_host_config(s.inventory.objects()[2]).await.unwrap().unwrap();
+    assert_eq!(config.note.as_deref(), Some("outside the scope filter (device_filter)"));
     let ids: Vec<Value> = s.hosts().await.values().flatten().map(|h| h["hostid"].clone()).collect();
     assert_eq!(ids.len(), 3);
     setup_call(s.sync.converger().zabbix(), "host.delete", json!(ids)).await;

@@ -258,13 +258,14 @@ impl NetboxClient {
         })
     }
 
-    /// The devices or VMs with these ids that NetBox has (the others are gone), with only the
-    /// needed fields: one request per [`IDS_PER_REQUEST`] ids.
+    /// The devices or VMs with these ids that NetBox has and that pass `filters` (the others are
+    /// gone, or filtered out), with only the needed fields: one request per [`IDS_PER_REQUEST`] ids.
     pub async fn objects_by_id(
         &self,
         kind: ObjectKind,
         ids: &[u64],
         extra: &[String],
+        filters: &[(&'static str, String)],
     ) -> Result<Vec<Value>, NetboxError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(IDS_PER_REQUEST) {
@@ -274,6 +275,7 @@ impl NetboxClient {
                 ("limit", chunk.len().to_string()),
             ];
             query.extend(chunk.iter().map(|id| ("id", id.to_string())));
+            query.extend(filters.iter().cloned());
             found.extend(self.list(kind, &query).await?.0);
         }
         Ok(found)

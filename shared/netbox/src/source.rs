@@ -28,7 +28,13 @@ pub trait NetboxSource: Send + Sync {
     ) -> Result<(Vec<Value>, Option<u64>), NetboxError>;
 
     /// The objects of `kind` with these ids that NetBox has (the others are gone).
-    async fn objects(&self, kind: ObjectKind, ids: &[u64], extra: &[String]) -> Result<Vec<Value>, NetboxError>;
+    async fn objects(
+        &self,
+        kind: ObjectKind,
+        ids: &[u64],
+        extra: &[String],
+        filters: &[(&'static str, String)],
+    ) -> Result<Vec<Value>, NetboxError>;
 
     /// How many objects of `kind` pass `filters`.
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError>;
@@ -64,8 +70,14 @@ impl NetboxSource for NetboxClient {
         self.list_page(kind, after_id, limit, extra, filters).await
     }
 
-    async fn objects(&self, kind: ObjectKind, ids: &[u64], extra: &[String]) -> Result<Vec<Value>, NetboxError> {
-        self.objects_by_id(kind, ids, extra).await
+    async fn objects(
+        &self,
+        kind: ObjectKind,
+        ids: &[u64],
+        extra: &[String],
+        filters: &[(&'static str, String)],
+    ) -> Result<Vec<Value>, NetboxError> {
+        self.objects_by_id(kind, ids, extra, filters).await
     }
 
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {
@@ -127,19 +139,32 @@ impl NetboxInMemory {
 }
 
 /// Whether an object passes NetBox list filters as NetBox applies them: `status` keeps the listed
-/// statuses, `status__n` drops them, `tag` keeps those with the tag (by slug). The in-memory
-/// NetBox knows no other filter.
+/// statuses, `status__n` drops them, `tag` keeps those with the tag (by slug), and a related
+/// object's filter (`site`, `tenant`, `role`, `platform`, `cluster`: by slug; `<name>_id`: by id;
+/// `__n`: not) keeps those it names. The in-memory NetBox knows no other filter (regions and
+/// groups nest: the tests that use them run on a real NetBox).
 #[cfg(any(test, feature = "test-util"))]
 fn passes(object: &Value, filters: &[(&'static str, String)]) -> bool {
     let status = object["status"]["value"].as_str().unwrap_or_default();
     let wanted: Vec<&str> = filters.iter().filter(|(k, _)| *k == "status").map(|(_, v)| v.as_str()).collect();
-    for (key, _) in filters {
-        assert!(matches!(*key, "status" | "status__n" | "tag"), "the in-memory NetBox does not know the filter {key}");
-    }
     let tagged = |slug: &str| object["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t["slug"] == slug));
+    let related = |key: &str, value: &str| {
+        let (field, by_id) = key.strip_suffix("_id").map_or((key, false), |f| (f, true));
+        assert!(
+            matches!(field, "site" | "tenant" | "role" | "platform" | "cluster"),
+            "the in-memory NetBox does not know the filter {key}"
+        );
+        let related = &object[field];
+        if by_id { related["id"].as_u64().is_some_and(|id| id.to_string() == value) } else { related["slug"] == value }
+    };
+    let others = filters.iter().filter(|(k, _)| !matches!(*k, "status" | "status__n" | "tag"));
     (wanted.is_empty() || wanted.contains(&status))
         && !filters.iter().any(|(k, v)| *k == "status__n" && v == status)
         && filters.iter().filter(|(k, _)| *k == "tag").all(|(_, slug)| tagged(slug))
+        && others.into_iter().all(|(k, v)| match k.strip_suffix("__n") {
+            Some(key) => !related(key, v),
+            None => related(k, v),
+        })
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -170,9 +195,18 @@ impl NetboxSource for NetboxInMemory {
         Ok((after.iter().take(limit).map(|v| (*v).clone()).collect(), Some(after.len() as u64)))
     }
 
-    async fn objects(&self, kind: ObjectKind, ids: &[u64], _extra: &[String]) -> Result<Vec<Value>, NetboxError> {
+    async fn objects(
+        &self,
+        kind: ObjectKind,
+        ids: &[u64],
+        _extra: &[String],
+        filters: &[(&'static str, String)],
+    ) -> Result<Vec<Value>, NetboxError> {
         let objects = self.0.lock().expect("objects");
-        Ok(ids.iter().filter_map(|id| objects.get(&ObjectRef { kind, id: *id }).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| objects.get(&ObjectRef { kind, id: *id }).filter(|v| passes(v, filters)).cloned())
+            .collect())
     }
 
     async fn count(&self, kind: ObjectKind, filters: &[(&'static str, String)]) -> Result<u64, NetboxError> {

@@ -45,19 +45,37 @@ impl SyncHostsNow {
             );
         }
         // The pages listed only what can have a host: an object left out (its status is set to
-        // remove) is read by id and gets the outcome a page would give it; only what NetBox does
-        // not have any more is gone.
-        let mut gone = Vec::new();
+        // remove) is read by id and gets the outcome a page would give it. With a scope filter, the
+        // read asks NetBox which still pass it; one NetBox has that does not is out of the scope.
+        // Only what NetBox does not have any more is gone.
+        let mut leaving: Vec<(ObjectRef, String)> = Vec::new();
         let mut read_by_id = 0;
         for kind in [ObjectKind::Device, ObjectKind::VirtualMachine] {
             let ids: Vec<u64> = unseen.iter().filter(|o| o.kind == kind).map(|o| o.id).collect();
             if ids.is_empty() {
                 continue;
             }
-            let found = self.netbox.objects(kind, &ids, &settings.netbox_fields()).await.map_err(netbox_failure)?;
-            let there: HashSet<u64> = found.iter().filter_map(|o| o["id"].as_u64()).collect();
-            gone.extend(ids.iter().filter(|id| !there.contains(id)).map(|id| ObjectRef { kind, id: *id }));
+            let filter = settings.scope_filter(kind);
+            let fields = settings.netbox_fields();
+            let found = self.netbox.objects(kind, &ids, &fields, &filter).await.map_err(netbox_failure)?;
+            let mut there: HashSet<u64> = found.iter().filter_map(|o| o["id"].as_u64()).collect();
             read_by_id += found.len() as u64;
+            let missing: Vec<u64> = ids.iter().filter(|id| !there.contains(id)).copied().collect();
+            if !filter.is_empty() && !missing.is_empty() {
+                let id_only = ["id".to_string()];
+                let outside = self.netbox.objects(kind, &missing, &id_only, &[]).await.map_err(netbox_failure)?;
+                for id in outside.iter().filter_map(|o| o["id"].as_u64()) {
+                    there.insert(id);
+                    read_by_id += 1;
+                    run.counts.total += 1;
+                    leaving.push((ObjectRef { kind, id }, nzj_core::scope_filter::outside_reason(kind)));
+                }
+            }
+            leaving.extend(
+                ids.iter()
+                    .filter(|id| !there.contains(id))
+                    .map(|id| (ObjectRef { kind, id: *id }, GONE_FROM_NETBOX.into())),
+            );
             self.converge_objects(run, record, settings, kind, found).await?;
         }
         // The rest of what NetBox left out has no host: skipped (its host config keeps why).
@@ -66,12 +84,14 @@ impl SyncHostsNow {
         run.counts.skipped += skipped;
         // Only hosts that still carry the object's managed tag are the product's to delete.
         let mut notes = Vec::new();
+        let gone: Vec<ObjectRef> = leaving.iter().map(|(o, _)| *o).collect();
         let gone_hosts =
             self.converger.find_managed(settings, &gone, self.page_size, &mut notes).await.map_err(zabbix_failure)?;
-        for (object, host) in &gone_hosts {
-            let hostid = host.hostid.clone();
-            let deletion = PlannedDeletion { object: *object, hostid, reason: GONE_FROM_NETBOX.into() };
-            run.plan_deletion(deletion, settings.max_deletions);
+        for (object, reason) in leaving {
+            if let Some(host) = gone_hosts.get(&object) {
+                let deletion = PlannedDeletion { object, hostid: host.hostid.clone(), reason };
+                run.plan_deletion(deletion, settings.max_deletions);
+            }
         }
         // A config whose host is not found any more keeps its stale host id: it is asked about
         // again (in the same one `host.get` per page) by the next sync.
