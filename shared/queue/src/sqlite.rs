@@ -46,7 +46,7 @@ const SCHEMA_2: &str = "ALTER TABLE queue ADD COLUMN enqueued_at INTEGER;";
 
 /// Every enqueue forgets the done messages older than the deduplication window: an index, so that
 /// is not a scan of the whole queue (past each message's body) per enqueue.
-const SCHEMA_3: &str = "CREATE INDEX queue_done ON queue (done_at) WHERE done_at IS NOT NULL;";
+const SCHEMA_3: &str = "CREATE INDEX IF NOT EXISTS queue_done ON queue (done_at) WHERE done_at IS NOT NULL;";
 
 /// SQS FIFO deduplicates a message id for five minutes; so does this queue.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;

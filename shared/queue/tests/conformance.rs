@@ -224,7 +224,8 @@ async fn an_embedded_queue_written_before_schema_versions_keeps_its_messages() {
     // Version 1 is the unversioned schema as it was (without the later columns); user_version 0
     // is what that release left.
     let old = rusqlite::Connection::open(&path).unwrap();
-    old.execute_batch("ALTER TABLE queue DROP COLUMN enqueued_at; PRAGMA user_version = 0;").unwrap();
+    old.execute_batch("DROP INDEX queue_done; ALTER TABLE queue DROP COLUMN enqueued_at; PRAGMA user_version = 0;")
+        .unwrap();
     drop(old);
     let queue = SqliteQueue::<QueuedJob>::open(&path, VISIBILITY, MAX_RECEIVES).unwrap();
     let received = queue.receive(10).await.unwrap();
