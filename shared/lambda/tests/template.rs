@@ -137,3 +137,164 @@ fn every_iam_policy_names_only_resources_its_function_uses() {
         }
     }
 }
+
+/// The resources of a type, by logical id.
+fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    let resources = template["Resources"].as_mapping().unwrap();
+    resources.iter().filter(|(_, r)| r["Type"] == kind).map(|(id, r)| (id.as_str().unwrap().to_string(), r)).collect()
+}
+
+/// The code's metric `name` with exactly these dimension names, or why not.
+fn emitted(name: &str, dimensions: &[&str]) -> Result<(), String> {
+    let Some((_, sets)) = nzj_runtime::metrics::CATALOG.iter().find(|(n, _)| *n == name) else {
+        return Err(format!("{name} is not a metric the code emits"));
+    };
+    if sets.contains(&dimensions) {
+        Ok(())
+    } else {
+        Err(format!("{name} is emitted with the dimension sets {sets:?}, not {dimensions:?}"))
+    }
+}
+
+/// What would stop an alarm from deploying or from ever firing: a `SEARCH` in its metric math
+/// (CloudWatch refuses an alarm on one: "SEARCH is not supported on Metric Alarms"), or a metric
+/// of the product's namespace that the code does not emit with those dimensions.
+fn alarm_problems(template: &Value) -> Vec<String> {
+    let namespace = nzj_runtime::metrics::NAMESPACE;
+    let mut problems = Vec::new();
+    for (id, alarm) in resources_of(template, "AWS::CloudWatch::Alarm") {
+        let props = &alarm["Properties"];
+        let mut stats = Vec::new();
+        if let Some(metric) = props["MetricName"].as_str() {
+            stats.push((props["Namespace"].clone(), metric.to_string(), props["Dimensions"].clone()));
+        }
+        for query in props["Metrics"].as_sequence().into_iter().flatten() {
+            if let Some(expression) = query["Expression"].as_str()
+                && expression.to_ascii_uppercase().contains("SEARCH(")
+            {
+                problems.push(format!("{id}: SEARCH in an alarm ({expression}); alarm on a metric the code emits"));
+            }
+            let metric = &query["MetricStat"]["Metric"];
+            if let Some(name) = metric["MetricName"].as_str() {
+                stats.push((metric["Namespace"].clone(), name.to_string(), metric["Dimensions"].clone()));
+            }
+        }
+        for (ns, name, dimensions) in stats.into_iter().filter(|(ns, _, _)| *ns == namespace) {
+            let names: Vec<&str> =
+                dimensions.as_sequence().into_iter().flatten().map(|d| d["Name"].as_str().unwrap()).collect();
+            if let Err(e) = emitted(&name, &names) {
+                problems.push(format!("{id}: {e} ({ns:?})"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn no_alarm_uses_search_and_every_alarm_metric_is_one_the_code_emits() {
+    let template = template();
+    assert_eq!(alarm_problems(&template), Vec::<String>::new());
+
+    // The check catches what failed a real deploy: an alarm on a SEARCH expression.
+    let mut searching = template.clone();
+    let alarm = &mut searching["Resources"]["FailedJobsAlarm"]["Properties"];
+    *alarm = serde_norway::from_str(
+        r#"{"Metrics": [{"Id": "f", "Expression": "SUM(SEARCH('{NetboxZabbixJobs,JobName} MetricName=\"JobsFailed\"', 'Sum', 300))", "ReturnData": true}],
+            "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold"}"#,
+    )
+    .unwrap();
+    let problems = alarm_problems(&searching);
+    assert!(problems.iter().any(|p| p.starts_with("FailedJobsAlarm: SEARCH")), "{problems:?}");
+    // And an alarm on a metric the code does not emit (a typo, or the per-job dimension alone).
+    let mut typo = template.clone();
+    typo["Resources"]["StalledJobsAlarm"]["Properties"]["MetricName"] = Value::from("JobStalled");
+    assert!(alarm_problems(&typo).iter().any(|p| p.contains("JobStalled is not a metric")));
+}
+
+#[test]
+fn every_dashboard_metric_of_the_product_is_one_the_code_emits() {
+    let template = template();
+    let mut checked = 0;
+    for (id, dashboard) in resources_of(&template, "AWS::CloudWatch::Dashboard") {
+        let Value::Tagged(body) = &dashboard["Properties"]["DashboardBody"] else { panic!("{id}: !Sub body") };
+        let body = body.value.as_str().unwrap();
+        // `SEARCH('{NetboxZabbixJobs,JobName} MetricName="X"', ...)` (dashboards accept SEARCH).
+        for search in body.split("SEARCH('{").skip(1) {
+            let (schema, rest) = search.split_once('}').unwrap();
+            let mut parts = schema.split(',');
+            assert_eq!(parts.next(), Some(nzj_runtime::metrics::NAMESPACE), "{id}: {schema}");
+            let dimensions: Vec<&str> = parts.collect();
+            let name = rest.split("MetricName=\\\"").nth(1).and_then(|r| r.split("\\\"").next()).unwrap();
+            emitted(name, &dimensions).unwrap_or_else(|e| panic!("{id}: {e}"));
+            checked += 1;
+        }
+        // `["NetboxZabbixJobs", "X", "Service", "nzj"]`.
+        for plain in body.split("[\"NetboxZabbixJobs\", \"").skip(1) {
+            let fields: Vec<&str> = plain.split(']').next().unwrap().split("\", \"").collect();
+            let name = fields[0];
+            let dimensions: Vec<&str> = fields[1..].iter().step_by(2).copied().collect();
+            emitted(name, &dimensions).unwrap_or_else(|e| panic!("{id}: {e}"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8, "the dashboard's product metrics were all found and checked");
+}
+
+#[test]
+fn data_outlives_the_stack_and_every_function_logs_with_a_retention() {
+    let template = template();
+    for kind in ["AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup"] {
+        for (id, resource) in resources_of(&template, kind) {
+            assert_eq!(resource["DeletionPolicy"], "Retain", "{id}");
+            assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{id}");
+        }
+    }
+    let groups: BTreeMap<String, &Value> = resources_of(&template, "AWS::Logs::LogGroup")
+        .into_iter()
+        .map(|(_, g)| {
+            let mut named = BTreeSet::new();
+            references(&g["Properties"]["LogGroupName"], &mut named);
+            (named.into_iter().next().unwrap(), g)
+        })
+        .collect();
+    for (name, (id, _)) in functions(&template) {
+        let group = groups.get(&id).unwrap_or_else(|| panic!("{id} ({name}) has no log group of its own"));
+        let mut retention = BTreeSet::new();
+        references(&group["Properties"]["RetentionInDays"], &mut retention);
+        assert_eq!(retention, BTreeSet::from(["LogRetentionDays".to_string()]), "{id}");
+    }
+}
+
+#[test]
+fn zabbix_is_protected_from_fan_out_and_no_failed_invocation_goes_unseen() {
+    let template = template();
+    let timeout = |props: &Value| props["Timeout"].as_u64().or(template["Globals"]["Function"]["Timeout"].as_u64());
+    for (name, (id, props)) in functions(&template) {
+        for event in props["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+            match event["Type"].as_str().unwrap() {
+                "SQS" => {
+                    let mut queue = BTreeSet::new();
+                    references(&event["Properties"]["Queue"], &mut queue);
+                    let queue = queue.into_iter().next().unwrap();
+                    let visibility =
+                        template["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
+                    let timeout = timeout(&props).unwrap();
+                    assert!(visibility >= 6 * timeout, "{queue}: visibility {visibility} s < 6 x {id}'s {timeout} s");
+                    if name == "host-worker" {
+                        let mut cap = BTreeSet::new();
+                        references(&event["Properties"]["ScalingConfig"]["MaximumConcurrency"], &mut cap);
+                        assert_eq!(cap, BTreeSet::from(["HostWorkerMaxConcurrency".to_string()]), "{id}");
+                    }
+                }
+                "ScheduleV2" => {
+                    let schedule = &event["Properties"];
+                    assert!(schedule["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{id}: retry policy");
+                    assert!(!schedule["DeadLetterConfig"].is_null(), "{id}: an undelivered tick is kept");
+                    let on_failure = &props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+                    assert_eq!(on_failure["Type"], "SQS", "{id}: a failed asynchronous invocation is kept");
+                }
+                _ => {}
+            }
+        }
+    }
+}

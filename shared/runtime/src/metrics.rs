@@ -4,10 +4,14 @@
 //! into the `metrics` facade (`nzj_jobs_completed_total{job_name=...}`, durations in seconds),
 //! which `nzj serve` renders as Prometheus text at `/metrics`; without a recorder that is a no-op.
 //!
-//! Metrics (namespace [`NAMESPACE`]): `JobsStarted`, `JobsCompleted`, `JobsFailed`, `JobsStalled`
-//! and `JobDuration` per `JobName`; `HostsChanged` per `JobName`; `ZabbixCalls`,
-//! `WebhooksRejected`, `OutboxResent` (a job recorded but not enqueued, sent by the sweeper) and
-//! `DuplicateHostsRemoved` (extra hosts of one object, soft-deleted) per `Service`. No secret is ever a dimension or a value.
+//! Metrics (namespace [`NAMESPACE`]; [`CATALOG`] lists each with its dimension sets, and the
+//! template test holds every alarm and dashboard to it): `JobsStarted`, `JobsCompleted`,
+//! `JobsFailed`, `JobsStalled`, `JobDuration` and `HostsChanged` per `JobName` and also rolled up
+//! per `Service` (one EMF document, two dimension sets: CloudWatch alarms cannot use `SEARCH`, so
+//! an alarm on all jobs needs a metric of its own); `ZabbixCalls`, `WebhooksRejected`,
+//! `OutboxResent` (a job recorded but not enqueued, sent by the sweeper), `DuplicateHostsRemoved`
+//! (extra hosts of one object, soft-deleted), `DeletionsHeld`, `NetboxWrites` and
+//! `NetboxWriteFailures` per `Service`. No secret is ever a dimension or a value.
 
 use nzj_core::{JobName, JobRecord, JobStatus};
 use serde_json::{Map, Value, json};
@@ -15,6 +19,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const NAMESPACE: &str = "NetboxZabbixJobs";
 const SERVICE: &str = "nzj";
+
+/// Every metric the code emits, with its dimension sets (the `Service` value is always `nzj`).
+/// A test emits each one and checks the list; the template's alarms and dashboard may name only
+/// these.
+pub const CATALOG: &[(&str, &[&[&str]])] = &[
+    ("JobsStarted", PER_JOB),
+    ("JobsCompleted", PER_JOB),
+    ("JobsFailed", PER_JOB),
+    ("JobsStalled", PER_JOB),
+    ("JobDuration", PER_JOB),
+    ("HostsChanged", PER_JOB),
+    ("ZabbixCalls", PER_SERVICE),
+    ("WebhooksRejected", PER_SERVICE),
+    ("OutboxResent", PER_SERVICE),
+    ("DuplicateHostsRemoved", PER_SERVICE),
+    ("DeletionsHeld", PER_SERVICE),
+    ("NetboxWrites", PER_SERVICE),
+    ("NetboxWriteFailures", PER_SERVICE),
+];
+const PER_JOB: &[&[&str]] = &[&["JobName"], &["Service"]];
+const PER_SERVICE: &[&[&str]] = &[&["Service"]];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -38,16 +63,22 @@ impl Unit {
     }
 }
 
-/// One EMF document: the metrics with their values, under one set of dimensions.
+/// One EMF document: the metrics with their values, under `dimensions` and, unless that is the
+/// `Service` set already, rolled up under `Service` too (what the alarms use).
 pub fn emf(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)], timestamp_ms: i64) -> Value {
+    let mut sets = vec![dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()];
+    if sets[0] != ["Service"] {
+        sets.push(vec!["Service"]);
+    }
     let mut root = Map::new();
+    root.insert("Service".into(), json!(SERVICE));
     root.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Dimensions": sets,
                 "Metrics": metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect::<Vec<_>>(),
             }],
         }),
@@ -63,6 +94,8 @@ pub fn emf(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)], timestamp
 
 fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
     record(dimensions, metrics);
+    #[cfg(test)]
+    tests::CAPTURED.with(|c| c.borrow_mut().push(emf(dimensions, metrics, 1)));
     if ENABLED.load(Ordering::Relaxed) {
         println!("{}", emf(dimensions, metrics, chrono::Utc::now().timestamp_millis()));
     }
@@ -169,6 +202,54 @@ pub fn netbox_written(written: u64, failed: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        /// What `emit` wrote on this thread, for the catalog test.
+        pub(super) static CAPTURED: std::cell::RefCell<Vec<Value>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    #[test]
+    fn the_catalog_lists_every_metric_the_code_emits_with_its_dimension_sets() {
+        let clock = chrono::Utc::now();
+        let origin = nzj_core::job::JobOrigin { trigger: nzj_core::Trigger::Schedule, user: "t".into(), object: None };
+        job_started(JobName::SyncHostsNow);
+        for finish in [JobStatus::Completed, JobStatus::Failed, JobStatus::Stalled] {
+            let mut record = JobRecord::new_running(
+                JobName::SyncHostsNow,
+                origin.clone(),
+                clock,
+                chrono::Duration::minutes(1),
+                chrono::Duration::days(1),
+            );
+            record.status = finish;
+            record.duration_ms = Some(5);
+            job_finished(&record);
+        }
+        hosts_changed(JobName::CreateHost, 2);
+        zabbix_calls(3);
+        webhook_rejected();
+        outbox_resent();
+        duplicate_hosts_removed(1);
+        deletions_held(1);
+        netbox_written(1, true);
+        let mut emitted: BTreeSet<(String, Vec<Vec<String>>)> = BTreeSet::new();
+        for doc in CAPTURED.with(|c| c.borrow().clone()) {
+            assert_valid_emf(&doc);
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            let sets: Vec<Vec<String>> = serde_json::from_value(directive["Dimensions"].clone()).unwrap();
+            for metric in directive["Metrics"].as_array().unwrap() {
+                emitted.insert((metric["Name"].as_str().unwrap().to_string(), sets.clone()));
+            }
+        }
+        let catalog: BTreeSet<(String, Vec<Vec<String>>)> = CATALOG
+            .iter()
+            .map(|(name, sets)| {
+                (name.to_string(), sets.iter().map(|s| s.iter().map(|d| d.to_string()).collect()).collect())
+            })
+            .collect();
+        assert_eq!(emitted, catalog);
+    }
 
     /// The rules of the EMF specification a document must follow for CloudWatch to extract it.
     fn assert_valid_emf(doc: &Value) {
