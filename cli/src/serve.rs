@@ -97,7 +97,7 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let mut state = app.api_state(nzj_api::ApiAuth::Tokens(tokens), false);
+    let mut state = app.api_state(nzj_api::ApiAuth::Tokens(tokens), nzj_runtime::RunPlace::Background);
     // Zabbix calls are counted by the client for the whole process: read at each scrape.
     let zabbix = app.zabbix.clone();
     state.metrics = Some(Arc::new(move || {

@@ -71,9 +71,9 @@ pub struct AppState {
     /// configured.
     pub sync: Option<SyncHostsNowLauncher>,
     pub auth: ApiAuth,
-    /// Run a manual system-job run within its request and answer with the finished job, instead
-    /// of in the background: on Lambda, nothing runs after the answer.
-    pub runs_in_request: bool,
+    /// Where a manual system-job run runs: in the background, within its request (answered with
+    /// the finished job), or dispatched to the job's own function (on AWS).
+    pub runs: nzj_runtime::RunPlace,
     /// `GET /metrics`' Prometheus text, where a recorder runs (`nzj serve`); `None` elsewhere.
     pub metrics: Option<routes::metrics::RenderMetrics>,
 }

@@ -159,9 +159,9 @@ impl App {
         Some(OutboxSweeper::new(self.store.clone(), self.queues.host.clone()?, self.clock.clone()))
     }
 
-    /// The jobs API's state. `runs_in_request`: a manual system-job run runs within its request
-    /// (on Lambda, nothing runs after the answer).
-    pub fn api_state(&self, auth: ApiAuth, runs_in_request: bool) -> AppState {
+    /// The jobs API's state; `runs` says where a manual system-job run runs (in the background in
+    /// `nzj serve`; on AWS in the job's own function, or within the request).
+    pub fn api_state(&self, auth: ApiAuth, runs: nzj_runtime::RunPlace) -> AppState {
         let sync = self.sync_launcher();
         AppState {
             store: self.store.clone(),
@@ -173,7 +173,7 @@ impl App {
             maintenance: self.maintenance.clone(),
             sync,
             auth,
-            runs_in_request,
+            runs,
             metrics: None,
         }
     }

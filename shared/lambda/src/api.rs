@@ -1,6 +1,7 @@
 //! The api function: the jobs API of `nzj serve` on a Function URL with IAM auth (SigV4, so no
 //! bearer token); host syncs go on the host queue, SyncHostsNow's steps on the bulk queue, and a
-//! manual system-job run runs within its request (a Lambda function is frozen once it answers).
+//! manual system-job run goes to the job's own function, invoked asynchronously (`dispatch.rs`;
+//! without the functions named, it runs within its request: a Lambda is frozen once it answers).
 //! The caller that jobs and changes record as their user is the IAM principal the Function URL
 //! authenticated, read from the request context.
 
@@ -14,7 +15,12 @@ use std::sync::Arc;
 pub async fn run_api_function() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let app = app_from_env().await.map_err(start_error)?;
-    let state = app.api_state(nzj_api::ApiAuth::Upstream, true);
+    let aws = aws_config::load_from_env().await;
+    let runs = match crate::LambdaDispatcher::from_env(&aws, &std::env::vars().collect()) {
+        Some(dispatcher) => nzj_runtime::RunPlace::Dispatched(Arc::new(dispatcher)),
+        None => nzj_runtime::RunPlace::InRequest,
+    };
+    let state = app.api_state(nzj_api::ApiAuth::Upstream, runs);
     lambda_http::run(api_router(Arc::new(state))).await
 }
 

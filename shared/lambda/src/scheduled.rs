@@ -7,13 +7,27 @@ use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{LambdaEvent, service_fn};
 use nzj_app::App;
 use nzj_core::job::JobOrigin;
-use nzj_core::{SystemJob, Trigger};
-use nzj_runtime::{TriggerOutcome, run_claimed};
+use nzj_core::{JobId, JobName, JobStatus, SystemJob, Trigger};
+use nzj_runtime::{ClaimedRun, TriggerOutcome, run_claimed};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Time kept back from the Lambda deadline so a run that would overrun fails cleanly instead.
-const DEADLINE_MARGIN: Duration = Duration::seconds(10);
+/// Time kept back from the Lambda deadline so a run that would overrun fails cleanly instead: a
+/// tenth of what is left, between these bounds (10 s of a 15-minute invocation; half a second of
+/// the few seconds a local emulator gives).
+const MARGIN_MIN: Duration = Duration::milliseconds(500);
+const MARGIN_MAX: Duration = Duration::seconds(10);
+/// Less than this left for the run: the tick is not claimed (the next one, or a retry with a
+/// longer deadline, runs the job), so a run that cannot start never uses up the schedule's slot.
+const MIN_RUN: Duration = Duration::seconds(1);
+
+/// How long a run may take when `left` remains before the invocation's deadline, at most
+/// `job_timeout`; `None` when too little would be left to start one.
+pub fn run_budget(left: Duration, job_timeout: std::time::Duration) -> Option<std::time::Duration> {
+    let margin = (left / 10).clamp(MARGIN_MIN, MARGIN_MAX);
+    let budget = left - margin;
+    (budget >= MIN_RUN).then(|| budget.to_std().unwrap_or_default().min(job_timeout))
+}
 
 /// What EventBridge Scheduler sends: the schedule's `Input`, which `template.yaml` fills with the
 /// scheduler's context attributes. An EventBridge rule's event (`time`, `id`) is accepted too.
@@ -25,6 +39,9 @@ pub struct ScheduledEvent {
     pub execution_id: Option<String>,
     #[serde(default)]
     pub schedule_arn: Option<String>,
+    /// Set by the api function instead of the scheduler: a manual run it claimed, to continue here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<JobId>,
 }
 
 /// One scheduled trigger of `job`: claims a run if it is due and free, and runs it within this
@@ -37,6 +54,9 @@ pub async fn handle_scheduled(
     deadline: DateTime<Utc>,
 ) -> anyhow::Result<Value> {
     let launcher = &app.launcher;
+    if let Some(id) = &event.run_id {
+        return continue_run(app, job, id, deadline).await;
+    }
     let scheduled_time = event.scheduled_time.map(|t| t.to_rfc3339()).unwrap_or_default();
     let execution = event.execution_id.clone().unwrap_or_default();
     if let Some(reason) = launcher.registry.unavailable_reason(job) {
@@ -56,6 +76,12 @@ pub async fn handle_scheduled(
             Err(e) => tracing::error!(error = %e, "scheduled SyncHostsNow did not start"),
         }
     }
+    let left = deadline - launcher.clock.now();
+    let Some(timeout) = run_budget(left, launcher.timeout) else {
+        tracing::warn!(job = %job, left_ms = left.num_milliseconds(), "too close to the deadline to start a run; tick not claimed");
+        let reason = json!({"reason": "deadline_too_close", "left_ms": left.num_milliseconds()});
+        return Ok(json!({"job": job, "skipped": reason}));
+    };
     let origin = JobOrigin { trigger: Trigger::Schedule, user: "eventbridge-scheduler".into(), object: None };
     let run = match launcher.scheduler.trigger(job, origin).await? {
         TriggerOutcome::Claimed(run) => *run,
@@ -65,11 +91,35 @@ pub async fn handle_scheduled(
         }
         TriggerOutcome::StallRecorded(id) => return Ok(json!({"job": job, "stalled": id})),
     };
-    let left = deadline - launcher.clock.now() - DEADLINE_MARGIN;
-    let timeout = left.to_std().unwrap_or_default().min(launcher.timeout);
     let handler = launcher.registry.handler(job).expect("a runnable job has a handler");
     let record = run_claimed(&launcher.scheduler, launcher.clock.clone(), handler.as_ref(), run, timeout).await?;
     tracing::info!(job = %job, job_id = %record.id, status = %record.status, %scheduled_time, %execution, "run finished");
+    Ok(
+        json!({"job": job, "job_id": record.id, "status": record.status, "result": record.result, "error": record.error}),
+    )
+}
+
+/// A manual run the api function claimed and handed here: run from its record to its end. One that
+/// is no longer running (a duplicate invoke, or it stalled meanwhile) is left alone.
+async fn continue_run(app: &App, job: SystemJob, id: &JobId, deadline: DateTime<Utc>) -> anyhow::Result<Value> {
+    let launcher = &app.launcher;
+    let Some(record) = app.store.get_job(id).await? else {
+        anyhow::bail!("run {id} of {job} is not in the store");
+    };
+    if record.name != JobName::from(job) {
+        anyhow::bail!("run {id} is a run of {}, not of {job}", record.name);
+    }
+    if record.status != JobStatus::Running {
+        return Ok(json!({"job": job, "job_id": id, "skipped": {"reason": "not_running", "status": record.status}}));
+    }
+    // Claimed already: whatever is left of the deadline is its time (at least what the run needs
+    // to record a clean failure).
+    let left = deadline - launcher.clock.now();
+    let timeout = run_budget(left, launcher.timeout).unwrap_or(std::time::Duration::from_millis(500));
+    let handler = launcher.registry.handler(job).ok_or_else(|| anyhow::anyhow!("{job} cannot run here"))?;
+    let run = ClaimedRun { job, record };
+    let record = run_claimed(&launcher.scheduler, launcher.clock.clone(), handler.as_ref(), run, timeout).await?;
+    tracing::info!(job = %job, job_id = %record.id, status = %record.status, "dispatched run finished");
     Ok(
         json!({"job": job, "job_id": record.id, "status": record.status, "result": record.result, "error": record.error}),
     )
@@ -89,4 +139,23 @@ pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_gets_what_is_left_less_a_tenth_and_none_when_too_little_is_left() {
+        let job = std::time::Duration::from_secs(600);
+        // A 15-minute invocation: 10 s kept back, capped by the job timeout.
+        assert_eq!(run_budget(Duration::seconds(900), job), Some(job));
+        assert_eq!(run_budget(Duration::seconds(300), job), Some(std::time::Duration::from_secs(290)));
+        // A local emulator's few seconds: a tenth kept back, not 10 s (which left 0 s before).
+        assert_eq!(run_budget(Duration::seconds(3), job), Some(std::time::Duration::from_millis(2500)));
+        assert_eq!(run_budget(Duration::seconds(30), job), Some(std::time::Duration::from_secs(27)));
+        // Too little to start: no run, so the tick is not claimed.
+        assert_eq!(run_budget(Duration::milliseconds(1200), job), None);
+        assert_eq!(run_budget(Duration::seconds(-5), job), None);
+    }
 }

@@ -28,7 +28,7 @@ async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bea
     let bulk_queue = Arc::new(SqliteQueue::open(&dir.path().join("b.sqlite3"), Duration::from_secs(60), 3).unwrap());
     let queues = Queues { host: Some(host_queue), bulk: Some(bulk_queue) };
     let deployment = App::build(&config, store.clone(), queues).unwrap();
-    let state = Arc::new(deployment.api_state(nzj_api::ApiAuth::Upstream, true));
+    let state = Arc::new(deployment.api_state(nzj_api::ApiAuth::Upstream, nzj_runtime::RunPlace::InRequest));
 
     let response = nzj_lambda::api_router(state.clone()).oneshot(sample_event()).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -57,6 +57,21 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_too_close_to_its_deadline_claims_nothing_and_the_next_one_runs_the_job() {
+    let deployment = deployment().await;
+    let event = event("import-settings.json");
+    let job = SystemJob::ImportZabbixSettings;
+    // What a short emulator deadline gave before: "exceeded the job timeout of 0 s", the slot used.
+    let close = handle_scheduled(&deployment, job, &event, Utc::now() + Duration::milliseconds(800)).await.unwrap();
+    assert_eq!(close["skipped"]["reason"], "deadline_too_close", "{close}");
+    let runs = deployment.store.list_jobs(&JobQuery { limit: 50, ..Default::default() }).await.unwrap();
+    assert!(runs.jobs.is_empty(), "no run recorded: {:?}", runs.jobs);
+    // A few seconds (a local emulator's): the run gets most of them, and the tick is its.
+    let next = handle_scheduled(&deployment, job, &event, Utc::now() + Duration::seconds(20)).await.unwrap();
+    assert_eq!(next["status"], "completed", "{next}");
+}
+
 #[tokio::test]
 async fn a_function_without_zabbix_configured_fails_with_what_is_missing() {
     let store = support::fresh_store(&support::moto().await).await;

@@ -103,6 +103,19 @@ fn every_function_is_in_the_template_with_the_trigger_its_handler_takes() {
             }
             "api" => {
                 assert!(kinds.is_empty(), "{id}");
+                // Manual runs go to each system job's own function (`nzj_lambda::FUNCTION_VARIABLES`).
+                for (job, variable) in nzj_lambda::FUNCTION_VARIABLES {
+                    let mut named = BTreeSet::new();
+                    references(&props["Environment"]["Variables"][variable], &mut named);
+                    let function = named.into_iter().next().unwrap_or_else(|| panic!("{id}: {variable} is not set"));
+                    let binary = deployed.iter().find(|(_, (fid, _))| *fid == function).map(|(b, _)| b.as_str());
+                    let expected = match job {
+                        nzj_core::SystemJob::ImportZabbixSettings => "import-settings",
+                        nzj_core::SystemJob::MaintenanceCleanup => "maintenance-cleanup",
+                        nzj_core::SystemJob::HostConfigSyncRefresh => "sync-refresh",
+                    };
+                    assert_eq!(binary, Some(expected), "{id}: {variable} names {function}");
+                }
                 assert_eq!(
                     props["FunctionUrlConfig"]["AuthType"], "AWS_IAM",
                     "{id}: the jobs API is IAM-authenticated"
@@ -117,7 +130,13 @@ fn every_function_is_in_the_template_with_the_trigger_its_handler_takes() {
 #[test]
 fn every_iam_policy_names_only_resources_its_function_uses() {
     let template = template();
-    let allowed_policies = ["DynamoDBCrudPolicy", "SQSPollerPolicy", "SQSSendMessagePolicy", "SSMParameterReadPolicy"];
+    let allowed_policies = [
+        "DynamoDBCrudPolicy",
+        "SQSPollerPolicy",
+        "SQSSendMessagePolicy",
+        "SSMParameterReadPolicy",
+        "LambdaInvokePolicy",
+    ];
     for (name, (id, props)) in functions(&template) {
         // What the function uses: its table, queues and secrets, as its environment and triggers
         // name them.

@@ -11,4 +11,4 @@ pub mod tick;
 
 pub use runner::{JobContext, JobFailure, SystemJobHandler, run_claimed};
 pub use scheduler::{ClaimedRun, RuntimeError, Scheduler, TriggerOutcome};
-pub use tick::{Launcher, Registry};
+pub use tick::{Launcher, Registry, RunDispatcher, RunPlace};

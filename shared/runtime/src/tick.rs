@@ -49,6 +49,24 @@ impl Registry {
     }
 }
 
+/// Where a manual run of a system job runs once claimed: in the background of this process
+/// (`nzj serve`), within the request (a Lambda is frozen once it answers), or in the job's own
+/// function, invoked asynchronously (the api function on AWS: a run may take longer than a
+/// request should wait).
+#[derive(Clone)]
+pub enum RunPlace {
+    Background,
+    InRequest,
+    Dispatched(Arc<dyn RunDispatcher>),
+}
+
+/// Hands a claimed run to the process that runs it (on AWS, the job's function, invoked
+/// asynchronously with the run's id); that process continues the run from its record.
+#[async_trait::async_trait]
+pub trait RunDispatcher: Send + Sync {
+    async fn dispatch(&self, run: &ClaimedRun) -> Result<(), String>;
+}
+
 /// Starts claimed runs in the background: heartbeats, timeout, outcome recorded. Shared by the
 /// scheduler tick and manual runs from the API.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ use nzj_core::job::JobOrigin;
 use nzj_core::{JobId, JobKind, JobName, JobRecord, JobStatus, SystemJob};
 use nzj_core::{SkipReason, Trigger};
 use nzj_jobs::RetryError;
-use nzj_runtime::TriggerOutcome;
+use nzj_runtime::{RunPlace, TriggerOutcome};
 use nzj_store::JobQuery;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -115,20 +115,29 @@ async fn run_system(
         Some(previous) => scheduler.retry(job, origin, previous).await?,
         None => scheduler.run_now(job, origin).await?,
     };
-    match outcome {
-        TriggerOutcome::Claimed(run) if state.runs_in_request => {
+    match (outcome, &state.runs) {
+        (TriggerOutcome::Claimed(run), RunPlace::InRequest) => {
             let record = state.launcher.run_to_end(*run).await?;
             Ok((StatusCode::ACCEPTED, Json(record)).into_response())
         }
-        TriggerOutcome::Claimed(run) => {
+        (TriggerOutcome::Claimed(run), RunPlace::Background) => {
             let record = run.record.clone();
             state.launcher.launch(*run);
             Ok((StatusCode::ACCEPTED, Json(record)).into_response())
         }
-        TriggerOutcome::Skipped(SkipReason::Running { job: running }) => {
+        (TriggerOutcome::Claimed(run), RunPlace::Dispatched(dispatcher)) => match dispatcher.dispatch(&run).await {
+            Ok(()) => Ok((StatusCode::ACCEPTED, Json(run.record.clone())).into_response()),
+            // Never left running with no process on it: the run fails now, saying why.
+            Err(e) => {
+                let error = format!("{job} could not be started in its function: {e}");
+                let record = scheduler.finish(&run, Err(error.clone()), &nzj_core::JobLog::default()).await?;
+                Ok((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": error, "job": record.id}))).into_response())
+            }
+        },
+        (TriggerOutcome::Skipped(SkipReason::Running { job: running }), _) => {
             Ok(conflict(format!("{job} is already running as job {running}"), &running))
         }
-        other => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected outcome {other:?}"))),
+        (other, _) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected outcome {other:?}"))),
     }
 }
 

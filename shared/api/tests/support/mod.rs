@@ -60,7 +60,7 @@ pub async fn spawn_app(env: &[(&str, &str)], registry: Option<Registry>) -> Test
     if let Some(registry) = registry {
         app = app.with_registry(registry);
     }
-    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Tokens(test_tokens()), false));
+    let state = Arc::new(app.api_state(nzj_api::ApiAuth::Tokens(test_tokens()), nzj_runtime::RunPlace::Background));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, nzj_api::router(state)).await.unwrap() });
