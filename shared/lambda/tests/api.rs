@@ -21,7 +21,8 @@ fn sample_event() -> http::Request<axum::body::Body> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bearer_token() {
     let aws = support::moto().await;
-    let store = Arc::new(support::fresh_store(&aws).await);
+    let (store, actions) = support::recording_store(&aws).await;
+    let store = Arc::new(store);
     let config = Config::from_sources(Vec::<(String, String)>::new(), None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let host_queue = Arc::new(SqliteQueue::open(&dir.path().join("h.sqlite3"), Duration::from_secs(60), 3).unwrap());
@@ -55,4 +56,5 @@ async fn the_sample_event_lists_jobs_through_the_same_api_as_serve_without_a_bea
     let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
     let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(view["changed"]["by"], "arn:aws:iam::123456789012:user/operator", "{view}");
+    support::assert_allowed("api", &actions);
 }

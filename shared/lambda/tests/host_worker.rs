@@ -19,6 +19,7 @@ mod support;
 
 struct Setup {
     deployment: App,
+    actions: support::Actions,
     queue: Arc<SqsQueue>,
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -32,14 +33,14 @@ async fn setup(zabbix_url: String) -> Setup {
     ];
     let config = Config::from_sources(env, None).unwrap();
     let aws = support::moto().await;
-    let store = support::fresh_store(&aws).await;
+    let (store, actions) = support::recording_store(&aws).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!("nzj-hw-{}", uuid::Uuid::now_v7().simple());
     let queue = Arc::new(SqsQueue::ensure(sqs.clone(), &name, Duration::from_secs(30), 3).await.unwrap());
     let deployment = App::build(&config, Arc::new(store), Queues { host: Some(queue.clone()), bulk: None }).unwrap();
     let url =
         sqs.get_queue_url().queue_name(format!("{name}.fifo")).send().await.unwrap().queue_url().unwrap().to_string();
-    Setup { deployment, queue, sqs, url }
+    Setup { deployment, actions, queue, sqs, url }
 }
 
 fn device() -> (ObjectRef, Value) {
@@ -123,6 +124,7 @@ async fn a_batch_runs_each_objects_jobs_in_order_and_reports_no_failures() {
         let found = zbx.call("host.get", json!({"output": ["hostid"], "filter": {"host": [name]}})).await.unwrap();
         zbx.call("host.delete", json!([found[0]["hostid"]])).await.unwrap();
     }
+    support::assert_allowed("host-worker", &s.actions);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

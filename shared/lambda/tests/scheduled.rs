@@ -13,11 +13,16 @@ use support::var;
 mod support;
 
 async fn deployment() -> App {
+    recording_deployment().await.0
+}
+
+/// A deployment whose store records the DynamoDB actions it takes.
+async fn recording_deployment() -> (App, support::Actions) {
     let env =
         [("NZJ_ZABBIX_URL".to_string(), var("ZBX70_API_URL")), ("NZJ_ZABBIX_TOKEN".to_string(), var("ZBX70_TOKEN"))];
     let config = Config::from_sources(env, None).unwrap();
-    let store = support::fresh_store(&support::moto().await).await;
-    App::build(&config, Arc::new(store), Queues::default()).unwrap()
+    let (store, actions) = support::recording_store(&support::moto().await).await;
+    (App::build(&config, Arc::new(store), Queues::default()).unwrap(), actions)
 }
 
 fn event(file: &str) -> ScheduledEvent {
@@ -27,12 +32,13 @@ fn event(file: &str) -> ScheduledEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skipped() {
-    for (file, job) in [
-        ("import-settings.json", SystemJob::ImportZabbixSettings),
-        ("maintenance-cleanup.json", SystemJob::MaintenanceCleanup),
-        ("sync-refresh.json", SystemJob::HostConfigSyncRefresh),
+    for (file, job, binary) in [
+        ("import-settings.json", SystemJob::ImportZabbixSettings, "import-settings"),
+        ("maintenance-cleanup.json", SystemJob::MaintenanceCleanup, "maintenance-cleanup"),
+        ("sync-refresh.json", SystemJob::HostConfigSyncRefresh, "sync-refresh"),
     ] {
-        let deployment = Arc::new(deployment().await);
+        let (deployment, actions) = recording_deployment().await;
+        let deployment = Arc::new(deployment);
         let event = event(file);
         assert!(event.scheduled_time.is_some());
         let deadline = Utc::now() + Duration::minutes(15);
@@ -54,6 +60,7 @@ async fn a_scheduled_event_runs_the_job_once_and_duplicate_deliveries_are_skippe
         let runs = deployment.store.list_jobs(&JobQuery { limit: 50, ..Default::default() }).await.unwrap();
         assert_eq!(runs.jobs.len(), 1, "one run for one tick");
         assert_eq!(runs.jobs[0].user, "eventbridge-scheduler");
+        support::assert_allowed(binary, &actions);
     }
 }
 

@@ -42,13 +42,16 @@ async fn steps_on_the_bulk_queue_run_a_sync_to_its_end_one_page_per_step() {
         [("NZJ_ZABBIX_URL".to_string(), var("ZBX70_API_URL")), ("NZJ_ZABBIX_TOKEN".to_string(), var("ZBX70_TOKEN"))];
     let config = Config::from_sources(env, None).unwrap();
     let aws = support::moto().await;
-    let store = Arc::new(support::fresh_store(&aws).await);
+    let (store, actions) = support::recording_store(&aws).await;
+    let store = Arc::new(store);
     let deployment = App::build(&config, store.clone(), Queues::default()).unwrap();
     let deadline = chrono::Utc::now() + chrono::Duration::minutes(5);
     let import = nzj_lambda::ScheduledEvent::default();
     let imported =
         handle_scheduled(&deployment, nzj_core::SystemJob::ImportZabbixSettings, &import, deadline).await.unwrap();
     assert_eq!(imported["status"], "completed", "{imported}");
+    support::assert_allowed("import-settings", &actions);
+    actions.0.lock().unwrap().clear();
 
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!("nzj-bulk-{}", uuid::Uuid::now_v7().simple());
@@ -95,6 +98,7 @@ async fn steps_on_the_bulk_queue_run_a_sync_to_its_end_one_page_per_step() {
         assert_eq!(found.as_array().unwrap().len(), 1);
         zabbix.call("host.delete", json!([found[0]["hostid"]])).await.unwrap();
     }
+    support::assert_allowed("sync-all", &actions);
 }
 
 async fn poll(sqs: &aws_sdk_sqs::Client, url: &str) -> SqsEvent {

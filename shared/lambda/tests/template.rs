@@ -147,6 +147,17 @@ fn every_iam_policy_names_only_resources_its_function_uses() {
         for policy in policies {
             let (kind, parameters) = policy.as_mapping().and_then(|m| m.iter().next()).unwrap();
             let kind = kind.as_str().unwrap();
+            if kind == "Statement" {
+                // Inline: DynamoDB actions on the table and its indexes only (`dynamodb_actions`).
+                for statement in parameters.as_sequence().unwrap() {
+                    let mut named = BTreeSet::new();
+                    references(&statement["Resource"], &mut named);
+                    assert_eq!(named, BTreeSet::from(["JobTable".to_string()]), "{id}: {statement:?}");
+                    let actions = statement["Action"].as_sequence().unwrap();
+                    assert!(actions.iter().all(|a| a.as_str().unwrap().starts_with("dynamodb:")), "{id}");
+                }
+                continue;
+            }
             assert!(allowed_policies.contains(&kind), "{id}: {kind} is not a scoped policy template");
             let mut named = BTreeSet::new();
             references(parameters, &mut named);
@@ -315,5 +326,42 @@ fn zabbix_is_protected_from_fan_out_and_no_failed_invocation_goes_unseen() {
                 _ => {}
             }
         }
+    }
+}
+
+/// The DynamoDB actions the template allows the function with this binary.
+pub fn dynamodb_actions(template: &Value, binary: &str) -> BTreeSet<String> {
+    let (_, (_, props)) = functions(template).into_iter().find(|(b, _)| b == binary).unwrap();
+    props["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("Statement"))
+        .flat_map(|statements| statements.as_sequence().unwrap().clone())
+        .flat_map(|statement| statement["Action"].as_sequence().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn each_function_may_do_only_the_dynamodb_actions_it_needs() {
+    let template = template();
+    let actions = |binary: &str| dynamodb_actions(&template, binary);
+    for binary in function_dirs() {
+        let allowed = actions(&binary);
+        assert!(allowed.contains("dynamodb:GetItem") && allowed.contains("dynamodb:PutItem"), "{binary}: {allowed:?}");
+        // Nothing scans the table, nor needs the batch or update APIs, nor changes the table itself.
+        for never in
+            ["Scan", "BatchWriteItem", "BatchGetItem", "UpdateItem", "CreateTable", "DeleteTable", "UpdateTable"]
+        {
+            assert!(!allowed.contains(&format!("dynamodb:{never}")), "{binary}: {never}");
+        }
+    }
+    // The webhook only records a delivery and its job: no query, no delete.
+    assert_eq!(actions("webhook"), BTreeSet::from(["dynamodb:GetItem".into(), "dynamodb:PutItem".into()]));
+    // Only what deletes maintenance windows may delete items: MaintenanceCleanup and the API.
+    for binary in function_dirs() {
+        let deletes = actions(&binary).contains("dynamodb:DeleteItem");
+        assert_eq!(deletes, ["maintenance-cleanup", "api"].contains(&binary.as_str()), "{binary}");
     }
 }

@@ -21,7 +21,7 @@ fn event() -> LambdaFunctionUrlRequest {
 #[tokio::test]
 async fn a_signed_delivery_is_queued_once_and_a_forged_one_is_refused() {
     let aws = support::moto().await;
-    let store = support::fresh_store(&aws).await;
+    let (store, actions) = support::recording_store(&aws).await;
     let config = Config::from_sources([("NZJ_WEBHOOK_SECRET".to_string(), "s3cret".to_string())], None).unwrap();
     let name = format!("nzj-wh-{}", uuid::Uuid::now_v7().simple());
     let queue =
@@ -50,4 +50,6 @@ async fn a_signed_delivery_is_queued_once_and_a_forged_one_is_refused() {
     let queued = queue.receive(10).await.unwrap();
     assert_eq!(queued.len(), 1, "one message for one delivery");
     assert_eq!(queued[0].job.job_id.to_string(), answer["job"].as_str().unwrap());
+    // Least privilege: no more than template.yaml allows the webhook function.
+    support::assert_allowed("webhook", &actions);
 }

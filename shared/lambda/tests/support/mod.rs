@@ -20,6 +20,77 @@ pub async fn moto() -> aws_config::SdkConfig {
         .await
 }
 
+/// The IAM actions a store's DynamoDB requests needed, as IAM evaluates them: the operation's own,
+/// and for `TransactWriteItems` the action of each item (Put: `PutItem`, Delete: `DeleteItem`).
+#[derive(Debug, Clone, Default)]
+pub struct Actions(pub std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for Actions {
+    fn name(&self) -> &'static str {
+        "iam-actions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        let mut actions = self.0.lock().unwrap();
+        if operation == "TransactWriteItems" {
+            let body: Value = serde_json::from_slice(context.request().body().bytes().unwrap_or_default())?;
+            for item in body["TransactItems"].as_array().into_iter().flatten() {
+                for kind in item.as_object().unwrap().keys() {
+                    let action =
+                        if kind == "ConditionCheck" { "ConditionCheckItem".into() } else { format!("{kind}Item") };
+                    actions.insert(format!("dynamodb:{action}"));
+                }
+            }
+        } else {
+            actions.insert(format!("dynamodb:{operation}"));
+        }
+        Ok(())
+    }
+}
+
+/// A job table of its own on moto, its client recording the IAM actions of what it sends from
+/// then on (creating the table is the test's, not the function's).
+pub async fn recording_store(aws: &aws_config::SdkConfig) -> (DynamoDbStore, Actions) {
+    let actions = Actions::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(aws).interceptor(actions.clone()).build();
+    let table = format!("nzj-fn-{}", uuid::Uuid::now_v7());
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), table);
+    store.ensure_table().await.unwrap();
+    actions.0.lock().unwrap().clear();
+    (store, actions)
+}
+
+/// Fails unless `template.yaml` allows the function `binary` every DynamoDB action it took.
+pub fn assert_allowed(binary: &str, actions: &Actions) {
+    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let (id, function) = resources
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .unwrap_or_else(|| panic!("{binary} is not in template.yaml"));
+    let allowed: std::collections::BTreeSet<String> = function["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("Statement"))
+        .flat_map(|s| s.as_sequence().unwrap().clone())
+        .flat_map(|s| s["Action"].as_sequence().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let taken = actions.0.lock().unwrap().clone();
+    assert!(!taken.is_empty(), "{binary}: no DynamoDB request was recorded");
+    let missing: Vec<&String> = taken.difference(&allowed).collect();
+    assert!(missing.is_empty(), "{id:?} ({binary}) took {missing:?}, which template.yaml does not allow it");
+}
+
 /// A job table of its own, created on moto.
 pub async fn fresh_store(aws: &aws_config::SdkConfig) -> DynamoDbStore {
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(aws), format!("nzj-fn-{}", uuid::Uuid::now_v7()));
