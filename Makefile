@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test lint fmt build bench e2e netbox-compat fixtures
+.PHONY: help run test lint fmt build bench e2e netbox-compat fixtures invoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ build: ## release builds: every Lambda function for arm64 with cargo-lambda (zip
 	@for f in $(LAMBDAS); do ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "  %-20s %6.1f MB zipped\n", f, $$5 / 1e6}'; done
 	$(CARGO) build --release --locked -p nzj
 	@ls -l target/release/nzj | awk '{printf "target/release/nzj: %.1f MB\n", $$5 / 1e6}'
+
+invoke: ## invoke one Lambda function locally through cargo-lambda's emulator: FN=<function> EVENT=events/<function>.json (the function's NZJ_*/AWS_* environment from yours; README "Local testing of the functions")
+	infra/lambda-local.sh invoke $(FN) $(EVENT)
 
 e2e: ## only the end-to-end tests (in make test too): a real NetBox 4.7 and Zabbix 7.0 through nzj serve
 	NZJ_PEERS_NETBOX=1 NZJ_PEERS_ZABBIX=7.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) test --locked -p nzj --test e2e -- --ignored

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-all.sh - every test: the workspace's cargo tests (unit, conformance on both stores, API,
-# CLI), the end-to-end tests against the real NetBox, then the `make run` check; ends with one
+# CLI), the end-to-end tests against the real NetBox, then the `make run` check and the Lambda
+# functions through cargo-lambda's emulator (tests/lambda-local.sh); ends with one
 # line counting them all.
 # Expects the peers from infra/with-peers.sh in the environment.
 set -uo pipefail
@@ -25,10 +26,15 @@ fi
 tests/make-run.sh
 smoke_status=$?
 
+# The Lambda functions through cargo-lambda's runtime API emulator (`make invoke`).
+tests/lambda-local.sh
+local_status=$?
+
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed;?$/) s += $i} END {print s + 0}' "$log")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed;?$/) s += $i} END {print s + 0}' "$log")
 if [ "$smoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ "$local_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$cargo_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a build failure counts too
 
 echo "tests: $passed passed, $failed failed"
-[ "$cargo_status" -eq 0 ] && [ "$smoke_status" -eq 0 ]
+[ "$cargo_status" -eq 0 ] && [ "$smoke_status" -eq 0 ] && [ "$local_status" -eq 0 ]

@@ -125,6 +125,17 @@ async fn continue_run(app: &App, job: SystemJob, id: &JobId, deadline: DateTime<
     )
 }
 
+/// When the invocation must have answered, from Lambda's deadline in ms since the epoch. A local
+/// emulator may send none, or a deadline decades ago (`cargo lambda watch` does), which would
+/// leave no time at all: a deadline more than a day in the past cannot be Lambda's, and then the
+/// job's own timeout counts, as in `nzj serve`.
+pub fn invocation_deadline(deadline_ms: u64, job_timeout: std::time::Duration) -> DateTime<Utc> {
+    match DateTime::from_timestamp_millis(deadline_ms as i64) {
+        Some(deadline) if deadline > Utc::now() - Duration::days(1) => deadline,
+        _ => Utc::now() + Duration::from_std(job_timeout).unwrap_or(MARGIN_MAX) + MARGIN_MAX + MIN_RUN,
+    }
+}
+
 /// The whole `main` of a scheduled system-job function.
 pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime::Error> {
     init_logging();
@@ -132,7 +143,7 @@ pub async fn run_scheduled_function(job: SystemJob) -> Result<(), lambda_runtime
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
         let app = app.clone();
         async move {
-            let deadline: DateTime<Utc> = event.context.deadline().into();
+            let deadline = invocation_deadline(event.context.deadline, app.launcher.timeout);
             counting_zabbix_calls(app.zabbix.as_ref(), handle_scheduled(&app, job, &event.payload, deadline))
                 .await
                 .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
@@ -146,6 +157,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_emulator_that_sends_no_deadline_gives_the_run_its_job_timeout() {
+        let job = std::time::Duration::from_secs(300);
+        for emulated in [0, 30_000] {
+            let left = invocation_deadline(emulated, job) - Utc::now();
+            assert_eq!(run_budget(left, job), Some(job), "{emulated}");
+        }
+        let soon = (Utc::now() + Duration::seconds(40)).timestamp_millis();
+        assert_eq!(invocation_deadline(soon as u64, job).timestamp_millis(), soon);
+    }
+
+    #[test]
     fn a_run_gets_what_is_left_less_a_tenth_and_none_when_too_little_is_left() {
         let job = std::time::Duration::from_secs(600);
         // A 15-minute invocation: 10 s kept back, capped by the job timeout.
@@ -155,6 +177,7 @@ mod tests {
         assert_eq!(run_budget(Duration::seconds(3), job), Some(std::time::Duration::from_millis(2500)));
         assert_eq!(run_budget(Duration::seconds(30), job), Some(std::time::Duration::from_secs(27)));
         // Too little to start: no run, so the tick is not claimed.
+        assert_eq!(run_budget(Duration::milliseconds(500), job), None);
         assert_eq!(run_budget(Duration::milliseconds(1200), job), None);
         assert_eq!(run_budget(Duration::seconds(-5), job), None);
     }
