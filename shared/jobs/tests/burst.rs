@@ -65,14 +65,7 @@ async fn calls_of<F: std::future::Future>(s: &Setup, work: F) -> (F::Output, BTr
     let zabbix = s.worker.jobs().converger().zabbix();
     let before = zabbix.calls().snapshot();
     let out = work.await;
-    let calls = zabbix
-        .calls()
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect();
-    (out, calls)
+    (out, support::since(&before, zabbix.calls().snapshot()))
 }
 
 async fn delete_hosts(peer: &Peer, prefix: &str) {
