@@ -47,11 +47,9 @@ impl MessageHandler<QueuedJob> for HostWorker {
 /// The object as NetBox has it (`None`: gone), and its desired host.
 type Wanted = (Option<NetboxObject>, Result<Desired, nzj_core::desired::MappingError>);
 
-/// In place of an object NetBox has but the scope filter leaves out.
-const OUTSIDE_FILTER: &str = "outside the scope filter";
-
-/// The NetBox objects a round read, by kind and id (a kind whose read failed: why).
-type Current = HashMap<ObjectKind, Result<HashMap<u64, serde_json::Value>, JobFailure>>;
+/// The NetBox objects a round read, by kind (a kind whose read failed: why): those in scope by id,
+/// and the ids of those NetBox has but the scope filter leaves out.
+type Current = HashMap<ObjectKind, Result<(HashMap<u64, serde_json::Value>, Vec<u64>), JobFailure>>;
 
 /// What the claim of a message's job found.
 enum Claim {
@@ -226,9 +224,8 @@ impl HostWorker {
             .collect()
     }
 
-    /// The current NetBox objects of the round's jobs (one request per kind), by kind and id. With
-    /// a scope filter, NetBox says which objects pass it; one that does not is read again without
-    /// it, and kept as out of the scope ([`OUTSIDE_FILTER`] in its place) rather than gone.
+    /// The current NetBox objects of the round's jobs (one request per kind), through the scope
+    /// filter of their kind ([`nzj_netbox::objects_in_scope`]).
     async fn read_current(&self, jobs: &[&QueuedJob], settings: &Settings) -> Current {
         let mut current = Current::new();
         let Some(netbox) = &self.netbox else { return current };
@@ -239,20 +236,12 @@ impl HostWorker {
         let fields = settings.netbox_fields();
         for (kind, ids) in ids {
             let filter = settings.scope_filter(kind);
-            let read = async {
-                let mut by_id: HashMap<u64, serde_json::Value> = HashMap::new();
-                for v in netbox.objects(kind, &ids, &fields, &filter).await? {
-                    by_id.extend(v["id"].as_u64().map(|id| (id, v)));
-                }
-                let missing: Vec<u64> = ids.iter().filter(|id| !by_id.contains_key(id)).copied().collect();
-                if !filter.is_empty() && !missing.is_empty() {
-                    for v in netbox.objects(kind, &missing, &["id".to_string()], &[]).await? {
-                        by_id.extend(v["id"].as_u64().map(|id| (id, serde_json::json!(OUTSIDE_FILTER))));
-                    }
-                }
-                Ok(by_id)
-            };
-            current.insert(kind, read.await.map_err(crate::netbox_failure));
+            let read = nzj_netbox::objects_in_scope(netbox.as_ref(), kind, &ids, &fields, &filter).await;
+            let read = read.map_err(crate::netbox_failure).map(|scoped| {
+                let by_id = scoped.passing.into_iter().filter_map(|v| Some((v["id"].as_u64()?, v))).collect();
+                (by_id, scoped.outside)
+            });
+            current.insert(kind, read);
         }
         current
     }
@@ -267,11 +256,11 @@ impl HostWorker {
         // NetBox's current state, whatever order the events came in; else what the event carried.
         let data = match (&self.netbox, &job.data) {
             (Some(_), _) => match current.get(&job.object.kind) {
-                Some(Ok(by_id)) => match by_id.get(&job.object.id) {
-                    Some(data) if data == OUTSIDE_FILTER => {
+                Some(Ok((by_id, outside))) => match by_id.get(&job.object.id) {
+                    Some(data) => data,
+                    None if outside.contains(&job.object.id) => {
                         return gone(&nzj_core::scope_filter::outside_reason(job.object.kind));
                     }
-                    Some(data) => data,
                     None => return gone("gone from NetBox"),
                 },
                 Some(Err(failure)) => return Err(failure.clone()),

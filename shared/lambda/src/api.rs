@@ -5,7 +5,7 @@
 //! The caller that jobs and changes record as their user is the IAM principal the Function URL
 //! authenticated, read from the request context.
 
-use crate::deployment::{app_from_env, init_logging, start_error};
+use crate::deployment::{app_from, init_logging, start_error};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use nzj_api::{AppState, UpstreamCaller};
@@ -14,8 +14,8 @@ use std::sync::Arc;
 /// The whole `main` of the api function.
 pub async fn run_api_function() -> Result<(), lambda_runtime::Error> {
     init_logging();
-    let app = app_from_env().await.map_err(start_error)?;
     let aws = aws_config::load_from_env().await;
+    let app = app_from(&aws).await.map_err(start_error)?;
     let runs = match crate::LambdaDispatcher::from_env(&aws, &std::env::vars().collect()) {
         Some(dispatcher) => nzj_runtime::RunPlace::Dispatched(Arc::new(dispatcher)),
         None => nzj_runtime::RunPlace::InRequest,

@@ -42,11 +42,15 @@ pub async fn with_secrets_from_ssm(
 /// The app from the environment: the same variables as `nzj serve` (`NZJ_DYNAMODB_TABLE`, the
 /// queue URLs, Zabbix, NetBox, leases); the AWS SDK finds region, credentials and endpoint itself.
 pub async fn app_from_env() -> anyhow::Result<App> {
-    let aws = aws_config::load_from_env().await;
-    let env = with_secrets_from_ssm(&aws_sdk_ssm::Client::new(&aws), std::env::vars().collect()).await?;
+    app_from(&aws_config::load_from_env().await).await
+}
+
+/// As [`app_from_env`], with the AWS SDK configuration loaded already (every client shares it).
+pub async fn app_from(aws: &aws_config::SdkConfig) -> anyhow::Result<App> {
+    let env = with_secrets_from_ssm(&aws_sdk_ssm::Client::new(aws), std::env::vars().collect()).await?;
     let config = Config::from_sources(env, None)?;
-    let store: Arc<dyn JobStore> = Arc::new(DynamoDbStore::from_env(config.dynamodb_table.clone()).await);
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let store: Arc<dyn JobStore> = Arc::new(DynamoDbStore::with_config(aws, config.dynamodb_table.clone()));
+    let sqs = aws_sdk_sqs::Client::new(aws);
     let attempts = config.host_job_attempts;
     let mut queues = Queues::default();
     if let Some(urls) = &config.host_queue {
@@ -60,9 +64,7 @@ pub async fn app_from_env() -> anyhow::Result<App> {
     let app = App::build(&config, store, queues)?;
     // On AWS, secret macros and PSKs named in NetBox are SSM parameters under one prefix.
     Ok(match &config.secrets.ssm_prefix {
-        Some(prefix) => {
-            app.with_secret_store(Arc::new(SsmSecrets::new(aws_sdk_ssm::Client::new(&aws), prefix.clone())))
-        }
+        Some(prefix) => app.with_secret_store(Arc::new(SsmSecrets::new(aws_sdk_ssm::Client::new(aws), prefix.clone()))),
         None => app,
     })
 }

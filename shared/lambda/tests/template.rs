@@ -5,10 +5,9 @@ use serde_norway::Value;
 use serde_norway::value::TaggedValue;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn template() -> Value {
-    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+mod support;
+
+use support::template;
 
 fn function_dirs() -> BTreeSet<String> {
     std::fs::read_dir(format!("{}/../../functions", env!("CARGO_MANIFEST_DIR")))
@@ -329,24 +328,10 @@ fn zabbix_is_protected_from_fan_out_and_no_failed_invocation_goes_unseen() {
     }
 }
 
-/// The DynamoDB actions the template allows the function with this binary.
-pub fn dynamodb_actions(template: &Value, binary: &str) -> BTreeSet<String> {
-    let (_, (_, props)) = functions(template).into_iter().find(|(b, _)| b == binary).unwrap();
-    props["Policies"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p.get("Statement"))
-        .flat_map(|statements| statements.as_sequence().unwrap().clone())
-        .flat_map(|statement| statement["Action"].as_sequence().unwrap().clone())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn each_function_may_do_only_the_dynamodb_actions_it_needs() {
     let template = template();
-    let actions = |binary: &str| dynamodb_actions(&template, binary);
+    let actions = |binary: &str| support::dynamodb_actions(&template, binary).1;
     for binary in function_dirs() {
         let allowed = actions(&binary);
         assert!(allowed.contains("dynamodb:GetItem") && allowed.contains("dynamodb:PutItem"), "{binary}: {allowed:?}");

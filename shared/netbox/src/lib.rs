@@ -11,7 +11,7 @@ pub use client::{
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use source::NetboxInMemory;
-pub use source::NetboxSource;
+pub use source::{InScope, NetboxSource, objects_in_scope};
 
 use hmac::{Hmac, KeyInit, Mac};
 use nzj_core::JobName;

@@ -8,6 +8,39 @@ use nzj_core::netbox::{ObjectKind, ObjectRef, SitePlace};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The objects of some ids as an operator's scope filter sees them.
+#[derive(Debug, Default)]
+pub struct InScope {
+    /// Those that pass the filter, as read.
+    pub passing: Vec<Value>,
+    /// Ids NetBox has but the filter leaves out; an id in neither list is gone from NetBox.
+    pub outside: Vec<u64>,
+}
+
+/// Reads the `kind` objects with these `ids` through the scope `filter`: NetBox evaluates it (only
+/// NetBox can: regions and groups nest). What it leaves out is asked once more without the filter,
+/// ids only, to tell an object out of scope from one gone; that second request is made only with a
+/// filter and only for what the first did not return. The sync's last step and a host job's round
+/// both read by id this way.
+pub async fn objects_in_scope(
+    netbox: &dyn NetboxSource,
+    kind: ObjectKind,
+    ids: &[u64],
+    extra: &[String],
+    filter: &[(&'static str, String)],
+) -> Result<InScope, NetboxError> {
+    let passing = netbox.objects(kind, ids, extra, filter).await?;
+    let read: std::collections::HashSet<u64> = passing.iter().filter_map(|o| o["id"].as_u64()).collect();
+    let missing: Vec<u64> = ids.iter().filter(|id| !read.contains(id)).copied().collect();
+    let outside = if filter.is_empty() || missing.is_empty() {
+        Vec::new()
+    } else {
+        let found = netbox.objects(kind, &missing, &["id".to_string()], &[]).await?;
+        found.iter().filter_map(|o| o["id"].as_u64()).collect()
+    };
+    Ok(InScope { passing, outside })
+}
+
 /// Where jobs read NetBox.
 #[async_trait]
 pub trait NetboxSource: Send + Sync {

@@ -118,8 +118,12 @@ impl DynamoDbStore {
 
     /// A client configured the standard way (region, credentials, `AWS_ENDPOINT_URL`).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_from_env().await;
-        DynamoDbStore::new(Client::new(&config), table)
+        DynamoDbStore::with_config(&aws_config::load_from_env().await, table)
+    }
+
+    /// A client of an SDK configuration the caller loaded already (a Lambda's, shared by its clients).
+    pub fn with_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        DynamoDbStore::new(Client::new(config), table)
     }
 
     /// Creates the table with its index and TTL if it does not exist (local peers and tests;

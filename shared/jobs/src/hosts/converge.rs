@@ -125,7 +125,7 @@ impl HostConverger {
             }
         }
         let (to_create, desired): (Vec<usize>, Vec<&DesiredHost>) = creates.into_iter().unzip();
-        let created = self.create_among(settings, &desired, Some(&found.graveyard), batch).await;
+        let created = self.create_among(settings, &desired, secrets, Some(&found.graveyard), batch).await;
         for (i, outcome) in to_create.into_iter().zip(created) {
             results[i] = Some(outcome);
         }
@@ -147,25 +147,26 @@ impl HostConverger {
         hosts: &[&DesiredHost],
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
-        self.create_among(settings, hosts, None, batch).await
+        match self.secrets_of(hosts).await {
+            Ok(secrets) => self.create_among(settings, hosts, &secrets, None, batch).await,
+            Err(failure) => hosts.iter().map(|_| Err(failure.clone())).collect(),
+        }
     }
 
-    /// As [`HostConverger::create_many`], with the graveyard hosts of these objects known already
-    /// (read with their managed hosts); `None`: read them first.
+    /// As [`HostConverger::create_many`], with the secrets the hosts name looked up already (a
+    /// caller that converges them looked them up once for all) and, where they were read with
+    /// the managed hosts, the graveyard hosts of these objects (`None`: read them first).
     async fn create_among(
         &self,
         settings: &Settings,
         hosts: &[&DesiredHost],
+        secrets: &HostSecrets,
         graveyard: Option<&BTreeMap<ObjectRef, ZabbixHost>>,
         batch: usize,
     ) -> Vec<Result<HostOutcome, JobFailure>> {
-        let secrets = match self.secrets_of(hosts).await {
-            Ok(secrets) => secrets,
-            Err(failure) => return hosts.iter().map(|_| Err(failure.clone())).collect(),
-        };
         let values = secrets.values();
         Self::with_found_secrets(
-            &secrets,
+            secrets,
             hosts,
             |d| d,
             |found| {
@@ -187,9 +188,9 @@ impl HostConverger {
         let fail_all = |e: nzj_zabbix::ZabbixError| hosts.iter().map(|_| Err(zabbix_failure(e.clone()))).collect();
         let objects: Vec<ObjectRef> = hosts.iter().map(|d| d.object).collect();
         let graveyard = match known_graveyard {
-            Some(graveyard) => graveyard.clone(),
+            Some(graveyard) => std::borrow::Cow::Borrowed(graveyard),
             None => match self.find_graveyard(settings, &objects).await {
-                Ok(graveyard) => graveyard,
+                Ok(graveyard) => std::borrow::Cow::Owned(graveyard),
                 Err(e) => return fail_all(e),
             },
         };

@@ -20,9 +20,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
-/// object, or `OutOfScope` for a NetBox deletion) and records the outcome, with the NetBox
-/// object it came from, in the host config.
 /// What running a host job gave: its record as written, and what converging did (`Err` of the
 /// outer result: the store could not record it).
 pub type RunResult = Result<(JobRecord, Result<HostAction, JobFailure>), JobFailure>;
@@ -38,6 +35,9 @@ pub struct RoundJob {
     pub retry_allowed: bool,
 }
 
+/// Runs host jobs: each converges one host (`desired` is computed by the caller from the NetBox
+/// object, or `OutOfScope` for a NetBox deletion) and records the outcome, with the NetBox
+/// object it came from, in the host config.
 pub struct HostJobs {
     pub(crate) converger: HostConverger,
     pub(crate) clock: Arc<dyn Clock>,

@@ -55,27 +55,24 @@ impl SyncHostsNow {
             if ids.is_empty() {
                 continue;
             }
-            let filter = settings.scope_filter(kind);
-            let fields = settings.netbox_fields();
-            let found = self.netbox.objects(kind, &ids, &fields, &filter).await.map_err(netbox_failure)?;
-            let mut there: HashSet<u64> = found.iter().filter_map(|o| o["id"].as_u64()).collect();
-            read_by_id += found.len() as u64;
-            let missing: Vec<u64> = ids.iter().filter(|id| !there.contains(id)).copied().collect();
-            if !filter.is_empty() && !missing.is_empty() {
-                let id_only = ["id".to_string()];
-                let outside = self.netbox.objects(kind, &missing, &id_only, &[]).await.map_err(netbox_failure)?;
-                for id in outside.iter().filter_map(|o| o["id"].as_u64()) {
-                    there.insert(id);
-                    read_by_id += 1;
-                    run.counts.total += 1;
-                    leaving.push((ObjectRef { kind, id }, nzj_core::scope_filter::outside_reason(kind)));
-                }
+            let (fields, filter) = (settings.netbox_fields(), settings.scope_filter(kind));
+            let scoped = nzj_netbox::objects_in_scope(self.netbox.as_ref(), kind, &ids, &fields, &filter)
+                .await
+                .map_err(netbox_failure)?;
+            let mut there: HashSet<u64> = scoped.passing.iter().filter_map(|o| o["id"].as_u64()).collect();
+            read_by_id += scoped.passing.len() as u64;
+            for id in scoped.outside {
+                there.insert(id);
+                read_by_id += 1;
+                run.counts.total += 1;
+                leaving.push((ObjectRef { kind, id }, nzj_core::scope_filter::outside_reason(kind)));
             }
             leaving.extend(
                 ids.iter()
                     .filter(|id| !there.contains(id))
                     .map(|id| (ObjectRef { kind, id: *id }, GONE_FROM_NETBOX.into())),
             );
+            let found = scoped.passing;
             self.converge_objects(run, record, settings, kind, found).await?;
         }
         // The rest of what NetBox left out has no host: skipped (its host config keeps why).

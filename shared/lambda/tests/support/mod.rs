@@ -67,16 +67,20 @@ pub async fn recording_store(aws: &aws_config::SdkConfig) -> (DynamoDbStore, Act
     (store, actions)
 }
 
-/// Fails unless `template.yaml` allows the function `binary` every DynamoDB action it took.
-pub fn assert_allowed(binary: &str, actions: &Actions) {
+/// `template.yaml`, as the template tests read it.
+pub fn template() -> serde_norway::Value {
     let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    let template: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The DynamoDB actions `template` allows the function built from `binary`, with its logical id.
+pub fn dynamodb_actions(template: &serde_norway::Value, binary: &str) -> (String, std::collections::BTreeSet<String>) {
     let resources = template["Resources"].as_mapping().unwrap();
     let (id, function) = resources
         .iter()
         .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
         .unwrap_or_else(|| panic!("{binary} is not in template.yaml"));
-    let allowed: std::collections::BTreeSet<String> = function["Properties"]["Policies"]
+    let allowed = function["Properties"]["Policies"]
         .as_sequence()
         .unwrap()
         .iter()
@@ -85,10 +89,16 @@ pub fn assert_allowed(binary: &str, actions: &Actions) {
         .flat_map(|s| s["Action"].as_sequence().unwrap().clone())
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
+    (id.as_str().unwrap().to_string(), allowed)
+}
+
+/// Fails unless `template.yaml` allows the function `binary` every DynamoDB action it took.
+pub fn assert_allowed(binary: &str, actions: &Actions) {
+    let (id, allowed) = dynamodb_actions(&template(), binary);
     let taken = actions.0.lock().unwrap().clone();
     assert!(!taken.is_empty(), "{binary}: no DynamoDB request was recorded");
     let missing: Vec<&String> = taken.difference(&allowed).collect();
-    assert!(missing.is_empty(), "{id:?} ({binary}) took {missing:?}, which template.yaml does not allow it");
+    assert!(missing.is_empty(), "{id} ({binary}) took {missing:?}, which template.yaml does not allow it");
 }
 
 /// A job table of its own, created on moto.
