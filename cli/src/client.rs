@@ -53,7 +53,8 @@ impl ApiClient {
         ApiClient { base: base.trim_end_matches('/').to_string(), token, http: reqwest::Client::new(), sigv4 }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    /// Sends `request` (signed or with the token): the status and the JSON answer (`null` if none).
+    async fn execute(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let mut request = match (&self.token, &self.sigv4) {
             (Some(token), None) => request.bearer_auth(token),
             _ => request,
@@ -69,7 +70,11 @@ impl ApiClient {
             .await
             .with_context(|| format!("cannot reach the nzj API at {} (is `nzj serve` running?)", self.base))?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let (status, body) = self.execute(request).await?;
         if status.is_success() {
             return Ok(body);
         }
@@ -80,6 +85,25 @@ impl ApiClient {
             ));
         }
         Err(anyhow!("{status}: {message}"))
+    }
+
+    /// Any call, its refusal included, as `nzj ui` passes it on: the status and the JSON answer.
+    /// `path` carries its query string.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.execute(request).await
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {

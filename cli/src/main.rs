@@ -37,6 +37,13 @@ enum Command {
         #[arg(long, env = "NZJ_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// The jobs page for a deployment (`--endpoint`), on loopback: API calls signed with your AWS
+    /// credentials (or `--token`); prints the address to open
+    Ui {
+        /// Loopback address to serve the page on (port 0: any free port)
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+    },
     /// List and inspect job records
     Jobs {
         #[command(subcommand)]
@@ -286,6 +293,7 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve { listen, config } => serve::serve(listen, config).await,
+        Command::Ui { listen } => cmd::ui::ui(client::ApiClient::new(cli.target), &listen).await,
         Command::Jobs { command } => {
             let api = client::ApiClient::new(cli.target);
             match command {

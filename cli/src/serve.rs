@@ -106,8 +106,11 @@ pub async fn serve(listen: Option<String>, config_file: Option<PathBuf>) -> anyh
         }
         prometheus.render()
     }));
-    let state = Arc::new(state);
-    nzj_api::serve(listener, state, config.http, shutdown_signal()).await.context("HTTP server failed")?;
+    let api = nzj_api::router(Arc::new(state));
+    // The page at `/`: every read and action is a call into the same router.
+    let ui = nzj_ui::Ui::new(Arc::new(nzj_ui::InProcessApi::new(api.clone())), nzj_ui::Login::Token);
+    let app = api.merge(nzj_ui::router(ui));
+    nzj_api::serve(listener, app, config.http, shutdown_signal()).await.context("HTTP server failed")?;
     tracing::info!("nzj serve stopped");
     Ok(())
 }

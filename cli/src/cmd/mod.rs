@@ -12,3 +12,4 @@ pub mod plan;
 pub mod schedule;
 pub mod settings;
 pub mod tokens;
+pub mod ui;

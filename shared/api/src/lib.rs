@@ -104,6 +104,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dlq/purge", axum::routing::post(dead_letters::purge_dead_letters))
         .route("/schedule", get(schedule::show_schedule))
         .route("/schedule/{job}", get(schedule::show_one_schedule).put(schedule::set_schedule))
+        .route("/whoami", get(whoami))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let metrics = Router::new()
         .route("/metrics", get(routes::metrics::metrics))
@@ -120,6 +121,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(error::json_too_large))
         .with_state(state)
+}
+
+/// `GET /api/whoami`: the caller's name and role, as the API sees them (what a page shows and
+/// which actions it offers; the API checks every action again).
+async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Json<Value> {
+    Json(json!({"name": caller.name, "role": caller.role}))
 }
 
 /// Ready only if the store takes writes (a removed data dir, a full disk or read-only files are

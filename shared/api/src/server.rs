@@ -4,7 +4,6 @@
 //! beyond the limit are closed at once, so the process never runs out of file descriptors and
 //! `/healthz`, the API and the webhook keep answering (docs/guarantees.md).
 
-use crate::{AppState, router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -18,16 +17,16 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 /// How long a failed `accept` (most often: out of file descriptors) waits before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves the API on `listener` within `limits` until `shutdown` completes; then stops taking
-/// connections and lets the open ones finish.
+/// Serves `app` (the API's router, and the page's beside it) on `listener` within `limits` until
+/// `shutdown` completes; then stops taking connections and lets the open ones finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    app: axum::Router,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let seconds = |d: chrono::Duration| d.to_std().unwrap_or(Duration::from_secs(1));
-    let app = router(state).layer(RequestBodyTimeoutLayer::new(seconds(limits.body_timeout)));
+    let app = app.layer(RequestBodyTimeoutLayer::new(seconds(limits.body_timeout)));
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     // hyper starts this timer as soon as a connection waits for a request: it is both the
     // header-read timeout and the idle timeout of a kept-alive connection.
