@@ -11,7 +11,8 @@ run: ## build and start `nzj serve` on the embedded store (NZJ_LISTEN, default 1
 	$(CARGO) build -p nzj
 	exec ./target/debug/nzj serve
 
-test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0, NetBox 4.7), then run all tests
+test: ## install and start every peer the tests need (moto, Zabbix 6.0 and 7.0, NetBox 4.7, Chromium), then run all tests
+	infra/chromium.sh
 	NZJ_PEERS_NETBOX=1 infra/with-peers.sh tests/run-all.sh
 
 lint: ## rustfmt, clippy (warnings are errors), cfn-lint and `sam validate --lint` on template.yaml

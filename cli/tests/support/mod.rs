@@ -4,6 +4,7 @@
 //! deliveries made from a real NetBox 4.7 payload.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod netbox;
 
 use serde_json::Value;
