@@ -193,6 +193,12 @@ async fn a_failed_job_is_red_with_its_error_turns_green_when_retried_and_an_admi
     c.goto(&format!("{}/jobs/{failed_id}", base(&serve))).await.unwrap();
     assert_eq!(text(c, "#retried-by").await, retry_id);
     assert_eq!(count(c, "#retry").await, 0, "retried once: no second Retry");
+    // A Retry posted for a job that did not fail (a stale page, a hand-made form): the API's
+    // refusal is the page's message, and no job is made.
+    let csrf = c.find(Locator::Css("input[name=csrf]")).await.unwrap().attr("value").await.unwrap().unwrap();
+    post_form(c, &format!("/jobs/{retry_id}/retry"), json!({"csrf": csrf})).await;
+    assert!(text(c, "#flash.bad").await.contains("is completed: only a failed or stalled job is retried"));
+    assert_eq!(jobs_named(&serve, "ImportZabbixSettings").len(), 3, "the first, the failed one, its retry");
     screenshot(c, "job").await;
 
     // Times in the browser's zone, UTC on hover; the time range is read in the browser's zone.
@@ -292,6 +298,10 @@ async fn a_viewer_sees_no_action_buttons_the_api_refuses_the_action_anyway_and_a
     let body = format!("token={ADMIN}&csrf=x");
     let headers = [("Content-Type", "application/x-www-form-urlencoded")];
     assert_eq!(request(&serve.listen, "POST", "/login", &headers, body.as_bytes()).unwrap().0, 403);
+
+    // An oversized form is refused before it is read.
+    let huge = format!("token={}&csrf=x", "a".repeat(20_000));
+    assert_eq!(request(&serve.listen, "POST", "/login", &headers, huge.as_bytes()).unwrap().0, 413);
 
     let browser = Browser::start("UTC", 1280, 900).await;
     let c = &browser.client;
