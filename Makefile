@@ -45,7 +45,7 @@ netbox-compat: ## the real-NetBox tests against NetBox source trees at other 4.x
 fixtures: ## capture the per-device NetBox fixtures (tests/fixtures/netbox-4.7-rest) from a running NetBox: NB_URL, NB_TOKEN (infra/netbox-up.sh starts one)
 	infra/capture-netbox-fixtures.py
 
-bench: ## benchmarks, figures not pass/fail: webhook intake rate; a plan over 50,000 host configs (NZJ_BENCH_CONFIGS); SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000)
+bench: ## benchmarks, figures not pass/fail: webhook intake rate; a plan over 50,000 host configs (NZJ_BENCH_CONFIGS); SyncHostsNow on a real Zabbix 6.0 (NZJ_BENCH_HOSTS, default 1000); a no-op sync with 200 of 1,200 devices in scope on a real NetBox 4.7
 	$(CARGO) bench --locked -p nzj-jobs --bench webhook
 	$(CARGO) bench --locked -p nzj-jobs --bench plan
-	NZJ_PEERS_ZABBIX=6.0 NZJ_PEERS_AWS=0 infra/with-peers.sh $(CARGO) bench --locked -p nzj-jobs --bench sync
+	NZJ_PEERS_ZABBIX=6.0 NZJ_PEERS_AWS=0 NZJ_PEERS_NETBOX=1 infra/with-peers.sh $(CARGO) bench --locked -p nzj-jobs --bench sync --bench scope

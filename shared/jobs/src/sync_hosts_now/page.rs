@@ -62,16 +62,18 @@ impl SyncHostsNow {
         {
             filters.push(("tag", slug));
         }
-        let (objects, remaining) = self
-            .netbox
-            .page(kind, after_id, self.page_size, &settings.netbox_fields(), &filters)
-            .await
-            .map_err(netbox_failure)?;
+        // On a kind's first page, what NetBox leaves out is counted too (one small request, sent
+        // beside the page), so every object is accounted for.
+        let count_all = after_id == 0 && !filters.is_empty();
+        let (page, all) = futures_util::future::join(
+            self.netbox.page(kind, after_id, self.page_size, &settings.netbox_fields(), &filters),
+            async { if count_all { Some(self.netbox.count(kind, &[]).await) } else { None } },
+        )
+        .await;
+        let (objects, remaining) = page.map_err(netbox_failure)?;
         if after_id == 0 {
             run.expected += remaining.unwrap_or(objects.len() as u64);
-            // What NetBox left out is counted (one small request), so every object is accounted for.
-            if !filters.is_empty() {
-                let all = self.netbox.count(kind, &[]).await.map_err(netbox_failure)?;
+            if let Some(all) = all.transpose().map_err(netbox_failure)? {
                 run.left_out += all.saturating_sub(remaining.unwrap_or(objects.len() as u64));
             }
         }
