@@ -390,6 +390,17 @@ async fn nzj_ui_serves_the_page_on_loopback_for_another_endpoint_behind_the_key_
     let runs = jobs_named(&serve, "MaintenanceCleanup");
     assert_eq!(runs.len(), before + 1);
     assert_eq!((runs[0]["user"].as_str(), runs[0]["trigger"].as_str()), (Some("admin"), Some("api")));
+
+    // A maintenance window made through the API shows on the page, its name as text.
+    let name = format!("nzj-page-window-<b>{}</b>", std::process::id());
+    let now = chrono::Utc::now();
+    let window = json!({"name": name, "active_since": now.to_rfc3339(), "active_till": (now + chrono::Duration::hours(1)).to_rfc3339(), "host_groups": ["Linux servers"]});
+    let (status, made) = api(&serve, "POST", "/api/maintenances", Some(window));
+    assert_eq!(status, 201, "{made}");
+    c.goto(&format!("{origin}/maintenances")).await.unwrap();
+    assert!(text(c, "main table").await.contains(&name), "shown as text, not markup");
+    assert_eq!(count(c, "main table b").await, 0);
+    assert_eq!(api(&serve, "DELETE", &format!("/api/maintenances/{}", made["id"].as_str().unwrap()), None).0, 204);
     browser.close().await;
     let _ = ui.kill();
     let _ = ui.wait();

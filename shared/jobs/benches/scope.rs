@@ -49,7 +49,8 @@ fn netbox(timeout: Duration) -> NetboxClient {
 /// The bench's objects in NetBox (setup, not measured): the two sites' slugs.
 async fn populate(nb: &NetboxClient, prefix: &str, n_in: usize, n_all: usize) -> (String, String) {
     let made = |v: Value| v["id"].as_u64().unwrap_or_else(|| panic!("NetBox did not create it: {v}"));
-    let manufacturer = made(nb.create("/api/dcim/manufacturers/", &json!({"name": prefix, "slug": prefix})).await.unwrap());
+    let manufacturer =
+        made(nb.create("/api/dcim/manufacturers/", &json!({"name": prefix, "slug": prefix})).await.unwrap());
     let body = json!({"manufacturer": manufacturer, "model": prefix, "slug": prefix});
     let device_type = made(nb.create("/api/dcim/device-types/", &body).await.unwrap());
     let body = json!({"name": prefix, "slug": prefix, "color": "2196f3"});
@@ -77,7 +78,8 @@ async fn populate(nb: &NetboxClient, prefix: &str, n_in: usize, n_all: usize) ->
     }
     // Primary IPs for the devices in scope: an interface each, an address on it, then the device.
     for (n, chunk) in in_scope.chunks(200).enumerate() {
-        let body: Vec<Value> = chunk.iter().map(|d| json!({"device": d, "name": "eth0", "type": "1000base-t"})).collect();
+        let body: Vec<Value> =
+            chunk.iter().map(|d| json!({"device": d, "name": "eth0", "type": "1000base-t"})).collect();
         let interfaces = nb.create("/api/dcim/interfaces/", &json!(body)).await.unwrap();
         let addresses: Vec<Value> = interfaces
             .as_array()
@@ -186,8 +188,13 @@ async fn main() {
     let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
-    let record =
-        JobRecord::new_running(JobName::ImportZabbixSettings, origin, clock.now(), chrono::Duration::minutes(5), chrono::Duration::days(1));
+    let record = JobRecord::new_running(
+        JobName::ImportZabbixSettings,
+        origin,
+        clock.now(),
+        chrono::Duration::minutes(5),
+        chrono::Duration::days(1),
+    );
     let import = ImportZabbixSettings::new(zabbix.clone(), store.clone(), 1_000_000);
     import.run(&JobContext::new(record, clock.clone())).await.unwrap();
     let mut settings = Settings { max_deletions: n_all, ..Settings::default() };

@@ -7,7 +7,8 @@ pub mod setup;
 mod source;
 
 pub use client::{
-    FIELDS, FieldWrite, NetboxClient, NetboxClientConfig, NetboxError, NetboxReads, PAGE_SIZE, etag_of, fields, fields_with,
+    FIELDS, FieldWrite, NetboxClient, NetboxClientConfig, NetboxError, NetboxReads, PAGE_SIZE, etag_of, fields,
+    fields_with,
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use source::NetboxInMemory;
