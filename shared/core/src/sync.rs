@@ -1,6 +1,6 @@
-//! SyncHostsNow's progress (docs/product.md §2, §2.3): a sync of every NetBox object runs in steps, one NetBox
-//! page each, so work that does not fit in one Lambda invocation continues in the next. The run
-//! document says which step is next, what was counted, and which hosts are to be deleted at the
+//! SyncHostsNow's progress (docs/product.md §2, §2.3): a sync of every NetBox object runs in
+//! steps, each the next page of devices and of VMs (read at once), so work that does not fit in
+//! one Lambda invocation continues in the next. The run document says which step is next, what was counted, and which hosts are to be deleted at the
 //! end (deletions wait until every page has been read, so the breaker sees all of them first).
 //!
 //! There is one run document: it is also the single-instance lock. A new sync may start only when
@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum SyncCursor {
-    /// Next: the page of `kind` objects with ids above `after_id`.
+    /// Next: the next page of each kind not finished, read at once: devices with ids above
+    /// `devices`, VMs with ids above `vms` (`None`: every page of that kind is done).
+    Pages { devices: Option<u64>, vms: Option<u64> },
+    /// Next: the page of `kind` objects with ids above `after_id`, one kind after the other (a
+    /// sync started by a version before [`SyncCursor::Pages`]; it finishes as it began).
     Page { kind: ObjectKind, after_id: u64 },
     /// Every page is done: find hosts whose NetBox object is gone, apply the deletions.
     Deletions,
@@ -24,24 +28,30 @@ pub enum SyncCursor {
 }
 
 impl SyncCursor {
-    pub const FIRST: SyncCursor = SyncCursor::Page { kind: ObjectKind::Device, after_id: 0 };
+    pub const FIRST: SyncCursor = SyncCursor::Pages { devices: Some(0), vms: Some(0) };
 
-    /// The cursor after a page of `kind` that ended at `last_id` (`None`: the page was empty) and
+    /// Where a kind goes on after a page that ended at `last_id` (`None`: the page was empty) and
     /// held `count` of the `page_size` objects asked for, of `remaining` NetBox said were left
-    /// (when it said): a full page that held all that was left is the last, without asking for an
-    /// empty one.
-    pub fn after_page(
-        kind: ObjectKind,
-        last_id: Option<u64>,
-        count: usize,
-        page_size: usize,
-        remaining: Option<u64>,
-    ) -> SyncCursor {
+    /// (when it said): `None` when that was its last page (a full page that held all that was
+    /// left is the last, without asking for an empty one).
+    pub fn next_page(last_id: Option<u64>, count: usize, page_size: usize, remaining: Option<u64>) -> Option<u64> {
         let more = count >= page_size && remaining.is_none_or(|left| left > count as u64);
-        match last_id {
-            Some(after_id) if more => SyncCursor::Page { kind, after_id },
+        last_id.filter(|_| more)
+    }
+
+    /// The cursor after a step that read both kinds' next pages: each kind where
+    /// [`SyncCursor::next_page`] left it; the deletions once both are done.
+    pub fn after_pages(devices: Option<u64>, vms: Option<u64>) -> SyncCursor {
+        if devices.is_none() && vms.is_none() { SyncCursor::Deletions } else { SyncCursor::Pages { devices, vms } }
+    }
+
+    /// The cursor after a page of `kind` in a one-kind-at-a-time sync ([`SyncCursor::Page`]),
+    /// `next` being where [`SyncCursor::next_page`] left the kind.
+    pub fn after_page(kind: ObjectKind, next: Option<u64>) -> SyncCursor {
+        match next {
+            Some(after_id) => SyncCursor::Page { kind, after_id },
             // A short page is the last of its kind: the next kind, without asking for an empty page.
-            _ => match kind {
+            None => match kind {
                 ObjectKind::Device => SyncCursor::Page { kind: ObjectKind::VirtualMachine, after_id: 0 },
                 ObjectKind::VirtualMachine => SyncCursor::Deletions,
             },
@@ -176,12 +186,26 @@ mod tests {
     fn a_full_page_continues_the_kind_and_a_short_page_moves_on() {
         let page = |kind, after_id| SyncCursor::Page { kind, after_id };
         let after = SyncCursor::after_page;
-        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, None), page(ObjectKind::Device, 42));
-        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, Some(11)), page(ObjectKind::Device, 42));
-        assert_eq!(after(ObjectKind::Device, Some(42), 10, 10, Some(10)), page(ObjectKind::VirtualMachine, 0));
-        assert_eq!(after(ObjectKind::Device, Some(42), 9, 10, None), page(ObjectKind::VirtualMachine, 0));
-        assert_eq!(after(ObjectKind::Device, None, 0, 10, Some(0)), page(ObjectKind::VirtualMachine, 0));
-        assert_eq!(after(ObjectKind::VirtualMachine, Some(7), 1, 10, None), SyncCursor::Deletions);
+        assert_eq!(after(ObjectKind::Device, Some(42)), page(ObjectKind::Device, 42));
+        assert_eq!(after(ObjectKind::Device, None), page(ObjectKind::VirtualMachine, 0));
+        assert_eq!(after(ObjectKind::VirtualMachine, Some(7)), page(ObjectKind::VirtualMachine, 7));
+        assert_eq!(after(ObjectKind::VirtualMachine, None), SyncCursor::Deletions);
+    }
+
+    #[test]
+    fn both_kinds_go_on_until_each_has_had_its_last_page_and_a_run_started_before_them_still_reads() {
+        let next = SyncCursor::next_page;
+        assert_eq!(next(Some(42), 10, 10, None), Some(42), "a full page: more may follow");
+        assert_eq!(next(Some(42), 10, 10, Some(10)), None, "a full page that held all that was left");
+        assert_eq!(next(None, 0, 10, Some(0)), None);
+        assert_eq!(SyncCursor::after_pages(Some(42), None), SyncCursor::Pages { devices: Some(42), vms: None });
+        assert_eq!(SyncCursor::after_pages(None, None), SyncCursor::Deletions);
+        let first = serde_json::to_value(SyncCursor::FIRST).unwrap();
+        assert_eq!(first, serde_json::json!({"phase": "pages", "devices": 0, "vms": 0}));
+        // As an earlier version stored it.
+        let stored = serde_json::json!({"phase": "page", "kind": "virtualization.virtualmachine", "after_id": 7});
+        let read: SyncCursor = serde_json::from_value(stored).unwrap();
+        assert_eq!(read, SyncCursor::Page { kind: ObjectKind::VirtualMachine, after_id: 7 });
     }
 
     #[test]

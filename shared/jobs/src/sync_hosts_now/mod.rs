@@ -267,6 +267,7 @@ impl SyncHostsNow {
         }
         let settings = store.get_settings().await.map_err(store_failure)?;
         let done = match run.cursor {
+            SyncCursor::Pages { devices, vms } => self.pages(&mut run, &mut record, &settings, devices, vms).await,
             SyncCursor::Page { kind, after_id } => self.page(&mut run, &mut record, &settings, kind, after_id).await,
             SyncCursor::Deletions => self.deletions(&mut run, &mut record, &settings).await,
             SyncCursor::Done => return Ok(None),

@@ -1,6 +1,7 @@
-//! One step of a sync: one NetBox page converged (every desired host computed, the page's hosts
-//! read in one `host.get`, creates and updates in array calls), its results recorded in the job
-//! and the run document, and the host configs written.
+//! One step of a sync: the next page of devices and of VMs, read from NetBox at once, each
+//! converged (every desired host computed, the page's hosts read in one `host.get`, creates and
+//! updates in array calls), its results recorded in the job and the run document, and the host
+//! configs written.
 
 use super::{CONFIGS_PER_COMMIT, SyncHostsNow};
 use crate::hosts::{HostAction, HostOutcome, HostSecrets};
@@ -42,9 +43,71 @@ impl Outcome {
     }
 }
 
+/// A page as NetBox handed it out, before it is counted in the run.
+struct PageRead {
+    after_id: u64,
+    objects: Vec<serde_json::Value>,
+    /// How many NetBox has from `after_id` on, through the scope's filters (when it said).
+    remaining: Option<u64>,
+    /// On a kind's first page with filters: how many NetBox has of the kind, filtered or not.
+    all: Option<u64>,
+}
+
+impl PageRead {
+    /// Counts the page in `run` (a kind's first page: how many to expect, and how many NetBox
+    /// left out, so every object is accounted for); the objects, and where the kind goes on.
+    fn account(self, run: &mut SyncRun, page_size: usize) -> (Vec<serde_json::Value>, Option<u64>) {
+        let count = self.objects.len();
+        if self.after_id == 0 {
+            run.expected += self.remaining.unwrap_or(count as u64);
+            if let Some(all) = self.all {
+                run.left_out += all.saturating_sub(self.remaining.unwrap_or(count as u64));
+            }
+        }
+        let last_id = self.objects.iter().filter_map(|o| o["id"].as_u64()).max();
+        (self.objects, SyncCursor::next_page(last_id, count, page_size, self.remaining))
+    }
+}
+
 impl SyncHostsNow {
-    /// One NetBox page: compute every desired host, read the page's hosts in one `host.get`, and
-    /// create and update in batches. Hosts to delete are only planned.
+    /// The next page of each kind not finished, read from NetBox at once, then each converged
+    /// (`converge_objects`); hosts to delete are only planned.
+    pub(super) async fn pages(
+        &self,
+        run: &mut SyncRun,
+        record: &mut JobRecord,
+        settings: &Settings,
+        devices: Option<u64>,
+        vms: Option<u64>,
+    ) -> Result<(), JobFailure> {
+        let tag = self.scope_tag(settings).await?;
+        let read = |kind, after: Option<u64>| {
+            let tag = tag.clone();
+            async move {
+                match after {
+                    Some(after_id) => self.read_page(settings, tag, kind, after_id).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        };
+        let (device_page, vm_page) =
+            futures_util::future::join(read(ObjectKind::Device, devices), read(ObjectKind::VirtualMachine, vms)).await;
+        let mut next = (None, None);
+        if let Some(page) = device_page? {
+            let (objects, after) = page.account(run, self.page_size);
+            next.0 = after;
+            self.converge_objects(run, record, settings, ObjectKind::Device, objects).await?;
+        }
+        if let Some(page) = vm_page? {
+            let (objects, after) = page.account(run, self.page_size);
+            next.1 = after;
+            self.converge_objects(run, record, settings, ObjectKind::VirtualMachine, objects).await?;
+        }
+        run.cursor = SyncCursor::after_pages(next.0, next.1);
+        Ok(())
+    }
+
+    /// One page of one kind, for a sync begun one kind at a time (an earlier version's cursor).
     pub(super) async fn page(
         &self,
         run: &mut SyncRun,
@@ -53,17 +116,35 @@ impl SyncHostsNow {
         kind: ObjectKind,
         after_id: u64,
     ) -> Result<(), JobFailure> {
-        // NetBox lists only what can have a host (not the statuses set to remove; with a scope tag,
-        // only what carries it); an object left out that has a host is read by id in the last step
-        // (`deletions.rs`).
+        let tag = self.scope_tag(settings).await?;
+        let (objects, next) = self.read_page(settings, tag, kind, after_id).await?.account(run, self.page_size);
+        run.cursor = SyncCursor::after_page(kind, next);
+        self.converge_objects(run, record, settings, kind, objects).await
+    }
+
+    /// The slug of the scope tag, when there is one and NetBox has it.
+    async fn scope_tag(&self, settings: &Settings) -> Result<Option<String>, JobFailure> {
+        match &settings.scope_tag {
+            Some(tag) => self.netbox.tag_slug(tag).await.map_err(netbox_failure),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of `kind` after `after_id`. NetBox lists only what can have a host (not the
+    /// statuses set to remove; with a scope tag, only what carries it; only what the scope filter
+    /// lets through); an object left out that has a host is read by id in the last step
+    /// (`deletions.rs`). On a kind's first page, how many there are unfiltered is read beside it.
+    async fn read_page(
+        &self,
+        settings: &Settings,
+        tag: Option<String>,
+        kind: ObjectKind,
+        after_id: u64,
+    ) -> Result<PageRead, JobFailure> {
         let mut filters = settings.netbox_list_filters(kind);
-        if let Some(tag) = &settings.scope_tag
-            && let Some(slug) = self.netbox.tag_slug(tag).await.map_err(netbox_failure)?
-        {
+        if let Some(slug) = tag {
             filters.push(("tag", slug));
         }
-        // On a kind's first page, what NetBox leaves out is counted too (one small request, sent
-        // beside the page), so every object is accounted for.
         let count_all = after_id == 0 && !filters.is_empty();
         let (page, all) = futures_util::future::join(
             self.netbox.page(kind, after_id, self.page_size, &settings.netbox_fields(), &filters),
@@ -71,15 +152,8 @@ impl SyncHostsNow {
         )
         .await;
         let (objects, remaining) = page.map_err(netbox_failure)?;
-        if after_id == 0 {
-            run.expected += remaining.unwrap_or(objects.len() as u64);
-            if let Some(all) = all.transpose().map_err(netbox_failure)? {
-                run.left_out += all.saturating_sub(remaining.unwrap_or(objects.len() as u64));
-            }
-        }
-        let last_id = objects.iter().filter_map(|o| o["id"].as_u64()).max();
-        run.cursor = SyncCursor::after_page(kind, last_id, objects.len(), self.page_size, remaining);
-        self.converge_objects(run, record, settings, kind, objects).await
+        let all = all.transpose().map_err(netbox_failure)?;
+        Ok(PageRead { after_id, objects, remaining, all })
     }
 
     /// NetBox objects of `kind` (a page, or the objects of hosts the pages left out) converged:
