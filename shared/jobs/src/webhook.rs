@@ -83,12 +83,9 @@ impl WebhookIntake {
                 Err(e) => return error(503, e.to_string()),
             }
         }
+        // A delivery seen before is found by its key's conditional write failing, not by a read
+        // first: a new delivery, the usual case, costs one store round trip less.
         let key = delivery_key(body);
-        match self.store.get_delivery(&key).await {
-            Ok(Some(job)) => return self.duplicate(job).await,
-            Ok(None) => {}
-            Err(e) => return error(503, e.to_string()),
-        }
         let now = self.clock.now();
         let job = QueuedJob { job_id: JobId::new_at(now), name, object, data };
         let user = event.user.clone().unwrap_or_else(|| "netbox".into());
@@ -110,7 +107,7 @@ impl WebhookIntake {
                 tracing::info!(job_id = %record.id, %object, job = %name, netbox_request_id = %request_id, "webhook queued");
                 answer(202, json!({"status": "queued", "job": record.id, "name": name, "object": object}))
             }
-            // The same delivery arrived at the same moment: the other one recorded it.
+            // The same delivery was recorded before (or at the same moment): its job is named.
             Err(EnqueueError::Store(StoreError::Conflict)) => match self.store.get_delivery(&key).await {
                 Ok(Some(job)) => self.duplicate(job).await,
                 _ => error(503, "a concurrent delivery could not be read back; retry"),
