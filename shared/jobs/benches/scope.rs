@@ -15,26 +15,18 @@
 
 use nzj_core::job::JobOrigin;
 use nzj_core::settings::Settings;
-use nzj_core::{Clock, JobName, JobRecord, JobStatus, Secret, SystemClock, Trigger};
-use nzj_jobs::{HostConverger, ImportZabbixSettings, SyncHostsNow};
+use nzj_core::{JobStatus, Secret, Trigger};
+use nzj_jobs::{HostConverger, SyncHostsNow};
 use nzj_netbox::{NetboxClient, NetboxClientConfig, NetboxReads};
-use nzj_runtime::{JobContext, SystemJobHandler};
-use nzj_store::{JobStore, SqliteStore, Write};
-use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
+use nzj_store::{JobStore, Write};
+use nzj_zabbix::ZabbixClient;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
 
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        eprintln!("{name} is not set: run `make bench`, which starts NetBox and Zabbix 6.0");
-        std::process::exit(2)
-    })
-}
+use common::{env_or, required};
 
 fn netbox(timeout: Duration) -> NetboxClient {
     NetboxClient::new(NetboxClientConfig {
@@ -164,15 +156,7 @@ fn line(name: &str, run: &Run) {
 async fn main() {
     let n_in: usize = env_or("NZJ_BENCH_SCOPE_IN", 200);
     let n_all: usize = env_or("NZJ_BENCH_SCOPE_ALL", 1200);
-    let zabbix = Arc::new(
-        ZabbixClient::new(ZabbixClientConfig {
-            url: required("ZBX60_API_URL"),
-            auth: ZabbixAuth::Token(Secret::new(required("ZBX60_TOKEN"))),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(600),
-        })
-        .unwrap(),
-    );
+    let zabbix = common::zabbix_60();
     let prefix = format!("nzjscope{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let setup = Instant::now();
     let (site_in, _) = populate(&netbox(Duration::from_secs(600)), &prefix, n_in, n_all).await;
@@ -185,18 +169,7 @@ async fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
-    let record = JobRecord::new_running(
-        JobName::ImportZabbixSettings,
-        origin,
-        clock.now(),
-        chrono::Duration::minutes(5),
-        chrono::Duration::days(1),
-    );
-    let import = ImportZabbixSettings::new(zabbix.clone(), store.clone(), 1_000_000);
-    import.run(&JobContext::new(record, clock.clone())).await.unwrap();
+    let (store, clock) = common::imported_store(&zabbix, dir.path()).await;
     let mut settings = Settings { max_deletions: n_all, ..Settings::default() };
     settings.rules[0].templates.clear();
     let netbox = Arc::new(netbox(Duration::from_secs(60)));

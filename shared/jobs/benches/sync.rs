@@ -22,21 +22,20 @@ use nzj_core::netbox::{NetboxObject, ObjectKind};
 use nzj_core::retry::RetryPolicy;
 use nzj_core::settings::Settings;
 use nzj_core::zabbix_cache::CacheKind;
-use nzj_core::{Clock, JobName, JobRecord, Secret, SystemClock, Trigger};
-use nzj_jobs::{HostConverger, HostJobs, HostWorker, ImportZabbixSettings, SyncHostsNow, WebhookIntake};
+use nzj_core::{Clock, JobRecord, Secret, Trigger};
+use nzj_jobs::{HostConverger, HostJobs, HostWorker, SyncHostsNow, WebhookIntake};
 use nzj_netbox::NetboxInMemory;
 use nzj_queue::{JobQueue, SqliteQueue};
-use nzj_runtime::{JobContext, SystemJobHandler};
-use nzj_store::{JobStore, SqliteStore, Write};
-use nzj_zabbix::{ZabbixAuth, ZabbixClient, ZabbixClientConfig};
+use nzj_store::{JobStore, Write};
+use nzj_zabbix::ZabbixClient;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
+
+use common::env_or;
 
 struct Measured {
     seconds: f64,
@@ -179,35 +178,12 @@ fn line(name: &str, m: &Measured, n: usize) {
 
 #[tokio::main]
 async fn main() {
-    let (Ok(url), Ok(token)) = (std::env::var("ZBX60_API_URL"), std::env::var("ZBX60_TOKEN")) else {
-        eprintln!("ZBX60_API_URL and ZBX60_TOKEN are not set: run `make bench`, which starts Zabbix 6.0");
-        std::process::exit(2);
-    };
     let n: usize = env_or("NZJ_BENCH_HOSTS", 1000);
     let batch: usize = env_or("NZJ_BENCH_BATCH", 200);
     let template = std::env::var("NZJ_BENCH_TEMPLATE").is_ok_and(|v| v == "1");
-    let zabbix = Arc::new(
-        ZabbixClient::new(ZabbixClientConfig {
-            url,
-            auth: ZabbixAuth::Token(Secret::new(token)),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(600),
-        })
-        .unwrap(),
-    );
+    let zabbix = common::zabbix_60();
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&dir.path().join("nzj.sqlite3")).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let import = ImportZabbixSettings::new(zabbix.clone(), store.clone(), 1_000_000);
-    let origin = JobOrigin { trigger: Trigger::Cli, user: "bench".into(), object: None };
-    let record = JobRecord::new_running(
-        JobName::ImportZabbixSettings,
-        origin,
-        clock.now(),
-        chrono::Duration::minutes(5),
-        chrono::Duration::days(1),
-    );
-    import.run(&JobContext::new(record, clock.clone())).await.unwrap();
+    let (store, clock) = common::imported_store(&zabbix, dir.path()).await;
     let mut settings = Settings { batch_size: batch, max_deletions: n, ..Settings::default() };
     if !template {
         settings.rules[0].templates.clear();
