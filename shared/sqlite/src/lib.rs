@@ -5,10 +5,12 @@
 //! back alone and answered with its error, the others commit. A write is answered only once the
 //! transaction holding it is committed, so an acknowledged write is on disk.
 //!
-//! The leader is whichever writer's blocking task takes the connection first: it drains every
-//! write waiting at that moment (its own, if no earlier leader took it) into one transaction.
+//! One writer thread per file does every commit: a write is handed to it over a channel (no
+//! blocking-pool task per write), and it takes every write waiting once it holds the connection
+//! into one transaction. The thread ends when the last handle to it is dropped.
 
 use rusqlite::{Connection, TransactionBehavior};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -20,68 +22,63 @@ struct Request<E> {
     reply: oneshot::Sender<Result<(), E>>,
 }
 
-/// The connection of one SQLite file and the writes waiting for the next commit.
+/// The writer thread of one SQLite file, and how many commits it made.
 pub struct GroupCommit<E> {
-    conn: Arc<Mutex<Connection>>,
-    waiting: Arc<Mutex<Vec<Request<E>>>>,
-    /// The caller's error for a failure of SQLite itself (begin, savepoint, commit).
+    writes: mpsc::Sender<Request<E>>,
     unavailable: fn(String) -> E,
-    /// Transactions committed, for the bench's writes-per-commit and the tests.
     commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<E> Clone for GroupCommit<E> {
     fn clone(&self) -> Self {
-        GroupCommit {
-            conn: self.conn.clone(),
-            waiting: self.waiting.clone(),
-            unavailable: self.unavailable,
-            commits: self.commits.clone(),
-        }
+        GroupCommit { writes: self.writes.clone(), unavailable: self.unavailable, commits: self.commits.clone() }
     }
 }
 
 impl<E: Send + 'static> GroupCommit<E> {
+    /// Starts the writer thread of `conn` (which readers share through the mutex); `unavailable`
+    /// makes the error a write gets when the database cannot be written.
     pub fn new(conn: Arc<Mutex<Connection>>, unavailable: fn(String) -> E) -> GroupCommit<E> {
-        GroupCommit { conn, waiting: Arc::default(), unavailable, commits: Arc::default() }
+        let (writes, waiting) = mpsc::channel::<Request<E>>();
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = commits.clone();
+        std::thread::Builder::new()
+            .name("nzj-sqlite-writer".into())
+            .spawn(move || {
+                // Ends when every handle is dropped (the channel closes).
+                while let Ok(first) = waiting.recv() {
+                    let Ok(mut conn) = conn.lock() else {
+                        let _ = first.reply.send(Err(unavailable("the database lock broke".into())));
+                        continue;
+                    };
+                    // What arrived while the lock was awaited joins this commit.
+                    let mut group = vec![first];
+                    group.extend(waiting.try_iter());
+                    commit_group(&mut conn, group, unavailable);
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .expect("the SQLite writer thread starts");
+        GroupCommit { writes, unavailable, commits }
     }
 
-    /// How many transactions this file's writes took so far.
+    /// How many transactions were committed (or tried) so far.
     pub fn commits(&self) -> u64 {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Runs `work` in the next group transaction and answers once that is committed: `work`'s
-    /// own error (its savepoint rolled back, nothing of it written), or the commit's.
+    /// Runs `work` in the next commit; answers once that commit is durable (or failed).
     pub async fn write(&self, work: impl FnOnce(&Connection) -> Result<(), E> + Send + 'static) -> Result<(), E> {
         let (reply, answer) = oneshot::channel();
-        self.waiting
-            .lock()
-            .map_err(|_| (self.unavailable)("write queue poisoned".into()))?
-            .push(Request { work: Box::new(work), reply });
-        let (conn, waiting, unavailable, commits) =
-            (self.conn.clone(), self.waiting.clone(), self.unavailable, self.commits.clone());
-        let led = tokio::task::spawn_blocking(move || {
-            let Ok(mut conn) = conn.lock() else { return };
-            let group = match waiting.lock() {
-                Ok(mut waiting) => std::mem::take(&mut *waiting),
-                Err(_) => return,
-            };
-            if !group.is_empty() {
-                commit_group(&mut conn, group, unavailable);
-                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-        .await;
-        if let Err(e) = led {
-            return Err(unavailable(e.to_string()));
-        }
-        // Answered by this task's leader or an earlier one; dropped only if SQLite's lock broke.
-        answer.await.unwrap_or_else(|_| Err(unavailable("the write was dropped: the database lock broke".into())))
+        self.writes
+            .send(Request { work: Box::new(work), reply })
+            .map_err(|_| (self.unavailable)("the SQLite writer thread has stopped".into()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err((self.unavailable)("the write was dropped: the writer thread stopped".into())))
     }
 }
 
-/// One transaction for `group`: each write in a savepoint, then one commit, then the answers.
 fn commit_group<E>(conn: &mut Connection, group: Vec<Request<E>>, unavailable: fn(String) -> E) {
     let fail_all = |group: Vec<oneshot::Sender<Result<(), E>>>, e: &str| {
         for reply in group {
