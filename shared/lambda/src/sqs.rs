@@ -75,8 +75,8 @@ pub async fn run_host_worker_function() -> Result<(), lambda_runtime::Error> {
     run_sqs_function(Arc::new(worker), zabbix).await
 }
 
-/// The whole `main` of the sync-all function: SyncHostsNow's steps from the bulk queue, one NetBox
-/// page per step; each step enqueues the next, so a sync of any size finishes.
+/// The whole `main` of the sync-all function: SyncHostsNow's steps from the bulk queue, the next
+/// NetBox page of each kind per step; each step enqueues the next, so a sync of any size finishes.
 pub async fn run_sync_all_function() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let app = app_from_env().await.map_err(start_error)?;
