@@ -32,9 +32,6 @@ pub fn templates() -> Environment<'static> {
     env.add_function("status", status_icon);
     env.add_function("when", when);
     env.add_function("duration", duration);
-    env.add_function("pretty", |value: Value| {
-        serde_json::to_string_pretty(&serde_json::to_value(&value).unwrap_or_default()).unwrap_or_default()
-    });
     env
 }
 

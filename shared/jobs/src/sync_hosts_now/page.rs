@@ -92,18 +92,14 @@ impl SyncHostsNow {
         };
         let (device_page, vm_page) =
             futures_util::future::join(read(ObjectKind::Device, devices), read(ObjectKind::VirtualMachine, vms)).await;
-        let mut next = (None, None);
-        if let Some(page) = device_page? {
+        let mut next = [None, None];
+        for (at, kind, read) in [(0, ObjectKind::Device, device_page), (1, ObjectKind::VirtualMachine, vm_page)] {
+            let Some(page) = read? else { continue };
             let (objects, after) = page.account(run, self.page_size);
-            next.0 = after;
-            self.converge_objects(run, record, settings, ObjectKind::Device, objects).await?;
+            next[at] = after;
+            self.converge_objects(run, record, settings, kind, objects).await?;
         }
-        if let Some(page) = vm_page? {
-            let (objects, after) = page.account(run, self.page_size);
-            next.1 = after;
-            self.converge_objects(run, record, settings, ObjectKind::VirtualMachine, objects).await?;
-        }
-        run.cursor = SyncCursor::after_pages(next.0, next.1);
+        run.cursor = SyncCursor::after_pages(next[0], next[1]);
         Ok(())
     }
 

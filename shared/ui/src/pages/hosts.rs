@@ -1,7 +1,7 @@
 //! Hosts: in sync, out of sync (with the difference per field), failed (with why), and a Sync
 //! button per host that runs a host job for its NetBox object. Held deletions have their own page.
 
-use super::{Form, segment, with_query};
+use super::{Form, segment, to_started_job, with_query};
 use crate::Ui;
 use crate::session::Authed;
 use axum::extract::{Path, Query, State};
@@ -67,7 +67,7 @@ pub(crate) async fn sync(
         &form,
         call,
         |job| format!("Syncing {kind}/{id} as job {}", job["id"].as_str().unwrap_or("?")),
-        |job| job.and_then(|j| j["id"].as_str()).map_or("/hosts".into(), |new| format!("/jobs/{}", segment(new))),
+        to_started_job("/hosts".into()),
     )
     .await
 }

@@ -1,27 +1,18 @@
 //! The jobs list (filters: name, status, time range, object, user; paging; live while jobs run)
 //! and a job's detail (fields, result, error, log, the retries before and after it, Retry).
 
-use super::{Form, segment, with_query};
+use super::{Form, segment, to_started_job, with_query};
 use crate::Ui;
 use crate::session::Authed;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::Response;
 use chrono::{Duration, NaiveDateTime};
+use nzj_core::{JobName, JobStatus};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const NAMES: &[&str] = &[
-    "ImportZabbixSettings",
-    "HostConfigSyncRefresh",
-    "MaintenanceCleanup",
-    "CreateHost",
-    "UpdateHost",
-    "DeleteHost",
-    "SyncHostsNow",
-];
-const STATUSES: &[&str] = &["pending", "scheduled", "running", "completed", "failed", "stalled", "held"];
 const FILTERS: &[&str] = &["name", "status", "object", "user", "since", "until", "tz"];
 /// How many retries back a job's detail follows.
 const HISTORY: usize = 10;
@@ -85,7 +76,8 @@ pub(crate) async fn list(
     });
     let filters: HashMap<&str, &str> = kept.iter().copied().collect();
     let page = json!({
-        "jobs": jobs, "live": live, "error": error, "filters": filters, "names": NAMES, "statuses": STATUSES,
+        "jobs": jobs, "live": live, "error": error, "filters": filters, "names": JobName::ALL.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        "statuses": JobStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "older": older, "paged": !get("cursor").is_empty(), "newest": with_query("/jobs", &kept),
     });
     ui.page(&who, "jobs.html", "jobs", page)
@@ -95,9 +87,14 @@ fn is_live(job: &Value) -> bool {
     matches!(job["status"].as_str(), Some("pending" | "scheduled" | "running"))
 }
 
+/// The API's address of job `id`.
+fn job_api(id: &str) -> String {
+    format!("/api/jobs/{}", segment(id))
+}
+
 /// `GET /jobs/{id}`: everything the record says, and its retries.
 pub(crate) async fn show(State(ui): State<Arc<Ui>>, who: Authed, Path(id): Path<String>) -> Response {
-    let job = match ui.read(&who, &format!("/api/jobs/{}", segment(&id))).await {
+    let job = match ui.read(&who, &job_api(&id)).await {
         Ok(job) => job,
         Err(e) => return crate::problem(axum::http::StatusCode::NOT_FOUND, &e),
     };
@@ -105,7 +102,7 @@ pub(crate) async fn show(State(ui): State<Arc<Ui>>, who: Authed, Path(id): Path<
     let mut earlier = Vec::new();
     let mut previous = job["retry_of"].as_str().map(str::to_string);
     while let Some(id) = previous.take().filter(|_| earlier.len() < HISTORY) {
-        let Ok(record) = ui.read(&who, &format!("/api/jobs/{}", segment(&id))).await else { break };
+        let Ok(record) = ui.read(&who, &job_api(&id)).await else { break };
         previous = record["retry_of"].as_str().map(str::to_string);
         earlier.insert(
             0,
@@ -113,7 +110,7 @@ pub(crate) async fn show(State(ui): State<Arc<Ui>>, who: Authed, Path(id): Path<
         );
     }
     let later = match job["retried_by"].as_str() {
-        Some(id) => ui.read(&who, &format!("/api/jobs/{}", segment(id))).await.ok(),
+        Some(id) => ui.read(&who, &job_api(id)).await.ok(),
         None => None,
     };
     let retriable = matches!(job["status"].as_str(), Some("failed" | "stalled")) && job["retried_by"].is_null();
@@ -138,7 +135,7 @@ pub(crate) async fn retry(
         &form,
         call,
         |job| format!("Retrying as job {}", job["id"].as_str().unwrap_or("?")),
-        |job| job.and_then(|j| j["id"].as_str()).map_or(back, |new| format!("/jobs/{}", segment(new))),
+        to_started_job(back),
     )
     .await
 }

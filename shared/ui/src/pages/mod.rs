@@ -79,6 +79,12 @@ pub(crate) fn csrf_refused(who: &Authed, form: &HashMap<String, String>) -> Opti
     ))
 }
 
+/// Where an action that started a job goes next: the job's page, or `fallback` when the API
+/// refused it (the refusal is the message shown there).
+pub(crate) fn to_started_job(fallback: String) -> impl FnOnce(Option<&Value>) -> String {
+    move |job| job.and_then(|j| j["id"].as_str()).map_or(fallback, |id| format!("/jobs/{}", segment(id)))
+}
+
 /// `path?key=value&...` with the non-empty `pairs`, encoded.
 pub(crate) fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());

@@ -2,7 +2,7 @@
 //! triggered; an admin changes an interval, an operator runs a job now. SyncHostsNow runs only
 //! through its confirmation page, which shows the plan first.
 
-use super::{Form, csrf_refused, segment};
+use super::{Form, csrf_refused, segment, to_started_job};
 use crate::Ui;
 use crate::session::Authed;
 use axum::extract::{Path, State};
@@ -68,9 +68,7 @@ pub(crate) async fn run_now(
         &form,
         call,
         |record| format!("{job} started as job {}", record["id"].as_str().unwrap_or("?")),
-        |record| {
-            record.and_then(|r| r["id"].as_str()).map_or("/schedule".into(), |id| format!("/jobs/{}", segment(id)))
-        },
+        to_started_job("/schedule".into()),
     )
     .await
 }

@@ -2,7 +2,7 @@
 //! the current settings: what the sync would create, update, disable and delete, and whether the
 //! deletion breaker would hold deletions), then the sync itself (`POST /api/jobs`).
 
-use super::{Form, segment};
+use super::{Form, to_started_job};
 use crate::Ui;
 use crate::session::Authed;
 use axum::extract::State;
@@ -30,7 +30,7 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, who: Authed, axum::Form(form)
         &form,
         call,
         |job| format!("SyncHostsNow started as job {}", job["id"].as_str().unwrap_or("?")),
-        |job| job.and_then(|j| j["id"].as_str()).map_or("/sync".into(), |id| format!("/jobs/{}", segment(id))),
+        to_started_job("/sync".into()),
     )
     .await
 }
