@@ -107,6 +107,9 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
             ("NZJ_SCHEDULER_TICK_SECONDS".into(), "1".into()),
             ("NZJ_HOST_JOB_BACKOFF_SECONDS".into(), "1".into()),
             ("NZJ_HOST_JOB_ATTEMPTS".into(), "20".into()),
+            // A killed run is taken over this long (plus its settle time, 10 s) after its lease:
+            // what it sent to Zabbix is done by then (the default, 30 s, would add 35 s).
+            ("NZJ_ZABBIX_TIMEOUT_SECONDS".into(), "10".into()),
         ]
         .into_iter()
         .chain(store_env)
@@ -208,6 +211,14 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
         let query = json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
         let hosts = zabbix_call("host.get", query).expect("host.get");
         let ids: Vec<Value> = hosts.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect();
+        if ids.len() != 1 {
+            // What ran for the object, to see how it got its hosts.
+            let jobs = harness.api("GET", &format!("/api/jobs?object={object}&limit=50"), b"");
+            for job in jobs.and_then(|(_, page)| page["jobs"].as_array().cloned()).unwrap_or_default() {
+                let id = job["id"].as_str().unwrap_or_default();
+                eprintln!("{object}: {}", harness.job(id));
+            }
+        }
         assert_eq!(ids.len(), 1, "{object}: {ids:?}");
         cleanup.extend(ids);
     }

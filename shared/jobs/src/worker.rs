@@ -117,11 +117,16 @@ impl HostWorker {
                     return Ok(Claim::Settled);
                 }
                 Some(mut record) if record.status == JobStatus::Running => {
-                    if !record.lease_expired(now) {
-                        // Another worker holds it: the message must come back after the lease,
-                        // never vanish (that worker may die, or lose its final commit).
-                        let left = record.lease_until.map_or(chrono::Duration::zero(), |l| l - now);
-                        return Ok(Claim::Held(left.to_std().unwrap_or_default() + LEASE_MARGIN));
+                    // Another worker holds it, or held it until lately: the message must come back
+                    // later, never vanish (that worker may die, or lose its final commit). A worker
+                    // that died may have left a create at work in Zabbix: the job is taken over
+                    // only once that is surely done, so the retry's read finds its host.
+                    let free_at = record.lease_until.map(|l| l + self.calls_done_within());
+                    if let Some(wait) = free_at.map(|at| at - now).filter(|w| *w > chrono::Duration::zero()) {
+                        return Ok(Claim::Held(wait.to_std().unwrap_or_default() + LEASE_MARGIN));
+                    }
+                    if free_at.is_none() {
+                        return Ok(Claim::Held(LEASE_MARGIN));
                     }
                     // Its worker died mid-job: the run is stalled, and a retry converges.
                     record.mark_stalled(now).map_err(|e| JobFailure::permanent(e.to_string()))?;
@@ -332,8 +337,23 @@ impl HostWorker {
         handled.into_iter().map(|h| h.expect("every delivery handled")).collect()
     }
 
-    /// Runs the claimed jobs (index into `deliveries`, running record) and settles their records.
+    /// How long after a lease ended the calls its holder sent are surely done in Zabbix.
+    fn calls_done_within(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.jobs.converger.zabbix.calls_done_within()).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Runs the claimed jobs (index into `deliveries`, running record) and settles their records,
+    /// keeping their leases alive meanwhile.
     async fn run_claimed(
+        &self,
+        deliveries: &[&Delivery],
+        running: Vec<(usize, JobRecord)>,
+    ) -> Vec<(usize, Result<Handled, JobFailure>)> {
+        let records = running.iter().map(|(_, record)| record.clone()).collect();
+        self.jobs.held.keep_while(records, self.run_held(deliveries, running)).await
+    }
+
+    async fn run_held(
         &self,
         deliveries: &[&Delivery],
         running: Vec<(usize, JobRecord)>,

@@ -7,12 +7,13 @@ use nzj_core::netbox::ObjectRef;
 use nzj_core::retry::{RetryPolicy, Settlement};
 use nzj_core::{JobId, JobName, JobStatus, SystemJob, Trigger};
 use nzj_jobs::{HostConverger, HostJobs, HostWorker, ImportZabbixSettings, enqueue_host_job};
+use nzj_netbox::{NetboxInMemory, NetboxSource};
 use nzj_queue::{JobQueue, QueuedJob, SqliteQueue};
 use nzj_store::JobQuery;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{CutProxy, Env, Peer, setup_call};
+use support::{CutProxy, Env, Peer, SlowCreateProxy, setup_call};
 
 for_each_zabbix!(
     a_queued_job_runs_once_even_when_its_message_comes_again,
@@ -22,10 +23,15 @@ for_each_zabbix!(
     a_job_before_the_first_import_waits_for_it_instead_of_failing,
     a_stalled_jobs_retry_survives_a_transient_failure_and_converges,
     a_message_delivered_while_another_worker_holds_the_job_comes_back_later,
+    a_worker_that_died_with_a_create_at_work_in_zabbix_is_taken_over_after_it_and_the_object_has_one_host,
+    a_round_that_outlasts_its_lease_keeps_its_jobs_while_another_worker_waits,
 );
 
 const LEASE: chrono::Duration = chrono::Duration::seconds(1);
 const VISIBILITY: Duration = Duration::from_secs(1);
+/// The workers' Zabbix timeout: a job whose worker died is taken over this long plus its settle
+/// time (5 s) after its lease ended (`ZabbixClient::calls_done_within`).
+const ZABBIX_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Setup {
     env: Env,
@@ -55,11 +61,25 @@ async fn setup_with_attempts(peer: &Peer, zabbix_url: &str, attempts: u32) -> Se
     let dir = tempfile::tempdir().unwrap();
     let queue: Arc<dyn JobQueue> =
         Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3"), VISIBILITY, attempts).unwrap());
-    let converger = HostConverger::new(support::client_at(zabbix_url, &peer.token), env.store.clone());
+    let worker = worker(&env, &queue, peer, zabbix_url, attempts, None);
+    Setup { env, worker, queue, _queue_dir: dir }
+}
+
+/// A worker on `env`'s store and `queue`, talking to Zabbix at `zabbix_url` (and reading NetBox
+/// from `netbox`, if given).
+fn worker(
+    env: &Env,
+    queue: &Arc<dyn JobQueue>,
+    peer: &Peer,
+    zabbix_url: &str,
+    attempts: u32,
+    netbox: Option<Arc<dyn NetboxSource>>,
+) -> HostWorker {
+    let zabbix = support::client_with_timeout(zabbix_url, &peer.token, ZABBIX_TIMEOUT);
+    let converger = HostConverger::new(zabbix, env.store.clone());
     let jobs = HostJobs::new(converger, env.clock.clone(), LEASE, chrono::Duration::days(1));
     let retry = RetryPolicy { max_attempts: attempts, backoff: Duration::ZERO, max_backoff: Duration::ZERO };
-    let worker = HostWorker::new(jobs, None, queue.clone(), retry);
-    Setup { env, worker, queue, _queue_dir: dir }
+    HostWorker::new(jobs, netbox, queue.clone(), retry)
 }
 
 fn device() -> (ObjectRef, Value) {
@@ -92,7 +112,7 @@ async fn jobs_of(s: &Setup, object: ObjectRef) -> Vec<nzj_core::JobRecord> {
 /// Polls as a worker does until `id` is settled (the tests share one Zabbix, whose database can
 /// refuse concurrent writes for a moment: such a job is retried, here without backoff).
 async fn settled(s: &Setup, id: &JobId) -> nzj_core::JobRecord {
-    for _ in 0..50 {
+    for _ in 0..150 {
         let record = s.env.store.get_job(id).await.unwrap().unwrap();
         if record.status.is_final() {
             return record;
@@ -142,10 +162,9 @@ async fn a_worker_killed_mid_job_leaves_a_stalled_job_whose_retry_converges(peer
     // A worker takes the message and starts the job, then dies: no result, no settlement.
     start_and_die(&s, &job, LEASE).await;
 
-    // After the lease and the visibility timeout, the message comes back.
-    assert_eq!(poll_until_handled(&s).await, 1);
-    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
-    assert_eq!(stalled.status, JobStatus::Stalled);
+    // After the lease and the visibility timeout, the message comes back; once what the dead
+    // worker may have sent to Zabbix is surely done, the run is found stalled.
+    poll_until_stalled(&s, &job.job_id).await;
     let runs = jobs_of(&s, object).await;
     let retry = runs.iter().find(|j| j.id != job.job_id).expect("a retry job");
     let retry = settled(&s, &retry.id).await;
@@ -219,6 +238,20 @@ async fn start_and_die(s: &Setup, job: &QueuedJob, lease: chrono::Duration) {
     s.env.store.commit(vec![nzj_store::Write::job(record)]).await.unwrap();
 }
 
+/// Polls until the run `id`, whose worker died, is found stalled: its message comes back after
+/// the visibility timeout, and waits until the calls that worker may have sent are surely done.
+async fn poll_until_stalled(s: &Setup, id: &JobId) -> nzj_core::JobRecord {
+    for _ in 0..300 {
+        s.worker.poll_once(10).await.unwrap();
+        let record = s.env.store.get_job(id).await.unwrap().unwrap();
+        if record.status == JobStatus::Stalled {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {id} was never found stalled");
+}
+
 /// Polls until a message is handled (it comes back after its visibility timeout); how many.
 async fn poll_until_handled(s: &Setup) -> usize {
     for _ in 0..80 {
@@ -242,9 +275,7 @@ async fn a_stalled_jobs_retry_survives_a_transient_failure_and_converges(peer: P
 
     // The message comes back: the run is stalled, and its retry meets a Zabbix that is away.
     proxy.allow(0);
-    assert_eq!(poll_until_handled(&s).await, 1);
-    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
-    assert_eq!(stalled.status, JobStatus::Stalled);
+    let stalled = poll_until_stalled(&s, &job.job_id).await;
     let retry_id = stalled.retried_by.clone().expect("the stalled run names its retry");
     let retry = s.env.store.get_job(&retry_id).await.unwrap().unwrap();
     assert_eq!((retry.status, retry.retry_of.as_ref()), (JobStatus::Pending, Some(&job.job_id)), "{:?}", retry.error);
@@ -273,12 +304,106 @@ async fn a_message_delivered_while_another_worker_holds_the_job_comes_back_later
 
     // The message was postponed, not deleted: after the lease it comes back, and the retry of the
     // stalled run converges.
-    assert_eq!(poll_until_handled(&s).await, 1);
-    let stalled = s.env.store.get_job(&job.job_id).await.unwrap().unwrap();
-    assert_eq!(stalled.status, JobStatus::Stalled);
+    let stalled = poll_until_stalled(&s, &job.job_id).await;
     let retry = settled(&s, stalled.retried_by.as_ref().unwrap()).await;
     assert_eq!(retry.status, JobStatus::Completed, "{:?}", retry.error);
     assert_eq!(host_count(&peer, &name).await, 1);
     assert_eq!(s.queue.dead_letters().await.unwrap(), 0, "a postponement is not an attempt");
     cleanup(&peer, &name).await;
+}
+
+/// The tags' ids of `object`'s managed hosts.
+async fn managed_hosts(peer: &Peer, object: ObjectRef) -> Vec<Value> {
+    let query = json!({"output": ["hostid", "host"], "tags": [{"tag": "netbox:object", "value": object.to_string(), "operator": 1}]});
+    peer.client().call("host.get", query).await.unwrap().as_array().unwrap().clone()
+}
+
+async fn a_worker_that_died_with_a_create_at_work_in_zabbix_is_taken_over_after_it_and_the_object_has_one_host(
+    peer: Peer,
+) {
+    // The dying worker's host.create reaches Zabbix 3 s after it was sent: after the worker is
+    // gone and after its lease (1 s) ended. Meanwhile the device is renamed in NetBox, so a
+    // retry that looked too early would not meet the late create on the name: both would stay.
+    let proxy = SlowCreateProxy::late_requests(&peer.url, Duration::from_secs(3)).await;
+    let s = setup(&peer, &peer.url).await;
+    let (object, data) = device();
+    let netbox = Arc::new(NetboxInMemory::new(object.kind, [data.clone()]));
+    let dying = worker(&s.env, &s.queue, &peer, &proxy.url, 2, Some(netbox.clone()));
+    let job = enqueue(&s, JobName::CreateHost, object, Some(data.clone())).await;
+    {
+        let run = dying.poll_once(10);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                _ = &mut run => panic!("the run ended before its create was sent"),
+                () = tokio::time::sleep(Duration::from_millis(20)) => if proxy.creates() == 1 { break },
+            }
+        }
+        // The worker dies here (its run is dropped); its create is on its way to Zabbix.
+    }
+    drop(dying);
+    let renamed = format!("{}-renamed", data["name"].as_str().unwrap());
+    netbox.0.lock().unwrap().get_mut(&object).unwrap()["name"] = json!(renamed);
+    let taker = Setup { worker: worker(&s.env, &s.queue, &peer, &peer.url, 2, Some(netbox.clone())), ..s };
+
+    let stalled = poll_until_stalled(&taker, &job.job_id).await;
+    let retry = settled(&taker, stalled.retried_by.as_ref().expect("a retry")).await;
+    assert_eq!(retry.status, JobStatus::Completed, "{:?}", retry.error);
+    // The late create is done by now, whenever the retry ran.
+    for _ in 0..100 {
+        if proxy.answered() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(proxy.answered(), 1, "Zabbix answered the dead worker's create");
+    let hosts = managed_hosts(&peer, object).await;
+    // Taken over at the lease's end, the retry created the renamed host beside the late one.
+    assert_eq!(hosts.len(), 1, "one host for the object: {hosts:?}");
+    assert_eq!(hosts[0]["host"], json!(renamed), "the late-created host was found and renamed");
+    assert_eq!(proxy.creates(), 1);
+    setup_call(&peer.client(), "host.delete", json!([hosts[0]["hostid"]])).await;
+}
+
+async fn a_round_that_outlasts_its_lease_keeps_its_jobs_while_another_worker_waits(peer: Peer) {
+    // Every create is answered 4 s late (under the 5 s timeout), one host per call: the round of
+    // four takes about 16 s, longer than the lease (1 s) and the takeover wait after it (10 s).
+    let proxy = SlowCreateProxy::start(&peer.url, Duration::from_secs(4)).await;
+    let s = setup(&peer, &peer.url).await;
+    let mut settings = s.env.store.get_settings().await.unwrap();
+    settings.batch_size = 1;
+    s.env.store.commit(vec![nzj_store::Write::settings(settings)]).await.unwrap();
+    let slow = worker(&s.env, &s.queue, &peer, &proxy.url, 2, None);
+    let devices: Vec<(ObjectRef, Value)> = (0..4).map(|_| device()).collect();
+    let mut jobs = Vec::new();
+    for (object, data) in &devices {
+        jobs.push(enqueue(&s, JobName::CreateHost, *object, Some(data.clone())).await.job_id);
+    }
+    // The slow worker takes all four; another polls the same queue all along (their messages come
+    // back after the 1 s visibility timeout) until the round is over.
+    let round = slow.poll_once(10);
+    tokio::pin!(round);
+    let mut polls = 0;
+    let taken = loop {
+        tokio::select! {
+            taken = &mut round => break taken.unwrap(),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                s.worker.poll_once(10).await.unwrap();
+                polls += 1;
+            }
+        }
+    };
+    assert_eq!(taken, 4);
+    assert!(polls > 40, "the other worker polled through the round: {polls}");
+    for id in &jobs {
+        let record = s.env.store.get_job(id).await.unwrap().unwrap();
+        // Without heartbeats the other worker took the jobs over mid-round (stalled, retried).
+        assert_eq!(record.status, JobStatus::Completed, "{id}: {:?} {:?}", record.error, record.retried_by);
+        assert_eq!(record.retried_by, None);
+    }
+    for (object, data) in &devices {
+        assert_eq!(jobs_of(&s, *object).await.len(), 1, "no retry of a live run");
+        assert_eq!(host_count(&peer, data["name"].as_str().unwrap()).await, 1);
+        cleanup(&peer, data["name"].as_str().unwrap()).await;
+    }
 }

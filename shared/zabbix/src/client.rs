@@ -97,10 +97,28 @@ fn is_auth_refusal(data: &str) -> bool {
     d.contains("not authori") || d.contains("session terminated") || d.contains("re-login")
 }
 
+/// How long a call that got no answer may still be at work in Zabbix: as long as it was given,
+/// within these bounds (a loaded Zabbix takes seconds for a templated host).
+const MIN_SETTLE: Duration = Duration::from_secs(5);
+const MAX_SETTLE: Duration = Duration::from_secs(15);
+
 impl ZabbixClient {
     /// How long one request may take before it counts as unanswered.
     pub fn request_timeout(&self) -> Duration {
         self.config.request_timeout
+    }
+
+    /// How long a call the client gave up on may still be at work in Zabbix (a create that got no
+    /// answer is read back once more after this long before it is sent again).
+    pub fn settle_time(&self) -> Duration {
+        self.config.request_timeout.clamp(MIN_SETTLE, MAX_SETTLE)
+    }
+
+    /// The longest a call sent now may go on in Zabbix: its timeout, then its settle time. A host
+    /// job whose worker died is taken over only this long after its lease ended, so whatever that
+    /// worker sent is done (and found by the next run's read) first (docs/guarantees.md).
+    pub fn calls_done_within(&self) -> Duration {
+        self.request_timeout() + self.settle_time()
     }
 
     pub fn new(config: ZabbixClientConfig) -> Result<Self, ZabbixError> {

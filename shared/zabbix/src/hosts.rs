@@ -41,11 +41,6 @@ impl Managed {
 /// How often a create with an ambiguous failure is sent again (after reading back), at most.
 const CREATE_RESENDS: usize = 2;
 
-/// How long a create that got no answer is waited for before it is read back a second time: as
-/// long as it was given, within these bounds (a loaded Zabbix takes seconds for a templated host).
-const MIN_CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
-const MAX_CREATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// Host ids are decimal numbers: compare them as numbers, not as text.
 fn host_id_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
@@ -180,7 +175,7 @@ impl ZabbixClient {
             else {
                 break;
             };
-            let settle = self.request_timeout().clamp(MIN_CREATE_SETTLE, MAX_CREATE_SETTLE);
+            let settle = self.settle_time();
             let Some(missing) = self.read_back(hosts, &mut answers, missing, object_tag, batch, settle).await else {
                 break;
             };

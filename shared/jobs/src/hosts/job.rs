@@ -3,6 +3,7 @@
 //! back into NetBox when it changed, the outcome written to the job (completed or failed, with
 //! pre/post data in its log) and to the object's host config, in one store commit per job.
 
+use super::leases::HeldJobs;
 use super::{HostAction, HostConverger, HostOutcome};
 use crate::store_failure;
 use futures_util::StreamExt;
@@ -45,6 +46,8 @@ pub struct HostJobs {
     pub(crate) retention: chrono::Duration,
     /// Where the host's state is written back (docs/product.md §3.4); none: not written.
     pub(crate) netbox: Option<Arc<dyn NetboxSource>>,
+    /// The running jobs whose leases a worker keeps alive while it runs them.
+    pub(crate) held: Arc<HeldJobs>,
 }
 
 impl HostJobs {
@@ -55,7 +58,8 @@ impl HostJobs {
         lease: chrono::Duration,
         retention: chrono::Duration,
     ) -> HostJobs {
-        HostJobs { converger, clock, lease, retention, netbox: None }
+        let held = Arc::new(HeldJobs::new(converger.store.clone(), clock.clone(), lease));
+        HostJobs { converger, clock, lease, retention, netbox: None, held }
     }
 
     /// Writing each job's outcome back into `netbox`'s custom fields.
@@ -194,6 +198,7 @@ impl HostJobs {
         settings: &Settings,
     ) -> RunResult {
         let RoundJob { mut record, object, desired: wanted, netbox, retry_allowed } = job;
+        self.held.release(&mut record).await;
         let store = &self.converger.store;
         let mut log = JobLog::default();
         let now = self.clock.now();

@@ -14,7 +14,8 @@
 //! - `groups.rs`: host group ids, creating missing groups;
 //! - `secrets.rs`: the secret store's values of what hosts name, and their hash;
 //! - `outcome.rs`: what converging did, as a message and in the host config;
-//! - `job.rs`: a host job's record keeping around one convergence.
+//! - `job.rs`: a host job's record keeping around one convergence;
+//! - `leases.rs`: the leases of the jobs a worker runs, kept alive while it runs them.
 //!
 //! The Zabbix wire format is `nzj_zabbix`'s; nothing here names a Zabbix field.
 
@@ -25,6 +26,7 @@ mod duplicates;
 mod groups;
 mod job;
 mod keep;
+mod leases;
 mod outcome;
 mod purge;
 mod restore;

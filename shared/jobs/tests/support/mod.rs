@@ -182,41 +182,67 @@ async fn pump(mut client: tokio::net::TcpStream, mut server: tokio::net::TcpStre
 /// A TCP proxy in front of a real Zabbix that holds every `host.create` answer for `delay`
 /// before passing it on, and counts the `host.create` requests: a Zabbix slower than the
 /// client's timeout, on demand. Zabbix itself gets each request at once and does the work.
+/// ([`SlowCreateProxy::late_requests`] holds the requests instead.)
 pub struct SlowCreateProxy {
     pub url: String,
     pub creates: Arc<AtomicI64>,
+    /// How many `host.create` requests Zabbix has answered (to the client or, gone, to nobody).
+    pub answered: Arc<AtomicI64>,
 }
 
 impl SlowCreateProxy {
     pub async fn start(zabbix_url: &str, delay: std::time::Duration) -> SlowCreateProxy {
+        Self::holding(zabbix_url, delay, false).await
+    }
+
+    /// Holds every `host.create` request for `delay` before Zabbix gets it, whether or not its
+    /// client is still there (it is then passed on, and answered to nobody): the create of a
+    /// worker that died, still at work in Zabbix after the worker is gone.
+    pub async fn late_requests(zabbix_url: &str, delay: std::time::Duration) -> SlowCreateProxy {
+        Self::holding(zabbix_url, delay, true).await
+    }
+
+    async fn holding(zabbix_url: &str, delay: std::time::Duration, requests: bool) -> SlowCreateProxy {
         let target = zabbix_url.trim_start_matches("http://").split('/').next().unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api_jsonrpc.php", listener.local_addr().unwrap());
-        let creates = Arc::new(AtomicI64::new(0));
-        let counted = creates.clone();
+        let (creates, answered) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicI64::new(0)));
+        let (counted, done) = (creates.clone(), answered.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let (target, counted) = (target.clone(), counted.clone());
+                let (target, counted, done) = (target.clone(), counted.clone(), done.clone());
                 tokio::spawn(async move {
                     let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
                     let (mut from_client, mut to_client) = client.split();
                     let (mut from_server, mut to_server) = server.split();
                     let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
-                    let mut hold = false;
+                    // `hold`: the next answer is held; `awaiting`: a request is at the server;
+                    // `create`: that request is a create.
+                    let (mut hold, mut awaiting, mut client_open, mut create) = (false, false, true, false);
                     loop {
                         tokio::select! {
-                            n = from_client.read(&mut up) => {
-                                let Ok(n) = n else { return };
-                                if n == 0 { return; }
+                            n = from_client.read(&mut up), if client_open => {
+                                let n = n.unwrap_or(0);
+                                if n == 0 {
+                                    // Gone: a request already at the server is still seen through.
+                                    client_open = false;
+                                    if awaiting { continue } else { return }
+                                }
                                 if up[..n].windows(13).any(|w| w == b"\"host.create\"") {
                                     counted.fetch_add(1, Ordering::SeqCst);
-                                    hold = true;
+                                    create = true;
+                                    if requests { tokio::time::sleep(delay).await } else { hold = true }
                                 }
+                                awaiting = true;
                                 if to_server.write_all(&up[..n]).await.is_err() { return; }
                             }
                             n = from_server.read(&mut down) => {
                                 let Ok(n) = n else { return };
-                                if n == 0 { return; }
+                                if n > 0 && std::mem::take(&mut create) {
+                                    done.fetch_add(1, Ordering::SeqCst);
+                                }
+                                if n == 0 || !client_open { return; }
+                                awaiting = false;
                                 if std::mem::take(&mut hold) {
                                     tokio::time::sleep(delay).await;
                                 }
@@ -227,7 +253,11 @@ impl SlowCreateProxy {
                 });
             }
         });
-        SlowCreateProxy { url, creates }
+        SlowCreateProxy { url, creates, answered }
+    }
+
+    pub fn answered(&self) -> i64 {
+        self.answered.load(Ordering::SeqCst)
     }
 
     pub fn creates(&self) -> i64 {
