@@ -200,6 +200,10 @@ async fn a_failed_job_is_red_with_its_error_turns_green_when_retried_and_an_admi
     assert!(text(c, "#flash.bad").await.contains("is completed: only a failed or stalled job is retried"));
     assert_eq!(jobs_named(&serve, "ImportZabbixSettings").len(), 3, "the first, the failed one, its retry");
     screenshot(c, "job").await;
+    // The failed job again (its page offers no Retry once retried): refused, naming its retry.
+    post_form(c, &format!("/jobs/{failed_id}/retry"), json!({"csrf": csrf})).await;
+    assert!(text(c, "#flash.bad").await.contains("which completed: nothing is left to retry"));
+    assert_eq!(jobs_named(&serve, "ImportZabbixSettings").len(), 3, "a job is retried once");
 
     // Times in the browser's zone, UTC on hover; the time range is read in the browser's zone.
     c.goto(&format!("{}/jobs", base(&serve))).await.unwrap();
@@ -404,4 +408,98 @@ async fn nzj_ui_serves_the_page_on_loopback_for_another_endpoint_behind_the_key_
     browser.close().await;
     let _ = ui.kill();
     let _ = ui.wait();
+}
+
+/// The managed hosts of `object` in the Zabbix 7.0 the tests use.
+fn managed_hosts(object: &str) -> Vec<Value> {
+    let query =
+        json!({"output": ["hostid", "host"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
+    support::zabbix70_call("host.get", query).expect("host.get").as_array().unwrap().clone()
+}
+
+/// The held DeleteHost jobs, waited for until there are `n`.
+fn held_deletions(serve: &Serve, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let held: Vec<Value> = jobs_named(serve, "DeleteHost").into_iter().filter(|j| j["status"] == "held").collect();
+        if held.len() == n {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "{} deletions held, not {n}", held.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_releases_one_held_deletion_and_discards_the_other_from_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_with(dir.path(), &env_var("ZBX70_API_URL"), &[]);
+    // The breaker holds every deletion.
+    let (_, settings) = api(&serve, "GET", "/api/settings", None);
+    let patch = json!({"version": settings["version"], "max_deletions": 0});
+    let (status, set) = api(&serve, "PATCH", "/api/settings", Some(patch));
+    assert_eq!(status, 200, "{set}");
+
+    // Two hosts of devices of this run (NetBox has none by these ids), and NetBox's deletions of
+    // both, as NetBox sends them.
+    let first = 3_000_000_000 + u64::from(std::process::id()) * 10;
+    let groups = support::zabbix70_call("hostgroup.get", json!({"output": ["groupid"], "limit": 1})).unwrap();
+    let mut objects = Vec::new();
+    for id in [first, first + 1] {
+        let object = format!("dcim.device/{id}");
+        let host = json!({"host": format!("nzj-page-held-{id}"), "groups": [{"groupid": groups[0]["groupid"]}],
+            "tags": [{"tag": "netbox:object", "value": object}]});
+        assert!(support::zabbix70_call("host.create", host).is_some());
+        let (body, signature) = support::delivery_of("12_dcim.device_deleted", id);
+        let (status, answer) = serve.deliver(&body, &signature).expect("the webhook answers");
+        assert_eq!(status, 202, "{answer}");
+        objects.push(object);
+    }
+    let held = held_deletions(&serve, 2);
+    let job_of =
+        |object: &str| held.iter().find(|j| j["object"] == object).unwrap()["id"].as_str().unwrap().to_string();
+    let (released, discarded) = (job_of(&objects[0]), job_of(&objects[1]));
+
+    let browser = Browser::start("UTC", 1280, 900).await;
+    let c = &browser.client;
+    login(c, &serve, ADMIN).await;
+    c.goto(&format!("{}/deletions", base(&serve))).await.unwrap();
+    let table = text(c, "main table").await;
+    assert!(table.contains(&objects[0]) && table.contains("nzj-page-held-") && table.contains(&released), "{table}");
+    assert_eq!(count(c, "main tbody tr").await, 2);
+
+    // Release the first from its row: it runs past the breaker, and its host goes.
+    let row = |object: &str, decision: &str| {
+        format!("//tr[td[normalize-space(.)='{object}']]//form[@action='/deletions/{decision}']//button")
+    };
+    script(c, "window.nzjOld = true", vec![]).await;
+    c.find(Locator::XPath(&row(&objects[0], "release"))).await.unwrap().click().await.unwrap();
+    next_document(c, "release").await;
+    assert_eq!(text(c, "#flash").await, "1 released, 0 refused");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !managed_hosts(&objects[0]).is_empty() {
+        assert!(Instant::now() < deadline, "the released deletion did not delete {}", objects[0]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, record) = api(&serve, "GET", &format!("/api/jobs/{released}"), None);
+    assert!(record["retried_by"].is_string(), "the held job names the run that deleted: {record}");
+
+    // Discard the second: its host stays, and nothing is held any more.
+    script(c, "window.nzjOld = true", vec![]).await;
+    c.find(Locator::XPath(&row(&objects[1], "discard"))).await.unwrap().click().await.unwrap();
+    next_document(c, "discard").await;
+    assert_eq!(text(c, "#flash").await, "1 discarded, 0 refused");
+    assert!(text(c, "main table").await.contains("Nothing is held."));
+    assert_eq!(managed_hosts(&objects[1]).len(), 1, "a discarded deletion keeps the host");
+    let (_, record) = api(&serve, "GET", &format!("/api/jobs/{discarded}"), None);
+    assert_ne!(record["status"], "held", "{record}");
+    browser.close().await;
+
+    let mut cleanup = Vec::new();
+    for id in [first, first + 1] {
+        let filter = json!({"output": ["hostid"], "search": {"host": format!("nzj-page-held-{id}")}});
+        let found = support::zabbix70_call("host.get", filter).unwrap();
+        cleanup.extend(found.as_array().unwrap().iter().map(|h| h["hostid"].clone()));
+    }
+    let _ = support::zabbix70_call("host.delete", Value::Array(cleanup));
 }

@@ -209,7 +209,7 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
     for device in &devices {
         let object = format!("dcim.device/{device}");
         let query = json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
-        let hosts = zabbix_call("host.get", query).expect("host.get");
+        let hosts = support::zabbix70_call("host.get", query).expect("host.get");
         let ids: Vec<Value> = hosts.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect();
         if ids.len() != 1 {
             // What ran for the object, to see how it got its hosts.
@@ -223,18 +223,5 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
         cleanup.extend(ids);
     }
     drop(serve);
-    let _ = zabbix_call("host.delete", Value::Array(cleanup));
-}
-
-/// A call to the Zabbix 7.0 the test uses: its result, or `None` if it failed.
-fn zabbix_call(method: &str, params: Value) -> Option<Value> {
-    let url = env_var("ZBX70_API_URL");
-    let token = env_var("ZBX70_TOKEN");
-    let listen = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
-    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map_or("", |(_, p)| p));
-    let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})).unwrap();
-    let auth = format!("Bearer {token}");
-    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json-rpc")];
-    let (_, text) = request(&listen, "POST", &path, &headers, &body)?;
-    serde_json::from_str::<Value>(&text).ok()?.get("result").cloned()
+    let _ = support::zabbix70_call("host.delete", Value::Array(cleanup));
 }

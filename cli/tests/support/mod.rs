@@ -128,10 +128,12 @@ pub fn request(listen: &str, method: &str, path: &str, headers: &[(&str, &str)],
 
 /// Delivery `n`: NetBox's real "device updated" payload for device `n` (its own name), signed.
 pub fn delivery(n: u64) -> (Vec<u8>, String) {
-    let path = format!(
-        "{}/../tests/fixtures/netbox-4.7-webhooks/04_dcim.device_updated.body.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    delivery_of("04_dcim.device_updated", n)
+}
+
+/// NetBox's real payload `fixture` (a captured delivery's name) for device `n`, signed.
+pub fn delivery_of(fixture: &str, n: u64) -> (Vec<u8>, String) {
+    let path = format!("{}/../tests/fixtures/netbox-4.7-webhooks/{fixture}.body.json", env!("CARGO_MANIFEST_DIR"));
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event["data"]["id"] = serde_json::json!(n);
     event["data"]["name"] = serde_json::json!(format!("nzj-fault-{n}"));
@@ -139,4 +141,18 @@ pub fn delivery(n: u64) -> (Vec<u8>, String) {
     let body = serde_json::to_vec(&event).unwrap();
     let signature = nzj_netbox::sign(WEBHOOK_SECRET.as_bytes(), &body);
     (body, signature)
+}
+
+/// A call to the Zabbix 7.0 the tests use (`ZBX70_API_URL`, `ZBX70_TOKEN`): its result, or `None`
+/// if it failed.
+pub fn zabbix70_call(method: &str, params: Value) -> Option<Value> {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"));
+    let (url, token) = (var("ZBX70_API_URL"), var("ZBX70_TOKEN"));
+    let listen = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map_or("", |(_, p)| p));
+    let call = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json-rpc")];
+    let (_, text) = request(&listen, "POST", &path, &headers, &serde_json::to_vec(&call).unwrap())?;
+    serde_json::from_str::<Value>(&text).ok()?.get("result").cloned()
 }

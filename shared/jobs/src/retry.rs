@@ -2,7 +2,8 @@
 //! `nzj jobs retry ID`, `nzj hosts retry`): a new job for the same object through the normal path
 //! (recorded with its message, then enqueued), and the two records naming each other, written in
 //! one commit with the new job, so two retries of the same job at the same moment start one job.
-//! Refused while the object has a job pending or running (it would do the same work). System jobs
+//! Refused while the object has a job pending or running (it would do the same work), and for a
+//! job retried already (the chain goes on from its retry). System jobs
 //! and syncs are retried by their own launchers (`Scheduler::retry`, `SyncHostsNow::launch_retry`).
 
 use crate::outbox::{EnqueueError, enqueue_record};
@@ -43,10 +44,24 @@ pub async fn busy_host_job(store: &dyn JobStore, object: ObjectRef) -> Result<Op
     Ok(None)
 }
 
-/// The job that retried `previous` and has not ended, if any.
-pub async fn live_retry(store: &dyn JobStore, previous: &JobRecord) -> Result<Option<JobRecord>, StoreError> {
+/// A job is retried once: its chain goes on from its retry. The retry of `previous` and why it is
+/// not retried again, if it was retried (a retry past its retention no longer counts).
+pub async fn retried_already(
+    store: &dyn JobStore,
+    previous: &JobRecord,
+) -> Result<Option<(JobId, String)>, StoreError> {
     let Some(id) = &previous.retried_by else { return Ok(None) };
-    Ok(store.get_job(id).await?.filter(|r| !r.status.is_final()))
+    let Some(retry) = store.get_job(id).await? else { return Ok(None) };
+    let what = match retry.status {
+        JobStatus::Completed => {
+            format!("job {} was retried as job {}, which completed: nothing is left to retry", previous.id, retry.id)
+        }
+        status if status.is_final() => {
+            format!("job {} was retried as job {} ({status}): retry that one", previous.id, retry.id)
+        }
+        status => format!("job {} is retried already as job {} ({status})", previous.id, retry.id),
+    };
+    Ok(Some((retry.id, what)))
 }
 
 /// Retries `previous`, a failed or stalled host job, as a new job for its object started by
@@ -64,9 +79,8 @@ pub async fn retry_host_job(
             InvalidTransition { id: previous.id, status: previous.status, action: "retry without an object" }.into()
         );
     };
-    if let Some(retry) = live_retry(store, &previous).await.map_err(RetryError::Store)? {
-        let what = format!("job {} is retried already as job {} ({})", previous.id, retry.id, retry.status);
-        return Err(RetryError::Busy { job: retry.id, what });
+    if let Some((job, what)) = retried_already(store, &previous).await.map_err(RetryError::Store)? {
+        return Err(RetryError::Busy { job, what });
     }
     if let Some(busy) = busy_host_job(store, object).await.map_err(RetryError::Store)? {
         let what = format!("{object} already has {} {} (job {})", busy.name, busy.status, busy.id);

@@ -75,11 +75,19 @@ async fn a_failed_host_job_retried_by_id_converges_and_both_records_link(peer: P
     let found =
         peer.client().call("host.get", json!({"output": ["hostid"], "filter": {"host": [&name]}})).await.unwrap();
     assert_eq!(found.as_array().unwrap().len(), 1, "the retry created the host");
-    // A completed job is not retried.
+    // A completed job is not retried, nor a failed one whose retry completed.
     assert!(matches!(
-        nzj_jobs::retry_host_job(store, queue.as_ref(), done, cli(), now(), days).await,
+        nzj_jobs::retry_host_job(store, queue.as_ref(), done.clone(), cli(), now(), days).await,
         Err(RetryError::NotRetriable(_))
     ));
+    let failed = store.get_job(&failed.id).await.unwrap().unwrap();
+    match nzj_jobs::retry_host_job(store, queue.as_ref(), failed, cli(), now(), days).await {
+        Err(RetryError::Busy { job, what }) => {
+            assert_eq!(job, done.id);
+            assert!(what.contains("which completed: nothing is left to retry"), "{what}");
+        }
+        other => panic!("a failed job whose retry completed, retried again: {other:?}"),
+    }
 
     // Two operators retry another failed job at the same moment: one retry starts.
     let mut other = JobRecord::new_pending(

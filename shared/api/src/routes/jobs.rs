@@ -168,7 +168,8 @@ pub(crate) async fn run_sync(state: &AppState, origin: JobOrigin, retrying: Opti
 
 /// `POST /api/jobs/{id}/retry`: a failed or stalled job run again as a new job that names the
 /// one it retries (and is named by it). 202 with the new job; 409 for a job that did not fail,
-/// one retried already and not finished, or while its object or system job has a job running.
+/// one retried already (the 409 names its retry), or while its object or system job has a job
+/// running.
 pub(crate) async fn retry_job(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -182,11 +183,8 @@ pub(crate) async fn retry_job(
         let error = format!("job {job_id} is {}: only a failed or stalled job is retried", previous.status);
         return Ok(conflict(error, &job_id));
     }
-    if let Some(retry) = nzj_jobs::retry::live_retry(state.store.as_ref(), &previous).await? {
-        return Ok(conflict(
-            format!("job {job_id} is retried already as job {} ({})", retry.id, retry.status),
-            &retry.id,
-        ));
+    if let Some((retry, what)) = nzj_jobs::retry::retried_already(state.store.as_ref(), &previous).await? {
+        return Ok(conflict(what, &retry));
     }
     let origin = caller.origin(&headers, previous.object.clone());
     match previous.name.kind() {
