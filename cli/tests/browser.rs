@@ -410,13 +410,6 @@ async fn nzj_ui_serves_the_page_on_loopback_for_another_endpoint_behind_the_key_
     let _ = ui.wait();
 }
 
-/// The managed hosts of `object` in the Zabbix 7.0 the tests use.
-fn managed_hosts(object: &str) -> Vec<Value> {
-    let query =
-        json!({"output": ["hostid", "host"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
-    support::zabbix70_call("host.get", query).expect("host.get").as_array().unwrap().clone()
-}
-
 /// The held DeleteHost jobs, waited for until there are `n`.
 fn held_deletions(serve: &Serve, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -477,7 +470,7 @@ async fn an_admin_releases_one_held_deletion_and_discards_the_other_from_the_pag
     next_document(c, "release").await;
     assert_eq!(text(c, "#flash").await, "1 released, 0 refused");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !managed_hosts(&objects[0]).is_empty() {
+    while !support::zabbix70_managed_hosts(&objects[0]).is_empty() {
         assert!(Instant::now() < deadline, "the released deletion did not delete {}", objects[0]);
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -490,7 +483,7 @@ async fn an_admin_releases_one_held_deletion_and_discards_the_other_from_the_pag
     next_document(c, "discard").await;
     assert_eq!(text(c, "#flash").await, "1 discarded, 0 refused");
     assert!(text(c, "main table").await.contains("Nothing is held."));
-    assert_eq!(managed_hosts(&objects[1]).len(), 1, "a discarded deletion keeps the host");
+    assert_eq!(support::zabbix70_managed_hosts(&objects[1]).len(), 1, "a discarded deletion keeps the host");
     let (_, record) = api(&serve, "GET", &format!("/api/jobs/{discarded}"), None);
     assert_ne!(record["status"], "held", "{record}");
     browser.close().await;

@@ -7,7 +7,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -208,9 +208,7 @@ fn crash_burst(first_id: u64, store_env: Vec<(String, String)>) {
     let mut cleanup = Vec::new();
     for device in &devices {
         let object = format!("dcim.device/{device}");
-        let query = json!({"output": ["hostid"], "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
-        let hosts = support::zabbix70_call("host.get", query).expect("host.get");
-        let ids: Vec<Value> = hosts.as_array().unwrap().iter().map(|h| h["hostid"].clone()).collect();
+        let ids: Vec<Value> = support::zabbix70_managed_hosts(&object).iter().map(|h| h["hostid"].clone()).collect();
         if ids.len() != 1 {
             // What ran for the object, to see how it got its hosts.
             let jobs = harness.api("GET", &format!("/api/jobs?object={object}&limit=50"), b"");

@@ -143,6 +143,13 @@ pub fn delivery_of(fixture: &str, n: u64) -> (Vec<u8>, String) {
     (body, signature)
 }
 
+/// The managed hosts (id and name) of `object` (`dcim.device/12`) in the Zabbix 7.0 the tests use.
+pub fn zabbix70_managed_hosts(object: &str) -> Vec<Value> {
+    let query = serde_json::json!({"output": ["hostid", "host"],
+        "tags": [{"tag": "netbox:object", "value": object, "operator": 1}]});
+    zabbix70_call("host.get", query).expect("host.get").as_array().unwrap().clone()
+}
+
 /// A call to the Zabbix 7.0 the tests use (`ZBX70_API_URL`, `ZBX70_TOKEN`): its result, or `None`
 /// if it failed.
 pub fn zabbix70_call(method: &str, params: Value) -> Option<Value> {

@@ -344,9 +344,13 @@ impl JobRecord {
         }
     }
 
-    /// Whether a running job's holder has stopped heartbeating.
-    pub fn lease_expired(&self, now: DateTime<Utc>) -> bool {
-        self.status == JobStatus::Running && self.lease_until.is_some_and(|l| l <= now)
+    /// When another worker may take a running job over: `grace` after its lease ends (what its
+    /// holder may still have at work elsewhere). `None`: not running, or running without a lease.
+    pub fn takeover_at(&self, grace: Duration) -> Option<DateTime<Utc>> {
+        if self.status != JobStatus::Running {
+            return None;
+        }
+        self.lease_until.map(|lease| lease + grace)
     }
 
     pub fn heartbeat(&mut self, now: DateTime<Utc>, lease: Duration) -> Result<(), InvalidTransition> {
@@ -502,14 +506,16 @@ mod tests {
 
     #[test]
     fn lease_expiry_is_detected_only_for_running_jobs() {
+        let expired = |job: &JobRecord, at| job.takeover_at(Duration::zero()).is_some_and(|free| free <= at);
         let mut job = running();
-        assert!(!job.lease_expired(t0() + Duration::seconds(59)));
-        assert!(job.lease_expired(t0() + Duration::seconds(60)));
+        assert!(!expired(&job, t0() + Duration::seconds(59)));
+        assert!(expired(&job, t0() + Duration::seconds(60)));
+        assert_eq!(job.takeover_at(Duration::seconds(45)), Some(t0() + Duration::seconds(105)));
         job.heartbeat(t0() + Duration::seconds(50), Duration::seconds(60)).unwrap();
-        assert!(!job.lease_expired(t0() + Duration::seconds(100)));
+        assert!(!expired(&job, t0() + Duration::seconds(100)));
         job.mark_stalled(t0() + Duration::seconds(200)).unwrap();
         assert_eq!(job.status, JobStatus::Stalled);
-        assert!(!job.lease_expired(t0() + Duration::seconds(300)));
+        assert!(!expired(&job, t0() + Duration::seconds(300)));
         assert!(job.error.as_deref().unwrap().contains("lease expired"));
     }
 

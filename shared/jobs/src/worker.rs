@@ -121,12 +121,11 @@ impl HostWorker {
                     // later, never vanish (that worker may die, or lose its final commit). A worker
                     // that died may have left a create at work in Zabbix: the job is taken over
                     // only once that is surely done, so the retry's read finds its host.
-                    let free_at = record.lease_until.map(|l| l + self.calls_done_within());
-                    if let Some(wait) = free_at.map(|at| at - now).filter(|w| *w > chrono::Duration::zero()) {
-                        return Ok(Claim::Held(wait.to_std().unwrap_or_default() + LEASE_MARGIN));
-                    }
-                    if free_at.is_none() {
+                    let Some(free_at) = record.takeover_at(self.calls_done_within()) else {
                         return Ok(Claim::Held(LEASE_MARGIN));
+                    };
+                    if now < free_at {
+                        return Ok(Claim::Held((free_at - now).to_std().unwrap_or_default() + LEASE_MARGIN));
                     }
                     // Its worker died mid-job: the run is stalled, and a retry converges.
                     record.mark_stalled(now).map_err(|e| JobFailure::permanent(e.to_string()))?;

@@ -312,7 +312,7 @@ async fn a_message_delivered_while_another_worker_holds_the_job_comes_back_later
     cleanup(&peer, &name).await;
 }
 
-/// The tags' ids of `object`'s managed hosts.
+/// `object`'s managed hosts (id and name), by its managed tag.
 async fn managed_hosts(peer: &Peer, object: ObjectRef) -> Vec<Value> {
     let query = json!({"output": ["hostid", "host"], "tags": [{"tag": "netbox:object", "value": object.to_string(), "operator": 1}]});
     peer.client().call("host.get", query).await.unwrap().as_array().unwrap().clone()

@@ -5,13 +5,20 @@
 //! (`nzj_runtime::runner`). Each extension is a write of the record, so the round's final write
 //! of a job takes the version its last extension left ([`HeldJobs::release`]).
 
-use crate::store_failure;
 use nzj_core::{Clock, JobId, JobRecord};
-use nzj_runtime::JobFailure;
 use nzj_store::{JobStore, StoreError, Write};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+
+/// How one extension of a lease ended.
+enum Beat {
+    Extended(Box<JobRecord>),
+    /// The record changed elsewhere: another worker took the job over.
+    Lost(JobId),
+    /// The store could not say (the next beat may get through before the lease ends).
+    Failed(String),
+}
 
 /// The running records this worker holds, as last written.
 pub struct HeldJobs {
@@ -56,28 +63,29 @@ impl HeldJobs {
         let beats = ids.iter().filter_map(|id| held.get(id)).map(|record| {
             let mut record = record.clone();
             async move {
-                record.heartbeat(now, self.lease).map_err(|e| JobFailure::permanent(e.to_string()))?;
+                if let Err(e) = record.heartbeat(now, self.lease) {
+                    return Beat::Failed(e.to_string());
+                }
                 match self.store.commit(vec![Write::job(record.clone())]).await {
                     Ok(()) => {
                         record.version += 1;
-                        Ok(Ok(record))
+                        Beat::Extended(Box::new(record))
                     }
-                    Err(StoreError::Conflict) => Ok(Err(record.id)),
-                    Err(e) => Err(store_failure(e)),
+                    Err(StoreError::Conflict) => Beat::Lost(record.id),
+                    Err(e) => Beat::Failed(e.to_string()),
                 }
             }
         });
         for beat in futures_util::future::join_all(beats).await {
             match beat {
-                Ok(Ok(record)) => {
-                    held.insert(record.id.clone(), record);
+                Beat::Extended(record) => {
+                    held.insert(record.id.clone(), *record);
                 }
-                Ok(Err(lost)) => {
+                Beat::Lost(lost) => {
                     tracing::warn!(job_id = %lost, "host job lease lost: its record changed elsewhere");
                     held.remove(&lost);
                 }
-                // A store hiccup: the next beat may get through before the lease ends.
-                Err(e) => tracing::warn!(error = %e, "host job lease not extended"),
+                Beat::Failed(error) => tracing::warn!(%error, "host job lease not extended"),
             }
         }
     }
